@@ -1,0 +1,55 @@
+//! Batches: one or more input groups, each with the targets of the tasks it feeds.
+
+/// A dataset split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Split {
+    /// Training data.
+    Train,
+    /// Validation data (model selection).
+    Val,
+    /// Test data (reported metrics).
+    Test,
+}
+
+/// Targets of one task for the rows of an input group.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Targets {
+    /// One real value per row (regression).
+    Real(Vec<f32>),
+    /// One label per row (classification and binary).
+    Labels(Vec<u32>),
+}
+
+impl Targets {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            Targets::Real(v) => v.len(),
+            Targets::Labels(v) => v.len(),
+        }
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Rows of input that go through the encoder together, with the targets of the tasks read
+/// from them. Multi-task data: one group, every task. Multi-domain data: one group per domain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputGroup {
+    /// Row-major inputs, `rows × input_dim`.
+    pub x: Vec<f32>,
+    /// Number of rows.
+    pub rows: usize,
+    /// (task index, targets) for each task this group feeds, by increasing task index.
+    pub targets: Vec<(usize, Targets)>,
+}
+
+/// One step's data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// Input groups; every task appears in exactly one group.
+    pub groups: Vec<InputGroup>,
+}

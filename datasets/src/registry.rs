@@ -1,0 +1,43 @@
+//! The dataset registry: one line per dataset.
+
+use serde_json::Value;
+
+use crate::synthetic_linear::SyntheticLinear;
+use crate::{Dataset, Error, Result};
+
+/// A registered dataset: name, help line and a builder from its JSON parameters.
+pub struct DatasetSpec {
+    /// Kebab-case name used in the CLI, TOML and records.
+    pub name: &'static str,
+    /// One-line description.
+    pub help: &'static str,
+    /// Parameter names with their meaning and default, for `mtlbench list`.
+    pub params: &'static [(&'static str, &'static str)],
+    build: fn(&Value) -> Result<Box<dyn Dataset>>,
+}
+
+/// Every dataset, in the order `mtlbench list` shows them.
+pub static DATASETS: &[DatasetSpec] = &[DatasetSpec {
+    name: "synthetic-linear",
+    help: "Linear regression tasks y_k = ⟨θ_k, x⟩ + noise with a computable Pareto front (Hu et al., NeurIPS 2023)",
+    params: SyntheticLinear::PARAMS,
+    build: SyntheticLinear::from_params,
+}];
+
+/// Looks a dataset up by name.
+pub fn find(name: &str) -> Result<&'static DatasetSpec> {
+    DATASETS
+        .iter()
+        .find(|d| d.name == name)
+        .ok_or_else(|| Error::UnknownDataset {
+            name: name.to_owned(),
+            known: DATASETS.iter().map(|d| d.name).collect::<Vec<_>>().join(", "),
+        })
+}
+
+impl DatasetSpec {
+    /// Builds (generates or loads) the dataset from its parameters (a JSON object or null).
+    pub fn build(&self, params: &Value) -> Result<Box<dyn Dataset>> {
+        (self.build)(params)
+    }
+}

@@ -1,0 +1,24 @@
+//! Errors of the method crate.
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong configuring or stepping a method.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No method of that name is registered.
+    #[error("unknown method `{name}`; known methods: {known}. Run `mtlbench list` to see them with their help")]
+    UnknownMethod { name: String, known: String },
+    /// A hyper-parameter failed to parse or validate.
+    #[error("method `{method}`: {message}. Run `mtlbench list` to see its hyper-parameters")]
+    InvalidConfig { method: String, message: String },
+    /// The method was built for a different number of tasks than it was given.
+    #[error("method `{method}` expects {expected} tasks but the step has {got}")]
+    TaskCount { method: String, expected: usize, got: usize },
+    /// Weights failed their invariant (finite; on the simplex where declared).
+    #[error("invalid task weights {weights:?}: {reason}")]
+    InvalidWeights { weights: Vec<f64>, reason: String },
+    /// A method that needs gradients was stepped without them (a trainer bug).
+    #[error("method `{method}` needs the gradient Gram matrix but the trainer passed none")]
+    MissingGram { method: String },
+}

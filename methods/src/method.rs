@@ -1,0 +1,77 @@
+//! The method contract: what a method needs each step and what it answers.
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::{Gram, Result, Weights};
+
+/// Which per-task gradients a method needs before it can weight the losses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GradSource {
+    /// No gradients: weights come from losses or state alone (one backward per step).
+    None,
+    /// Gradients w.r.t. the shared parameters θ (K backward passes through the encoder).
+    Params,
+    /// Gradients w.r.t. the shared representation z (one backward through the encoder).
+    Representation,
+}
+
+/// What a method asks of the trainer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// Gradients to build the Gram matrix from.
+    pub grads: GradSource,
+}
+
+/// Everything a method sees at one training step.
+#[derive(Debug, Clone, Copy)]
+pub struct StepInput<'a> {
+    /// Global step index, from 0.
+    pub step: u64,
+    /// Per-task training losses of this batch, task order.
+    pub losses: &'a [f64],
+    /// Gram matrix of per-task gradients, present iff `needs().grads != None`.
+    pub gram: Option<&'a Gram>,
+}
+
+/// A method's answer for one step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    /// Task weights λ: the trainer back-propagates Σ λ_k L_k.
+    Weights(Weights),
+}
+
+/// A configured, running method. Built from a [`MethodConfig`] for a fixed number of tasks.
+pub trait Method: Send {
+    /// What the trainer must compute before calling [`Method::step`].
+    fn needs(&self) -> Needs;
+    /// The update for this step.
+    fn step(&mut self, input: &StepInput<'_>) -> Result<Update>;
+    /// Serialisable state for resume; stateless methods return `null`.
+    fn state(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+}
+
+/// A hyper-parameter as shown by `mtlbench list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamDoc {
+    /// Field name in TOML and records.
+    pub name: &'static str,
+    /// Type and valid range, e.g. `"none | l2 | loss | loss+"`.
+    pub kind: &'static str,
+    /// One-line meaning.
+    pub help: &'static str,
+}
+
+/// Typed hyper-parameters of one method (`serde(deny_unknown_fields)`), with defaults.
+pub trait MethodConfig: Serialize + DeserializeOwned + Default + 'static {
+    /// The documented hyper-parameters.
+    fn params() -> &'static [ParamDoc];
+    /// Range checks beyond what the types enforce; the message names the field.
+    fn validate(&self) -> std::result::Result<(), String> {
+        Ok(())
+    }
+    /// Builds the running method for `num_tasks` tasks.
+    fn build(&self, num_tasks: usize) -> Result<Box<dyn Method>>;
+}

@@ -1,0 +1,137 @@
+//! The method registry: one line per method, in a stable, visible order.
+
+use serde_json::Value;
+
+use crate::fixed::FixedConfig;
+use crate::method::{Method, MethodConfig, ParamDoc};
+use crate::mgda::MgdaConfig;
+use crate::mgda_ub::MgdaUbConfig;
+use crate::uniform::UniformConfig;
+use crate::{Error, Result};
+
+/// A registered method: its name, help line and typed configuration.
+pub struct MethodSpec {
+    /// Kebab-case name used in the CLI, TOML, records and tables.
+    pub name: &'static str,
+    /// One-line description (the first sentence of the method's module docs).
+    pub help: &'static str,
+    params: fn() -> &'static [ParamDoc],
+    canonical: fn(&str, &Value) -> Result<Value>,
+    build: fn(&str, &Value, usize) -> Result<Box<dyn Method>>,
+}
+
+/// Every method, in the order `mtlbench list` shows them.
+pub static METHODS: &[MethodSpec] = &[
+    MethodSpec::new::<UniformConfig>("uniform", "Uniform linear scalarization, λ_k = 1/K"),
+    MethodSpec::new::<FixedConfig>("fixed", "Linear scalarization with user-given weights on the simplex"),
+    MethodSpec::new::<MgdaConfig>("mgda", "MGDA: min-norm weights of the task gradients w.r.t. the shared parameters (Désidéri 2012; Sener & Koltun 2018)"),
+    MethodSpec::new::<MgdaUbConfig>("mgda-ub", "MGDA-UB: min-norm weights of the task gradients w.r.t. the shared representation (Sener & Koltun, NeurIPS 2018)"),
+];
+
+/// Looks a method up by name.
+pub fn find(name: &str) -> Result<&'static MethodSpec> {
+    METHODS
+        .iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| Error::UnknownMethod {
+            name: name.to_owned(),
+            known: METHODS.iter().map(|m| m.name).collect::<Vec<_>>().join(", "),
+        })
+}
+
+fn parse<C: MethodConfig>(method: &str, params: &Value) -> Result<C> {
+    let value = match params {
+        Value::Null => Value::Object(Default::default()),
+        other => other.clone(),
+    };
+    let config: C = serde_json::from_value(value).map_err(|e| Error::InvalidConfig {
+        method: method.to_owned(),
+        message: e.to_string(),
+    })?;
+    config.validate().map_err(|message| Error::InvalidConfig {
+        method: method.to_owned(),
+        message,
+    })?;
+    Ok(config)
+}
+
+fn canonical<C: MethodConfig>(method: &str, params: &Value) -> Result<Value> {
+    let config = parse::<C>(method, params)?;
+    Ok(serde_json::to_value(config).expect("method configs serialise to JSON"))
+}
+
+fn build<C: MethodConfig>(method: &str, params: &Value, num_tasks: usize) -> Result<Box<dyn Method>> {
+    parse::<C>(method, params)?.build(num_tasks)
+}
+
+impl MethodSpec {
+    /// A registry entry for the method configured by `C`.
+    pub const fn new<C: MethodConfig>(name: &'static str, help: &'static str) -> Self {
+        Self {
+            name,
+            help,
+            params: C::params,
+            canonical: canonical::<C>,
+            build: build::<C>,
+        }
+    }
+
+    /// The documented hyper-parameters.
+    pub fn params(&self) -> &'static [ParamDoc] {
+        (self.params)()
+    }
+
+    /// Parses and validates `params` (a JSON object, or null for defaults) and returns the
+    /// full configuration with every default filled in: what records store and hash.
+    pub fn canonical_config(&self, params: &Value) -> Result<Value> {
+        (self.canonical)(self.name, params)
+    }
+
+    /// The default configuration.
+    pub fn default_config(&self) -> Value {
+        self.canonical_config(&Value::Null)
+            .unwrap_or(Value::Null)
+    }
+
+    /// Builds the method for `num_tasks` tasks from `params`.
+    pub fn build(&self, params: &Value, num_tasks: usize) -> Result<Box<dyn Method>> {
+        (self.build)(self.name, params, num_tasks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_kebab_case_with_help() {
+        let mut names: Vec<_> = METHODS.iter().map(|m| m.name).collect();
+        for m in METHODS {
+            assert!(!m.help.is_empty(), "{} has no help", m.name);
+            assert!(
+                m.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{} is not kebab-case",
+                m.name
+            );
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), METHODS.len());
+    }
+
+    #[test]
+    fn unknown_method_lists_known_ones() {
+        let err = find("pcgradd").err().unwrap().to_string();
+        assert!(err.contains("uniform") && err.contains("mgda-ub"), "{err}");
+    }
+
+    #[test]
+    fn unknown_field_is_rejected_with_its_name() {
+        let err = find("mgda")
+            .unwrap()
+            .canonical_config(&serde_json::json!({"normalisation": "l2"}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("normalisation"), "{err}");
+    }
+}

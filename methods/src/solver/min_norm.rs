@@ -1,0 +1,424 @@
+//! The min-norm point of the convex hull of K gradients, from their Gram matrix alone.
+//!
+//! Solves λ* = argmin_{λ ∈ Δ} λᵀMλ = argmin_{λ ∈ Δ} ‖Σ_k λ_k g_k‖², where Δ is the probability
+//! simplex and M = G Gᵀ the Gram matrix of the gradients g_k.
+//!
+//! Algorithm, after Sener & Koltun (NeurIPS 2018, "Multi-Task Learning as Multi-Objective
+//! Optimization", <https://arxiv.org/abs/1810.04650>, Algorithm 2, and `MinNormSolver` in their
+//! public code, `find_min_norm_element_FW`):
+//! - K = 1: λ = (1).
+//! - K = 2: closed form λ_1 = clamp((M₂₂ − M₁₂) / (M₁₁ + M₂₂ − 2M₁₂), 0, 1) ([`two_task_weight`]).
+//! - K ≥ 3: start at the best pair (the K = 2 closed form over all pairs), then Frank–Wolfe:
+//!   pick the vertex t = argmin_i (Mλ)_i, do an exact line search on the segment between the
+//!   current point and e_t (the K = 2 closed form on their 2×2 Gram), and stop when the step
+//!   moves λ by less than `tol` in L1 norm, or after `max_iter` iterations.
+//!
+//! Where we differ from the reference code, on purpose:
+//! - The closed form clamps to exactly 0 or 1; the reference returns 0.001 / 0.999 there, which
+//!   keeps every task slightly active and keeps Frank–Wolfe from stopping at a vertex.
+//! - A segment whose end points coincide (denominator ≈ 0 relative to the diagonal) is
+//!   degenerate: the K = 2 closed form answers (½, ½), a Frank–Wolfe step stays where it is.
+//! - M is symmetrised and divided by its largest absolute entry before solving, so the answer
+//!   does not depend on the gradients' scale (1e-8 or 1e8 alike) and nothing overflows; the
+//!   reported norm is scaled back. The result is renormalised onto the simplex.
+//! - A zero Gram matrix (all gradients zero: every λ is optimal) gives uniform weights.
+//!
+//! Cost: O(K²) for the pair search plus O(K) per Frank–Wolfe iteration (Mλ is updated
+//! incrementally, no allocation inside the loop); K = 128 takes well under a millisecond.
+
+use crate::Gram;
+
+/// Default iteration cap of the Frank–Wolfe loop (as in the reference code).
+pub const DEFAULT_MAX_ITER: usize = 250;
+
+/// Default stopping tolerance on the L1 change of λ per iteration (as in the reference code).
+pub const DEFAULT_TOL: f64 = 1e-5;
+
+/// A segment is degenerate when ‖a − b‖² ≤ `DEGENERATE_REL` · max(‖a‖², ‖b‖²): its end points
+/// coincide up to rounding, and any point on it has the same norm to about 1e-10 relative.
+const DEGENERATE_REL: f64 = 1e-10;
+
+/// Stopping rule of the Frank–Wolfe loop.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MinNormConfig {
+    /// Most Frank–Wolfe iterations (K ≥ 3); at least 1 for a useful solve.
+    pub max_iter: usize,
+    /// Stop when one iteration changes λ by less than this in L1 norm; finite and > 0.
+    pub tol: f64,
+}
+
+impl Default for MinNormConfig {
+    fn default() -> Self {
+        Self {
+            max_iter: DEFAULT_MAX_ITER,
+            tol: DEFAULT_TOL,
+        }
+    }
+}
+
+/// The solver's answer: the weights and how it got there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MinNormSolution {
+    /// λ, task order: finite, non-negative, summing to 1.
+    pub weights: Vec<f64>,
+    /// Frank–Wolfe iterations run (0 for K ≤ 2, which are solved in closed form).
+    pub iterations: usize,
+    /// False when the Frank–Wolfe loop hit `max_iter` before meeting `tol`, or when the Gram
+    /// matrix had non-finite entries (then the weights are uniform).
+    pub converged: bool,
+    /// λᵀMλ = ‖Σ λ_k g_k‖² in the units of the input Gram matrix (NaN for non-finite input).
+    pub norm_sq: f64,
+}
+
+impl MinNormSolution {
+    fn uniform(k: usize, converged: bool, norm_sq: f64) -> Self {
+        Self {
+            weights: vec![1.0 / k.max(1) as f64; k],
+            iterations: 0,
+            converged,
+            norm_sq,
+        }
+    }
+}
+
+/// The weight λ_1 of the min-norm point of the segment between g_1 and g_2, given
+/// M₁₁ = ‖g_1‖², M₁₂ = ⟨g_1, g_2⟩ and M₂₂ = ‖g_2‖²; λ_2 = 1 − λ_1.
+///
+/// λ_1 = clamp((M₂₂ − M₁₂) / (M₁₁ + M₂₂ − 2M₁₂), 0, 1). When g_1 and g_2 coincide (the
+/// denominator ‖g_1 − g_2‖² is zero up to rounding) every point of the segment is optimal and
+/// the answer is ½. Always finite and in [0, 1]; non-finite input gives ½.
+///
+/// ```
+/// use mtl_methods::solver::two_task_weight;
+/// // g1 = (1, 0), g2 = (0, 2): λ = (0.8, 0.2), the point (0.8, 0.4).
+/// assert!((two_task_weight(1.0, 0.0, 4.0) - 0.8).abs() < 1e-12);
+/// ```
+pub fn two_task_weight(m11: f64, m12: f64, m22: f64) -> f64 {
+    segment_min(m11, m12, m22).unwrap_or(0.5)
+}
+
+/// The weight on the first end point of the min-norm point of a segment, or `None` when the
+/// segment is degenerate (or the input non-finite).
+#[inline]
+fn segment_min(aa: f64, ab: f64, bb: f64) -> Option<f64> {
+    let denom = aa + bb - 2.0 * ab;
+    let scale = aa.abs().max(bb.abs());
+    if !(denom.is_finite() && scale.is_finite()) || denom <= DEGENERATE_REL * scale {
+        return None;
+    }
+    let gamma = (bb - ab) / denom;
+    // `clamp` keeps NaN; `denom > 0` and finite inputs rule it out, but be total anyway.
+    Some(if gamma.is_nan() { 0.5 } else { gamma.clamp(0.0, 1.0) })
+}
+
+/// ‖γ a + (1 − γ) b‖² from the 2×2 Gram of (a, b).
+#[inline]
+fn segment_cost(gamma: f64, aa: f64, ab: f64, bb: f64) -> f64 {
+    let delta = 1.0 - gamma;
+    gamma * gamma * aa + 2.0 * gamma * delta * ab + delta * delta * bb
+}
+
+/// The min-norm point of the convex hull of the gradients whose Gram matrix is `gram`.
+///
+/// Total: for any finite `gram` the weights are finite, non-negative and sum to 1. A Gram
+/// matrix with a non-finite entry gives uniform weights, `converged: false` and a NaN norm;
+/// callers that must not hide diverged gradients check the input first. K = 0 gives empty
+/// weights.
+///
+/// ```
+/// use mtl_methods::solver::{min_norm, MinNormConfig};
+/// use mtl_methods::Gram;
+/// // g1 = (1, 0), g2 = (0, 2), g3 = (-1, 0): the hull contains the origin.
+/// let gram = Gram::from_rows(&[vec![1.0f32, 0.0], vec![0.0, 2.0], vec![-1.0, 0.0]]);
+/// let sol = min_norm(&gram, &MinNormConfig::default());
+/// assert!(sol.norm_sq < 1e-12);
+/// assert!((sol.weights[0] - 0.5).abs() < 1e-6 && sol.weights[1] < 1e-6);
+/// ```
+pub fn min_norm(gram: &Gram, config: &MinNormConfig) -> MinNormSolution {
+    let k = gram.k();
+    let raw = gram.as_slice();
+    if k == 0 {
+        return MinNormSolution {
+            weights: Vec::new(),
+            iterations: 0,
+            converged: true,
+            norm_sq: 0.0,
+        };
+    }
+    if raw.iter().any(|v| !v.is_finite()) {
+        return MinNormSolution::uniform(k, false, f64::NAN);
+    }
+    if k == 1 {
+        return MinNormSolution {
+            weights: vec![1.0],
+            iterations: 0,
+            converged: true,
+            norm_sq: raw[0].max(0.0),
+        };
+    }
+    let scale = raw.iter().fold(0.0f64, |acc, v| acc.max(v.abs()));
+    if scale == 0.0 {
+        return MinNormSolution::uniform(k, true, 0.0);
+    }
+
+    // Symmetrise and scale to max |entry| = 1; dividing each entry (not multiplying by 1/scale)
+    // keeps subnormal scales exact enough and never overflows.
+    let mut a = vec![0.0; k * k];
+    for i in 0..k {
+        for j in i..k {
+            let v = 0.5 * (raw[i * k + j] / scale + raw[j * k + i] / scale);
+            a[i * k + j] = v;
+            a[j * k + i] = v;
+        }
+    }
+
+    if k == 2 {
+        let gamma = two_task_weight(a[0], a[1], a[3]);
+        let weights = vec![gamma, 1.0 - gamma];
+        let norm_sq = segment_cost(gamma, a[0], a[1], a[3]).max(0.0) * scale;
+        return MinNormSolution {
+            weights,
+            iterations: 0,
+            converged: true,
+            norm_sq,
+        };
+    }
+
+    let (weights, iterations, converged) = frank_wolfe(&a, k, config);
+    let weights = renormalise(weights);
+    let norm_sq = quadratic_form(&a, k, &weights).max(0.0) * scale;
+    MinNormSolution {
+        weights,
+        iterations,
+        converged,
+        norm_sq,
+    }
+}
+
+/// Frank–Wolfe on the symmetric, scaled K×K matrix `a` (K ≥ 3). Returns (λ, iterations,
+/// converged).
+fn frank_wolfe(a: &[f64], k: usize, config: &MinNormConfig) -> (Vec<f64>, usize, bool) {
+    // Initial point: the best pair, ties to the first pair in (i, j) order.
+    let (mut best_i, mut best_j, mut best_gamma, mut best_cost) = (0, 1, 0.5, f64::INFINITY);
+    for i in 0..k {
+        let aii = a[i * k + i];
+        for j in (i + 1)..k {
+            let (aij, ajj) = (a[i * k + j], a[j * k + j]);
+            let gamma = two_task_weight(aii, aij, ajj);
+            let cost = segment_cost(gamma, aii, aij, ajj);
+            if cost < best_cost {
+                (best_i, best_j, best_gamma, best_cost) = (i, j, gamma, cost);
+            }
+        }
+    }
+    let mut lambda = vec![0.0; k];
+    lambda[best_i] = best_gamma;
+    lambda[best_j] = 1.0 - best_gamma;
+    // mλ = Mλ, kept up to date incrementally.
+    let row_i = &a[best_i * k..(best_i + 1) * k];
+    let row_j = &a[best_j * k..(best_j + 1) * k];
+    let mut m_lambda: Vec<f64> = row_i
+        .iter()
+        .zip(row_j)
+        .map(|(&x, &y)| best_gamma * x + (1.0 - best_gamma) * y)
+        .collect();
+
+    for iter in 0..config.max_iter {
+        // One pass: v1v1 = λᵀMλ, the toward vertex t = argmin_i (Mλ)_i and the away vertex
+        // s = argmax_{i: λ_i > 0} (Mλ)_i (first index on ties).
+        let mut t = 0;
+        let mut s = usize::MAX;
+        let mut v1v1 = 0.0;
+        for i in 0..k {
+            v1v1 += lambda[i] * m_lambda[i];
+            if m_lambda[i] < m_lambda[t] {
+                t = i;
+            }
+            if lambda[i] > 0.0 && (s == usize::MAX || m_lambda[i] > m_lambda[s]) {
+                s = i;
+            }
+        }
+        let toward_gap = v1v1 - m_lambda[t];
+        let away_gap = if s == usize::MAX { 0.0 } else { m_lambda[s] - v1v1 };
+        let change = if toward_gap >= away_gap {
+            toward_step(a, k, t, v1v1, &mut lambda, &mut m_lambda)
+        } else {
+            away_step(a, k, s, v1v1, &mut lambda, &mut m_lambda)
+        };
+        if change < config.tol {
+            return (lambda, iter + 1, true);
+        }
+    }
+    (lambda, config.max_iter, false)
+}
+
+/// λᵀAλ for a symmetric row-major K×K `a`.
+fn quadratic_form(a: &[f64], k: usize, lambda: &[f64]) -> f64 {
+    lambda
+        .iter()
+        .enumerate()
+        .filter(|(_, &li)| li != 0.0)
+        .map(|(i, &li)| {
+            let row = &a[i * k..(i + 1) * k];
+            li * row.iter().zip(lambda).map(|(&x, &l)| x * l).sum::<f64>()
+        })
+        .sum()
+}
+
+/// Clamps at 0 and divides by the sum, so λ is on the simplex up to one rounding; a zero or
+/// non-finite sum (impossible from the Frank–Wolfe loop) falls back to uniform.
+fn renormalise(mut lambda: Vec<f64>) -> Vec<f64> {
+    for l in &mut lambda {
+        if !l.is_finite() || *l < 0.0 {
+            *l = 0.0;
+        }
+    }
+    let sum: f64 = lambda.iter().sum();
+    if sum.is_finite() && sum > 0.0 {
+        lambda.iter_mut().for_each(|l| *l /= sum);
+    } else {
+        let k = lambda.len() as f64;
+        lambda.iter_mut().for_each(|l| *l = 1.0 / k);
+    }
+    lambda
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn solve(rows: &[Vec<f32>]) -> MinNormSolution {
+        min_norm(&Gram::from_rows(rows), &MinNormConfig::default())
+    }
+
+    fn assert_simplex(w: &[f64]) {
+        assert!(w.iter().all(|x| x.is_finite() && *x >= 0.0), "{w:?}");
+        assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12, "{w:?}");
+    }
+
+    #[test]
+    fn two_tasks_orthogonal_unequal_norms() {
+        // g1 = (1, 0), g2 = (0, 2): λ1 = (4 − 0) / (1 + 4) = 0.8, point (0.8, 0.4), norm² 0.8.
+        let sol = solve(&[vec![1.0, 0.0], vec![0.0, 2.0]]);
+        assert!((sol.weights[0] - 0.8).abs() < 1e-12, "{:?}", sol.weights);
+        assert!((sol.weights[1] - 0.2).abs() < 1e-12, "{:?}", sol.weights);
+        assert!((sol.norm_sq - 0.8).abs() < 1e-12, "{}", sol.norm_sq);
+        assert!(sol.converged);
+        assert_eq!(sol.iterations, 0);
+    }
+
+    #[test]
+    fn two_tasks_identical_keeps_the_norm() {
+        let sol = solve(&[vec![3.0, -4.0], vec![3.0, -4.0]]);
+        assert_simplex(&sol.weights);
+        assert!((sol.norm_sq - 25.0).abs() < 1e-9, "{}", sol.norm_sq);
+        assert_eq!(sol.weights, vec![0.5, 0.5]);
+    }
+
+    #[test]
+    fn two_tasks_opposite_equal_cancel() {
+        let sol = solve(&[vec![1.0, 2.0], vec![-1.0, -2.0]]);
+        assert_eq!(sol.weights, vec![0.5, 0.5]);
+        assert!(sol.norm_sq.abs() < 1e-12, "{}", sol.norm_sq);
+    }
+
+    #[test]
+    fn two_tasks_clamp_to_a_vertex() {
+        // g1 = (1, 0), g2 = (2, 1): ⟨g1, g2⟩ = 2 ≥ ‖g1‖² = 1, so g1 itself is the min-norm point.
+        let sol = solve(&[vec![1.0, 0.0], vec![2.0, 1.0]]);
+        assert_eq!(sol.weights, vec![1.0, 0.0]);
+        assert!((sol.norm_sq - 1.0).abs() < 1e-12);
+        // Swapped: the weight goes to the second task.
+        let sol = solve(&[vec![2.0, 1.0], vec![1.0, 0.0]]);
+        assert_eq!(sol.weights, vec![0.0, 1.0]);
+    }
+
+    #[test]
+    fn two_task_weight_closed_form_values() {
+        assert!((two_task_weight(1.0, 0.0, 4.0) - 0.8).abs() < 1e-15);
+        assert!((two_task_weight(4.0, 0.0, 1.0) - 0.2).abs() < 1e-15);
+        // Unit vectors at any angle: ½.
+        assert!((two_task_weight(1.0, 0.3, 1.0) - 0.5).abs() < 1e-15);
+        assert!((two_task_weight(1.0, -0.9, 1.0) - 0.5).abs() < 1e-15);
+        // Degenerate and non-finite input.
+        assert_eq!(two_task_weight(0.0, 0.0, 0.0), 0.5);
+        assert_eq!(two_task_weight(2.0, 2.0, 2.0), 0.5);
+        assert_eq!(two_task_weight(f64::NAN, 0.0, 1.0), 0.5);
+        assert_eq!(two_task_weight(f64::INFINITY, 0.0, 1.0), 0.5);
+    }
+
+    #[test]
+    fn single_task_is_one() {
+        let sol = solve(&[vec![0.0, 7.0]]);
+        assert_eq!(sol.weights, vec![1.0]);
+        assert_eq!(sol.norm_sq, 49.0);
+    }
+
+    #[test]
+    fn zero_gradients_give_uniform() {
+        for k in [2, 3, 7] {
+            let sol = solve(&vec![vec![0.0; 4]; k]);
+            assert_eq!(sol.weights, vec![1.0 / k as f64; k]);
+            assert_eq!(sol.norm_sq, 0.0);
+            assert!(sol.converged);
+        }
+    }
+
+    #[test]
+    fn empty_and_non_finite_inputs() {
+        let empty = min_norm(&Gram::from_matrix(0, vec![]).unwrap(), &MinNormConfig::default());
+        assert!(empty.weights.is_empty());
+        let nan = Gram::from_matrix(3, vec![1.0, 0.0, 0.0, 0.0, f64::NAN, 0.0, 0.0, 0.0, 1.0]).unwrap();
+        let sol = min_norm(&nan, &MinNormConfig::default());
+        assert_eq!(sol.weights, vec![1.0 / 3.0; 3]);
+        assert!(!sol.converged && sol.norm_sq.is_nan());
+    }
+
+    #[test]
+    fn three_tasks_known_solution() {
+        // e1, e2, e3 in R³: the min-norm point is the centroid, norm² 1/3.
+        let sol = solve(&[vec![1.0, 0.0, 0.0], vec![0.0, 1.0, 0.0], vec![0.0, 0.0, 1.0]]);
+        assert_simplex(&sol.weights);
+        for w in &sol.weights {
+            assert!((w - 1.0 / 3.0).abs() < 1e-4, "{:?}", sol.weights);
+        }
+        assert!((sol.norm_sq - 1.0 / 3.0).abs() < 1e-6, "{}", sol.norm_sq);
+        assert!(sol.iterations >= 1);
+    }
+
+    #[test]
+    fn three_tasks_opposite_pair_wins() {
+        // g1 and g3 cancel; g2 is irrelevant.
+        let sol = solve(&[vec![1.0, 0.0], vec![0.0, 5.0], vec![-1.0, 0.0]]);
+        assert_eq!(sol.weights, vec![0.5, 0.0, 0.5]);
+        assert_eq!(sol.norm_sq, 0.0);
+        assert!(sol.converged);
+    }
+
+    #[test]
+    fn scale_does_not_change_the_weights() {
+        let rows = [vec![1.0f32, 0.2, 0.0], vec![-0.3, 1.0, 0.5], vec![0.1, -0.7, 1.2]];
+        let base = solve(&rows);
+        for s in [1e-8f32, 1e-4, 1e4, 1e8] {
+            let scaled: Vec<Vec<f32>> = rows.iter().map(|r| r.iter().map(|x| x * s).collect()).collect();
+            let sol = solve(&scaled);
+            assert_simplex(&sol.weights);
+            for (a, b) in sol.weights.iter().zip(&base.weights) {
+                assert!((a - b).abs() < 1e-6, "scale {s}: {:?} vs {:?}", sol.weights, base.weights);
+            }
+            let rel = sol.norm_sq / (base.norm_sq * f64::from(s) * f64::from(s));
+            assert!((rel - 1.0).abs() < 1e-5, "scale {s}: {rel}");
+        }
+    }
+
+    #[test]
+    fn max_iter_caps_the_loop() {
+        let rows: Vec<Vec<f32>> = (0..6)
+            .map(|i| (0..6).map(|j| if i == j { 1.0 + i as f32 } else { 0.1 }).collect())
+            .collect();
+        let sol = min_norm(&Gram::from_rows(&rows), &MinNormConfig { max_iter: 1, tol: 1e-12 });
+        assert_eq!(sol.iterations, 1);
+        assert!(!sol.converged);
+        assert_simplex(&sol.weights);
+    }
+}

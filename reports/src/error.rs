@@ -1,0 +1,46 @@
+//! Errors of the report crate.
+
+use std::path::PathBuf;
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Errors reading, writing or tabulating run records.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A record file is not a valid record.
+    #[error("{path} is not a valid run record: {message}. Delete it or re-run its cell")]
+    InvalidRecord { path: PathBuf, message: String },
+    /// A record of another schema version.
+    #[error("{path} has record schema version {found}, this mtlbench reads version {expected}. Regenerate it with this version")]
+    SchemaVersion {
+        path: PathBuf,
+        found: u64,
+        expected: u32,
+    },
+    /// The folder holds no records.
+    #[error("no run records (*.json) in {path}. Run `mtlbench sweep --out {path}` first")]
+    NoRecords { path: PathBuf },
+    /// Records of different datasets or task lists cannot share a table.
+    #[error("records disagree on {what}: `{a}` vs `{b}`; report them from separate folders")]
+    Mixed { what: &'static str, a: String, b: String },
+}
+
+impl Error {
+    /// An I/O error with the action and path that failed.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The run record: one JSON file per finished run (DESIGN.md §6).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Version of the record layout; bump on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything known about one finished run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRecord {
+    /// [`SCHEMA_VERSION`] at write time.
+    pub schema_version: u32,
+    /// Hash of the canonical cell configuration (dataset, model, method, training, seed).
+    pub cell_id: String,
+    /// Software and machine that produced the run.
+    pub stamp: Stamp,
+    /// Dataset identity and its tasks.
+    pub dataset: DatasetInfo,
+    /// Method name and full configuration (defaults filled in).
+    pub method: MethodInfo,
+    /// Model architecture and size.
+    pub model: ModelInfo,
+    /// Training configuration (optimiser, learning rate, epochs, batch size, selection rule).
+    pub train: Value,
+    /// The run's seed.
+    pub seed: u64,
+    /// Whether the run completed.
+    pub status: RunStatus,
+    /// Per-epoch logs.
+    pub epochs: Vec<EpochLog>,
+    /// Epoch (from 1) whose parameters were selected on validation; 0 = initial parameters.
+    pub selected_epoch: usize,
+    /// Test results of the selected parameters, task order.
+    pub test: Vec<TaskResult>,
+    /// The weights λ the method used.
+    pub weights: WeightsSummary,
+    /// Compute cost.
+    pub cost: Cost,
+    /// Wall-clock timings; excluded from determinism checks.
+    pub timing: Timing,
+}
+
+/// Provenance: software versions, commit and machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stamp {
+    /// mtlbench version.
+    pub mtlbench_version: String,
+    /// Git commit of the build, or `unknown`.
+    pub git_commit: String,
+    /// Whether the working tree had uncommitted changes at build time.
+    pub git_dirty: bool,
+    /// rustc version string.
+    pub rustc: String,
+    /// Target triple.
+    pub target: String,
+    /// candle-core version.
+    pub candle: String,
+    /// Device the run trained on, e.g. `cpu`.
+    pub device: String,
+    /// Worker threads available to the tensor backend.
+    pub threads: usize,
+}
+
+/// Dataset identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetInfo {
+    /// Dataset id including generator parameters, e.g. `synthetic-linear/k4-d16-v1`.
+    pub id: String,
+    /// Data revision (commit for hub data, generator version for synthetic data).
+    pub revision: String,
+    /// The dataset's configuration as given.
+    pub config: Value,
+    /// Tasks in order.
+    pub tasks: Vec<TaskInfo>,
+    /// Examples per split: train, validation, test.
+    pub split_sizes: [usize; 3],
+}
+
+/// One task of the dataset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskInfo {
+    /// Task name.
+    pub name: String,
+    /// Loss function, e.g. `mse`.
+    pub loss: String,
+    /// Reported metric, e.g. `mae` or `accuracy`.
+    pub metric: String,
+    /// Whether a larger metric is better.
+    pub higher_is_better: bool,
+}
+
+/// Method identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodInfo {
+    /// Registry name.
+    pub name: String,
+    /// Canonical hyper-parameters.
+    pub config: Value,
+}
+
+/// Model identity and size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelInfo {
+    /// Model name as given in configs, e.g. `mlp-m`.
+    pub name: String,
+    /// Architecture family, e.g. `mlp` or `linear`.
+    pub arch: String,
+    /// Shared width (hidden units, or q for the linear model).
+    pub width: usize,
+    /// Total trainable parameters.
+    pub parameters: usize,
+    /// Parameters of the shared encoder.
+    pub shared_parameters: usize,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum RunStatus {
+    /// Trained for every epoch.
+    Completed,
+    /// Stopped on a non-finite loss or update.
+    Diverged {
+        /// Global step at which it happened.
+        step: u64,
+        /// Task whose loss was non-finite, if one was.
+        task: Option<String>,
+    },
+}
+
+/// Losses and metrics after one epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpochLog {
+    /// Epoch number from 1.
+    pub epoch: usize,
+    /// Mean training loss per task over the epoch's batches.
+    pub train_loss: Vec<f64>,
+    /// Validation loss per task.
+    pub val_loss: Vec<f64>,
+    /// Validation metric per task.
+    pub val_metric: Vec<f64>,
+    /// Mean λ over the epoch's steps.
+    pub weights_mean: Vec<f64>,
+}
+
+/// Test result of one task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskResult {
+    /// Task name.
+    pub task: String,
+    /// Test loss.
+    pub loss: f64,
+    /// Test metric.
+    pub metric: f64,
+}
+
+/// Summary of the weights λ over training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightsSummary {
+    /// λ at the last step.
+    pub last: Vec<f64>,
+    /// Mean λ over all steps.
+    pub mean: Vec<f64>,
+    /// Smallest λ_k seen per task.
+    pub min: Vec<f64>,
+    /// Largest λ_k seen per task.
+    pub max: Vec<f64>,
+}
+
+/// Compute cost of the run, counted by the trainer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cost {
+    /// Optimiser steps taken.
+    pub steps: u64,
+    /// Backward passes through the shared encoder per step.
+    pub encoder_backward_per_step: f64,
+    /// Backward passes through task heads only (not the encoder) per step.
+    pub head_backward_per_step: f64,
+}
+
+/// Wall-clock timings; never compared across runs for determinism.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timing {
+    /// Median time of one training step, milliseconds.
+    pub step_ms_median: f64,
+    /// Mean time of one training step, milliseconds.
+    pub step_ms_mean: f64,
+    /// Whole run, seconds.
+    pub total_s: f64,
+    /// Start, seconds since the Unix epoch.
+    pub started_unix: f64,
+    /// End, seconds since the Unix epoch.
+    pub finished_unix: f64,
+}
+
+impl RunRecord {
+    /// The record with its timing fields zeroed: what determinism tests compare.
+    pub fn without_timing(&self) -> Self {
+        Self {
+            timing: Timing {
+                step_ms_median: 0.0,
+                step_ms_mean: 0.0,
+                total_s: 0.0,
+                started_unix: 0.0,
+                finished_unix: 0.0,
+            },
+            ..self.clone()
+        }
+    }
+
+    /// Whether the run completed.
+    pub fn completed(&self) -> bool {
+        self.status == RunStatus::Completed
+    }
+}

@@ -1,0 +1,217 @@
+//! The comparison table: one row per method × model size, mean ± std over seeds.
+
+use std::collections::BTreeMap;
+
+use tabled::builder::Builder;
+use tabled::settings::Style;
+
+use crate::stats::{summarize, Summary};
+use crate::{Error, Result, RunRecord};
+
+/// A rendered comparison table plus the facts printed under it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComparisonTable {
+    /// Dataset id the table covers.
+    pub dataset: String,
+    /// Markdown table.
+    pub markdown: String,
+}
+
+impl std::fmt::Display for ComparisonTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "Dataset: {}", self.dataset)?;
+        writeln!(f)?;
+        writeln!(f, "{}", self.markdown)?;
+        writeln!(f)?;
+        write!(
+            f,
+            "Test metrics of the validation-selected epoch, mean ± sample std over n seeds \
+             (diverged runs excluded and counted). bwd/step = backward passes through the \
+             shared encoder per step; step× = median step time relative to uniform on the \
+             same model."
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct RowKey {
+    model_width: usize,
+    model_name: String,
+    method_rank: usize,
+    method_label: String,
+}
+
+/// Builds the comparison table of `records`. `method_order` lists method names in the order
+/// rows should show them (names not listed come after, alphabetically).
+pub fn comparison_table(records: &[RunRecord], method_order: &[&str]) -> Result<ComparisonTable> {
+    let first = records.first().ok_or_else(|| Error::NoRecords {
+        path: Default::default(),
+    })?;
+    for r in records {
+        if r.dataset.id != first.dataset.id {
+            return Err(Error::Mixed {
+                what: "dataset",
+                a: first.dataset.id.clone(),
+                b: r.dataset.id.clone(),
+            });
+        }
+        if r.dataset.tasks != first.dataset.tasks {
+            return Err(Error::Mixed {
+                what: "task list",
+                a: first.dataset.id.clone(),
+                b: r.dataset.id.clone(),
+            });
+        }
+    }
+    let labels = method_labels(records);
+    let mut groups: BTreeMap<RowKey, Vec<&RunRecord>> = BTreeMap::new();
+    for (r, label) in records.iter().zip(&labels) {
+        let key = RowKey {
+            model_width: r.model.width,
+            model_name: r.model.name.clone(),
+            method_rank: method_order
+                .iter()
+                .position(|m| *m == r.method.name)
+                .unwrap_or(method_order.len()),
+            method_label: label.clone(),
+        };
+        groups.entry(key).or_default().push(r);
+    }
+    let uniform_step: BTreeMap<&str, f64> = groups
+        .iter()
+        .filter(|(k, _)| k.method_label == "uniform")
+        .filter_map(|(k, rs)| {
+            let s = summarize(&completed(rs).map(|r| r.timing.step_ms_median).collect::<Vec<_>>())?;
+            Some((k.model_name.as_str(), s.mean))
+        })
+        .collect();
+
+    let tasks = &first.dataset.tasks;
+    let mut builder = Builder::default();
+    let mut header = vec!["method".to_owned(), "model".into(), "params".into(), "n".into()];
+    header.extend(tasks.iter().map(|t| {
+        let arrow = if t.higher_is_better { "↑" } else { "↓" };
+        format!("{} {}{}", t.name, t.metric, arrow)
+    }));
+    header.extend(["mean loss↓".into(), "λ mean".into(), "bwd/step".into(), "step×".into(), "diverged".into()]);
+    builder.push_record(header);
+
+    for (key, runs) in &groups {
+        let done: Vec<&RunRecord> = completed(runs).collect();
+        let mut row = vec![
+            key.method_label.clone(),
+            key.model_name.clone(),
+            runs[0].model.parameters.to_string(),
+            done.len().to_string(),
+        ];
+        for k in 0..tasks.len() {
+            row.push(cell(&done.iter().map(|r| r.test[k].metric).collect::<Vec<_>>()));
+        }
+        let mean_loss: Vec<f64> = done
+            .iter()
+            .map(|r| r.test.iter().map(|t| t.loss).sum::<f64>() / r.test.len() as f64)
+            .collect();
+        row.push(cell(&mean_loss));
+        row.push(lambda_cell(&done, tasks.len()));
+        row.push(match summarize(&done.iter().map(|r| r.cost.encoder_backward_per_step).collect::<Vec<_>>()) {
+            Some(s) => format!("{:.0}", s.mean),
+            None => "–".into(),
+        });
+        let step = summarize(&done.iter().map(|r| r.timing.step_ms_median).collect::<Vec<_>>());
+        row.push(match (step, uniform_step.get(key.model_name.as_str())) {
+            (Some(s), Some(u)) if *u > 0.0 => format!("{:.2}", s.mean / u),
+            _ => "–".into(),
+        });
+        row.push((runs.len() - done.len()).to_string());
+        builder.push_record(row);
+    }
+    let mut table = builder.build();
+    table.with(Style::markdown());
+    Ok(ComparisonTable {
+        dataset: first.dataset.id.clone(),
+        markdown: table.to_string(),
+    })
+}
+
+fn completed<'a>(runs: &'a [&'a RunRecord]) -> impl Iterator<Item = &'a RunRecord> + 'a {
+    runs.iter().copied().filter(|r| r.completed())
+}
+
+/// Row labels: the method name, plus its configuration where one name appears with several.
+fn method_labels(records: &[RunRecord]) -> Vec<String> {
+    let mut configs: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for r in records {
+        let c = r.method.config.to_string();
+        let seen = configs.entry(&r.method.name).or_default();
+        if !seen.contains(&c) {
+            seen.push(c);
+        }
+    }
+    records
+        .iter()
+        .map(|r| {
+            if configs[r.method.name.as_str()].len() > 1 {
+                format!("{} {}", r.method.name, compact_config(&r.method.config))
+            } else {
+                r.method.name.clone()
+            }
+        })
+        .collect()
+}
+
+fn compact_config(config: &serde_json::Value) -> String {
+    match config {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.to_string().trim_matches('"')))
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    }
+}
+
+fn lambda_cell(done: &[&RunRecord], k: usize) -> String {
+    if done.is_empty() {
+        return "–".into();
+    }
+    let means: Vec<String> = (0..k)
+        .map(|t| {
+            let s = summarize(&done.iter().map(|r| r.weights.mean[t]).collect::<Vec<_>>());
+            format!("{:.2}", s.map_or(f64::NAN, |s| s.mean))
+        })
+        .collect();
+    means.join("/")
+}
+
+fn cell(xs: &[f64]) -> String {
+    match summarize(xs) {
+        None => "–".into(),
+        Some(Summary { mean, std: None, .. }) => number(mean),
+        Some(Summary {
+            mean, std: Some(sd), ..
+        }) => format!("{} ± {}", number(mean), number(sd)),
+    }
+}
+
+/// Four significant figures, scientific below 0.001.
+fn number(x: f64) -> String {
+    if x != 0.0 && x.abs() < 1e-3 {
+        format!("{x:.2e}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_formatted_compactly() {
+        assert_eq!(number(0.12345), "0.1235");
+        assert_eq!(number(0.000123), "1.23e-4");
+        assert_eq!(number(0.0), "0.0000");
+        assert_eq!(cell(&[1.0, 3.0]), "2.0000 ± 1.4142");
+        assert_eq!(cell(&[]), "–");
+    }
+}
