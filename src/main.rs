@@ -1,1 +1,136 @@
-fn main() {}
+//! The `mtlbench` binary: parses the command line and calls the library.
+
+mod cli;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use cli::{Cli, Command, ReportArgs, RunArgs, SweepArgs};
+use mtl_bench::config::{params_from_pairs, Named};
+use mtl_bench::stamp::{parse_device, stamp};
+use mtl_bench::{run_sweep, train, RunConfig, RunEnv, SweepPlan, TrainConfig, DEFAULT_SWEEP};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("MTLBENCH_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            let config = err
+                .downcast_ref::<mtl_bench::Error>()
+                .is_some_and(|e| e.is_config());
+            ExitCode::from(if config { 2 } else { 1 })
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::List => {
+            print!("{}", mtl_bench::catalog::listing());
+            Ok(())
+        }
+        Command::Run(args) => run_one(args),
+        Command::Sweep(args) => sweep(args),
+        Command::Report(args) => report(args),
+    }
+}
+
+fn env(device: &str) -> anyhow::Result<RunEnv> {
+    let device = parse_device(device)?;
+    Ok(RunEnv {
+        stamp: stamp(&device),
+        device,
+    })
+}
+
+fn method_order() -> Vec<&'static str> {
+    mtl_methods::METHODS.iter().map(|m| m.name).collect()
+}
+
+fn run_one(args: RunArgs) -> anyhow::Result<()> {
+    let dataset = Named {
+        name: args.dataset,
+        params: params_from_pairs(&args.dataset_params, "--data")?,
+    };
+    let train_config =
+        TrainConfig::from_params(&params_from_pairs(&args.train, "--train")?, "--train")?;
+    let method_params = params_from_pairs(&args.method_params, "--param")?;
+    let run = RunConfig::validated(
+        dataset,
+        &args.model,
+        &args.method,
+        &method_params,
+        train_config,
+        args.seed,
+    )?;
+    let env = env(&args.device)?;
+    let data = mtl_datasets::find(&run.dataset.name)
+        .and_then(|d| d.build(&run.dataset.params))
+        .map_err(mtl_bench::Error::from)?;
+    let record = train(&run, data.as_ref(), &env, &mut || {})?;
+    let path =
+        mtl_reports::write_record_atomic(&args.out, &record).map_err(mtl_bench::Error::from)?;
+    print!("{}", mtl_reports::table::run_summary(&record));
+    println!("record: {}", path.display());
+    Ok(())
+}
+
+fn sweep(args: SweepArgs) -> anyhow::Result<()> {
+    if args.print_default {
+        print!("{DEFAULT_SWEEP}");
+        return Ok(());
+    }
+    let (text, origin, name) = match &args.config {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .map_err(mtl_bench::Error::io("reading sweep file", path))?,
+            path.display().to_string(),
+            path.file_stem()
+                .map_or("sweep".into(), |s| s.to_string_lossy().into_owned()),
+        ),
+        None => (
+            DEFAULT_SWEEP.to_owned(),
+            "default sweep".to_owned(),
+            "default".to_owned(),
+        ),
+    };
+    let plan = SweepPlan::from_toml(&text, &origin)?;
+    let env = env(&args.device)?;
+    let dir = args
+        .out
+        .unwrap_or_else(|| PathBuf::from("results").join(format!("{name}-{}", plan.id())));
+    let progress = !args.quiet && std::io::stderr().is_terminal();
+    let outcome = run_sweep(&plan, &dir, &env, progress)?;
+    let table = mtl_reports::comparison_table(&outcome.records, &method_order())
+        .context("building the comparison table")?;
+    println!("{table}");
+    println!();
+    println!(
+        "{} runs ({} trained, {} already recorded); records in {}",
+        outcome.records.len(),
+        outcome.trained,
+        outcome.reused,
+        outcome.dir.display()
+    );
+    println!(
+        "regenerate this table with: mtlbench report {}",
+        outcome.dir.display()
+    );
+    Ok(())
+}
+
+fn report(args: ReportArgs) -> anyhow::Result<()> {
+    let records = mtl_reports::load_records(&args.results).map_err(mtl_bench::Error::from)?;
+    let table =
+        mtl_reports::comparison_table(&records, &method_order()).map_err(mtl_bench::Error::from)?;
+    println!("{table}");
+    Ok(())
+}

@@ -1,1 +1,18 @@
+//! The mtlbench harness: models from a size ladder, optimisers, the method-agnostic trainer
+//! and the sweep runner that writes one verified record per run.
 
+pub mod catalog;
+pub mod config;
+pub mod error;
+pub mod loss;
+pub mod model;
+pub mod optim;
+pub mod stamp;
+pub mod sweep;
+pub mod trainer;
+
+pub use config::{RunConfig, SweepPlan, TrainConfig, DEFAULT_SWEEP};
+pub use error::{Error, Result};
+pub use model::{Arch, ModelSpec, SIZES};
+pub use sweep::{run_sweep, SweepOutcome};
+pub use trainer::{train, RunEnv};

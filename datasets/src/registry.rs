@@ -31,7 +31,11 @@ pub fn find(name: &str) -> Result<&'static DatasetSpec> {
         .find(|d| d.name == name)
         .ok_or_else(|| Error::UnknownDataset {
             name: name.to_owned(),
-            known: DATASETS.iter().map(|d| d.name).collect::<Vec<_>>().join(", "),
+            known: DATASETS
+                .iter()
+                .map(|d| d.name)
+                .collect::<Vec<_>>()
+                .join(", "),
         })
 }
 

@@ -63,15 +63,28 @@ impl Default for SyntheticLinearConfig {
 impl SyntheticLinearConfig {
     fn validate(&self) -> std::result::Result<(), String> {
         if !(1..=1024).contains(&self.tasks) {
-            return Err(format!("field `tasks` must be in 1..=1024, got {}", self.tasks));
+            return Err(format!(
+                "field `tasks` must be in 1..=1024, got {}",
+                self.tasks
+            ));
         }
         if !(1..=100_000).contains(&self.dim) {
-            return Err(format!("field `dim` must be in 1..=100000, got {}", self.dim));
+            return Err(format!(
+                "field `dim` must be in 1..=100000, got {}",
+                self.dim
+            ));
         }
         if !(self.noise.is_finite() && self.noise >= 0.0) {
-            return Err(format!("field `noise` must be finite and ≥ 0, got {}", self.noise));
+            return Err(format!(
+                "field `noise` must be finite and ≥ 0, got {}",
+                self.noise
+            ));
         }
-        for (name, n) in [("train", self.train), ("val", self.val), ("test", self.test)] {
+        for (name, n) in [
+            ("train", self.train),
+            ("val", self.val),
+            ("test", self.test),
+        ] {
             if n == 0 || n > 10_000_000 {
                 return Err(format!("field `{name}` must be in 1..=10000000, got {n}"));
             }
@@ -83,8 +96,15 @@ impl SyntheticLinearConfig {
                 self.tasks
             ));
         }
-        if self.task_scales.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-            return Err(format!("field `task_scales` must be finite and > 0, got {:?}", self.task_scales));
+        if self
+            .task_scales
+            .iter()
+            .any(|s| !(s.is_finite() && *s > 0.0))
+        {
+            return Err(format!(
+                "field `task_scales` must be finite and > 0, got {:?}",
+                self.task_scales
+            ));
         }
         Ok(())
     }
@@ -140,7 +160,11 @@ impl SyntheticLinear {
                     let s = config.scale(k);
                     let y = (0..rows)
                         .map(|r| {
-                            let dot: f64 = x[r * d..(r + 1) * d].iter().zip(th).map(|(a, b)| a * b).sum();
+                            let dot: f64 = x[r * d..(r + 1) * d]
+                                .iter()
+                                .zip(th)
+                                .map(|(a, b)| a * b)
+                                .sum();
                             let eps: f64 = rng.sample(StandardNormal);
                             (s * dot + config.noise * eps) as f32
                         })
@@ -155,7 +179,9 @@ impl SyntheticLinear {
             }
         };
         let splits = [split(config.train), split(config.val), split(config.test)];
-        let tasks = (0..config.tasks).map(|k| Task::regression(format!("y{}", k + 1))).collect();
+        let tasks = (0..config.tasks)
+            .map(|k| Task::regression(format!("y{}", k + 1)))
+            .collect();
         Ok(Self {
             config,
             tasks,
@@ -245,16 +271,26 @@ mod tests {
         let a = SyntheticLinear::new(small()).unwrap();
         let b = SyntheticLinear::new(small()).unwrap();
         assert_eq!(a.data, b.data);
-        let c = SyntheticLinear::new(SyntheticLinearConfig { data_seed: 1, ..small() }).unwrap();
+        let c = SyntheticLinear::new(SyntheticLinearConfig {
+            data_seed: 1,
+            ..small()
+        })
+        .unwrap();
         assert_ne!(a.data, c.data);
     }
 
     #[test]
     fn noiseless_targets_are_linear_in_inputs() {
-        let ds = SyntheticLinear::new(SyntheticLinearConfig { task_scales: vec![1.0, 2.0, 100.0], ..small() }).unwrap();
+        let ds = SyntheticLinear::new(SyntheticLinearConfig {
+            task_scales: vec![1.0, 2.0, 100.0],
+            ..small()
+        })
+        .unwrap();
         let s = ds.data.split(Split::Test);
         for (k, t) in s.targets.iter().enumerate() {
-            let Targets::Real(y) = t else { panic!("regression targets") };
+            let Targets::Real(y) = t else {
+                panic!("regression targets")
+            };
             for r in 0..s.rows() {
                 let dot: f64 = (0..5).map(|j| s.x[r * 5 + j] as f64 * ds.theta[k][j]).sum();
                 let want = ds.config.scale(k) * dot;
@@ -265,12 +301,16 @@ mod tests {
 
     #[test]
     fn bad_parameters_name_the_field() {
-        let err = SyntheticLinear::from_params(&serde_json::json!({"taks": 3})).err().unwrap().to_string();
-        assert!(err.contains("taks"), "{err}");
-        let err = SyntheticLinear::from_params(&serde_json::json!({"tasks": 2, "task_scales": [1.0]}))
+        let err = SyntheticLinear::from_params(&serde_json::json!({"taks": 3}))
             .err()
             .unwrap()
             .to_string();
+        assert!(err.contains("taks"), "{err}");
+        let err =
+            SyntheticLinear::from_params(&serde_json::json!({"tasks": 2, "task_scales": [1.0]}))
+                .err()
+                .unwrap()
+                .to_string();
         assert!(err.contains("task_scales"), "{err}");
     }
 }

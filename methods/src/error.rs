@@ -14,7 +14,11 @@ pub enum Error {
     InvalidConfig { method: String, message: String },
     /// The method was built for a different number of tasks than it was given.
     #[error("method `{method}` expects {expected} tasks but the step has {got}")]
-    TaskCount { method: String, expected: usize, got: usize },
+    TaskCount {
+        method: String,
+        expected: usize,
+        got: usize,
+    },
     /// Weights failed their invariant (finite; on the simplex where declared).
     #[error("invalid task weights {weights:?}: {reason}")]
     InvalidWeights { weights: Vec<f64>, reason: String },

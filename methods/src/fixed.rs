@@ -32,7 +32,10 @@ impl MethodConfig for FixedConfig {
             return Err("field `weights` is required: one non-negative weight per task, summing to 1, e.g. weights = [0.5, 0.5]".into());
         }
         if self.weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
-            return Err(format!("field `weights` must be finite and non-negative, got {:?}", self.weights));
+            return Err(format!(
+                "field `weights` must be finite and non-negative, got {:?}",
+                self.weights
+            ));
         }
         let sum: f64 = self.weights.iter().sum();
         if (sum - 1.0).abs() > SIMPLEX_TOL {
@@ -55,6 +58,8 @@ impl MethodConfig for FixedConfig {
                 ),
             });
         }
-        Ok(Box::new(FixedWeights::new(Weights::simplex(self.weights.clone())?)))
+        Ok(Box::new(FixedWeights::new(Weights::simplex(
+            self.weights.clone(),
+        )?)))
     }
 }

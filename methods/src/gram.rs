@@ -49,7 +49,9 @@ impl Gram {
 
     /// Per-task gradient norms ‖g_k‖ = √M_kk.
     pub fn norms(&self) -> Vec<f64> {
-        (0..self.k).map(|i| self.get(i, i).max(0.0).sqrt()).collect()
+        (0..self.k)
+            .map(|i| self.get(i, i).max(0.0).sqrt())
+            .collect()
     }
 
     /// The Gram matrix of the rescaled gradients g_k / c_k: M_ij / (c_i c_j).

@@ -5,10 +5,10 @@
 //! optimization", Comptes Rendus Mathématique 350 (2012); O. Sener and V. Koltun, "Multi-Task
 //! Learning as Multi-Objective Optimization", NeurIPS 2018, <https://arxiv.org/abs/1810.04650>.
 //! Each step solves λ* = argmin_{λ ∈ Δ} ‖Σ_k λ_k g_k / c_k‖² on the Gram matrix of the
-//! normalised gradients: closed form for K = 2, Frank–Wolfe (Sener & Koltun, Algorithm 2) for
-//! K ≥ 3; see [`crate::solver::min_norm`]. The trainer then back-propagates Σ_k λ_k L_k on the
-//! **raw** losses, as the reference code does; −Σ λ_k g_k is a common descent direction unless
-//! the point is Pareto-stationary.
+//! normalised gradients: closed form for K = 2, Frank–Wolfe (Sener & Koltun, Algorithm 2, with
+//! away steps added) for K ≥ 3; see [`solver::min_norm`](mod@crate::solver::min_norm). The
+//! trainer then back-propagates Σ_k λ_k L_k on the **raw** losses, as the reference code does;
+//! −Σ λ_k g_k is a common descent direction unless the point is Pareto-stationary.
 //!
 //! Our reading, where the paper leaves room:
 //! - The normalisation c_k is that of the reference code's `gradient_normalizers`
@@ -47,7 +47,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::method::{GradSource, Method, MethodConfig, Needs, ParamDoc, StepInput, Update};
-use crate::solver::min_norm::{min_norm, MinNormConfig, MinNormSolution, DEFAULT_MAX_ITER, DEFAULT_TOL};
+use crate::solver::min_norm::{
+    min_norm, MinNormConfig, MinNormSolution, DEFAULT_MAX_ITER, DEFAULT_TOL,
+};
 use crate::solver::Normalization;
 use crate::{Error, Gram, Result, Weights};
 
@@ -129,7 +131,12 @@ impl MethodConfig for MgdaConfig {
     }
 
     fn build(&self, num_tasks: usize) -> Result<Box<dyn Method>> {
-        Ok(Box::new(MinNormWeighting::new("mgda", *self, num_tasks, GradSource::Params)?))
+        Ok(Box::new(MinNormWeighting::new(
+            "mgda",
+            *self,
+            num_tasks,
+            GradSource::Params,
+        )?))
     }
 }
 
@@ -145,7 +152,12 @@ pub struct MinNormWeighting {
 
 impl MinNormWeighting {
     /// The weighting for `num_tasks` ≥ 1 tasks, registered as `name`, asking for `source`.
-    pub fn new(name: &'static str, config: MgdaConfig, num_tasks: usize, source: GradSource) -> Result<Self> {
+    pub fn new(
+        name: &'static str,
+        config: MgdaConfig,
+        num_tasks: usize,
+        source: GradSource,
+    ) -> Result<Self> {
         if num_tasks == 0 {
             return Err(Error::InvalidConfig {
                 method: name.to_owned(),
@@ -226,15 +238,24 @@ mod tests {
         assert_eq!(c.normalization, Normalization::LossPlus);
         assert_eq!((c.max_iter, c.tol), (250, 1e-5));
         let json = serde_json::to_value(c).unwrap();
-        assert_eq!(json, serde_json::json!({"normalization": "loss+", "max_iter": 250, "tol": 1e-5}));
+        assert_eq!(
+            json,
+            serde_json::json!({"normalization": "loss+", "max_iter": 250, "tol": 1e-5})
+        );
     }
 
     #[test]
     fn validate_names_the_field() {
-        let bad = MgdaConfig { max_iter: 0, ..Default::default() };
+        let bad = MgdaConfig {
+            max_iter: 0,
+            ..Default::default()
+        };
         assert!(bad.validate().unwrap_err().contains("max_iter"));
         for tol in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-            let bad = MgdaConfig { tol, ..Default::default() };
+            let bad = MgdaConfig {
+                tol,
+                ..Default::default()
+            };
             assert!(bad.validate().unwrap_err().contains("tol"), "{tol}");
         }
         assert!(MgdaConfig::default().validate().is_ok());
@@ -256,14 +277,58 @@ mod tests {
         let mut m = MgdaConfig::default().build(2).unwrap();
         let gram = Gram::from_rows(&[vec![1.0f32, 0.0], vec![0.0, 1.0]]);
         let three = Gram::from_rows(&[vec![1.0f32], vec![1.0], vec![1.0]]);
-        let err = m.step(&StepInput { step: 0, losses: &[1.0], gram: Some(&gram) }).unwrap_err();
-        assert!(matches!(err, Error::TaskCount { expected: 2, got: 1, .. }), "{err}");
-        let err = m.step(&StepInput { step: 0, losses: &[1.0, 1.0], gram: Some(&three) }).unwrap_err();
-        assert!(matches!(err, Error::TaskCount { expected: 2, got: 3, .. }), "{err}");
-        let err = m.step(&StepInput { step: 0, losses: &[1.0, 1.0], gram: None }).unwrap_err();
+        let err = m
+            .step(&StepInput {
+                step: 0,
+                losses: &[1.0],
+                gram: Some(&gram),
+            })
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::TaskCount {
+                    expected: 2,
+                    got: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = m
+            .step(&StepInput {
+                step: 0,
+                losses: &[1.0, 1.0],
+                gram: Some(&three),
+            })
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::TaskCount {
+                    expected: 2,
+                    got: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = m
+            .step(&StepInput {
+                step: 0,
+                losses: &[1.0, 1.0],
+                gram: None,
+            })
+            .unwrap_err();
         assert!(matches!(err, Error::MissingGram { .. }), "{err}");
         let nan = Gram::from_matrix(2, vec![1.0, f64::NAN, f64::NAN, 1.0]).unwrap();
-        let err = m.step(&StepInput { step: 0, losses: &[1.0, 1.0], gram: Some(&nan) }).unwrap_err();
+        let err = m
+            .step(&StepInput {
+                step: 0,
+                losses: &[1.0, 1.0],
+                gram: Some(&nan),
+            })
+            .unwrap_err();
         assert!(err.to_string().contains("non-finite"), "{err}");
     }
 
@@ -273,7 +338,10 @@ mod tests {
         // and the min-norm point then leans on it: λ ∝ L_k² here.
         let w = MinNormWeighting::new(
             "mgda",
-            MgdaConfig { normalization: Normalization::Loss, ..Default::default() },
+            MgdaConfig {
+                normalization: Normalization::Loss,
+                ..Default::default()
+            },
             2,
             GradSource::Params,
         )

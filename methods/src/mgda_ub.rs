@@ -69,10 +69,13 @@ mod tests {
     fn same_json_as_mgda() {
         let ub = serde_json::to_value(MgdaUbConfig::default()).unwrap();
         assert_eq!(ub, serde_json::to_value(MgdaConfig::default()).unwrap());
-        let parsed: MgdaUbConfig = serde_json::from_value(serde_json::json!({"normalization": "l2"})).unwrap();
+        let parsed: MgdaUbConfig =
+            serde_json::from_value(serde_json::json!({"normalization": "l2"})).unwrap();
         assert_eq!(parsed.0.normalization, crate::solver::Normalization::L2);
         assert_eq!(parsed.0.max_iter, 250);
-        assert!(serde_json::from_value::<MgdaUbConfig>(serde_json::json!({"tolerance": 1.0})).is_err());
+        assert!(
+            serde_json::from_value::<MgdaUbConfig>(serde_json::json!({"tolerance": 1.0})).is_err()
+        );
     }
 
     #[test]
@@ -83,7 +86,10 @@ mod tests {
 
     #[test]
     fn validate_is_mgda_s() {
-        let bad = MgdaUbConfig(MgdaConfig { tol: 0.0, ..Default::default() });
+        let bad = MgdaUbConfig(MgdaConfig {
+            tol: 0.0,
+            ..Default::default()
+        });
         assert!(bad.validate().unwrap_err().contains("tol"));
     }
 }

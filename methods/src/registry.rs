@@ -35,7 +35,11 @@ pub fn find(name: &str) -> Result<&'static MethodSpec> {
         .find(|m| m.name == name)
         .ok_or_else(|| Error::UnknownMethod {
             name: name.to_owned(),
-            known: METHODS.iter().map(|m| m.name).collect::<Vec<_>>().join(", "),
+            known: METHODS
+                .iter()
+                .map(|m| m.name)
+                .collect::<Vec<_>>()
+                .join(", "),
         })
 }
 
@@ -60,7 +64,11 @@ fn canonical<C: MethodConfig>(method: &str, params: &Value) -> Result<Value> {
     Ok(serde_json::to_value(config).expect("method configs serialise to JSON"))
 }
 
-fn build<C: MethodConfig>(method: &str, params: &Value, num_tasks: usize) -> Result<Box<dyn Method>> {
+fn build<C: MethodConfig>(
+    method: &str,
+    params: &Value,
+    num_tasks: usize,
+) -> Result<Box<dyn Method>> {
     parse::<C>(method, params)?.build(num_tasks)
 }
 
@@ -89,8 +97,7 @@ impl MethodSpec {
 
     /// The default configuration.
     pub fn default_config(&self) -> Value {
-        self.canonical_config(&Value::Null)
-            .unwrap_or(Value::Null)
+        self.canonical_config(&Value::Null).unwrap_or(Value::Null)
     }
 
     /// Builds the method for `num_tasks` tasks from `params`.
@@ -109,7 +116,9 @@ mod tests {
         for m in METHODS {
             assert!(!m.help.is_empty(), "{} has no help", m.name);
             assert!(
-                m.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                m.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
                 "{} is not kebab-case",
                 m.name
             );

@@ -83,7 +83,13 @@ mod tests {
 
     #[test]
     fn normalized_falls_back_to_uniform_on_zero_sum() {
-        assert_eq!(Weights::normalized(&[0.0, 0.0]).unwrap(), Weights::uniform(2));
-        assert_eq!(Weights::normalized(&[1.0, 3.0]).unwrap().as_slice(), &[0.25, 0.75]);
+        assert_eq!(
+            Weights::normalized(&[0.0, 0.0]).unwrap(),
+            Weights::uniform(2)
+        );
+        assert_eq!(
+            Weights::normalized(&[1.0, 3.0]).unwrap().as_slice(),
+            &[0.25, 0.75]
+        );
     }
 }

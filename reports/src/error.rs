@@ -30,12 +30,19 @@ pub enum Error {
     NoRecords { path: PathBuf },
     /// Records of different datasets or task lists cannot share a table.
     #[error("records disagree on {what}: `{a}` vs `{b}`; report them from separate folders")]
-    Mixed { what: &'static str, a: String, b: String },
+    Mixed {
+        what: &'static str,
+        a: String,
+        b: String,
+    },
 }
 
 impl Error {
     /// An I/O error with the action and path that failed.
-    pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+    pub fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io {
             action,

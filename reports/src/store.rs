@@ -29,7 +29,8 @@ pub fn write_record_atomic(dir: &Path, record: &RunRecord) -> Result<PathBuf> {
         let _ = fs::remove_file(&tmp_path);
         return Err(Error::io("writing record", &tmp_path)(e));
     }
-    fs::rename(&tmp_path, &final_path).map_err(Error::io("renaming record into place", &final_path))?;
+    fs::rename(&tmp_path, &final_path)
+        .map_err(Error::io("renaming record into place", &final_path))?;
     // Persist the rename itself.
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();

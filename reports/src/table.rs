@@ -81,19 +81,34 @@ pub fn comparison_table(records: &[RunRecord], method_order: &[&str]) -> Result<
         .iter()
         .filter(|(k, _)| k.method_label == "uniform")
         .filter_map(|(k, rs)| {
-            let s = summarize(&completed(rs).map(|r| r.timing.step_ms_median).collect::<Vec<_>>())?;
+            let s = summarize(
+                &completed(rs)
+                    .map(|r| r.timing.step_ms_median)
+                    .collect::<Vec<_>>(),
+            )?;
             Some((k.model_name.as_str(), s.mean))
         })
         .collect();
 
     let tasks = &first.dataset.tasks;
     let mut builder = Builder::default();
-    let mut header = vec!["method".to_owned(), "model".into(), "params".into(), "n".into()];
+    let mut header = vec![
+        "method".to_owned(),
+        "model".into(),
+        "params".into(),
+        "n".into(),
+    ];
     header.extend(tasks.iter().map(|t| {
         let arrow = if t.higher_is_better { "↑" } else { "↓" };
         format!("{} {}{}", t.name, t.metric, arrow)
     }));
-    header.extend(["mean loss↓".into(), "λ mean".into(), "bwd/step".into(), "step×".into(), "diverged".into()]);
+    header.extend([
+        "mean loss↓".into(),
+        "λ mean".into(),
+        "bwd/step".into(),
+        "step×".into(),
+        "diverged".into(),
+    ]);
     builder.push_record(header);
 
     for (key, runs) in &groups {
@@ -105,7 +120,9 @@ pub fn comparison_table(records: &[RunRecord], method_order: &[&str]) -> Result<
             done.len().to_string(),
         ];
         for k in 0..tasks.len() {
-            row.push(cell(&done.iter().map(|r| r.test[k].metric).collect::<Vec<_>>()));
+            row.push(cell(
+                &done.iter().map(|r| r.test[k].metric).collect::<Vec<_>>(),
+            ));
         }
         let mean_loss: Vec<f64> = done
             .iter()
@@ -113,11 +130,23 @@ pub fn comparison_table(records: &[RunRecord], method_order: &[&str]) -> Result<
             .collect();
         row.push(cell(&mean_loss));
         row.push(lambda_cell(&done, tasks.len()));
-        row.push(match summarize(&done.iter().map(|r| r.cost.encoder_backward_per_step).collect::<Vec<_>>()) {
-            Some(s) => format!("{:.0}", s.mean),
-            None => "–".into(),
-        });
-        let step = summarize(&done.iter().map(|r| r.timing.step_ms_median).collect::<Vec<_>>());
+        row.push(
+            match summarize(
+                &done
+                    .iter()
+                    .map(|r| r.cost.encoder_backward_per_step)
+                    .collect::<Vec<_>>(),
+            ) {
+                Some(s) => format!("{:.0}", s.mean),
+                None => "–".into(),
+            },
+        );
+        let step = summarize(
+            &done
+                .iter()
+                .map(|r| r.timing.step_ms_median)
+                .collect::<Vec<_>>(),
+        );
         row.push(match (step, uniform_step.get(key.model_name.as_str())) {
             (Some(s), Some(u)) if *u > 0.0 => format!("{:.2}", s.mean / u),
             _ => "–".into(),
@@ -131,6 +160,42 @@ pub fn comparison_table(records: &[RunRecord], method_order: &[&str]) -> Result<
         dataset: first.dataset.id.clone(),
         markdown: table.to_string(),
     })
+}
+
+/// A short text summary of one run: status, selected epoch and per-task test results.
+pub fn run_summary(record: &RunRecord) -> String {
+    let mut builder = Builder::default();
+    builder.push_record(["task", "test loss", "test metric", "λ mean"]);
+    for (t, r) in record.test.iter().enumerate() {
+        let info = &record.dataset.tasks[t];
+        builder.push_record([
+            r.task.clone(),
+            number(r.loss),
+            format!("{} {}", info.metric, number(r.metric)),
+            format!("{:.3}", record.weights.mean[t]),
+        ]);
+    }
+    let mut table = builder.build();
+    table.with(Style::markdown());
+    let status = match &record.status {
+        crate::record::RunStatus::Completed => "completed".to_owned(),
+        crate::record::RunStatus::Diverged { step, task } => {
+            format!(
+                "diverged at step {step} (task {})",
+                task.as_deref().unwrap_or("?")
+            )
+        }
+    };
+    format!(
+        "{} on {} ({}), seed {}: {status}, selected epoch {} of {}, {:.1} encoder backward/step\n{table}\n",
+        record.method.name,
+        record.dataset.id,
+        record.model.name,
+        record.seed,
+        record.selected_epoch,
+        record.epochs.len(),
+        record.cost.encoder_backward_per_step,
+    )
 }
 
 fn completed<'a>(runs: &'a [&'a RunRecord]) -> impl Iterator<Item = &'a RunRecord> + 'a {
@@ -186,9 +251,13 @@ fn lambda_cell(done: &[&RunRecord], k: usize) -> String {
 fn cell(xs: &[f64]) -> String {
     match summarize(xs) {
         None => "–".into(),
-        Some(Summary { mean, std: None, .. }) => number(mean),
         Some(Summary {
-            mean, std: Some(sd), ..
+            mean, std: None, ..
+        }) => number(mean),
+        Some(Summary {
+            mean,
+            std: Some(sd),
+            ..
         }) => format!("{} ± {}", number(mean), number(sd)),
     }
 }

@@ -1,6 +1,6 @@
 //! Shared numerical pieces of the gradient-based methods, on small `f64` matrices only.
 //!
-//! - [`min_norm`]: the min-norm point of the convex hull of K gradients given their Gram matrix
+//! - [`min_norm`](mod@min_norm): the min-norm point of the convex hull of K gradients given their Gram matrix
 //!   (closed form for K = 2, Frank–Wolfe for K ≥ 3), as used by `mgda` and `mgda-ub`.
 //! - [`normalization`]: per-task gradient scales (`none | l2 | loss | loss+`) applied to the Gram
 //!   matrix before solving, ε-guarded in one place.

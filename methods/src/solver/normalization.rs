@@ -91,7 +91,11 @@ impl Normalization {
     pub fn apply(self, gram: &Gram, losses: &[f64]) -> Gram {
         match self {
             Self::None => {
-                assert_eq!(losses.len(), gram.k(), "normalisation needs one loss per task");
+                assert_eq!(
+                    losses.len(),
+                    gram.k(),
+                    "normalisation needs one loss per task"
+                );
                 gram.clone()
             }
             _ => gram.rescaled(&self.scales(gram, losses)),
@@ -139,10 +143,16 @@ mod tests {
         let losses = [2.0, 0.5];
         assert_eq!(Normalization::None.scales(&g, &losses), vec![1.0, 1.0]);
         let l2 = Normalization::L2.scales(&g, &losses);
-        assert!((l2[0] - 5.0).abs() < 1e-12 && (l2[1] / 1e-8 - 1.0).abs() < 1e-6, "{l2:?}");
+        assert!(
+            (l2[0] - 5.0).abs() < 1e-12 && (l2[1] / 1e-8 - 1.0).abs() < 1e-6,
+            "{l2:?}"
+        );
         assert_eq!(Normalization::Loss.scales(&g, &losses), vec![2.0, 0.5]);
         let lp = Normalization::LossPlus.scales(&g, &losses);
-        assert!((lp[0] - 10.0).abs() < 1e-12 && (lp[1] / 5e-9 - 1.0).abs() < 1e-6, "{lp:?}");
+        assert!(
+            (lp[0] - 10.0).abs() < 1e-12 && (lp[1] / 5e-9 - 1.0).abs() < 1e-6,
+            "{lp:?}"
+        );
     }
 
     #[test]
@@ -154,12 +164,29 @@ mod tests {
 
     #[test]
     fn unusable_scales_fall_back_to_one() {
-        let g = Gram::from_rows(&[vec![0.0f32, 0.0], vec![1.0, 0.0], vec![2.0, 0.0], vec![3.0, 0.0]]);
+        let g = Gram::from_rows(&[
+            vec![0.0f32, 0.0],
+            vec![1.0, 0.0],
+            vec![2.0, 0.0],
+            vec![3.0, 0.0],
+        ]);
         let losses = [1.0, 0.0, -1.0, f64::NAN];
-        assert_eq!(Normalization::L2.scales(&g, &losses), vec![1.0, 1.0, 2.0, 3.0]);
-        assert_eq!(Normalization::Loss.scales(&g, &losses), vec![1.0, 1.0, 1.0, 1.0]);
-        assert_eq!(Normalization::LossPlus.scales(&g, &losses), vec![1.0, 1.0, 1.0, 1.0]);
-        assert_eq!(Normalization::Loss.scales(&g, &[1e200, 1e-200, f64::INFINITY, 3.0]), vec![1.0, 1.0, 1.0, 3.0]);
+        assert_eq!(
+            Normalization::L2.scales(&g, &losses),
+            vec![1.0, 1.0, 2.0, 3.0]
+        );
+        assert_eq!(
+            Normalization::Loss.scales(&g, &losses),
+            vec![1.0, 1.0, 1.0, 1.0]
+        );
+        assert_eq!(
+            Normalization::LossPlus.scales(&g, &losses),
+            vec![1.0, 1.0, 1.0, 1.0]
+        );
+        assert_eq!(
+            Normalization::Loss.scales(&g, &[1e200, 1e-200, f64::INFINITY, 3.0]),
+            vec![1.0, 1.0, 1.0, 3.0]
+        );
         let normed = Normalization::LossPlus.apply(&g, &losses);
         assert!(normed.as_slice().iter().all(|v| v.is_finite()));
     }

@@ -1,0 +1,43 @@
+//! Stamps the build with its git commit, dirty flag, rustc, target and candle version, so
+//! every run record says exactly what produced it.
+
+use std::process::Command;
+
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git").args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn main() {
+    let commit = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+        .map(|s| !s.is_empty())
+        .unwrap_or(false);
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let rustc_version = Command::new(rustc)
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into());
+    let lock = std::fs::read_to_string("../Cargo.lock").unwrap_or_default();
+    let candle = lock
+        .split("[[package]]")
+        .find(|p| p.contains("name = \"candle-core\""))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
+        .map(|v| v.trim_end_matches('"').to_owned())
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=MTLBENCH_GIT_COMMIT={commit}");
+    println!("cargo:rustc-env=MTLBENCH_GIT_DIRTY={dirty}");
+    println!("cargo:rustc-env=MTLBENCH_RUSTC={rustc_version}");
+    println!(
+        "cargo:rustc-env=MTLBENCH_TARGET={}",
+        std::env::var("TARGET").unwrap_or_default()
+    );
+    println!("cargo:rustc-env=MTLBENCH_CANDLE={candle}");
+    for path in ["../.git/HEAD", "../.git/index", "../Cargo.lock"] {
+        println!("cargo:rerun-if-changed={path}");
+    }
+}

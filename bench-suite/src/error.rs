@@ -1,0 +1,65 @@
+//! Errors of the harness.
+
+use std::path::PathBuf;
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can stop a run or a sweep.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A configuration value is wrong; nothing was created.
+    #[error("{path}: {message}")]
+    Config { path: String, message: String },
+    /// Dataset configuration or loading failed.
+    #[error(transparent)]
+    Dataset(#[from] mtl_datasets::Error),
+    /// Method configuration or a method step failed.
+    #[error(transparent)]
+    Method(#[from] mtl_methods::Error),
+    /// Records could not be read or written.
+    #[error(transparent)]
+    Report(#[from] mtl_reports::Error),
+    /// A tensor operation failed.
+    #[error("tensor operation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+    /// A file operation failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A broken invariant of mtlbench itself; please report it.
+    #[error("internal error (please report): {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Whether the error is the user's configuration (exit code 2) rather than a failure
+    /// while working (exit code 1).
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self,
+            Error::Config { .. }
+                | Error::Dataset(mtl_datasets::Error::InvalidConfig { .. })
+                | Error::Dataset(mtl_datasets::Error::UnknownDataset { .. })
+                | Error::Method(mtl_methods::Error::InvalidConfig { .. })
+                | Error::Method(mtl_methods::Error::UnknownMethod { .. })
+                | Error::Report(mtl_reports::Error::NoRecords { .. })
+        )
+    }
+
+    /// An I/O error with the action and path that failed.
+    pub fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! Provenance stamped into every record: versions, commit, target, device, threads.
+
+use candle_core::{Device, DeviceLocation};
+use mtl_reports::record::Stamp;
+
+/// Name of a device as records show it: `cpu`, `cuda:0`, `metal:0`.
+pub fn device_name(device: &Device) -> String {
+    match device.location() {
+        DeviceLocation::Cpu => "cpu".into(),
+        DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+    }
+}
+
+/// The stamp of this build running on `device`.
+pub fn stamp(device: &Device) -> Stamp {
+    Stamp {
+        mtlbench_version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: env!("MTLBENCH_GIT_COMMIT").into(),
+        git_dirty: env!("MTLBENCH_GIT_DIRTY") == "true",
+        rustc: env!("MTLBENCH_RUSTC").into(),
+        target: env!("MTLBENCH_TARGET").into(),
+        candle: env!("MTLBENCH_CANDLE").into(),
+        device: device_name(device),
+        threads: candle_core::utils::get_num_threads(),
+    }
+}
+
+/// Parses `cpu`, `cuda` or `cuda:N` into a device; CUDA needs the `cuda` build feature.
+pub fn parse_device(name: &str) -> crate::Result<Device> {
+    let bad = |message: String| crate::Error::Config {
+        path: "--device".into(),
+        message,
+    };
+    match name {
+        "cpu" => Ok(Device::Cpu),
+        cuda if cuda == "cuda" || cuda.starts_with("cuda:") => {
+            let ordinal = match cuda.strip_prefix("cuda:") {
+                Some(n) => n
+                    .parse::<usize>()
+                    .map_err(|_| bad(format!("bad GPU ordinal in `{name}`")))?,
+                None => 0,
+            };
+            Device::new_cuda(ordinal).map_err(|e| {
+                bad(format!(
+                    "cannot open {name}: {e}. CUDA needs a build with `--features cuda` and an NVIDIA driver"
+                ))
+            })
+        }
+        other => Err(bad(format!(
+            "unknown device `{other}`; use cpu, cuda or cuda:N"
+        ))),
+    }
+}

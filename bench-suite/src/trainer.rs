@@ -1,0 +1,560 @@
+//! The trainer: one run of one method on one model, seed and dataset, to a [`RunRecord`].
+//!
+//! The trainer is method-agnostic: it asks [`Method::needs`] which gradients to compute,
+//! hands the Gram matrix and losses to [`Method::step`], and back-propagates Σ λ_k L_k.
+//! Backward passes are counted where they happen, split into passes that traverse the shared
+//! encoder and passes through task heads only.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use candle_core::{Device, Tensor, Var};
+use mtl_datasets::{Batch, Dataset, Split};
+use mtl_methods::{GradSource, Gram, Method, StepInput, Update};
+use mtl_reports::record::{
+    Cost, DatasetInfo, EpochLog, MethodInfo, ModelInfo, RunStatus, Stamp, TaskInfo, TaskResult,
+    Timing, WeightsSummary,
+};
+use mtl_reports::{RunRecord, SCHEMA_VERSION};
+
+use crate::config::RunConfig;
+use crate::loss::{metric_sum, targets_tensor, task_loss};
+use crate::model::{Model, ModelSpec};
+use crate::optim;
+use crate::{Error, Result};
+
+/// Where and with what the run executes.
+#[derive(Debug, Clone)]
+pub struct RunEnv {
+    /// Tensor device.
+    pub device: Device,
+    /// Provenance stamped into the record.
+    pub stamp: Stamp,
+}
+
+/// Backward passes counted by the trainer.
+#[derive(Debug, Clone, Copy, Default)]
+struct BackwardCount {
+    encoder: u64,
+    heads: u64,
+}
+
+/// Per-task losses and weights of one step, plus the gradients to apply.
+struct StepResult {
+    losses: Vec<f64>,
+    weights: Vec<f64>,
+    grads: Vec<Tensor>,
+}
+
+/// A step that hit a non-finite loss.
+struct NonFinite {
+    task: usize,
+}
+
+/// Running summary of the weights λ over all steps.
+struct WeightsTracker {
+    last: Vec<f64>,
+    sum: Vec<f64>,
+    min: Vec<f64>,
+    max: Vec<f64>,
+    steps: u64,
+}
+
+impl WeightsTracker {
+    fn new(k: usize) -> Self {
+        Self {
+            last: vec![0.0; k],
+            sum: vec![0.0; k],
+            min: vec![f64::INFINITY; k],
+            max: vec![f64::NEG_INFINITY; k],
+            steps: 0,
+        }
+    }
+
+    fn push(&mut self, w: &[f64]) {
+        for (k, &v) in w.iter().enumerate() {
+            self.sum[k] += v;
+            self.min[k] = self.min[k].min(v);
+            self.max[k] = self.max[k].max(v);
+        }
+        self.last = w.to_vec();
+        self.steps += 1;
+    }
+
+    fn summary(&self) -> WeightsSummary {
+        let n = self.steps.max(1) as f64;
+        let or_zero = |v: &[f64]| {
+            v.iter()
+                .map(|x| if x.is_finite() { *x } else { 0.0 })
+                .collect()
+        };
+        WeightsSummary {
+            last: self.last.clone(),
+            mean: self.sum.iter().map(|s| s / n).collect(),
+            min: or_zero(&self.min),
+            max: or_zero(&self.max),
+        }
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Trains one cell and returns its record. `on_step` is called after every step (for
+/// progress bars).
+pub fn train(
+    run: &RunConfig,
+    dataset: &dyn Dataset,
+    env: &RunEnv,
+    on_step: &mut dyn FnMut(),
+) -> Result<RunRecord> {
+    let started = unix_now();
+    let clock = Instant::now();
+    let tasks = dataset.tasks();
+    let k = tasks.len();
+    let spec = ModelSpec::parse(&run.model)?;
+    let outputs: Vec<usize> = tasks.iter().map(|t| t.output_dim()).collect();
+    let model = Model::new(&spec, dataset.input_dim(), &outputs, run.seed, &env.device)?;
+    let method_spec = mtl_methods::find(&run.method.name)?;
+    let mut method = method_spec.build(&run.method.params, k)?;
+    let mut optimizer = optim::build(&run.train.optimizer(), model.params());
+
+    let initial_val = evaluate(&model, dataset, Split::Val, &env.device)?;
+    let score = |val: &[f64]| -> f64 {
+        val.iter()
+            .zip(&initial_val.0)
+            .map(|(v, v0)| v / v0.max(f64::MIN_POSITIVE))
+            .sum::<f64>()
+            / k as f64
+    };
+    let mut best = (score(&initial_val.0), 0usize, model.snapshot()?);
+    let mut epochs = Vec::new();
+    let mut weights = WeightsTracker::new(k);
+    let mut count = BackwardCount::default();
+    let mut step_ms = Vec::new();
+    let mut status = RunStatus::Completed;
+    let mut step: u64 = 0;
+
+    'epochs: for epoch in 1..=run.train.epochs {
+        let batches = dataset.batches(Split::Train, run.train.batch_size, epoch, run.seed);
+        let mut loss_sum = vec![0.0; k];
+        let mut weight_sum = vec![0.0; k];
+        for batch in &batches {
+            let t0 = Instant::now();
+            let result = train_step(
+                &model,
+                tasks,
+                batch,
+                &mut *method,
+                step,
+                &mut count,
+                &env.device,
+            )?;
+            match result {
+                Ok(r) => {
+                    optimizer.step(model.params(), &r.grads)?;
+                    step_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+                    weights.push(&r.weights);
+                    for t in 0..k {
+                        loss_sum[t] += r.losses[t];
+                        weight_sum[t] += r.weights[t];
+                    }
+                }
+                Err(NonFinite { task }) => {
+                    status = RunStatus::Diverged {
+                        step,
+                        task: Some(tasks[task].name.clone()),
+                    };
+                    break 'epochs;
+                }
+            }
+            step += 1;
+            on_step();
+        }
+        let (val_loss, val_metric) = evaluate(&model, dataset, Split::Val, &env.device)?;
+        if let Some(t) = val_loss.iter().position(|v| !v.is_finite()) {
+            status = RunStatus::Diverged {
+                step,
+                task: Some(tasks[t].name.clone()),
+            };
+            break;
+        }
+        let n = batches.len().max(1) as f64;
+        let s = score(&val_loss);
+        epochs.push(EpochLog {
+            epoch,
+            train_loss: loss_sum.iter().map(|v| v / n).collect(),
+            val_loss,
+            val_metric,
+            weights_mean: weight_sum.iter().map(|v| v / n).collect(),
+        });
+        if s < best.0 {
+            best = (s, epoch, model.snapshot()?);
+        }
+    }
+
+    model.restore(&best.2)?;
+    let (test_loss, test_metric) = evaluate(&model, dataset, Split::Test, &env.device)?;
+    let steps = step.max(1) as f64;
+    Ok(RunRecord {
+        schema_version: SCHEMA_VERSION,
+        cell_id: run.cell_id(),
+        stamp: env.stamp.clone(),
+        dataset: DatasetInfo {
+            id: dataset.id(),
+            revision: dataset.revision(),
+            config: run.dataset.params.clone(),
+            tasks: tasks
+                .iter()
+                .map(|t| TaskInfo {
+                    name: t.name.clone(),
+                    loss: t.loss.name().into(),
+                    metric: t.metric.name().into(),
+                    higher_is_better: t.metric.higher_is_better(),
+                })
+                .collect(),
+            split_sizes: [Split::Train, Split::Val, Split::Test].map(|s| dataset.split_len(s)),
+        },
+        method: MethodInfo {
+            name: run.method.name.clone(),
+            config: run.method.params.clone(),
+        },
+        model: ModelInfo {
+            name: spec.name.clone(),
+            arch: spec.arch.name().into(),
+            width: spec.width,
+            parameters: Model::count(model.params()),
+            shared_parameters: Model::count(model.encoder_params()),
+        },
+        train: run.train.to_record_value(),
+        seed: run.seed,
+        status,
+        epochs,
+        selected_epoch: best.1,
+        test: tasks
+            .iter()
+            .enumerate()
+            .map(|(t, task)| TaskResult {
+                task: task.name.clone(),
+                loss: test_loss[t],
+                metric: test_metric[t],
+            })
+            .collect(),
+        weights: weights.summary(),
+        cost: Cost {
+            steps: step,
+            encoder_backward_per_step: count.encoder as f64 / steps,
+            head_backward_per_step: count.heads as f64 / steps,
+        },
+        timing: timing(&step_ms, clock.elapsed().as_secs_f64(), started),
+    })
+}
+
+fn timing(step_ms: &[f64], total_s: f64, started: f64) -> Timing {
+    let mut sorted = step_ms.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+    let mean = if sorted.is_empty() {
+        0.0
+    } else {
+        sorted.iter().sum::<f64>() / sorted.len() as f64
+    };
+    Timing {
+        step_ms_median: median,
+        step_ms_mean: mean,
+        total_s,
+        started_unix: started,
+        finished_unix: unix_now(),
+    }
+}
+
+/// The per-task loss tensors of a batch, task order, computed from each group's
+/// representation by `encode` (the encoder itself, or a detached copy for MGDA-UB).
+fn task_losses(
+    model: &Model,
+    tasks: &[mtl_datasets::Task],
+    batch: &Batch,
+    zs: &[Tensor],
+    device: &Device,
+) -> Result<Vec<Tensor>> {
+    let mut losses: Vec<Option<Tensor>> = vec![None; tasks.len()];
+    for (group, z) in batch.groups.iter().zip(zs) {
+        for (t, targets) in &group.targets {
+            let out = model.head(*t, z)?;
+            losses[*t] = Some(task_loss(
+                &tasks[*t],
+                &out,
+                &targets_tensor(targets, device)?,
+            )?);
+        }
+    }
+    losses
+        .into_iter()
+        .enumerate()
+        .map(|(t, l)| l.ok_or_else(|| Error::Internal(format!("batch has no data for task {t}"))))
+        .collect()
+}
+
+fn loss_values(losses: &[Tensor]) -> Result<std::result::Result<Vec<f64>, NonFinite>> {
+    let values: Vec<f64> = losses
+        .iter()
+        .map(|l| Ok(l.to_scalar::<f32>()? as f64))
+        .collect::<Result<_>>()?;
+    Ok(match values.iter().position(|v| !v.is_finite()) {
+        Some(task) => Err(NonFinite { task }),
+        None => Ok(values),
+    })
+}
+
+/// The gradient of every parameter from one `GradStore` (zeros where a parameter got none).
+fn grads_of(model: &Model, store: &candle_core::backprop::GradStore) -> Result<Vec<Tensor>> {
+    model
+        .params()
+        .iter()
+        .map(|p| match store.get(p.var.as_tensor()) {
+            Some(g) => Ok(g.clone()),
+            None => Ok(p.var.zeros_like()?),
+        })
+        .collect()
+}
+
+/// Gradients of Σ_k λ_k L_k assembled from per-task stores: shared parameters sum the weighted
+/// task gradients, head k's parameters take λ_k times task k's gradient. `shared` says which
+/// parameters (a prefix of the list) come from `shared_store` instead, when given.
+fn combine(
+    model: &Model,
+    per_task: &[candle_core::backprop::GradStore],
+    lambda: &[f64],
+    shared_store: Option<&candle_core::backprop::GradStore>,
+) -> Result<Vec<Tensor>> {
+    let encoder_len = model.encoder_params().len();
+    let mut grads = Vec::with_capacity(model.params().len());
+    for (i, p) in model.params().iter().enumerate() {
+        let from_tasks = |tasks: &mut dyn Iterator<Item = usize>| -> Result<Tensor> {
+            let mut acc: Option<Tensor> = None;
+            for t in tasks {
+                if let Some(g) = per_task[t].get(p.var.as_tensor()) {
+                    let w = g.affine(lambda[t], 0.0)?;
+                    acc = Some(match acc {
+                        Some(a) => a.add(&w)?,
+                        None => w,
+                    });
+                }
+            }
+            Ok(match acc {
+                Some(a) => a,
+                None => p.var.zeros_like()?,
+            })
+        };
+        let g = if i < encoder_len {
+            match shared_store {
+                Some(store) => store
+                    .get(p.var.as_tensor())
+                    .cloned()
+                    .map_or_else(|| p.var.zeros_like(), Ok)?,
+                None => from_tasks(&mut (0..per_task.len()))?,
+            }
+        } else {
+            let owner = (0..per_task.len())
+                .find(|&t| model.head_range(t).contains(&i))
+                .ok_or_else(|| {
+                    Error::Internal(format!("parameter {} belongs to no head", p.name))
+                })?;
+            from_tasks(&mut std::iter::once(owner))?
+        };
+        grads.push(g);
+    }
+    Ok(grads)
+}
+
+fn flatten_rows(tensors: &[Option<&Tensor>], like: &[Tensor]) -> Result<Vec<f32>> {
+    let mut row = Vec::new();
+    for (t, shape) in tensors.iter().zip(like) {
+        match t {
+            Some(t) => row.extend(t.flatten_all()?.to_vec1::<f32>()?),
+            None => row.extend(std::iter::repeat_n(0.0, shape.elem_count())),
+        }
+    }
+    Ok(row)
+}
+
+fn weights_of(update: Update) -> Vec<f64> {
+    match update {
+        Update::Weights(w) => w.into_vec(),
+    }
+}
+
+/// One training step: forward, the method's weights, backward. The optimiser is applied by
+/// the caller.
+fn train_step(
+    model: &Model,
+    tasks: &[mtl_datasets::Task],
+    batch: &Batch,
+    method: &mut dyn Method,
+    step: u64,
+    count: &mut BackwardCount,
+    device: &Device,
+) -> Result<std::result::Result<StepResult, NonFinite>> {
+    let zs: Vec<Tensor> = batch
+        .groups
+        .iter()
+        .map(|g| {
+            model.encode(&Tensor::from_slice(
+                &g.x,
+                (g.rows, g.x.len() / g.rows.max(1)),
+                device,
+            )?)
+        })
+        .collect::<Result<_>>()?;
+    match method.needs().grads {
+        GradSource::None => {
+            let losses = task_losses(model, tasks, batch, &zs, device)?;
+            let values = match loss_values(&losses)? {
+                Ok(v) => v,
+                Err(e) => return Ok(Err(e)),
+            };
+            let lambda = weights_of(method.step(&StepInput {
+                step,
+                losses: &values,
+                gram: None,
+            })?);
+            let mut total = losses[0].affine(lambda[0], 0.0)?;
+            for t in 1..losses.len() {
+                total = total.add(&losses[t].affine(lambda[t], 0.0)?)?;
+            }
+            let store = total.backward()?;
+            count.encoder += 1;
+            Ok(Ok(StepResult {
+                losses: values,
+                weights: lambda,
+                grads: grads_of(model, &store)?,
+            }))
+        }
+        GradSource::Params => {
+            let losses = task_losses(model, tasks, batch, &zs, device)?;
+            let values = match loss_values(&losses)? {
+                Ok(v) => v,
+                Err(e) => return Ok(Err(e)),
+            };
+            let shared: Vec<Tensor> = model
+                .encoder_params()
+                .iter()
+                .map(|p| p.var.as_tensor().clone())
+                .collect();
+            let mut stores = Vec::with_capacity(losses.len());
+            let mut rows = Vec::with_capacity(losses.len());
+            for l in &losses {
+                let store = l.backward()?;
+                count.encoder += 1;
+                let parts: Vec<Option<&Tensor>> = shared.iter().map(|p| store.get(p)).collect();
+                rows.push(flatten_rows(&parts, &shared)?);
+                stores.push(store);
+            }
+            let gram = Gram::from_rows(&rows);
+            let lambda = weights_of(method.step(&StepInput {
+                step,
+                losses: &values,
+                gram: Some(&gram),
+            })?);
+            let grads = combine(model, &stores, &lambda, None)?;
+            Ok(Ok(StepResult {
+                losses: values,
+                weights: lambda,
+                grads,
+            }))
+        }
+        GradSource::Representation => {
+            let z_vars: Vec<Var> = zs
+                .iter()
+                .map(|z| Var::from_tensor(&z.detach()))
+                .collect::<candle_core::Result<_>>()?;
+            let z_tensors: Vec<Tensor> = z_vars.iter().map(|v| v.as_tensor().clone()).collect();
+            let losses = task_losses(model, tasks, batch, &z_tensors, device)?;
+            let values = match loss_values(&losses)? {
+                Ok(v) => v,
+                Err(e) => return Ok(Err(e)),
+            };
+            let mut stores = Vec::with_capacity(losses.len());
+            let mut rows = Vec::with_capacity(losses.len());
+            for l in &losses {
+                let store = l.backward()?;
+                count.heads += 1;
+                let parts: Vec<Option<&Tensor>> = z_tensors.iter().map(|z| store.get(z)).collect();
+                rows.push(flatten_rows(&parts, &z_tensors)?);
+                stores.push(store);
+            }
+            let gram = Gram::from_rows(&rows);
+            let lambda = weights_of(method.step(&StepInput {
+                step,
+                losses: &values,
+                gram: Some(&gram),
+            })?);
+            // Push Σ λ_k ∂L_k/∂z back through the encoder with the surrogate Σ_g ⟨z_g, G_g⟩.
+            let mut surrogate: Option<Tensor> = None;
+            for (z, z_var) in zs.iter().zip(&z_tensors) {
+                let mut g = z.zeros_like()?;
+                for (t, store) in stores.iter().enumerate() {
+                    if let Some(gz) = store.get(z_var) {
+                        g = g.add(&gz.affine(lambda[t], 0.0)?)?;
+                    }
+                }
+                let term = z.mul(&g.detach())?.sum_all()?;
+                surrogate = Some(match surrogate {
+                    Some(s) => s.add(&term)?,
+                    None => term,
+                });
+            }
+            let surrogate =
+                surrogate.ok_or_else(|| Error::Internal("batch has no input groups".into()))?;
+            let encoder_store = surrogate.backward()?;
+            count.encoder += 1;
+            let grads = combine(model, &stores, &lambda, Some(&encoder_store))?;
+            Ok(Ok(StepResult {
+                losses: values,
+                weights: lambda,
+                grads,
+            }))
+        }
+    }
+}
+
+/// Mean loss and metric per task over a whole split.
+pub fn evaluate(
+    model: &Model,
+    dataset: &dyn Dataset,
+    split: Split,
+    device: &Device,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let tasks = dataset.tasks();
+    let k = tasks.len();
+    let mut loss = vec![0.0; k];
+    let mut metric = vec![0.0; k];
+    let mut rows = vec![0usize; k];
+    for batch in dataset.batches(split, 4096, 0, 0) {
+        for group in &batch.groups {
+            let x = Tensor::from_slice(
+                &group.x,
+                (group.rows, group.x.len() / group.rows.max(1)),
+                device,
+            )?;
+            let z = model.encode(&x)?.detach();
+            for (t, targets) in &group.targets {
+                let out = model.head(*t, &z)?.detach();
+                let l = task_loss(&tasks[*t], &out, &targets_tensor(targets, device)?)?
+                    .to_scalar::<f32>()? as f64;
+                loss[*t] += l * group.rows as f64;
+                metric[*t] += metric_sum(&tasks[*t], &out, targets)?;
+                rows[*t] += group.rows;
+            }
+        }
+    }
+    for t in 0..k {
+        let n = rows[t].max(1) as f64;
+        loss[t] /= n;
+        metric[t] /= n;
+    }
+    Ok((loss, metric))
+}

@@ -1,0 +1,88 @@
+//! Command-line interface (clap derive). Each subcommand maps to one library call.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Benchmark suite and reproducibility harness for multi-task learning optimisation.
+///
+/// Exit codes: 0 success; 1 a failure while working (I/O, training); 2 a bad command line or
+/// configuration (nothing was created).
+#[derive(Debug, Parser)]
+#[command(name = "mtlbench", version, about, long_about)]
+pub struct Cli {
+    /// Subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List datasets, methods (with hyper-parameters and defaults) and model sizes.
+    List,
+    /// Train one method on one model and seed; write its record.
+    Run(RunArgs),
+    /// Run a sweep (methods × model sizes × seeds) and print the comparison table.
+    Sweep(SweepArgs),
+    /// Print the comparison table of the records in a results folder.
+    Report(ReportArgs),
+}
+
+/// Options of `mtlbench run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Dataset name (see `mtlbench list`).
+    #[arg(long, default_value = "synthetic-linear")]
+    pub dataset: String,
+    /// Dataset parameter as key=value (repeatable), e.g. --data tasks=2.
+    #[arg(long = "data", value_name = "KEY=VALUE")]
+    pub dataset_params: Vec<String>,
+    /// Method name (see `mtlbench list`).
+    #[arg(long, default_value = "uniform")]
+    pub method: String,
+    /// Method hyper-parameter as key=value (repeatable), e.g. --param normalization=l2.
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub method_params: Vec<String>,
+    /// Model as <arch>-<size>, e.g. mlp-m, linear-s, linear-w3.
+    #[arg(long, default_value = "mlp-m")]
+    pub model: String,
+    /// Seed of model initialisation and data order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Training setting as key=value (repeatable): epochs, batch_size, optimizer, lr, ...
+    #[arg(long = "train", value_name = "KEY=VALUE")]
+    pub train: Vec<String>,
+    /// Folder for the record.
+    #[arg(long, default_value = "results/runs")]
+    pub out: PathBuf,
+    /// Device: cpu, cuda or cuda:N (CUDA needs a `--features cuda` build).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// Options of `mtlbench sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Sweep file (TOML). Without it, the embedded default sweep runs.
+    pub config: Option<PathBuf>,
+    /// Folder for the records [default: results/<name>-<plan hash>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Device: cpu, cuda or cuda:N (CUDA needs a `--features cuda` build).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Print the embedded default sweep file and exit.
+    #[arg(long)]
+    pub print_default: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Options of `mtlbench report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Folder of run records (*.json).
+    pub results: PathBuf,
+}
