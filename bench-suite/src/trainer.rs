@@ -558,3 +558,160 @@ pub fn evaluate(
     }
     Ok((loss, metric))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mtl_datasets::{SyntheticLinear, SyntheticLinearConfig};
+    use mtl_methods::{Needs, Weights};
+
+    /// Fixed weights behind any gradient source, to compare the trainer's three paths.
+    struct Probe {
+        grads: GradSource,
+        weights: Vec<f64>,
+        seen_gram: Option<Gram>,
+    }
+
+    impl Method for Probe {
+        fn needs(&self) -> Needs {
+            Needs { grads: self.grads }
+        }
+
+        fn step(&mut self, input: &StepInput<'_>) -> mtl_methods::Result<Update> {
+            self.seen_gram = input.gram.cloned();
+            Ok(Update::Weights(Weights::simplex(self.weights.clone())?))
+        }
+    }
+
+    fn setup(arch: &str) -> (SyntheticLinear, Model, Batch) {
+        let ds = SyntheticLinear::new(SyntheticLinearConfig {
+            tasks: 3,
+            dim: 6,
+            train: 32,
+            val: 8,
+            test: 8,
+            ..Default::default()
+        })
+        .unwrap();
+        let spec = ModelSpec::parse(arch).unwrap();
+        let model = Model::new(&spec, 6, &[1, 1, 1], 3, &Device::Cpu).unwrap();
+        let batch = ds.batches(Split::Train, 16, 1, 0).remove(0);
+        (ds, model, batch)
+    }
+
+    fn run(
+        model: &Model,
+        ds: &SyntheticLinear,
+        batch: &Batch,
+        grads: GradSource,
+    ) -> (Vec<Vec<f32>>, Probe, BackwardCount) {
+        let mut probe = Probe {
+            grads,
+            weights: vec![0.2, 0.3, 0.5],
+            seen_gram: None,
+        };
+        let mut count = BackwardCount::default();
+        let out = train_step(
+            model,
+            ds.tasks(),
+            batch,
+            &mut probe,
+            0,
+            &mut count,
+            &Device::Cpu,
+        )
+        .unwrap()
+        .ok()
+        .unwrap();
+        let flat = out
+            .grads
+            .iter()
+            .map(|g| g.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+            .collect();
+        (flat, probe, count)
+    }
+
+    #[test]
+    fn all_gradient_paths_give_the_gradient_of_the_weighted_loss() {
+        for arch in ["mlp-xs", "linear-s"] {
+            let (ds, model, batch) = setup(arch);
+            let (reference, _, c0) = run(&model, &ds, &batch, GradSource::None);
+            assert_eq!((c0.encoder, c0.heads), (1, 0));
+            for source in [GradSource::Params, GradSource::Representation] {
+                let (grads, probe, count) = run(&model, &ds, &batch, source);
+                for (a, b) in grads.iter().flatten().zip(reference.iter().flatten()) {
+                    assert!(
+                        (a - b).abs() <= 1e-5 * b.abs().max(1e-2),
+                        "{arch} {source:?}: {a} vs {b}"
+                    );
+                }
+                let gram = probe.seen_gram.expect("gram passed");
+                assert_eq!(gram.k(), 3);
+                match source {
+                    GradSource::Params => assert_eq!((count.encoder, count.heads), (3, 0)),
+                    _ => assert_eq!((count.encoder, count.heads), (1, 3)),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn representation_gram_holds_gradients_wrt_z() {
+        // For the linear model z = W x and heads a_k (no bias), ∂L_k/∂z = (2/n)(ŷ_k − y_k) a_kᵀ
+        // row-wise, so the Gram is (4/n²) Σ_rows r_k r_j ⟨a_k, a_j⟩ with r the residuals.
+        let (ds, model, batch) = setup("linear-s");
+        let (_, probe, _) = run(&model, &ds, &batch, GradSource::Representation);
+        let gram = probe.seen_gram.unwrap();
+        let g = &batch.groups[0];
+        let x = Tensor::from_slice(&g.x, (g.rows, 6), &Device::Cpu).unwrap();
+        let z = model.encode(&x).unwrap();
+        let n = g.rows as f64;
+        let mut residuals = Vec::new();
+        let mut heads = Vec::new();
+        for (t, targets) in &g.targets {
+            let pred = model
+                .head(*t, &z)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let mtl_datasets::Targets::Real(y) = targets else {
+                unreachable!()
+            };
+            residuals.push(
+                pred.iter()
+                    .zip(y)
+                    .map(|(p, y)| (p - y) as f64)
+                    .collect::<Vec<_>>(),
+            );
+            let a = model.params()[model.head_range(*t).start]
+                .var
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            heads.push(a);
+        }
+        for i in 0..3 {
+            for j in 0..3 {
+                let aa: f64 = heads[i]
+                    .iter()
+                    .zip(&heads[j])
+                    .map(|(a, b)| (*a as f64) * (*b as f64))
+                    .sum();
+                let rr: f64 = residuals[i]
+                    .iter()
+                    .zip(&residuals[j])
+                    .map(|(a, b)| a * b)
+                    .sum();
+                let want = 4.0 / (n * n) * rr * aa;
+                assert!(
+                    (gram.get(i, j) - want).abs() < 1e-5 * want.abs().max(1e-6),
+                    "{i}{j}: {} vs {want}",
+                    gram.get(i, j)
+                );
+            }
+        }
+    }
+}

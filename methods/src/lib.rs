@@ -8,6 +8,7 @@
 //! This crate is pure arithmetic on `f64` slices: no tensors and no I/O, so solvers are fast
 //! to test and to bench.
 
+pub mod diagnostics;
 pub mod error;
 pub mod fixed;
 pub mod gram;
@@ -16,9 +17,12 @@ pub mod mgda;
 pub mod mgda_ub;
 pub mod registry;
 pub mod solver;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod uniform;
 pub mod weights;
 
+pub use diagnostics::Diagnostics;
 pub use error::{Error, Result};
 pub use gram::Gram;
 pub use method::{GradSource, Method, MethodConfig, Needs, ParamDoc, StepInput, Update};

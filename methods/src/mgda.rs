@@ -17,7 +17,11 @@
 //!   and K = 2 the answer is always λ = (½, ½) (the min-norm point of two unit vectors), i.e.
 //!   uniform weights.
 //! - A zero gradient (every λ optimal) gives uniform weights when all gradients are zero, and
-//!   otherwise all weight on the zero-gradient task(s) — the point is Pareto-stationary.
+//!   otherwise all weight on the zero-gradient task(s), split equally — the point is
+//!   Pareto-stationary.
+//! - Ties between equally good weights are broken towards uniform weights and equal shares for
+//!   duplicated tasks (see the solver's docs), so K identical gradients with equal losses give
+//!   λ = 1/K for every normalisation.
 //! - A Gram matrix with non-finite entries is an error (diverged gradients), not a fallback.
 //!
 //! `mgda-ub` ([`crate::mgda_ub`]) is the same solve on gradients w.r.t. the shared

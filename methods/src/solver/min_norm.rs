@@ -33,6 +33,24 @@
 //!   reported norm is scaled back. The result is renormalised onto the simplex.
 //! - A zero Gram matrix (all gradients zero: every λ is optimal) gives uniform weights.
 //!
+//! Ties (the optimum is not unique) are broken so that the answer does not depend on task
+//! order wherever that is cheap, since the reference code's "first pair wins" is not
+//! permutation-equivariant:
+//! - **Uniform start.** For K ≥ 3 the uniform point λ = 1/K replaces the best pair as the start
+//!   when its norm is no worse, up to [`TIE_TOL`] times the largest squared gradient norm.
+//!   Frank–Wolfe leaves a point only by a step that strictly decreases the norm, so when the
+//!   uniform point is optimal the answer is uniform: K identical gradients give λ = 1/K (not
+//!   (½, ½, 0, …)), and so do gradients that cancel in the mean, e.g. (g, −g, h, −h).
+//! - **Duplicate tasks share.** After the solve, tasks whose gradients coincide
+//!   (‖g_i − g_j‖² ≤ 1e-10 · max(‖g_i‖², ‖g_j‖²), the degenerate-segment test) split their total
+//!   weight equally. The point Σ λ_k g_k does not move, and duplicated tasks get equal weights
+//!   whatever their position: (g, g, h) gives λ_1 = λ_2.
+//! - **Remaining ties**, still broken by index: several distinct optimal points of which the
+//!   uniform point is not one, e.g. g_1 = −g_2 and g_3 = −2 g_4 (the pairs {1, 2} and {3, 4}
+//!   both reach norm 0; the first pair found wins), or a face of optimal points spanned by
+//!   affinely dependent but distinct gradients. Swapping such tasks can move the weights between
+//!   equally good answers; the norm ‖Σ λ_k g_k‖ is the same either way.
+//!
 //! Cost: O(K²) for the pair search plus O(K) per Frank–Wolfe iteration (Mλ is updated
 //! incrementally, no allocation inside the loop); K = 128 takes well under a millisecond.
 
@@ -47,6 +65,10 @@ pub const DEFAULT_TOL: f64 = 1e-5;
 /// A segment is degenerate when ‖a − b‖² ≤ `DEGENERATE_REL` · max(‖a‖², ‖b‖²): its end points
 /// coincide up to rounding, and any point on it has the same norm to about 1e-10 relative.
 const DEGENERATE_REL: f64 = 1e-10;
+
+/// The uniform start wins a tie with the best pair (K ≥ 3) when its squared norm exceeds the
+/// pair's by at most `TIE_TOL` · max_k ‖g_k‖²: rounding in λᵀMλ is about K ε times that.
+pub const TIE_TOL: f64 = 1e-12;
 
 /// Stopping rule of the Frank–Wolfe loop.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -200,7 +222,8 @@ pub fn min_norm(gram: &Gram, config: &MinNormConfig) -> MinNormSolution {
         };
     }
 
-    let (weights, iterations, converged) = frank_wolfe(&a, k, config);
+    let (mut weights, iterations, converged) = frank_wolfe(&a, k, config);
+    share_among_duplicates(&a, k, &mut weights);
     let weights = renormalise(weights);
     let norm_sq = quadratic_form(&a, k, &weights).max(0.0) * scale;
     MinNormSolution {
@@ -227,17 +250,27 @@ fn frank_wolfe(a: &[f64], k: usize, config: &MinNormConfig) -> (Vec<f64>, usize,
             }
         }
     }
-    let mut lambda = vec![0.0; k];
-    lambda[best_i] = best_gamma;
-    lambda[best_j] = 1.0 - best_gamma;
+    // The uniform point instead, when it is no worse: `a` is scaled to max |entry| = 1, the
+    // largest squared gradient norm, so `TIE_TOL` is relative to that.
+    let uniform_cost = a.iter().sum::<f64>() / (k * k) as f64;
     // mλ = Mλ, kept up to date incrementally.
-    let row_i = &a[best_i * k..(best_i + 1) * k];
-    let row_j = &a[best_j * k..(best_j + 1) * k];
-    let mut m_lambda: Vec<f64> = row_i
-        .iter()
-        .zip(row_j)
-        .map(|(&x, &y)| best_gamma * x + (1.0 - best_gamma) * y)
-        .collect();
+    let (mut lambda, mut m_lambda) = if uniform_cost <= best_cost + TIE_TOL {
+        let w = 1.0 / k as f64;
+        let m_lambda: Vec<f64> = a.chunks_exact(k).map(|row| w * row.iter().sum::<f64>()).collect();
+        (vec![w; k], m_lambda)
+    } else {
+        let mut lambda = vec![0.0; k];
+        lambda[best_i] = best_gamma;
+        lambda[best_j] = 1.0 - best_gamma;
+        let row_i = &a[best_i * k..(best_i + 1) * k];
+        let row_j = &a[best_j * k..(best_j + 1) * k];
+        let m_lambda = row_i
+            .iter()
+            .zip(row_j)
+            .map(|(&x, &y)| best_gamma * x + (1.0 - best_gamma) * y)
+            .collect();
+        (lambda, m_lambda)
+    };
 
     for iter in 0..config.max_iter {
         // One pass: v1v1 = λᵀMλ, the toward vertex t = argmin_i (Mλ)_i and the away vertex
@@ -346,6 +379,45 @@ fn away_step(
     };
     // ‖λ_new − λ‖₁ = γ ‖λ − e_s‖₁ = 2 γ (1 − λ_s).
     (2.0 * gamma * (1.0 - lambda_s), dropped)
+}
+
+/// Splits the total weight of each group of coinciding gradients equally among its members
+/// (‖g_i − g_j‖² ≤ `DEGENERATE_REL` · max(‖g_i‖², ‖g_j‖²), grouped with the lowest index of the
+/// group), which leaves Σ λ_k g_k where it is. O(K²); allocates only when a group exists.
+fn share_among_duplicates(a: &[f64], k: usize, lambda: &mut [f64]) {
+    let coincide = |i: usize, j: usize| {
+        let (aii, ajj) = (a[i * k + i], a[j * k + j]);
+        aii + ajj - 2.0 * a[i * k + j] <= DEGENERATE_REL * aii.abs().max(ajj.abs())
+    };
+    // Tasks already placed in an earlier group; allocated at the first group found.
+    let mut grouped: Vec<bool> = Vec::new();
+    let free = |grouped: &[bool], j: usize| !grouped.get(j).copied().unwrap_or(false);
+    for i in 0..k {
+        if !free(&grouped, i) {
+            continue;
+        }
+        let (mut n, mut total) = (1usize, lambda[i]);
+        for j in (i + 1)..k {
+            if free(&grouped, j) && coincide(i, j) {
+                n += 1;
+                total += lambda[j];
+            }
+        }
+        if n == 1 {
+            continue;
+        }
+        if grouped.is_empty() {
+            grouped = vec![false; k];
+        }
+        let share = total / n as f64;
+        lambda[i] = share;
+        for j in (i + 1)..k {
+            if !grouped[j] && coincide(i, j) {
+                lambda[j] = share;
+                grouped[j] = true;
+            }
+        }
+    }
 }
 
 /// λᵀAλ for a symmetric row-major K×K `a`.
@@ -497,6 +569,58 @@ mod tests {
         assert_eq!(sol.weights, vec![0.5, 0.0, 0.5]);
         assert_eq!(sol.norm_sq, 0.0);
         assert!(sol.converged);
+    }
+
+    #[test]
+    fn identical_gradients_give_uniform_weights() {
+        let g = vec![0.6f32, -1.4, 0.3, 0.0];
+        for k in [3, 4, 5, 16] {
+            for s in [1e-10f32, 1.0, 1e15] {
+                let rows: Vec<Vec<f32>> = vec![g.iter().map(|x| x * s).collect(); k];
+                let sol = solve(&rows);
+                assert!(sol.converged, "K={k} s={s}");
+                for w in &sol.weights {
+                    assert!((w - 1.0 / k as f64).abs() < 1e-15, "K={k}: {:?}", sol.weights);
+                }
+                let norm_sq = rows[0].iter().map(|&x| f64::from(x).powi(2)).sum::<f64>();
+                assert!((sol.norm_sq / norm_sq - 1.0).abs() < 1e-12, "K={k} s={s}");
+            }
+        }
+    }
+
+    #[test]
+    fn uniform_point_wins_ties_with_the_best_pair() {
+        // (g, −g, h, −h): the pairs {1, 2}, {3, 4} and the uniform point all reach 0.
+        let sol = solve(&[
+            vec![1.0, 2.0, 0.0],
+            vec![-1.0, -2.0, 0.0],
+            vec![0.0, 1.0, -3.0],
+            vec![0.0, -1.0, 3.0],
+        ]);
+        assert_eq!(sol.weights, vec![0.25; 4]);
+        assert_eq!(sol.norm_sq, 0.0);
+    }
+
+    #[test]
+    fn duplicated_tasks_share_their_weight() {
+        // g1 = g2 = (1, 0), g3 = (0, 1): the optimum is any λ with λ1 + λ2 = ½, λ3 = ½.
+        let a = vec![1.0f32, 0.0];
+        let b = vec![0.0f32, 1.0];
+        for rows in [
+            vec![a.clone(), a.clone(), b.clone()],
+            vec![a.clone(), b.clone(), a.clone()],
+            vec![b.clone(), a.clone(), a.clone()],
+        ] {
+            let sol = solve(&rows);
+            for (w, row) in sol.weights.iter().zip(&rows) {
+                let want = if *row == a { 0.25 } else { 0.5 };
+                assert!((w - want).abs() < 1e-12, "{rows:?}: {:?}", sol.weights);
+            }
+            assert!((sol.norm_sq - 0.5).abs() < 1e-12);
+        }
+        // Two zero gradients next to a non-zero one share the whole weight.
+        let sol = solve(&[vec![0.0, 0.0], vec![3.0, 1.0], vec![0.0, 0.0]]);
+        assert_eq!(sol.weights, vec![0.5, 0.0, 0.5]);
     }
 
     #[test]

@@ -1,0 +1,203 @@
+//! End-to-end: sweeps through the real binary.
+
+mod util;
+
+use util::{records_without_timing, Workdir, TINY_SWEEP};
+
+#[test]
+fn same_config_and_seed_give_identical_records() {
+    let w = Workdir::new();
+    let cfg = w.write("tiny.toml", TINY_SWEEP);
+    let cfg = cfg.to_str().unwrap();
+    w.run(&["sweep", cfg, "--out", "a"]).expect_code(0);
+    w.run(&["sweep", cfg, "--out", "b"]).expect_code(0);
+    let a = records_without_timing(&w.join("a"));
+    let b = records_without_timing(&w.join("b"));
+    assert_eq!(a.len(), 12);
+    assert_eq!(a, b);
+
+    // Different seeds of one cell differ; every (cell, seed) has its own record.
+    let seeds: Vec<_> = a
+        .iter()
+        .filter(|(_, r)| r["method"]["name"] == "uniform" && r["model"]["name"] == "mlp-xs")
+        .collect();
+    assert_eq!(seeds.len(), 2);
+    assert_ne!(seeds[0].1["seed"], seeds[1].1["seed"]);
+    assert_ne!(seeds[0].1["test"], seeds[1].1["test"]);
+}
+
+#[test]
+fn sweep_prints_the_table_and_writes_valid_records() {
+    let w = Workdir::new();
+    let cfg = w.write("tiny.toml", TINY_SWEEP);
+    let run = w
+        .run(&["sweep", cfg.to_str().unwrap(), "--out", "res"])
+        .expect_code(0);
+    let out = run.stdout();
+    for row in ["| uniform ", "| mgda ", "| mgda-ub "] {
+        assert_eq!(out.matches(row).count(), 2, "{row} once per model:\n{out}");
+    }
+    assert!(
+        out.contains("12 runs (12 trained, 0 already recorded)"),
+        "{out}"
+    );
+
+    let records = records_without_timing(&w.join("res"));
+    for (name, r) in &records {
+        assert_eq!(format!("{}.json", r["cell_id"].as_str().unwrap()), *name);
+        assert_eq!(r["status"]["state"], "completed");
+        assert_eq!(r["schema_version"], 1);
+        assert_eq!(r["epochs"].as_array().unwrap().len(), 3);
+        assert_eq!(r["dataset"]["tasks"].as_array().unwrap().len(), 3);
+        assert!(r["stamp"]["git_commit"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty()));
+        assert_eq!(r["stamp"]["device"], "cpu");
+        let lambda: Vec<f64> = r["weights"]["mean"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert!(
+            (lambda.iter().sum::<f64>() - 1.0).abs() < 1e-9,
+            "{lambda:?}"
+        );
+        // Backward passes are counted where they happen: MGDA-UB goes through the encoder
+        // once per step (plus K head-only passes), MGDA K times.
+        let (enc, heads) = (
+            r["cost"]["encoder_backward_per_step"].as_f64().unwrap(),
+            r["cost"]["head_backward_per_step"].as_f64().unwrap(),
+        );
+        let want = match r["method"]["name"].as_str().unwrap() {
+            "uniform" => (1.0, 0.0),
+            "mgda" => (3.0, 0.0),
+            "mgda-ub" => (1.0, 3.0),
+            other => panic!("unexpected method {other}"),
+        };
+        assert_eq!((enc, heads), want, "{name}");
+    }
+
+    // A second sweep into the same folder reuses every record.
+    let again = w
+        .run(&["sweep", cfg.to_str().unwrap(), "--out", "res"])
+        .expect_code(0);
+    assert!(
+        again
+            .stdout()
+            .contains("12 runs (0 trained, 12 already recorded)"),
+        "{}",
+        again.stdout()
+    );
+
+    // The report regenerates the same table, byte for byte, every time.
+    let r1 = w.run(&["report", "res"]).expect_code(0).stdout();
+    let r2 = w.run(&["report", "res"]).expect_code(0).stdout();
+    assert_eq!(r1, r2);
+    let table_lines = |s: &str| {
+        s.lines()
+            .filter(|l| l.starts_with('|'))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(table_lines(&r1), table_lines(&out));
+}
+
+#[test]
+fn malformed_sweep_files_are_rejected_with_the_field_and_create_nothing() {
+    let base = "seeds = [0]\nmodels = [\"mlp-xs\"]\n";
+    let dataset = "[dataset]\nname = \"synthetic-linear\"\ntrain = 64\nval = 16\ntest = 16\n";
+    let uniform = "[[methods]]\nname = \"uniform\"\n";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("{base}{dataset}[[methods]]\nname = \"mgda\"\nnormalisation = \"l2\"\n"),
+            "normalisation",
+        ),
+        (
+            format!("{base}{dataset}[[methods]]\nname = \"mgda\"\nnormalization = \"l3\"\n"),
+            "l3",
+        ),
+        (
+            format!("{base}{dataset}[[methods]]\nname = \"pcgrad2\"\n"),
+            "methods[0].name",
+        ),
+        (
+            format!(
+                "{base}{dataset}[[methods]]\nname = \"fixed\"\nweights = [0.5, 0.6, 0.1, 0.1]\n"
+            ),
+            "sum to 1",
+        ),
+        (
+            format!("{base}{dataset}[[methods]]\nname = \"fixed\"\nweights = [0.5, 0.5]\n"),
+            "4 tasks",
+        ),
+        (
+            format!("{base}{dataset}[train]\nlr = 0.0\n{uniform}"),
+            "train.lr",
+        ),
+        (
+            format!("{base}{dataset}[train]\nepochs = 0\n{uniform}"),
+            "train.epochs",
+        ),
+        (
+            format!("{base}{dataset}[train]\noptimizer = \"lbfgs\"\n{uniform}"),
+            "lbfgs",
+        ),
+        (
+            format!("{base}{dataset}[train]\nbatchsize = 3\n{uniform}"),
+            "batchsize",
+        ),
+        (
+            format!("seeds = []\nmodels = [\"mlp-xs\"]\n{dataset}{uniform}"),
+            "seeds",
+        ),
+        (
+            format!("seeds = [1, 1]\nmodels = [\"mlp-xs\"]\n{dataset}{uniform}"),
+            "distinct",
+        ),
+        (
+            format!("seeds = [0]\nmodels = [\"mlp-huge\"]\n{dataset}{uniform}"),
+            "models[0]",
+        ),
+        (
+            format!("{base}[dataset]\nname = \"synthetic-linear\"\ntasks = 0\n{uniform}"),
+            "tasks",
+        ),
+        (
+            format!("{base}[dataset]\nname = \"nope\"\n{uniform}"),
+            "dataset.name",
+        ),
+        (format!("{base}{dataset}"), "methods"),
+        (
+            format!("{base}{dataset}{uniform}extra = 1\n[other]\nx = 1\n"),
+            "other",
+        ),
+        ("seeds = [0\n".to_string(), "line"),
+    ];
+    for (i, (text, needle)) in cases.iter().enumerate() {
+        let w = Workdir::new();
+        w.write("bad.toml", text);
+        let run = w.run(&["sweep", "bad.toml", "--out", "res"]).expect_code(2);
+        let err = run.stderr();
+        assert!(
+            err.contains(needle),
+            "case {i}: expected `{needle}` in:\n{err}"
+        );
+        assert!(
+            err.contains("bad.toml"),
+            "case {i}: error names the file:\n{err}"
+        );
+        assert_eq!(
+            w.listing(),
+            vec!["bad.toml".to_string()],
+            "case {i} created files"
+        );
+    }
+}
+
+#[test]
+fn missing_sweep_file_is_an_error_naming_it() {
+    let w = Workdir::new();
+    let run = w.run(&["sweep", "nowhere.toml"]).expect_code(1);
+    assert!(run.stderr().contains("nowhere.toml"), "{}", run.stderr());
+}
