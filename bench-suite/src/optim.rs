@@ -48,6 +48,8 @@ pub struct OptimizerConfig {
 pub trait Optimizer {
     /// One update of `params` with `grads` (same order and shapes).
     fn step(&mut self, params: &[Param], grads: &[Tensor]) -> Result<()>;
+    /// A copy with the same state (PBT copies optimiser state with the parameters).
+    fn boxed_clone(&self) -> Box<dyn Optimizer>;
 }
 
 /// Builds the optimiser for `params`.
@@ -61,6 +63,7 @@ pub fn build(config: &OptimizerConfig, params: &[Param]) -> Box<dyn Optimizer> {
 }
 
 /// Per-parameter first and second moment buffers (momentum uses only the first).
+#[derive(Clone)]
 struct State {
     m: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
@@ -77,6 +80,7 @@ impl State {
     }
 }
 
+#[derive(Clone)]
 struct Fused {
     config: OptimizerConfig,
     step: u64,
@@ -178,6 +182,10 @@ impl InplaceOp2 for FusedUpdate<'_> {
 }
 
 impl Optimizer for Fused {
+    fn boxed_clone(&self) -> Box<dyn Optimizer> {
+        Box::new(self.clone())
+    }
+
     fn step(&mut self, params: &[Param], grads: &[Tensor]) -> Result<()> {
         if params.len() != grads.len() {
             return Err(Error::Internal(format!(

@@ -16,7 +16,7 @@ use mtl_reports::record::{
 };
 use mtl_reports::{RunRecord, SCHEMA_VERSION};
 
-use crate::config::RunConfig;
+use crate::config::{RunConfig, TrainConfig};
 use crate::loss::{metric_sum, targets_tensor, task_loss};
 use crate::model::{Model, ModelSpec};
 use crate::optim;
@@ -103,103 +103,300 @@ fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Trains one cell and returns its record. `on_step` is called after every step (for
-/// progress bars).
-pub fn train(
-    run: &RunConfig,
-    dataset: &dyn Dataset,
-    env: &RunEnv,
-    on_step: &mut dyn FnMut(),
-) -> Result<RunRecord> {
-    let started = unix_now();
-    let clock = Instant::now();
-    let tasks = dataset.tasks();
-    let k = tasks.len();
-    let spec = ModelSpec::parse(&run.model)?;
-    let outputs: Vec<usize> = tasks.iter().map(|t| t.output_dim()).collect();
-    let model = Model::new(&spec, dataset.input_dim(), &outputs, run.seed, &env.device)?;
-    let method_spec = mtl_methods::find(&run.method.name)?;
-    let mut method = method_spec.build(&run.method.params, k)?;
-    let mut optimizer = optim::build(&run.train.optimizer(), model.params());
+/// A model in training: parameters, optimiser state, the method, and a cursor into the
+/// epoch's batches. [`train`] steps one session to the end; weight searches (PBT) step
+/// several side by side and copy state between them.
+pub struct Session<'a> {
+    dataset: &'a dyn Dataset,
+    device: Device,
+    model: Model,
+    method: Box<dyn Method>,
+    optimizer: Box<dyn optim::Optimizer>,
+    batch_size: usize,
+    seed: u64,
+    planned_epochs: usize,
+    epoch: usize,
+    pending: std::vec::IntoIter<Batch>,
+    epoch_steps: usize,
+    loss_sum: Vec<f64>,
+    weight_sum: Vec<f64>,
+    step: u64,
+    count: BackwardCount,
+    weights: WeightsTracker,
+    step_ms: Vec<f64>,
+    epochs: Vec<EpochLog>,
+    reference_val: Vec<f64>,
+    best: (f64, usize, Vec<Tensor>),
+    status: RunStatus,
+    started: bool,
+}
 
-    let initial_val = evaluate(&model, dataset, Split::Val, &env.device)?;
-    let score = |val: &[f64]| -> f64 {
-        val.iter()
-            .zip(&initial_val.0)
-            .map(|(v, v0)| v / v0.max(f64::MIN_POSITIVE))
-            .sum::<f64>()
-            / k as f64
-    };
-    let mut best = (score(&initial_val.0), 0usize, model.snapshot()?);
-    let mut epochs = Vec::new();
-    let mut weights = WeightsTracker::new(k);
-    let mut count = BackwardCount::default();
-    let mut step_ms = Vec::new();
-    let mut status = RunStatus::Completed;
-    let mut step: u64 = 0;
+/// What a finished session produced, before it is stamped into a record.
+#[derive(Debug, Clone)]
+pub struct TrainedRun {
+    /// How the run ended.
+    pub status: RunStatus,
+    /// Per-epoch logs.
+    pub epochs: Vec<EpochLog>,
+    /// Validation-selected epoch (0 = initial parameters).
+    pub selected_epoch: usize,
+    /// Test loss per task of the selected parameters.
+    pub test_loss: Vec<f64>,
+    /// Test metric per task of the selected parameters.
+    pub test_metric: Vec<f64>,
+    /// λ over training.
+    pub weights: WeightsSummary,
+    /// Backward passes per step.
+    pub cost: Cost,
+    /// Step times, milliseconds.
+    pub step_ms: Vec<f64>,
+    /// All trainable parameters.
+    pub parameters: usize,
+    /// Shared encoder parameters.
+    pub shared_parameters: usize,
+}
 
-    'epochs: for epoch in 1..=run.train.epochs {
-        let batches = dataset.batches(Split::Train, run.train.batch_size, epoch, run.seed);
-        let mut loss_sum = vec![0.0; k];
-        let mut weight_sum = vec![0.0; k];
-        for batch in &batches {
+impl<'a> Session<'a> {
+    /// A freshly initialised model (seeded by `seed`) with its optimiser and method.
+    pub fn new(
+        dataset: &'a dyn Dataset,
+        spec: &ModelSpec,
+        method: Box<dyn Method>,
+        train: &TrainConfig,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
+        let tasks = dataset.tasks();
+        let k = tasks.len();
+        let outputs: Vec<usize> = tasks.iter().map(|t| t.output_dim()).collect();
+        let model = Model::new(spec, dataset.input_dim(), &outputs, seed, device)?;
+        let optimizer = optim::build(&train.optimizer(), model.params());
+        let (reference_val, _) = evaluate(&model, dataset, Split::Val, device)?;
+        let snapshot = model.snapshot()?;
+        Ok(Self {
+            dataset,
+            device: device.clone(),
+            model,
+            method,
+            optimizer,
+            batch_size: train.batch_size,
+            seed,
+            planned_epochs: train.epochs,
+            epoch: 0,
+            pending: Vec::new().into_iter(),
+            epoch_steps: 0,
+            loss_sum: vec![0.0; k],
+            weight_sum: vec![0.0; k],
+            step: 0,
+            count: BackwardCount::default(),
+            weights: WeightsTracker::new(k),
+            step_ms: Vec::new(),
+            epochs: Vec::new(),
+            best: (1.0, 0, snapshot),
+            reference_val,
+            status: RunStatus::Completed,
+            started: false,
+        })
+    }
+
+    /// Training steps in one epoch.
+    pub fn steps_per_epoch(&self) -> u64 {
+        self.dataset.split_len(Split::Train).div_ceil(self.batch_size.max(1)) as u64
+    }
+
+    /// Training steps of the whole planned schedule.
+    pub fn total_steps(&self) -> u64 {
+        self.steps_per_epoch() * self.planned_epochs as u64
+    }
+
+    /// Steps taken so far.
+    pub fn steps_done(&self) -> u64 {
+        self.step
+    }
+
+    /// Whether the run hit a non-finite loss.
+    pub fn diverged(&self) -> bool {
+        self.status != RunStatus::Completed
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Replaces the method (PBT sets new weights this way).
+    pub fn set_method(&mut self, method: Box<dyn Method>) {
+        self.method = method;
+        self.started = false;
+    }
+
+    /// Uses `reference` (validation loss per task) to normalise selection scores, so scores of
+    /// several sessions compare on one scale.
+    pub fn set_reference(&mut self, reference: Vec<f64>) -> Result<()> {
+        self.reference_val = reference;
+        self.best.0 = self.score(&evaluate(&self.model, self.dataset, Split::Val, &self.device)?.0);
+        Ok(())
+    }
+
+    /// The normalising validation losses (the initial model's, unless set).
+    pub fn reference(&self) -> &[f64] {
+        &self.reference_val
+    }
+
+    fn score(&self, val: &[f64]) -> f64 {
+        let k = val.len().max(1) as f64;
+        val.iter().zip(&self.reference_val).map(|(v, r)| v / r.max(f64::MIN_POSITIVE)).sum::<f64>() / k
+    }
+
+    /// Selection score of the current parameters: mean over tasks of validation loss relative
+    /// to the reference (lower is better; +∞ once diverged).
+    pub fn val_score(&self) -> Result<f64> {
+        if self.diverged() {
+            return Ok(f64::INFINITY);
+        }
+        let s = self.score(&evaluate(&self.model, self.dataset, Split::Val, &self.device)?.0);
+        Ok(if s.is_finite() { s } else { f64::INFINITY })
+    }
+
+    /// Copies parameters and optimiser state from `other` (PBT's exploit step).
+    pub fn copy_state_from(&mut self, other: &Session<'_>) -> Result<()> {
+        self.model.restore(&other.model.snapshot()?)?;
+        self.optimizer = other.optimizer.boxed_clone();
+        Ok(())
+    }
+
+    /// Trains up to `n` more steps (stopping early on divergence or at the planned end),
+    /// ending epochs — validation, logging, checkpoint selection — as they complete.
+    pub fn train_steps(&mut self, n: u64, on_step: &mut dyn FnMut()) -> Result<()> {
+        if !self.started {
+            self.method.start(self.total_steps().saturating_sub(self.step));
+            self.started = true;
+        }
+        let tasks = self.dataset.tasks();
+        for _ in 0..n {
+            if self.diverged() {
+                break;
+            }
+            let batch = match self.pending.next() {
+                Some(b) => b,
+                None if self.epoch < self.planned_epochs => {
+                    self.epoch += 1;
+                    self.pending = self.dataset.batches(Split::Train, self.batch_size, self.epoch, self.seed).into_iter();
+                    self.epoch_steps = 0;
+                    match self.pending.next() {
+                        Some(b) => b,
+                        None => break,
+                    }
+                }
+                None => break,
+            };
             let t0 = Instant::now();
-            let result = train_step(
-                &model,
-                tasks,
-                batch,
-                &mut *method,
-                step,
-                &mut count,
-                &env.device,
-            )?;
+            let result = train_step(&self.model, tasks, &batch, &mut *self.method, self.step, &mut self.count, &self.device)?;
             match result {
                 Ok(r) => {
-                    optimizer.step(model.params(), &r.grads)?;
-                    step_ms.push(t0.elapsed().as_secs_f64() * 1e3);
-                    weights.push(&r.weights);
-                    for t in 0..k {
-                        loss_sum[t] += r.losses[t];
-                        weight_sum[t] += r.weights[t];
+                    self.optimizer.step(self.model.params(), &r.grads)?;
+                    self.step_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+                    self.weights.push(&r.weights);
+                    for t in 0..tasks.len() {
+                        self.loss_sum[t] += r.losses[t];
+                        self.weight_sum[t] += r.weights[t];
                     }
                 }
                 Err(NonFinite { task }) => {
-                    status = RunStatus::Diverged {
-                        step,
+                    self.status = RunStatus::Diverged {
+                        step: self.step,
                         task: Some(tasks[task].name.clone()),
                     };
-                    break 'epochs;
+                    break;
                 }
             }
-            step += 1;
+            self.step += 1;
+            self.epoch_steps += 1;
             on_step();
+            if self.pending.len() == 0 {
+                self.end_epoch()?;
+            }
         }
-        let (val_loss, val_metric) = evaluate(&model, dataset, Split::Val, &env.device)?;
-        if let Some(t) = val_loss.iter().position(|v| !v.is_finite()) {
-            status = RunStatus::Diverged {
-                step,
-                task: Some(tasks[t].name.clone()),
-            };
-            break;
-        }
-        let n = batches.len().max(1) as f64;
-        let s = score(&val_loss);
-        epochs.push(EpochLog {
-            epoch,
-            train_loss: loss_sum.iter().map(|v| v / n).collect(),
-            val_loss,
-            val_metric,
-            weights_mean: weight_sum.iter().map(|v| v / n).collect(),
-        });
-        if s < best.0 {
-            best = (s, epoch, model.snapshot()?);
-        }
+        Ok(())
     }
 
-    model.restore(&best.2)?;
-    let (test_loss, test_metric) = evaluate(&model, dataset, Split::Test, &env.device)?;
-    let steps = step.max(1) as f64;
-    Ok(RunRecord {
+    fn end_epoch(&mut self) -> Result<()> {
+        let tasks = self.dataset.tasks();
+        let (val_loss, val_metric) = evaluate(&self.model, self.dataset, Split::Val, &self.device)?;
+        if let Some(t) = val_loss.iter().position(|v| !v.is_finite()) {
+            self.status = RunStatus::Diverged {
+                step: self.step,
+                task: Some(tasks[t].name.clone()),
+            };
+            return Ok(());
+        }
+        let n = self.epoch_steps.max(1) as f64;
+        let s = self.score(&val_loss);
+        self.epochs.push(EpochLog {
+            epoch: self.epoch,
+            train_loss: self.loss_sum.iter().map(|v| v / n).collect(),
+            val_loss,
+            val_metric,
+            weights_mean: self.weight_sum.iter().map(|v| v / n).collect(),
+        });
+        self.loss_sum.iter_mut().for_each(|v| *v = 0.0);
+        self.weight_sum.iter_mut().for_each(|v| *v = 0.0);
+        if s < self.best.0 {
+            self.best = (s, self.epoch, self.model.snapshot()?);
+        }
+        Ok(())
+    }
+
+    /// Restores the validation-selected parameters and evaluates them on the test split.
+    pub fn finish(self) -> Result<TrainedRun> {
+        self.model.restore(&self.best.2)?;
+        let (test_loss, test_metric) = evaluate(&self.model, self.dataset, Split::Test, &self.device)?;
+        let steps = self.step.max(1) as f64;
+        Ok(TrainedRun {
+            status: self.status,
+            epochs: self.epochs,
+            selected_epoch: self.best.1,
+            test_loss,
+            test_metric,
+            weights: self.weights.summary(),
+            cost: Cost {
+                steps: self.step,
+                encoder_backward_per_step: self.count.encoder as f64 / steps,
+                head_backward_per_step: self.count.heads as f64 / steps,
+            },
+            step_ms: self.step_ms,
+            parameters: Model::count(self.model.params()),
+            shared_parameters: Model::count(self.model.encoder_params()),
+        })
+    }
+}
+
+/// Trains one cell and returns its record. `on_step` is called after every step (for
+/// progress bars).
+pub fn train(run: &RunConfig, dataset: &dyn Dataset, env: &RunEnv, on_step: &mut dyn FnMut()) -> Result<RunRecord> {
+    let started = unix_now();
+    let clock = Instant::now();
+    let spec = ModelSpec::parse(&run.model)?;
+    let method = mtl_methods::find(&run.method.name)?.build(&run.method.params, dataset.tasks().len())?;
+    let mut session = Session::new(dataset, &spec, method, &run.train, run.seed, &env.device)?;
+    let total = session.total_steps();
+    session.train_steps(total, on_step)?;
+    let done = session.finish()?;
+    Ok(record(run, dataset, env, &spec, done, clock.elapsed().as_secs_f64(), started))
+}
+
+/// Stamps a finished session into a run record.
+pub fn record(
+    run: &RunConfig,
+    dataset: &dyn Dataset,
+    env: &RunEnv,
+    spec: &ModelSpec,
+    done: TrainedRun,
+    total_s: f64,
+    started: f64,
+) -> RunRecord {
+    let tasks = dataset.tasks();
+    RunRecord {
         schema_version: SCHEMA_VERSION,
         cell_id: run.cell_id(),
         stamp: env.stamp.clone(),
@@ -226,31 +423,27 @@ pub fn train(
             name: spec.name.clone(),
             arch: spec.arch.name().into(),
             width: spec.width,
-            parameters: Model::count(model.params()),
-            shared_parameters: Model::count(model.encoder_params()),
+            parameters: done.parameters,
+            shared_parameters: done.shared_parameters,
         },
         train: run.train.to_record_value(),
         seed: run.seed,
-        status,
-        epochs,
-        selected_epoch: best.1,
+        status: done.status,
+        epochs: done.epochs,
+        selected_epoch: done.selected_epoch,
         test: tasks
             .iter()
             .enumerate()
             .map(|(t, task)| TaskResult {
                 task: task.name.clone(),
-                loss: test_loss[t],
-                metric: test_metric[t],
+                loss: done.test_loss[t],
+                metric: done.test_metric[t],
             })
             .collect(),
-        weights: weights.summary(),
-        cost: Cost {
-            steps: step,
-            encoder_backward_per_step: count.encoder as f64 / steps,
-            head_backward_per_step: count.heads as f64 / steps,
-        },
-        timing: timing(&step_ms, clock.elapsed().as_secs_f64(), started),
-    })
+        weights: done.weights,
+        cost: done.cost,
+        timing: timing(&done.step_ms, total_s, started),
+    }
 }
 
 fn timing(step_ms: &[f64], total_s: f64, started: f64) -> Timing {

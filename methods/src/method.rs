@@ -45,6 +45,11 @@ pub enum Update {
 pub trait Method: Send {
     /// What the trainer must compute before calling [`Method::step`].
     fn needs(&self) -> Needs;
+    /// Called once before the first step with the number of steps the training will take
+    /// (for methods whose behaviour depends on the schedule). Default: nothing.
+    fn start(&mut self, total_steps: u64) {
+        let _ = total_steps;
+    }
     /// The update for this step.
     fn step(&mut self, input: &StepInput<'_>) -> Result<Update>;
     /// Serialisable state for resume; stateless methods return `null`.
