@@ -11,7 +11,7 @@ use clap::Parser;
 use cli::{Cli, Command, ReportArgs, RunArgs, SweepArgs};
 use mtl_bench::config::{params_from_pairs, Named};
 use mtl_bench::stamp::{parse_device, stamp};
-use mtl_bench::{run_sweep, train, RunConfig, RunEnv, SweepPlan, TrainConfig, DEFAULT_SWEEP};
+use mtl_bench::{run_sweep, train_cell, RunConfig, RunEnv, SweepPlan, TrainConfig, DEFAULT_SWEEP};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -75,7 +75,7 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
     let data = mtl_datasets::find(&run.dataset.name)
         .and_then(|d| d.build(&run.dataset.params))
         .map_err(mtl_bench::Error::from)?;
-    let record = train(&run, data.as_ref(), &env, &mut || {})?;
+    let record = train_cell(&run, data.as_ref(), &env, Some(&args.out), &mut || {})?;
     let path =
         mtl_reports::write_record_atomic(&args.out, &record).map_err(mtl_bench::Error::from)?;
     print!("{}", mtl_reports::table::run_summary(&record));

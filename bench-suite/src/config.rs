@@ -199,7 +199,7 @@ impl RunConfig {
         let ds = mtl_datasets::find(&dataset.name)?.build(&dataset.params)?;
         let spec = mtl_methods::find(method)?;
         let params = spec.canonical_config(method_params)?;
-        spec.build(&params, ds.tasks().len())?;
+        spec.check(&params, ds.tasks().len())?;
         Ok(Self {
             dataset,
             model: model.to_owned(),
@@ -313,7 +313,7 @@ impl SweepPlan {
             let params = spec
                 .canonical_config(&to_json(&m.params))
                 .map_err(|e| at(format!("methods[{i}]"), e.to_string()))?;
-            spec.build(&params, num_tasks)
+            spec.check(&params, num_tasks)
                 .map_err(|e| at(format!("methods[{i}]"), e.to_string()))?;
             let named = Named {
                 name: m.name.clone(),

@@ -2,11 +2,13 @@
 //! and the sweep runner that writes one verified record per run.
 
 pub mod catalog;
+pub mod cell;
 pub mod config;
 pub mod error;
 pub mod loss;
 pub mod model;
 pub mod optim;
+pub mod search;
 pub mod stamp;
 pub mod sweep;
 pub mod trainer;
@@ -15,4 +17,5 @@ pub use config::{RunConfig, SweepPlan, TrainConfig, DEFAULT_SWEEP};
 pub use error::{Error, Result};
 pub use model::{Arch, ModelSpec, SIZES};
 pub use sweep::{run_sweep, SweepOutcome};
-pub use trainer::{train, RunEnv};
+pub use cell::train_cell;
+pub use trainer::{RunEnv, Session};

@@ -11,7 +11,7 @@ use candle_core::{Device, Tensor, Var};
 use mtl_datasets::{Batch, Dataset, Split};
 use mtl_methods::{GradSource, Gram, Method, StepInput, Update};
 use mtl_reports::record::{
-    Cost, DatasetInfo, EpochLog, MethodInfo, ModelInfo, RunStatus, Stamp, TaskInfo, TaskResult,
+    Cost, DatasetInfo, EpochLog, SearchRecord, MethodInfo, ModelInfo, RunStatus, Stamp, TaskInfo, TaskResult,
     Timing, WeightsSummary,
 };
 use mtl_reports::{RunRecord, SCHEMA_VERSION};
@@ -96,7 +96,8 @@ impl WeightsTracker {
     }
 }
 
-fn unix_now() -> f64 {
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -119,6 +120,7 @@ pub struct Session<'a> {
     pending: std::vec::IntoIter<Batch>,
     epoch_steps: usize,
     loss_sum: Vec<f64>,
+    loss_total: Vec<f64>,
     weight_sum: Vec<f64>,
     step: u64,
     count: BackwardCount,
@@ -186,6 +188,7 @@ impl<'a> Session<'a> {
             pending: Vec::new().into_iter(),
             epoch_steps: 0,
             loss_sum: vec![0.0; k],
+            loss_total: vec![0.0; k],
             weight_sum: vec![0.0; k],
             step: 0,
             count: BackwardCount::default(),
@@ -212,6 +215,20 @@ impl<'a> Session<'a> {
     /// Steps taken so far.
     pub fn steps_done(&self) -> u64 {
         self.step
+    }
+
+    /// Sum over all steps so far of each task's training loss.
+    pub fn loss_totals(&self) -> &[f64] {
+        &self.loss_total
+    }
+
+    /// Best selection score over completed epochs (the initial parameters count as epoch 0).
+    pub fn best_score(&self) -> f64 {
+        if self.diverged() {
+            f64::INFINITY
+        } else {
+            self.best.0
+        }
     }
 
     /// Whether the run hit a non-finite loss.
@@ -299,6 +316,7 @@ impl<'a> Session<'a> {
                     self.weights.push(&r.weights);
                     for t in 0..tasks.len() {
                         self.loss_sum[t] += r.losses[t];
+                        self.loss_total[t] += r.losses[t];
                         self.weight_sum[t] += r.weights[t];
                     }
                 }
@@ -371,20 +389,6 @@ impl<'a> Session<'a> {
     }
 }
 
-/// Trains one cell and returns its record. `on_step` is called after every step (for
-/// progress bars).
-pub fn train(run: &RunConfig, dataset: &dyn Dataset, env: &RunEnv, on_step: &mut dyn FnMut()) -> Result<RunRecord> {
-    let started = unix_now();
-    let clock = Instant::now();
-    let spec = ModelSpec::parse(&run.model)?;
-    let method = mtl_methods::find(&run.method.name)?.build(&run.method.params, dataset.tasks().len())?;
-    let mut session = Session::new(dataset, &spec, method, &run.train, run.seed, &env.device)?;
-    let total = session.total_steps();
-    session.train_steps(total, on_step)?;
-    let done = session.finish()?;
-    Ok(record(run, dataset, env, &spec, done, clock.elapsed().as_secs_f64(), started))
-}
-
 /// Stamps a finished session into a run record.
 pub fn record(
     run: &RunConfig,
@@ -392,6 +396,7 @@ pub fn record(
     env: &RunEnv,
     spec: &ModelSpec,
     done: TrainedRun,
+    search: Option<SearchRecord>,
     total_s: f64,
     started: f64,
 ) -> RunRecord {
@@ -442,6 +447,7 @@ pub fn record(
             .collect(),
         weights: done.weights,
         cost: done.cost,
+        search,
         timing: timing(&done.step_ms, total_s, started),
     }
 }

@@ -257,7 +257,10 @@ mod tests {
     fn single_task_has_no_pairs() {
         let d = diag(&[vec![3.0, 4.0]]);
         assert_eq!(d.norms, vec![5.0]);
-        assert_eq!((d.cosine.clone(), d.gms.clone()), (vec![vec![1.0]], vec![vec![1.0]]));
+        assert_eq!(
+            (d.cosine.clone(), d.gms.clone()),
+            (vec![vec![1.0]], vec![vec![1.0]])
+        );
         assert_eq!((d.gms_mean, d.conflict_rate), (1.0, 0.0));
         assert_eq!(d.condition_number, Some(1.0));
         assert_eq!(diag(&[vec![0.0, 0.0]]).condition_number, None);
@@ -282,7 +285,12 @@ mod tests {
     #[test]
     fn eigenvalues_match_the_two_by_two_closed_form() {
         // [[a, b], [b, c]]: λ = (a + c)/2 ± √(((a − c)/2)² + b²).
-        for (a, b, c) in [(2.0, 1.0, 3.0), (1.0, 0.0, 4.0), (5.0, -2.0, 5.0), (1e-3, 3e-4, 2.0)] {
+        for (a, b, c) in [
+            (2.0, 1.0, 3.0),
+            (1.0, 0.0, 4.0),
+            (5.0, -2.0, 5.0),
+            (1e-3, 3e-4, 2.0),
+        ] {
             let eig = symmetric_eigenvalues(2, vec![a, b, b, c]);
             let (mid, rad) = ((a + c) / 2.0, (((a - c) / 2.0f64).powi(2) + b * b).sqrt());
             assert!(close(eig[0], mid - rad, 1e-14), "{eig:?}");
@@ -294,14 +302,21 @@ mod tests {
     fn eigenvalues_keep_trace_and_frobenius_norm() {
         // A 6×6 Gram of fixed, non-trivial rows: Σλ = tr M and Σλ² = ‖M‖_F².
         let rows: Vec<Vec<f32>> = (0..6)
-            .map(|i| (0..9).map(|j| ((i * 7 + j * 3) % 11) as f32 - 5.0).collect())
+            .map(|i| {
+                (0..9)
+                    .map(|j| ((i * 7 + j * 3) % 11) as f32 - 5.0)
+                    .collect()
+            })
             .collect();
         let gram = Gram::from_rows(&rows);
         let eig = symmetric_eigenvalues(6, gram.as_slice().to_vec());
         let trace: f64 = (0..6).map(|i| gram.get(i, i)).sum();
         let frob2: f64 = gram.as_slice().iter().map(|v| v * v).sum();
         assert!(close(eig.iter().sum(), trace, 1e-12), "{eig:?}");
-        assert!(close(eig.iter().map(|l| l * l).sum(), frob2, 1e-12), "{eig:?}");
+        assert!(
+            close(eig.iter().map(|l| l * l).sum(), frob2, 1e-12),
+            "{eig:?}"
+        );
         assert!(eig.windows(2).all(|w| w[0] <= w[1]));
         // A diagonal matrix is its own spectrum.
         let eig = symmetric_eigenvalues(3, vec![3.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 2.0]);
@@ -309,11 +324,41 @@ mod tests {
     }
 
     #[test]
+    fn condition_number_of_a_rotated_spectrum() {
+        // M = H D H with the Householder reflection H = I − 2vvᵀ/‖v‖² and D = diag(1, …, 20):
+        // a dense matrix whose condition number of G is √(20 / 1).
+        let n = 20;
+        let v: Vec<f64> = (0..n)
+            .map(|i| 1.0 + (i % 3) as f64 - 0.1 * i as f64)
+            .collect();
+        let vv: f64 = v.iter().map(|x| x * x).sum();
+        let h = |i: usize, j: usize| f64::from(u8::from(i == j)) - 2.0 * v[i] * v[j] / vv;
+        let data: Vec<f64> = (0..n * n)
+            .map(|idx| {
+                let (i, j) = (idx / n, idx % n);
+                (0..n).map(|m| h(i, m) * (m + 1) as f64 * h(m, j)).sum()
+            })
+            .collect();
+        let gram = Gram::from_matrix(n, data).unwrap();
+        let cond = Diagnostics::from_gram(&gram).condition_number.unwrap();
+        assert!(close(cond, 20f64.sqrt(), 1e-12), "{cond}");
+    }
+
+    #[test]
     fn common_scale_changes_only_the_norms() {
-        let rows = vec![vec![1.0f32, 0.5, -0.2], vec![-0.3, 1.0, 0.4], vec![0.2, 0.1, 2.0]];
+        let rows = vec![
+            vec![1.0f32, 0.5, -0.2],
+            vec![-0.3, 1.0, 0.4],
+            vec![0.2, 0.1, 2.0],
+        ];
         let base = diag(&rows);
         for s in [1e-10f32, 1e15] {
-            let d = diag(&rows.iter().map(|r| r.iter().map(|x| x * s).collect()).collect::<Vec<_>>());
+            let d = diag(
+                &rows
+                    .iter()
+                    .map(|r| r.iter().map(|x| x * s).collect())
+                    .collect::<Vec<_>>(),
+            );
             for (a, b) in d.norms.iter().zip(&base.norms) {
                 assert!(close(a / f64::from(s), *b, 1e-6), "{s}");
             }
@@ -321,7 +366,11 @@ mod tests {
                 assert!(ra.iter().zip(rb).all(|(a, b)| close(*a, *b, 1e-6)), "{s}");
             }
             assert!(close(d.gms_mean, base.gms_mean, 1e-6));
-            assert!(close(d.condition_number.unwrap(), base.condition_number.unwrap(), 1e-6));
+            assert!(close(
+                d.condition_number.unwrap(),
+                base.condition_number.unwrap(),
+                1e-6
+            ));
         }
     }
 

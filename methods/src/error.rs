@@ -22,6 +22,12 @@ pub enum Error {
     /// Weights failed their invariant (finite; on the simplex where declared).
     #[error("invalid task weights {weights:?}: {reason}")]
     InvalidWeights { weights: Vec<f64>, reason: String },
+    /// The harness failed while a search was training.
+    #[error("while searching weights: {message}")]
+    Backend { message: String },
+    /// A search method was built as an online method (a harness bug).
+    #[error("method `{method}` chooses its weights by a search; run it through `mtlbench sweep`")]
+    NeedsSearch { method: String },
     /// A method that needs gradients was stepped without them (a trainer bug).
     #[error("method `{method}` needs the gradient Gram matrix but the trainer passed none")]
     MissingGram { method: String },

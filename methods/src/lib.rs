@@ -16,9 +16,11 @@ pub mod method;
 pub mod mgda;
 pub mod mgda_ub;
 pub mod registry;
+pub mod search;
 pub mod solver;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tuned;
 pub mod uniform;
 pub mod weights;
 

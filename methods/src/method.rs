@@ -77,6 +77,13 @@ pub trait MethodConfig: Serialize + DeserializeOwned + Default + 'static {
     fn validate(&self) -> std::result::Result<(), String> {
         Ok(())
     }
-    /// Builds the running method for `num_tasks` tasks.
+    /// Builds the running method for `num_tasks` tasks. Search methods answer
+    /// [`crate::Error::NeedsSearch`]: their weights come from [`MethodConfig::search`].
     fn build(&self, num_tasks: usize) -> Result<Box<dyn Method>>;
+    /// The weight search to run before training, for methods whose fixed weights are
+    /// searched (`tuned`, `autoscale` with a full exploration). Default: none.
+    fn search(&self, num_tasks: usize) -> Result<Option<Box<dyn crate::search::WeightSearch>>> {
+        let _ = num_tasks;
+        Ok(None)
+    }
 }

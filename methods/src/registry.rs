@@ -6,6 +6,8 @@ use crate::fixed::FixedConfig;
 use crate::method::{Method, MethodConfig, ParamDoc};
 use crate::mgda::MgdaConfig;
 use crate::mgda_ub::MgdaUbConfig;
+use crate::search::WeightSearch;
+use crate::tuned::TunedConfig;
 use crate::uniform::UniformConfig;
 use crate::{Error, Result};
 
@@ -18,6 +20,7 @@ pub struct MethodSpec {
     params: fn() -> &'static [ParamDoc],
     canonical: fn(&str, &Value) -> Result<Value>,
     build: fn(&str, &Value, usize) -> Result<Box<dyn Method>>,
+    search: fn(&str, &Value, usize) -> Result<Option<Box<dyn WeightSearch>>>,
 }
 
 /// Every method, in the order `mtlbench list` shows them.
@@ -25,6 +28,7 @@ pub static METHODS: &[MethodSpec] = &[
     MethodSpec::new::<UniformConfig>("uniform", "Uniform linear scalarization, λ_k = 1/K"),
     MethodSpec::new::<FixedConfig>("fixed", "Linear scalarization with user-given weights on the simplex"),
     MethodSpec::new::<MgdaConfig>("mgda", "MGDA: min-norm weights of the task gradients w.r.t. the shared parameters (Désidéri 2012; Sener & Koltun 2018)"),
+    MethodSpec::new::<TunedConfig>("tuned", "Linear scalarization with fixed weights searched on validation: grid, random or PBT (Kurin et al. 2022; Royer et al. 2023)"),
     MethodSpec::new::<MgdaUbConfig>("mgda-ub", "MGDA-UB: min-norm weights of the task gradients w.r.t. the shared representation (Sener & Koltun, NeurIPS 2018)"),
 ];
 
@@ -64,6 +68,14 @@ fn canonical<C: MethodConfig>(method: &str, params: &Value) -> Result<Value> {
     Ok(serde_json::to_value(config).expect("method configs serialise to JSON"))
 }
 
+fn search<C: MethodConfig>(
+    method: &str,
+    params: &Value,
+    num_tasks: usize,
+) -> Result<Option<Box<dyn WeightSearch>>> {
+    parse::<C>(method, params)?.search(num_tasks)
+}
+
 fn build<C: MethodConfig>(
     method: &str,
     params: &Value,
@@ -81,6 +93,7 @@ impl MethodSpec {
             params: C::params,
             canonical: canonical::<C>,
             build: build::<C>,
+            search: search::<C>,
         }
     }
 
@@ -98,6 +111,23 @@ impl MethodSpec {
     /// The default configuration.
     pub fn default_config(&self) -> Value {
         self.canonical_config(&Value::Null).unwrap_or(Value::Null)
+    }
+
+    /// The weight search of a search method (`None` for online methods).
+    pub fn search(
+        &self,
+        params: &Value,
+        num_tasks: usize,
+    ) -> Result<Option<Box<dyn WeightSearch>>> {
+        (self.search)(self.name, params, num_tasks)
+    }
+
+    /// Checks that `params` configure this method for `num_tasks` tasks (online or search).
+    pub fn check(&self, params: &Value, num_tasks: usize) -> Result<()> {
+        match self.search(params, num_tasks)? {
+            Some(_) => Ok(()),
+            None => self.build(params, num_tasks).map(|_| ()),
+        }
     }
 
     /// Builds the method for `num_tasks` tasks from `params`.

@@ -38,6 +38,9 @@ pub struct RunRecord {
     pub weights: WeightsSummary,
     /// Compute cost.
     pub cost: Cost,
+    /// The weight search that chose λ, for search methods (`tuned`, `autoscale`).
+    #[serde(default)]
+    pub search: Option<SearchRecord>,
     /// Wall-clock timings; excluded from determinism checks.
     pub timing: Timing,
 }
@@ -187,6 +190,36 @@ pub struct Cost {
     pub encoder_backward_per_step: f64,
     /// Backward passes through task heads only (not the encoder) per step.
     pub head_backward_per_step: f64,
+}
+
+/// A weight search shared by every seed of one method and model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRecord {
+    /// Hash of the search configuration (dataset, model, method, training); names its file.
+    pub id: String,
+    /// The chosen weights λ.
+    pub weights: Vec<f64>,
+    /// Validation objective of the choice (null if every candidate diverged).
+    pub score: Option<f64>,
+    /// How the weights were chosen.
+    pub rule: String,
+    /// Compute spent by the search.
+    pub budget: SearchBudget,
+    /// Trials, PBT rounds or exploration windows, in order.
+    pub history: Value,
+}
+
+/// Compute spent by a search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchBudget {
+    /// Trainings started.
+    pub trainings: u64,
+    /// Training steps over all trainings.
+    pub steps: u64,
+    /// Steps of one full training schedule.
+    pub schedule_steps: u64,
 }
 
 /// Wall-clock timings; never compared across runs for determinism.

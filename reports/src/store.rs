@@ -11,31 +11,40 @@ pub fn record_file_name(cell_id: &str) -> String {
     format!("{cell_id}.json")
 }
 
-/// Writes `record` to `dir/<cell_id>.json` atomically: temp file, fsync, rename, fsync of the
-/// folder. A crash leaves either no record or the whole record, never half of one.
-pub fn write_record_atomic(dir: &Path, record: &RunRecord) -> Result<PathBuf> {
+/// Writes `bytes` to `path` atomically: temp file in the same folder, fsync, rename, fsync
+/// of the folder. A crash leaves either the old state or the whole file, never half of one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
     fs::create_dir_all(dir).map_err(Error::io("creating folder", dir))?;
-    let name = record_file_name(&record.cell_id);
-    let final_path = dir.join(&name);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp_path = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut bytes = serde_json::to_vec_pretty(record).expect("records serialise to JSON");
-    bytes.push(b'\n');
     let write = || -> std::io::Result<()> {
         let mut file = File::create(&tmp_path)?;
-        file.write_all(&bytes)?;
+        file.write_all(bytes)?;
         file.sync_all()
     };
     if let Err(e) = write() {
         let _ = fs::remove_file(&tmp_path);
-        return Err(Error::io("writing record", &tmp_path)(e));
+        return Err(Error::io("writing", &tmp_path)(e));
     }
-    fs::rename(&tmp_path, &final_path)
-        .map_err(Error::io("renaming record into place", &final_path))?;
+    fs::rename(&tmp_path, path).map_err(Error::io("renaming into place", path))?;
     // Persist the rename itself.
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
-    Ok(final_path)
+    Ok(())
+}
+
+/// Writes `record` to `dir/<cell_id>.json` atomically (see [`write_atomic`]).
+pub fn write_record_atomic(dir: &Path, record: &RunRecord) -> Result<PathBuf> {
+    let path = dir.join(record_file_name(&record.cell_id));
+    let mut bytes = serde_json::to_vec_pretty(record).expect("records serialise to JSON");
+    bytes.push(b'\n');
+    write_atomic(&path, &bytes)?;
+    Ok(path)
 }
 
 /// Reads and checks one record file.

@@ -27,8 +27,9 @@ impl std::fmt::Display for ComparisonTable {
             f,
             "Test metrics of the validation-selected epoch, mean ± sample std over n seeds \
              (diverged runs excluded and counted). bwd/step = backward passes through the \
-             shared encoder per step; step× = median step time relative to uniform on the \
-             same model."
+             shared encoder per step; budget = training steps including any weight search, in \
+             units of one training; step× = median step time relative to uniform on the same \
+             model."
         )
     }
 }
@@ -106,6 +107,7 @@ pub fn comparison_table(records: &[RunRecord], method_order: &[&str]) -> Result<
         "mean loss↓".into(),
         "λ mean".into(),
         "bwd/step".into(),
+        "budget".into(),
         "step×".into(),
         "diverged".into(),
     ]);
@@ -141,6 +143,7 @@ pub fn comparison_table(records: &[RunRecord], method_order: &[&str]) -> Result<
                 None => "–".into(),
             },
         );
+        row.push(budget_cell(&done));
         let step = summarize(
             &done
                 .iter()
@@ -202,21 +205,22 @@ fn completed<'a>(runs: &'a [&'a RunRecord]) -> impl Iterator<Item = &'a RunRecor
     runs.iter().copied().filter(|r| r.completed())
 }
 
-/// Row labels: the method name, plus its configuration where one name appears with several.
+/// Row labels: the method name, plus the hyper-parameters that differ between its
+/// configurations where one name appears with several.
 fn method_labels(records: &[RunRecord]) -> Vec<String> {
-    let mut configs: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut configs: BTreeMap<&str, Vec<&serde_json::Value>> = BTreeMap::new();
     for r in records {
-        let c = r.method.config.to_string();
         let seen = configs.entry(&r.method.name).or_default();
-        if !seen.contains(&c) {
-            seen.push(c);
+        if !seen.contains(&&r.method.config) {
+            seen.push(&r.method.config);
         }
     }
     records
         .iter()
         .map(|r| {
-            if configs[r.method.name.as_str()].len() > 1 {
-                format!("{} {}", r.method.name, compact_config(&r.method.config))
+            let variants = &configs[r.method.name.as_str()];
+            if variants.len() > 1 {
+                format!("{} {}", r.method.name, compact_config(&r.method.config, variants))
             } else {
                 r.method.name.clone()
             }
@@ -224,14 +228,32 @@ fn method_labels(records: &[RunRecord]) -> Vec<String> {
         .collect()
 }
 
-fn compact_config(config: &serde_json::Value) -> String {
+/// `key=value` for each key whose value differs between `variants`.
+fn compact_config(config: &serde_json::Value, variants: &[&serde_json::Value]) -> String {
     match config {
         serde_json::Value::Object(map) => map
             .iter()
+            .filter(|(k, v)| variants.iter().any(|other| other.get(k.as_str()) != Some(v)))
             .map(|(k, v)| format!("{k}={}", v.to_string().trim_matches('"')))
             .collect::<Vec<_>>()
             .join(","),
         other => other.to_string(),
+    }
+}
+
+/// Training steps spent per reported run, search included, in units of the run itself:
+/// 1.0× for online methods, 1 + (search steps / run steps) for searched weights.
+fn budget_cell(done: &[&RunRecord]) -> String {
+    let ratios: Vec<f64> = done
+        .iter()
+        .map(|r| {
+            let search = r.search.as_ref().map_or(0, |s| s.budget.steps);
+            1.0 + search as f64 / r.cost.steps.max(1) as f64
+        })
+        .collect();
+    match summarize(&ratios) {
+        Some(s) => format!("{:.1}×", s.mean),
+        None => "–".into(),
     }
 }
 

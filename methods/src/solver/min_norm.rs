@@ -256,7 +256,10 @@ fn frank_wolfe(a: &[f64], k: usize, config: &MinNormConfig) -> (Vec<f64>, usize,
     // mλ = Mλ, kept up to date incrementally.
     let (mut lambda, mut m_lambda) = if uniform_cost <= best_cost + TIE_TOL {
         let w = 1.0 / k as f64;
-        let m_lambda: Vec<f64> = a.chunks_exact(k).map(|row| w * row.iter().sum::<f64>()).collect();
+        let m_lambda: Vec<f64> = a
+            .chunks_exact(k)
+            .map(|row| w * row.iter().sum::<f64>())
+            .collect();
         (vec![w; k], m_lambda)
     } else {
         let mut lambda = vec![0.0; k];
@@ -397,10 +400,10 @@ fn share_among_duplicates(a: &[f64], k: usize, lambda: &mut [f64]) {
             continue;
         }
         let (mut n, mut total) = (1usize, lambda[i]);
-        for j in (i + 1)..k {
+        for (j, &lj) in lambda.iter().enumerate().skip(i + 1) {
             if free(&grouped, j) && coincide(i, j) {
                 n += 1;
-                total += lambda[j];
+                total += lj;
             }
         }
         if n == 1 {
@@ -411,10 +414,11 @@ fn share_among_duplicates(a: &[f64], k: usize, lambda: &mut [f64]) {
         }
         let share = total / n as f64;
         lambda[i] = share;
-        for j in (i + 1)..k {
-            if !grouped[j] && coincide(i, j) {
-                lambda[j] = share;
-                grouped[j] = true;
+        let rest = lambda.iter_mut().zip(grouped.iter_mut()).enumerate();
+        for (j, (lj, gj)) in rest.skip(i + 1) {
+            if !*gj && coincide(i, j) {
+                *lj = share;
+                *gj = true;
             }
         }
     }
@@ -573,14 +577,18 @@ mod tests {
 
     #[test]
     fn identical_gradients_give_uniform_weights() {
-        let g = vec![0.6f32, -1.4, 0.3, 0.0];
+        let g = [0.6f32, -1.4, 0.3, 0.0];
         for k in [3, 4, 5, 16] {
             for s in [1e-10f32, 1.0, 1e15] {
                 let rows: Vec<Vec<f32>> = vec![g.iter().map(|x| x * s).collect(); k];
                 let sol = solve(&rows);
                 assert!(sol.converged, "K={k} s={s}");
                 for w in &sol.weights {
-                    assert!((w - 1.0 / k as f64).abs() < 1e-15, "K={k}: {:?}", sol.weights);
+                    assert!(
+                        (w - 1.0 / k as f64).abs() < 1e-15,
+                        "K={k}: {:?}",
+                        sol.weights
+                    );
                 }
                 let norm_sq = rows[0].iter().map(|&x| f64::from(x).powi(2)).sum::<f64>();
                 assert!((sol.norm_sq / norm_sq - 1.0).abs() < 1e-12, "K={k} s={s}");

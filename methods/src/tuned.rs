@@ -1,0 +1,336 @@
+//! Linear scalarization with fixed weights λ tuned on the validation objective.
+//!
+//! The strong baseline of Kurin et al. (NeurIPS 2022, "In Defense of the Unitary
+//! Scalarization for Deep Multi-Task Learning") and Xin et al. (NeurIPS 2022, "Do Current
+//! Multi-Task Optimization Methods in Deep Learning Even Help?"): search the weights, select on
+//! validation, and report the budget next to the result. Strategies:
+//! - `grid`: the simplex lattice {λ_k = i_k·h} of step `step` h for K ≤ 3; for K > 3, `trials`
+//!   flat-Dirichlet samples (a lattice grows as (1/h)^(K−1)). Every candidate trains one full
+//!   schedule from the same initialisation; the lowest best-epoch validation objective wins.
+//! - `random`: `trials` flat-Dirichlet samples, otherwise as `grid`.
+//! - `pbt`: population-based training after Royer, Blankevoort & Ehteshami Bejnordi (NeurIPS
+//!   2023, "Scalarization for Multi-Task and Multi-Domain Learning at Scale", §4; PBT from
+//!   Jaderberg et al., 2017): `population` members start from Dirichlet weights (member 0
+//!   uniform) and their own initialisation, train side by side; every `ready` steps the worst
+//!   `truncation` fraction copies parameters, optimiser state and weights of a randomly chosen
+//!   member of the best fraction (exploit) and multiplies each weight by exp(σε), ε ~ N(0, 1),
+//!   σ = `perturb`, renormalised to the simplex (explore). The final weights of the member with
+//!   the best validation objective at the end are chosen.
+//!
+//! The validation objective is the harness's selection score: mean over tasks of validation
+//! loss relative to a common reference model's. Budget: trainings × schedule steps (recorded).
+//! The chosen λ is then retrained on every seed at the cost of `uniform` (one backward/step).
+//!
+//! Hyper-parameters: `strategy` (grid), `step` h (0.1; 1/h an integer), `trials` (16),
+//! `population` (8), `ready` (50 steps), `truncation` (0.25), `perturb` (0.2), `search_seed` (0).
+
+use rand::seq::IndexedRandom;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::method::{Method, MethodConfig, ParamDoc};
+use crate::search::{
+    dirichlet, search_rng, simplex_lattice, Metered, SearchBackend, SearchOutcome, WeightSearch,
+};
+use crate::{Error, Result, Weights};
+
+/// How `tuned` searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// Simplex lattice (K ≤ 3) or Dirichlet samples (K > 3).
+    Grid,
+    /// Dirichlet samples.
+    Random,
+    /// Population-based training.
+    Pbt,
+}
+
+/// Hyper-parameters of `tuned`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TunedConfig {
+    /// Search strategy.
+    pub strategy: Strategy,
+    /// Lattice step h of `grid`.
+    pub step: f64,
+    /// Candidates of `random` (and of `grid` when K > 3).
+    pub trials: usize,
+    /// PBT population size.
+    pub population: usize,
+    /// PBT steps between exploit/explore rounds.
+    pub ready: u64,
+    /// PBT fraction replaced each round.
+    pub truncation: f64,
+    /// PBT log-space perturbation σ.
+    pub perturb: f64,
+    /// Seed of the search (candidates, member initialisations, PBT choices).
+    pub search_seed: u64,
+}
+
+impl Default for TunedConfig {
+    fn default() -> Self {
+        Self {
+            strategy: Strategy::Grid,
+            step: 0.1,
+            trials: 16,
+            population: 8,
+            ready: 50,
+            truncation: 0.25,
+            perturb: 0.2,
+            search_seed: 0,
+        }
+    }
+}
+
+impl TunedConfig {
+    /// Grid resolution n = 1/h.
+    fn lattice_n(&self) -> usize {
+        (1.0 / self.step).round() as usize
+    }
+}
+
+impl MethodConfig for TunedConfig {
+    fn params() -> &'static [ParamDoc] {
+        &[
+            ParamDoc {
+                name: "strategy",
+                kind: "grid | random | pbt",
+                help: "how the weights are searched",
+            },
+            ParamDoc {
+                name: "step",
+                kind: "float in (0, 1], 1/step an integer",
+                help: "grid lattice step h",
+            },
+            ParamDoc {
+                name: "trials",
+                kind: "integer ≥ 1",
+                help: "candidates for random (and grid when K > 3)",
+            },
+            ParamDoc {
+                name: "population",
+                kind: "integer ≥ 2",
+                help: "PBT population size",
+            },
+            ParamDoc {
+                name: "ready",
+                kind: "integer ≥ 1",
+                help: "PBT steps between exploit/explore rounds",
+            },
+            ParamDoc {
+                name: "truncation",
+                kind: "float in (0, 0.5]",
+                help: "PBT fraction replaced per round",
+            },
+            ParamDoc {
+                name: "perturb",
+                kind: "float ≥ 0",
+                help: "PBT log-space perturbation σ",
+            },
+            ParamDoc {
+                name: "search_seed",
+                kind: "integer",
+                help: "seed of the search",
+            },
+        ]
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        if !(self.step > 0.0 && self.step <= 1.0) {
+            return Err(format!("field `step` must be in (0, 1], got {}", self.step));
+        }
+        let n = self.lattice_n();
+        if (n as f64 * self.step - 1.0).abs() > 1e-9 || n > 1000 {
+            return Err(format!(
+                "field `step`: 1/step must be an integer ≤ 1000, got step = {}",
+                self.step
+            ));
+        }
+        if self.trials == 0 {
+            return Err("field `trials` must be ≥ 1".into());
+        }
+        if self.population < 2 {
+            return Err(format!(
+                "field `population` must be ≥ 2, got {}",
+                self.population
+            ));
+        }
+        if self.ready == 0 {
+            return Err("field `ready` must be ≥ 1".into());
+        }
+        if !(self.truncation > 0.0 && self.truncation <= 0.5) {
+            return Err(format!(
+                "field `truncation` must be in (0, 0.5], got {}",
+                self.truncation
+            ));
+        }
+        if !(self.perturb.is_finite() && self.perturb >= 0.0) {
+            return Err(format!(
+                "field `perturb` must be finite and ≥ 0, got {}",
+                self.perturb
+            ));
+        }
+        Ok(())
+    }
+
+    fn build(&self, _num_tasks: usize) -> Result<Box<dyn Method>> {
+        Err(Error::NeedsSearch {
+            method: "tuned".into(),
+        })
+    }
+
+    fn search(&self, num_tasks: usize) -> Result<Option<Box<dyn WeightSearch>>> {
+        if num_tasks == 0 {
+            return Err(Error::InvalidConfig {
+                method: "tuned".into(),
+                message: "no tasks".into(),
+            });
+        }
+        Ok(Some(Box::new(self.clone())))
+    }
+}
+
+impl WeightSearch for TunedConfig {
+    fn run(&mut self, backend: &mut dyn SearchBackend, seed: u64) -> Result<SearchOutcome> {
+        let mut metered = Metered::new(backend);
+        let seed = seed.wrapping_add(self.search_seed);
+        let (weights, score, rule, history) = match self.strategy {
+            Strategy::Grid | Strategy::Random => {
+                let k = metered.num_tasks();
+                let mut rng = search_rng(seed);
+                let candidates = if self.strategy == Strategy::Grid && k <= 3 {
+                    simplex_lattice(k, self.lattice_n())
+                } else {
+                    (0..self.trials).map(|_| dirichlet(k, &mut rng)).collect()
+                };
+                trials(&mut metered, candidates)?
+            }
+            Strategy::Pbt => pbt(self, &mut metered, seed)?,
+        };
+        Ok(SearchOutcome {
+            weights: weights.into_vec(),
+            score,
+            rule,
+            budget: metered.budget(),
+            history,
+        })
+    }
+}
+
+type Chosen = (Weights, f64, String, serde_json::Value);
+
+/// Trains each candidate for a full schedule from one shared initialisation.
+fn trials(backend: &mut dyn SearchBackend, candidates: Vec<Weights>) -> Result<Chosen> {
+    let schedule = backend.schedule_steps();
+    let mut history = Vec::with_capacity(candidates.len());
+    let mut best: Option<(Weights, f64)> = None;
+    for w in candidates {
+        let m = backend.spawn(&w, 0)?;
+        backend.train(m, schedule)?;
+        let score = backend.best_score(m)?;
+        backend.release(m);
+        history.push(json!({ "weights": w.as_slice(), "score": finite_or_null(score) }));
+        if best.as_ref().is_none_or(|(_, s)| score < *s) {
+            best = Some((w, score));
+        }
+    }
+    let (w, s) = best.ok_or_else(|| Error::InvalidConfig {
+        method: "tuned".into(),
+        message: "no candidates".into(),
+    })?;
+    Ok((
+        w,
+        s,
+        "argmin of best-epoch validation objective over candidates (first on ties)".into(),
+        json!({ "trials": history }),
+    ))
+}
+
+fn finite_or_null(x: f64) -> serde_json::Value {
+    if x.is_finite() {
+        json!(x)
+    } else {
+        serde_json::Value::Null
+    }
+}
+
+/// λ_k · exp(σ ε_k), renormalised.
+fn perturb(w: &Weights, sigma: f64, rng: &mut rand_chacha::ChaCha8Rng) -> Weights {
+    let scaled: Vec<f64> = w
+        .as_slice()
+        .iter()
+        .map(|&x| {
+            let e: f64 = StandardNormal.sample(rng);
+            x * (sigma * e).exp()
+        })
+        .collect();
+    Weights::normalized(&scaled).unwrap_or_else(|_| w.clone())
+}
+
+fn pbt(config: &TunedConfig, backend: &mut dyn SearchBackend, seed: u64) -> Result<Chosen> {
+    let k = backend.num_tasks();
+    let p = config.population;
+    let mut rng = search_rng(seed);
+    let mut weights: Vec<Weights> = (0..p)
+        .map(|i| {
+            if i == 0 {
+                Weights::uniform(k)
+            } else {
+                dirichlet(k, &mut rng)
+            }
+        })
+        .collect();
+    let members: Vec<usize> = (0..p)
+        .map(|i| backend.spawn(&weights[i], i as u64))
+        .collect::<Result<_>>()?;
+    let schedule = backend.schedule_steps();
+    let replace = ((p as f64 * config.truncation).floor() as usize).max(1);
+    let mut rounds = Vec::new();
+    let mut done = 0;
+    let mut scores = vec![f64::INFINITY; p];
+    while done < schedule {
+        let chunk = config.ready.min(schedule - done);
+        for &m in &members {
+            backend.train(m, chunk)?;
+        }
+        done += chunk;
+        for (i, &m) in members.iter().enumerate() {
+            scores[i] = backend.current_score(m)?;
+        }
+        let mut order: Vec<usize> = (0..p).collect();
+        order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b)));
+        let mut events = Vec::new();
+        if done < schedule {
+            let top = &order[..replace];
+            for &bottom in order[p - replace..].iter() {
+                let &source = top.choose(&mut rng).expect("top fraction is non-empty");
+                backend.copy(members[source], members[bottom])?;
+                weights[bottom] = perturb(&weights[source], config.perturb, &mut rng);
+                backend.set_weights(members[bottom], &weights[bottom])?;
+                events.push(json!({ "member": bottom, "copied_from": source, "new_weights": weights[bottom].as_slice() }));
+            }
+        }
+        rounds.push(json!({
+            "step": done,
+            "scores": scores.iter().map(|s| finite_or_null(*s)).collect::<Vec<_>>(),
+            "weights": weights.iter().map(|w| w.as_slice().to_vec()).collect::<Vec<_>>(),
+            "exploit": events,
+        }));
+    }
+    let winner = (0..p)
+        .min_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b)))
+        .expect("population ≥ 2");
+    let best = backend.best_score(members[winner])?;
+    for &m in &members {
+        backend.release(m);
+    }
+    Ok((
+        weights[winner].clone(),
+        best,
+        "final weights of the member with the best validation objective after the last round"
+            .into(),
+        json!({ "rounds": rounds, "winner": winner }),
+    ))
+}

@@ -1,0 +1,385 @@
+//! The shared property harness (STYLE.md "Tests"; DESIGN.md §4 and §8, R13), after TorchJD's
+//! `tests/unit/aggregation/_asserts.py`.
+//!
+//! Every method in [`METHODS`] — so a newly registered one is covered on registration — with
+//! every hyper-parameter variant of [`param_variants`] (each normalisation for `mgda` and
+//! `mgda-ub`), for K ∈ {1, 2, 3, 5}, on every seeded family of [`cases`]:
+//! - weights are finite and on the probability simplex;
+//! - permutation-equivariant: permuting the tasks (gradients and losses) permutes the weights;
+//! - the mean 1/K when all gradients are identical and the losses equal;
+//! - for K = 2, the method's closed form;
+//! - scaling: invariant to one common factor c > 0 on all gradients, and, where the method
+//!   declares it, to a different factor per task;
+//! - the state (`Method::state`) survives a JSON round trip.
+//!
+//! A method that cannot have a property says so in an opt-out list below, with the reason; a
+//! method the closed-form and scaling tables do not know makes those tests fail with a message
+//! saying what to add. Requires `--features testing`.
+
+use mtl_methods::solver::Normalization;
+use mtl_methods::testing::{cases, identical, param_variants, Case, SplitMix64};
+use mtl_methods::{GradSource, Method, MethodSpec, StepInput, Update, METHODS};
+use serde_json::Value;
+
+const TASK_COUNTS: [usize; 4] = [1, 2, 3, 5];
+const SEED: u64 = 20_240_611;
+
+/// Tolerance of the permutation property (the solver's path is the same up to rounding).
+const PERMUTATION_TOL: f64 = 1e-6;
+
+/// Methods whose weights legitimately depend on task order, and why.
+const NOT_PERMUTATION_EQUIVARIANT: &[(&str, &str)] = &[(
+    "fixed",
+    "the user's weights are tied to task positions by definition",
+)];
+
+/// Methods that need not answer the mean for identical gradients and equal losses, and why.
+const NOT_MEAN_WHEN_IDENTICAL: &[(&str, &str)] = &[(
+    "fixed",
+    "the user's weights are whatever the user chose, whatever the gradients",
+)];
+
+/// Methods without a two-task closed form, and why (none so far).
+const NO_TWO_TASK_CLOSED_FORM: &[(&str, &str)] = &[];
+
+fn opted_out(list: &[(&str, &str)], method: &str) -> bool {
+    list.iter().any(|(name, reason)| {
+        assert!(!reason.is_empty(), "opt-out of `{name}` needs a reason");
+        *name == method
+    })
+}
+
+/// One step of `method` on `case`: the Gram matrix only if the method asks for gradients.
+fn step(method: &mut dyn Method, case: &Case, ctx: &str) -> Vec<f64> {
+    let gram = case.gram();
+    let gram = match method.needs().grads {
+        GradSource::None => None,
+        GradSource::Params | GradSource::Representation => Some(&gram),
+    };
+    let input = StepInput {
+        step: 0,
+        losses: &case.losses,
+        gram,
+    };
+    match method.step(&input) {
+        Ok(Update::Weights(w)) => w.into_vec(),
+        Err(e) => panic!("{ctx}: step failed: {e}"),
+    }
+}
+
+/// True for a search method (`tuned`, …): its fixed weights come from trainings run before the
+/// real one ([`MethodSpec::search`]), not from a step, so there is nothing to step here; its own
+/// tests cover the search.
+fn is_search(spec: &MethodSpec, params: &Value, k: usize) -> bool {
+    match spec.search(params, k) {
+        Ok(search) => search.is_some(),
+        Err(e) => panic!("{} K={k}: invalid example params {params}: {e}", spec.name),
+    }
+}
+
+/// Weights of a freshly built method on `case`.
+fn weights(spec: &MethodSpec, params: &Value, case: &Case, ctx: &str) -> Vec<f64> {
+    let mut method = spec
+        .build(params, case.k())
+        .unwrap_or_else(|e| panic!("{ctx}: build failed with {params}: {e}"));
+    step(method.as_mut(), case, ctx)
+}
+
+/// The online (stepped) methods with their labelled parameter variants for K tasks.
+fn online_variants(k: usize) -> Vec<(&'static MethodSpec, String, Value)> {
+    METHODS
+        .iter()
+        .flat_map(|spec| {
+            param_variants(spec.name, k)
+                .into_iter()
+                .filter(move |(_, params)| !is_search(spec, params, k))
+                .map(move |(variant, params)| (spec, variant, params))
+        })
+        .collect()
+}
+
+/// Calls `f(spec, variant, params, case, context)` for every online method, variant, K and
+/// case.
+fn for_every_input(mut f: impl FnMut(&MethodSpec, &str, &Value, &Case, &str)) {
+    for k in TASK_COUNTS {
+        for (spec, variant, params) in online_variants(k) {
+            for case in cases(k, SEED) {
+                let ctx = format!("{} ({variant}) K={k} on `{}`", spec.name, case.name);
+                f(spec, &variant, &params, &case, &ctx);
+            }
+        }
+    }
+}
+
+fn assert_close(got: &[f64], want: &[f64], tol: f64, ctx: &str) {
+    assert_eq!(got.len(), want.len(), "{ctx}: {got:?} vs {want:?}");
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() <= tol, "{ctx}: {got:?} vs {want:?}");
+    }
+}
+
+#[test]
+fn weights_are_finite_and_on_the_simplex() {
+    let mut checked = 0;
+    for_every_input(|spec, _, params, case, ctx| {
+        let w = weights(spec, params, case, ctx);
+        assert_eq!(w.len(), case.k(), "{ctx}: {w:?}");
+        assert!(w.iter().all(|x| x.is_finite() && *x >= 0.0), "{ctx}: {w:?}");
+        assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{ctx}: {w:?}");
+        checked += 1;
+    });
+    assert!(checked > 400, "{checked}");
+}
+
+#[test]
+fn weights_permute_with_the_tasks() {
+    let mut checked = 0;
+    for_every_input(|spec, _, params, case, ctx| {
+        if opted_out(NOT_PERMUTATION_EQUIVARIANT, spec.name) || case.k() < 2 {
+            return;
+        }
+        let k = case.k();
+        let w = weights(spec, params, case, ctx);
+        let reverse: Vec<usize> = (0..k).rev().collect();
+        let rotate: Vec<usize> = (0..k).map(|i| (i + 1) % k).collect();
+        let random = SplitMix64::new(SEED ^ k as u64).permutation(k);
+        for perm in [reverse, rotate, random] {
+            let w_p = weights(spec, params, &case.permuted(&perm), ctx);
+            let want: Vec<f64> = perm.iter().map(|&i| w[i]).collect();
+            assert_close(
+                &w_p,
+                &want,
+                PERMUTATION_TOL,
+                &format!("{ctx}, permutation {perm:?}"),
+            );
+            checked += 1;
+        }
+    });
+    assert!(checked > 500, "{checked}");
+}
+
+#[test]
+fn identical_gradients_and_losses_give_the_mean() {
+    let mut checked = 0;
+    for k in TASK_COUNTS {
+        for (spec, variant, params) in online_variants(k) {
+            if opted_out(NOT_MEAN_WHEN_IDENTICAL, spec.name) {
+                continue;
+            }
+            for case in identical(k, SEED) {
+                let ctx = format!("{} ({variant}) K={k} on `{}`", spec.name, case.name);
+                let w = weights(spec, &params, &case, &ctx);
+                assert_close(&w, &vec![1.0 / k as f64; k], 1e-12, &ctx);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 4 * 3 * 9, "{checked}");
+}
+
+/// The guarded normalisation scale of one task, written out from the documented rule
+/// (`solver::normalization`): used when finite and in [1e-150, 1e150], else 1.
+fn guarded(c: f64) -> f64 {
+    if c.is_finite() && (1e-150..=1e150).contains(&c) {
+        c
+    } else {
+        1.0
+    }
+}
+
+/// λ for K = 2, from each method's definition (provenance in the comments).
+fn two_task_closed_form(method: &str, params: &Value, case: &Case) -> Vec<f64> {
+    match method {
+        // λ = 1/K.
+        "uniform" => vec![0.5, 0.5],
+        // The user's weights.
+        "fixed" => serde_json::from_value(params["weights"].clone()).unwrap(),
+        // Sener & Koltun (2018), Algorithm 1, on the Gram of g_k / c_k: λ₁ = clamp((M₂₂ − M₁₂) /
+        // (M₁₁ + M₂₂ − 2M₁₂), 0, 1); ½ when the two (normalised) gradients coincide.
+        "mgda" | "mgda-ub" => {
+            let normalization: Normalization =
+                serde_json::from_value(params["normalization"].clone()).unwrap();
+            let g = case.gram();
+            let c: Vec<f64> = (0..2)
+                .map(|i| {
+                    let (norm, loss) = (g.get(i, i).sqrt(), case.losses[i]);
+                    guarded(match normalization {
+                        Normalization::None => 1.0,
+                        Normalization::L2 => norm,
+                        Normalization::Loss => loss,
+                        Normalization::LossPlus => loss * norm,
+                    })
+                })
+                .collect();
+            let m11 = g.get(0, 0) / (c[0] * c[0]);
+            let m12 = g.get(0, 1) / (c[0] * c[1]);
+            let m22 = g.get(1, 1) / (c[1] * c[1]);
+            let denom = m11 + m22 - 2.0 * m12;
+            let l1 = if denom <= 1e-10 * m11.max(m22) {
+                0.5
+            } else {
+                ((m22 - m12) / denom).clamp(0.0, 1.0)
+            };
+            vec![l1, 1.0 - l1]
+        }
+        other => panic!(
+            "no two-task closed form for `{other}`: add one to `two_task_closed_form` (with \
+             its provenance) or list the method in NO_TWO_TASK_CLOSED_FORM with a reason"
+        ),
+    }
+}
+
+#[test]
+fn two_tasks_match_the_closed_form() {
+    let mut checked = 0;
+    for (spec, variant, params) in online_variants(2) {
+        if opted_out(NO_TWO_TASK_CLOSED_FORM, spec.name) {
+            continue;
+        }
+        for case in cases(2, SEED) {
+            let ctx = format!("{} ({variant}) K=2 on `{}`", spec.name, case.name);
+            let w = weights(spec, &params, &case, &ctx);
+            let want = two_task_closed_form(spec.name, &params, &case);
+            assert_close(&w, &want, 1e-9, &ctx);
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "{checked}");
+}
+
+/// How a method's weights respond to gradient scaling on `case`: (invariant to one common
+/// factor, invariant to a factor per task).
+fn scale_invariance(method: &str, params: &Value, case: &Case) -> (bool, bool) {
+    match method {
+        // The weights do not look at the gradients.
+        "uniform" | "fixed" => (true, true),
+        // The min-norm point of c·G is c times that of G, at the same λ. Per-task factors
+        // change the hull unless the normalisation divides them out (‖g_k‖ in `l2`, `loss+`).
+        "mgda" | "mgda-ub" => {
+            let normalization: Normalization =
+                serde_json::from_value(params["normalization"].clone()).unwrap();
+            match normalization {
+                Normalization::None | Normalization::Loss => (true, false),
+                Normalization::L2 => (true, true),
+                // Known limit: a loss the guard rejects (0, negative, non-finite) makes the
+                // whole scale L_k‖g_k‖ fall back to 1, so that task stays in raw gradient
+                // units while the others are unit length, and no scaling is divided out.
+                Normalization::LossPlus if case.losses.iter().any(|&l| guarded(l) != l) => {
+                    (false, false)
+                }
+                Normalization::LossPlus => (true, true),
+            }
+        }
+        other => panic!(
+            "declare how `{other}` responds to gradient scaling in `scale_invariance` \
+             (common factor, per-task factor)"
+        ),
+    }
+}
+
+#[test]
+fn scaling_the_gradients_keeps_the_declared_weights() {
+    // Powers of two scale f32 rows exactly, so only the method, not input rounding, is tested;
+    // 2^-33 ≈ 1.2e-10 and 2^50 ≈ 1.1e15 on top of the families' own 1e-10 … 1e15 scales.
+    let common = [2f32.powi(-33), 2f32.powi(50)];
+    let per_task = [
+        2f32.powi(-20),
+        2f32.powi(30),
+        1.0,
+        2f32.powi(10),
+        2f32.powi(-5),
+    ];
+    let (mut checked_common, mut checked_per_task) = (0, 0);
+    for_every_input(|spec, _, params, case, ctx| {
+        let (common_inv, per_task_inv) = scale_invariance(spec.name, params, case);
+        let w = weights(spec, params, case, ctx);
+        if common_inv {
+            for c in common {
+                let w_c = weights(spec, params, &case.scaled(c), ctx);
+                assert_close(&w_c, &w, 1e-9, &format!("{ctx}, all gradients ×{c:e}"));
+                checked_common += 1;
+            }
+        }
+        if per_task_inv {
+            let factors: Vec<f32> = (0..case.k())
+                .map(|i| per_task[i % per_task.len()])
+                .collect();
+            let w_c = weights(spec, params, &case.scaled_per_task(&factors), ctx);
+            assert_close(
+                &w_c,
+                &w,
+                1e-9,
+                &format!("{ctx}, task gradients ×{factors:?}"),
+            );
+            checked_per_task += 1;
+        }
+    });
+    assert!(checked_common > 500 && checked_per_task > 100);
+}
+
+#[test]
+fn per_task_scaling_changes_none_but_not_l2() {
+    // The documented difference: g1 = (1, 0), g2 = (0, 1) give λ = (½, ½) under both; doubling
+    // g2 moves `none` to the closed form (0.8, 0.2) and leaves `l2` at (½, ½).
+    let case = Case {
+        name: "orthogonal units".into(),
+        grads: vec![vec![1.0, 0.0], vec![0.0, 1.0]],
+        losses: vec![1.0, 1.0],
+    };
+    let doubled = case.scaled_per_task(&[1.0, 2.0]);
+    for name in ["mgda", "mgda-ub"] {
+        let spec = mtl_methods::find(name).unwrap();
+        let none = serde_json::json!({"normalization": "none"});
+        let l2 = serde_json::json!({"normalization": "l2"});
+        assert_close(&weights(spec, &none, &case, name), &[0.5, 0.5], 1e-12, name);
+        assert_close(
+            &weights(spec, &none, &doubled, name),
+            &[0.8, 0.2],
+            1e-12,
+            name,
+        );
+        assert_close(
+            &weights(spec, &l2, &doubled, name),
+            &[0.5, 0.5],
+            1e-12,
+            name,
+        );
+    }
+}
+
+#[test]
+fn state_survives_a_json_round_trip() {
+    for k in TASK_COUNTS {
+        for (spec, variant, params) in online_variants(k) {
+            let ctx = format!("{} ({variant}) K={k}", spec.name);
+            let mut method = spec.build(&params, k).unwrap();
+            let fresh = method.state();
+            for case in cases(k, SEED).iter().take(4) {
+                step(method.as_mut(), case, &ctx);
+            }
+            for state in [fresh, method.state()] {
+                let text = serde_json::to_string(&state)
+                    .unwrap_or_else(|e| panic!("{ctx}: state does not serialise: {e}"));
+                let back: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(back, state, "{ctx}: {text}");
+            }
+        }
+    }
+}
+
+#[test]
+fn opt_outs_name_registered_methods() {
+    for list in [
+        NOT_PERMUTATION_EQUIVARIANT,
+        NOT_MEAN_WHEN_IDENTICAL,
+        NO_TWO_TASK_CLOSED_FORM,
+    ] {
+        for (name, reason) in list {
+            assert!(
+                METHODS.iter().any(|m| m.name == *name),
+                "stale opt-out `{name}`"
+            );
+            assert!(!reason.is_empty(), "opt-out of `{name}` needs a reason");
+        }
+    }
+}
