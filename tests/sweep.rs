@@ -13,7 +13,7 @@ fn same_config_and_seed_give_identical_records() {
     w.run(&["sweep", cfg, "--out", "b"]).expect_code(0);
     let a = records_without_timing(&w.join("a"));
     let b = records_without_timing(&w.join("b"));
-    assert_eq!(a.len(), 12);
+    assert_eq!(a.len(), 24, "12 cells plus 12 single-task baselines");
     assert_eq!(a, b);
 
     // Different seeds of one cell differ; every (cell, seed) has its own record.
@@ -34,11 +34,11 @@ fn sweep_prints_the_table_and_writes_valid_records() {
         .run(&["sweep", cfg.to_str().unwrap(), "--out", "res"])
         .expect_code(0);
     let out = run.stdout();
-    for row in ["| uniform ", "| mgda ", "| mgda-ub "] {
+    for row in ["| stl ", "| uniform ", "| mgda ", "| mgda-ub "] {
         assert_eq!(out.matches(row).count(), 2, "{row} once per model:\n{out}");
     }
     assert!(
-        out.contains("12 runs (12 trained, 0 already recorded)"),
+        out.contains("24 runs (24 trained, 0 already recorded)"),
         "{out}"
     );
 
@@ -70,7 +70,7 @@ fn sweep_prints_the_table_and_writes_valid_records() {
             r["cost"]["head_backward_per_step"].as_f64().unwrap(),
         );
         let want = match r["method"]["name"].as_str().unwrap() {
-            "uniform" => (1.0, 0.0),
+            "uniform" | "stl" => (1.0, 0.0),
             "mgda" => (3.0, 0.0),
             "mgda-ub" => (1.0, 3.0),
             other => panic!("unexpected method {other}"),
@@ -85,7 +85,7 @@ fn sweep_prints_the_table_and_writes_valid_records() {
     assert!(
         again
             .stdout()
-            .contains("12 runs (0 trained, 12 already recorded)"),
+            .contains("24 runs (0 trained, 24 already recorded)"),
         "{}",
         again.stdout()
     );

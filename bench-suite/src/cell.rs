@@ -2,7 +2,6 @@
 //! model in the results folder, shared by every seed), then train and stamp the record.
 
 use std::path::Path;
-use std::time::Instant;
 
 use mtl_datasets::Dataset;
 use mtl_methods::search::SearchOutcome;
@@ -16,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::config::RunConfig;
 use crate::model::ModelSpec;
 use crate::search::SessionBackend;
-use crate::trainer::{record, Session, RunEnv};
+use crate::trainer::{record, RunClock, RunEnv, Session};
 use crate::{Error, Result};
 
 /// Folder (inside a results folder) holding finished searches.
@@ -39,7 +38,11 @@ pub fn search_id(run: &RunConfig) -> String {
         train: &run.train,
     };
     let json = serde_json::to_string(&key).expect("search key serialises");
-    Sha256::digest(json.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(json.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn search_record(id: String, outcome: SearchOutcome) -> SearchRecord {
@@ -59,7 +62,12 @@ fn search_record(id: String, outcome: SearchOutcome) -> SearchRecord {
 
 /// The search of `run`'s method, from `cache` if it holds it, else run now (and stored there).
 /// `None` for online methods.
-pub fn search_for(run: &RunConfig, dataset: &dyn Dataset, env: &RunEnv, cache: Option<&Path>) -> Result<Option<SearchRecord>> {
+pub fn search_for(
+    run: &RunConfig,
+    dataset: &dyn Dataset,
+    env: &RunEnv,
+    cache: Option<&Path>,
+) -> Result<Option<SearchRecord>> {
     let spec = mtl_methods::find(&run.method.name)?;
     let Some(mut search) = spec.search(&run.method.params, dataset.tasks().len())? else {
         return Ok(None);
@@ -70,7 +78,9 @@ pub fn search_for(run: &RunConfig, dataset: &dyn Dataset, env: &RunEnv, cache: O
         if let Ok(bytes) = std::fs::read(path) {
             match serde_json::from_slice::<SearchRecord>(&bytes) {
                 Ok(found) if found.id == id => return Ok(Some(found)),
-                _ => tracing::warn!(path = %path.display(), "ignoring an unreadable search record; searching again"),
+                _ => {
+                    tracing::warn!(path = %path.display(), "ignoring an unreadable search record; searching again")
+                }
             }
         }
     }
@@ -87,18 +97,27 @@ pub fn search_for(run: &RunConfig, dataset: &dyn Dataset, env: &RunEnv, cache: O
 
 /// Trains `run` (after its search, if any) and returns its record. `cache` is the results
 /// folder whose `searches/` holds shared searches.
-pub fn train_cell(run: &RunConfig, dataset: &dyn Dataset, env: &RunEnv, cache: Option<&Path>, on_step: &mut dyn FnMut()) -> Result<RunRecord> {
-    let started = crate::trainer::unix_now();
-    let clock = Instant::now();
+pub fn train_cell(
+    run: &RunConfig,
+    dataset: &dyn Dataset,
+    env: &RunEnv,
+    cache: Option<&Path>,
+    on_step: &mut dyn FnMut(),
+) -> Result<RunRecord> {
+    let clock = RunClock::start();
     let search = search_for(run, dataset, env, cache)?;
     let method: Box<dyn Method> = match &search {
-        Some(s) => Box::new(FixedWeights::new(Weights::simplex(s.weights.clone()).map_err(Error::from)?)),
-        None => mtl_methods::find(&run.method.name)?.build(&run.method.params, dataset.tasks().len())?,
+        Some(s) => Box::new(FixedWeights::new(
+            Weights::simplex(s.weights.clone()).map_err(Error::from)?,
+        )),
+        None => {
+            mtl_methods::find(&run.method.name)?.build(&run.method.params, dataset.tasks().len())?
+        }
     };
     let spec = ModelSpec::parse(&run.model)?;
     let mut session = Session::new(dataset, &spec, method, &run.train, run.seed, &env.device)?;
     let total = session.total_steps();
     session.train_steps(total, on_step)?;
     let done = session.finish()?;
-    Ok(record(run, dataset, env, &spec, done, search, clock.elapsed().as_secs_f64(), started))
+    Ok(record(run, dataset, env, &spec, done, search, &clock))
 }

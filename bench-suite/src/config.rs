@@ -52,7 +52,9 @@ impl Default for TrainConfig {
 }
 
 /// The rule that picks the checkpoint whose test metrics are reported.
-pub const SELECTION_RULE: &str = "min over epochs 0..=E of mean_k val_loss_k / val_loss_k(epoch 0)";
+pub const SELECTION_RULE: &str =
+    "min over epochs 0..=E of the mean over scored tasks (all; stl: its own) \
+     of val_loss_k / val_loss_k(epoch 0)";
 
 impl TrainConfig {
     /// Checks ranges; errors name the field under `prefix`.
@@ -230,7 +232,13 @@ struct SweepFile {
     dataset: Entry,
     #[serde(default)]
     train: TrainConfig,
+    #[serde(default = "default_stl")]
+    stl: bool,
     methods: Vec<Entry>,
+}
+
+fn default_stl() -> bool {
+    true
 }
 
 /// A validated sweep: datasets × methods × models × seeds.
@@ -246,6 +254,10 @@ pub struct SweepPlan {
     pub seeds: Vec<u64>,
     /// Training settings.
     pub train: TrainConfig,
+    /// Whether single-task baselines (`stl`, one per task, model and seed) run too.
+    pub stl: bool,
+    /// Number of tasks of the dataset.
+    pub num_tasks: usize,
 }
 
 /// The embedded default sweep (`mtlbench sweep` with no file).
@@ -333,6 +345,8 @@ impl SweepPlan {
             methods,
             seeds: file.seeds,
             train: file.train,
+            stl: file.stl,
+            num_tasks,
         })
     }
 
@@ -343,10 +357,48 @@ impl SweepPlan {
         digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
     }
 
-    /// Every cell, in order method × model × seed.
+    /// The single-task baselines, one `stl` entry per task (empty when `stl = false`).
+    pub fn stl_methods(&self) -> Vec<Named> {
+        if !self.stl {
+            return Vec::new();
+        }
+        (0..self.num_tasks)
+            .map(|task| {
+                let spec = mtl_methods::find("stl").expect("stl is registered");
+                Named {
+                    name: "stl".into(),
+                    params: spec
+                        .canonical_config(&serde_json::json!({ "task": task }))
+                        .expect("stl task indices are valid"),
+                }
+            })
+            .collect()
+    }
+
+    /// Cell ids of the single-task baselines of `run` (same model, seed, training), task
+    /// order; empty when baselines are off or `run` is one itself.
+    pub fn stl_cells(&self, run: &RunConfig) -> Vec<String> {
+        if run.method.name == "stl" {
+            return Vec::new();
+        }
+        self.stl_methods()
+            .into_iter()
+            .map(|method| {
+                RunConfig {
+                    method,
+                    ..run.clone()
+                }
+                .cell_id()
+            })
+            .collect()
+    }
+
+    /// Every cell: the single-task baselines first, then method × model × seed.
     pub fn cells(&self) -> Vec<RunConfig> {
         let mut cells = Vec::new();
-        for method in &self.methods {
+        let baselines = self.stl_methods();
+        let listed = self.methods.iter().filter(|m| !baselines.contains(m));
+        for method in baselines.iter().chain(listed) {
             for model in &self.models {
                 for &seed in &self.seeds {
                     cells.push(RunConfig {

@@ -13,9 +13,9 @@ pub mod stamp;
 pub mod sweep;
 pub mod trainer;
 
+pub use cell::train_cell;
 pub use config::{RunConfig, SweepPlan, TrainConfig, DEFAULT_SWEEP};
 pub use error::{Error, Result};
 pub use model::{Arch, ModelSpec, SIZES};
 pub use sweep::{run_sweep, SweepOutcome};
-pub use cell::train_cell;
 pub use trainer::{RunEnv, Session};

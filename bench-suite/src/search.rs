@@ -31,7 +31,13 @@ pub struct SessionBackend<'a> {
 impl<'a> SessionBackend<'a> {
     /// A backend for `spec` on `dataset` with training settings `train`; member seeds derive
     /// from `seed`.
-    pub fn new(dataset: &'a dyn Dataset, spec: ModelSpec, train: TrainConfig, device: Device, seed: u64) -> Self {
+    pub fn new(
+        dataset: &'a dyn Dataset,
+        spec: ModelSpec,
+        train: TrainConfig,
+        device: Device,
+        seed: u64,
+    ) -> Self {
         Self {
             dataset,
             spec,
@@ -85,7 +91,11 @@ struct Measuring {
 impl Method for Measuring {
     fn needs(&self) -> Needs {
         Needs {
-            grads: if self.seen % self.every == 0 { GradSource::Params } else { GradSource::None },
+            grads: if self.seen % self.every == 0 {
+                GradSource::Params
+            } else {
+                GradSource::None
+            },
         }
     }
 
@@ -93,7 +103,12 @@ impl Method for Measuring {
         self.seen += 1;
         if let Some(gram) = input.gram {
             let d = Diagnostics::from_gram(gram);
-            let inv: Vec<f64> = self.weights.as_slice().iter().map(|w| if *w > 0.0 { 1.0 / w } else { 1.0 }).collect();
+            let inv: Vec<f64> = self
+                .weights
+                .as_slice()
+                .iter()
+                .map(|w| if *w > 0.0 { 1.0 / w } else { 1.0 })
+                .collect();
             let weighted = Diagnostics::from_gram(&gram.rescaled(&inv));
             let mut acc = self.acc.lock().expect("measuring lock");
             if acc.grad_norm.is_empty() {
@@ -120,14 +135,26 @@ impl SearchBackend for SessionBackend<'_> {
     }
 
     fn schedule_steps(&self) -> u64 {
-        let per_epoch = self.dataset.split_len(mtl_datasets::Split::Train).div_ceil(self.train.batch_size.max(1));
+        let per_epoch = self
+            .dataset
+            .split_len(mtl_datasets::Split::Train)
+            .div_ceil(self.train.batch_size.max(1));
         (per_epoch * self.train.epochs) as u64
     }
 
     fn spawn(&mut self, weights: &Weights, init: u64) -> mtl_methods::Result<usize> {
-        let seed = SEARCH_SEED_BASE.wrapping_add(self.seed.wrapping_mul(1_000_003)).wrapping_add(init);
+        let seed = SEARCH_SEED_BASE
+            .wrapping_add(self.seed.wrapping_mul(1_000_003))
+            .wrapping_add(init);
         let method = Box::new(FixedWeights::new(weights.clone()));
-        let mut session = lift(Session::new(self.dataset, &self.spec, method, &self.train, seed, &self.device))?;
+        let mut session = lift(Session::new(
+            self.dataset,
+            &self.spec,
+            method,
+            &self.train,
+            seed,
+            &self.device,
+        ))?;
         // All members are scored against the first member's initial validation losses.
         match &self.reference {
             Some(r) => lift(session.set_reference(r.clone()))?,
@@ -145,7 +172,12 @@ impl SearchBackend for SessionBackend<'_> {
         Ok(s.steps_done() - before)
     }
 
-    fn train_measuring(&mut self, member: usize, steps: u64, every: u64) -> mtl_methods::Result<WindowMetrics> {
+    fn train_measuring(
+        &mut self,
+        member: usize,
+        steps: u64,
+        every: u64,
+    ) -> mtl_methods::Result<WindowMetrics> {
         let weights = self.weights[member].clone();
         let acc = Arc::new(Mutex::new(Accumulator::default()));
         let s = self.member(member)?;
@@ -174,7 +206,8 @@ impl SearchBackend for SessionBackend<'_> {
             loss,
             grad_norm: acc.grad_norm.iter().map(|g| g / n).collect(),
             weighted_gms: acc.weighted_gms / n,
-            condition_number: (acc.condition_n > 0).then(|| acc.condition_sum / acc.condition_n as f64),
+            condition_number: (acc.condition_n > 0)
+                .then(|| acc.condition_sum / acc.condition_n as f64),
             conflict_rate: acc.conflict / n,
         })
     }
@@ -191,14 +224,21 @@ impl SearchBackend for SessionBackend<'_> {
         if from == to {
             return Ok(());
         }
-        let source = self.members.get_mut(from).and_then(Option::take).ok_or_else(|| internal(format!("search member {from} does not exist")))?;
-        let result = self.member(to).and_then(|dst| lift(dst.copy_state_from(&source)));
+        let source = self
+            .members
+            .get_mut(from)
+            .and_then(Option::take)
+            .ok_or_else(|| internal(format!("search member {from} does not exist")))?;
+        let result = self
+            .member(to)
+            .and_then(|dst| lift(dst.copy_state_from(&source)));
         self.members[from] = Some(source);
         result
     }
 
     fn set_weights(&mut self, member: usize, weights: &Weights) -> mtl_methods::Result<()> {
-        self.member(member)?.set_method(Box::new(FixedWeights::new(weights.clone())));
+        self.member(member)?
+            .set_method(Box::new(FixedWeights::new(weights.clone())));
         self.weights[member] = weights.clone();
         Ok(())
     }

@@ -7,8 +7,8 @@ use mtl_datasets::Split;
 use mtl_reports::store::{read_record, record_file_name};
 use mtl_reports::{write_record_atomic, RunRecord};
 
-use crate::config::SweepPlan;
 use crate::cell::train_cell;
+use crate::config::SweepPlan;
 use crate::trainer::RunEnv;
 use crate::{Error, Result};
 
@@ -77,7 +77,8 @@ pub fn run_sweep(
             cell.seed
         ));
         let start = bar.position();
-        let record = train_cell(cell, dataset.as_ref(), env, Some(dir), &mut || bar.inc(1))?;
+        let mut record = train_cell(cell, dataset.as_ref(), env, Some(dir), &mut || bar.inc(1))?;
+        record.stl_cells = plan.stl_cells(cell);
         bar.set_position(start + steps_per_run as u64);
         write_record_atomic(dir, &record)?;
         tracing::info!(cell = %id, method = %cell.method.name, model = %cell.model, seed = cell.seed, "run finished");

@@ -11,8 +11,8 @@ use candle_core::{Device, Tensor, Var};
 use mtl_datasets::{Batch, Dataset, Split};
 use mtl_methods::{GradSource, Gram, Method, StepInput, Update};
 use mtl_reports::record::{
-    Cost, DatasetInfo, EpochLog, SearchRecord, MethodInfo, ModelInfo, RunStatus, Stamp, TaskInfo, TaskResult,
-    Timing, WeightsSummary,
+    Cost, DatasetInfo, EpochLog, MethodInfo, ModelInfo, RunStatus, SearchRecord, Stamp, TaskInfo,
+    TaskResult, Timing, WeightsSummary,
 };
 use mtl_reports::{RunRecord, SCHEMA_VERSION};
 
@@ -96,8 +96,25 @@ impl WeightsTracker {
     }
 }
 
+/// When a run started: wall-clock for the record, monotonic for its duration.
+#[derive(Debug, Clone, Copy)]
+pub struct RunClock {
+    started_unix: f64,
+    elapsed: Instant,
+}
+
+impl RunClock {
+    /// Starts the clock now.
+    pub fn start() -> Self {
+        Self {
+            started_unix: unix_now(),
+            elapsed: Instant::now(),
+        }
+    }
+}
+
 /// Seconds since the Unix epoch.
-pub fn unix_now() -> f64 {
+fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -156,6 +173,8 @@ pub struct TrainedRun {
     pub parameters: usize,
     /// Shared encoder parameters.
     pub shared_parameters: usize,
+    /// The method's final state.
+    pub method_state: serde_json::Value,
 }
 
 impl<'a> Session<'a> {
@@ -204,7 +223,9 @@ impl<'a> Session<'a> {
 
     /// Training steps in one epoch.
     pub fn steps_per_epoch(&self) -> u64 {
-        self.dataset.split_len(Split::Train).div_ceil(self.batch_size.max(1)) as u64
+        self.dataset
+            .split_len(Split::Train)
+            .div_ceil(self.batch_size.max(1)) as u64
     }
 
     /// Training steps of the whole planned schedule.
@@ -261,8 +282,12 @@ impl<'a> Session<'a> {
     }
 
     fn score(&self, val: &[f64]) -> f64 {
-        let k = val.len().max(1) as f64;
-        val.iter().zip(&self.reference_val).map(|(v, r)| v / r.max(f64::MIN_POSITIVE)).sum::<f64>() / k
+        let relative = |t: usize| val[t] / self.reference_val[t].max(f64::MIN_POSITIVE);
+        let tasks = self
+            .method
+            .scored_tasks()
+            .unwrap_or_else(|| (0..val.len()).collect());
+        tasks.iter().map(|&t| relative(t)).sum::<f64>() / tasks.len().max(1) as f64
     }
 
     /// Selection score of the current parameters: mean over tasks of validation loss relative
@@ -286,7 +311,8 @@ impl<'a> Session<'a> {
     /// ending epochs — validation, logging, checkpoint selection — as they complete.
     pub fn train_steps(&mut self, n: u64, on_step: &mut dyn FnMut()) -> Result<()> {
         if !self.started {
-            self.method.start(self.total_steps().saturating_sub(self.step));
+            self.method
+                .start(self.total_steps().saturating_sub(self.step));
             self.started = true;
         }
         let tasks = self.dataset.tasks();
@@ -298,7 +324,10 @@ impl<'a> Session<'a> {
                 Some(b) => b,
                 None if self.epoch < self.planned_epochs => {
                     self.epoch += 1;
-                    self.pending = self.dataset.batches(Split::Train, self.batch_size, self.epoch, self.seed).into_iter();
+                    self.pending = self
+                        .dataset
+                        .batches(Split::Train, self.batch_size, self.epoch, self.seed)
+                        .into_iter();
                     self.epoch_steps = 0;
                     match self.pending.next() {
                         Some(b) => b,
@@ -308,7 +337,15 @@ impl<'a> Session<'a> {
                 None => break,
             };
             let t0 = Instant::now();
-            let result = train_step(&self.model, tasks, &batch, &mut *self.method, self.step, &mut self.count, &self.device)?;
+            let result = train_step(
+                &self.model,
+                tasks,
+                &batch,
+                &mut *self.method,
+                self.step,
+                &mut self.count,
+                &self.device,
+            )?;
             match result {
                 Ok(r) => {
                     self.optimizer.step(self.model.params(), &r.grads)?;
@@ -368,7 +405,8 @@ impl<'a> Session<'a> {
     /// Restores the validation-selected parameters and evaluates them on the test split.
     pub fn finish(self) -> Result<TrainedRun> {
         self.model.restore(&self.best.2)?;
-        let (test_loss, test_metric) = evaluate(&self.model, self.dataset, Split::Test, &self.device)?;
+        let (test_loss, test_metric) =
+            evaluate(&self.model, self.dataset, Split::Test, &self.device)?;
         let steps = self.step.max(1) as f64;
         Ok(TrainedRun {
             status: self.status,
@@ -385,6 +423,7 @@ impl<'a> Session<'a> {
             step_ms: self.step_ms,
             parameters: Model::count(self.model.params()),
             shared_parameters: Model::count(self.model.encoder_params()),
+            method_state: self.method.state(),
         })
     }
 }
@@ -397,8 +436,7 @@ pub fn record(
     spec: &ModelSpec,
     done: TrainedRun,
     search: Option<SearchRecord>,
-    total_s: f64,
-    started: f64,
+    clock: &RunClock,
 ) -> RunRecord {
     let tasks = dataset.tasks();
     RunRecord {
@@ -447,8 +485,14 @@ pub fn record(
             .collect(),
         weights: done.weights,
         cost: done.cost,
+        method_state: done.method_state,
+        stl_cells: Vec::new(),
         search,
-        timing: timing(&done.step_ms, total_s, started),
+        timing: timing(
+            &done.step_ms,
+            clock.elapsed.elapsed().as_secs_f64(),
+            clock.started_unix,
+        ),
     }
 }
 

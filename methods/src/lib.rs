@@ -8,6 +8,7 @@
 //! This crate is pure arithmetic on `f64` slices: no tensors and no I/O, so solvers are fast
 //! to test and to bench.
 
+pub mod autoscale;
 pub mod diagnostics;
 pub mod error;
 pub mod fixed;
@@ -18,6 +19,7 @@ pub mod mgda_ub;
 pub mod registry;
 pub mod search;
 pub mod solver;
+pub mod stl;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tuned;

@@ -52,6 +52,11 @@ pub trait Method: Send {
     }
     /// The update for this step.
     fn step(&mut self, input: &StepInput<'_>) -> Result<Update>;
+    /// Tasks whose validation losses select the checkpoint; `None` means all (single-task
+    /// baselines score only their own task).
+    fn scored_tasks(&self) -> Option<Vec<usize>> {
+        None
+    }
     /// Serialisable state for resume; stateless methods return `null`.
     fn state(&self) -> serde_json::Value {
         serde_json::Value::Null

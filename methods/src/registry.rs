@@ -2,11 +2,13 @@
 
 use serde_json::Value;
 
+use crate::autoscale::AutoScaleConfig;
 use crate::fixed::FixedConfig;
 use crate::method::{Method, MethodConfig, ParamDoc};
 use crate::mgda::MgdaConfig;
 use crate::mgda_ub::MgdaUbConfig;
 use crate::search::WeightSearch;
+use crate::stl::StlConfig;
 use crate::tuned::TunedConfig;
 use crate::uniform::UniformConfig;
 use crate::{Error, Result};
@@ -20,15 +22,20 @@ pub struct MethodSpec {
     params: fn() -> &'static [ParamDoc],
     canonical: fn(&str, &Value) -> Result<Value>,
     build: fn(&str, &Value, usize) -> Result<Box<dyn Method>>,
-    search: fn(&str, &Value, usize) -> Result<Option<Box<dyn WeightSearch>>>,
+    search: fn(&str, &Value, usize) -> Result<Option<SearchBox>>,
 }
+
+/// A boxed weight search.
+type SearchBox = Box<dyn WeightSearch>;
 
 /// Every method, in the order `mtlbench list` shows them.
 pub static METHODS: &[MethodSpec] = &[
     MethodSpec::new::<UniformConfig>("uniform", "Uniform linear scalarization, λ_k = 1/K"),
     MethodSpec::new::<FixedConfig>("fixed", "Linear scalarization with user-given weights on the simplex"),
-    MethodSpec::new::<MgdaConfig>("mgda", "MGDA: min-norm weights of the task gradients w.r.t. the shared parameters (Désidéri 2012; Sener & Koltun 2018)"),
     MethodSpec::new::<TunedConfig>("tuned", "Linear scalarization with fixed weights searched on validation: grid, random or PBT (Kurin et al. 2022; Royer et al. 2023)"),
+    MethodSpec::new::<AutoScaleConfig>("autoscale", "AutoScale: fixed weights from MTO metrics (gradient magnitude similarity, loss scales) measured in an exploration phase (Yang et al. 2025)"),
+    MethodSpec::new::<StlConfig>("stl", "Single-task learning: one task alone with the same model and schedule, the Δm% baseline"),
+    MethodSpec::new::<MgdaConfig>("mgda", "MGDA: min-norm weights of the task gradients w.r.t. the shared parameters (Désidéri 2012; Sener & Koltun 2018)"),
     MethodSpec::new::<MgdaUbConfig>("mgda-ub", "MGDA-UB: min-norm weights of the task gradients w.r.t. the shared representation (Sener & Koltun, NeurIPS 2018)"),
 ];
 

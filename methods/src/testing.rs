@@ -361,10 +361,10 @@ pub fn extreme_losses(k: usize, seed: u64) -> Case {
     )
 }
 
-/// Valid hyper-parameters of the registered method `method` for K tasks: `fixed` gets the
-/// non-uniform simplex vector λ_k ∝ k + 1; `mgda` and `mgda-ub` their defaults spelled out; any
-/// other name (`tuned`, …) `null`, its defaults — a new method that needs more must add itself
-/// here.
+/// Valid hyper-parameters of the registered method `method` for K ≥ 1 tasks: `fixed` gets the
+/// non-uniform simplex vector λ_k ∝ k + 1, `stl` the last task, `mgda` and `mgda-ub` their
+/// defaults spelled out; any other name (`tuned`, `autoscale`, …) `null`, its defaults — a new
+/// method that needs more must add itself here.
 pub fn example_params(method: &str, k: usize) -> Value {
     match method {
         "uniform" => json!({}),
@@ -373,6 +373,8 @@ pub fn example_params(method: &str, k: usize) -> Value {
             json!({ "weights": (0..k).map(|i| (i + 1) as f64 / total).collect::<Vec<_>>() })
         }
         "mgda" | "mgda-ub" => json!({ "normalization": Normalization::LossPlus.as_str() }),
+        // The last task, so that "always task 0" would not pass unnoticed.
+        "stl" => json!({ "task": k - 1 }),
         _ => Value::Null,
     }
 }

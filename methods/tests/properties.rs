@@ -28,16 +28,25 @@ const SEED: u64 = 20_240_611;
 const PERMUTATION_TOL: f64 = 1e-6;
 
 /// Methods whose weights legitimately depend on task order, and why.
-const NOT_PERMUTATION_EQUIVARIANT: &[(&str, &str)] = &[(
-    "fixed",
-    "the user's weights are tied to task positions by definition",
-)];
+const NOT_PERMUTATION_EQUIVARIANT: &[(&str, &str)] = &[
+    (
+        "fixed",
+        "the user's weights are tied to task positions by definition",
+    ),
+    (
+        "stl",
+        "it trains the task at index `task`, a position by definition",
+    ),
+];
 
 /// Methods that need not answer the mean for identical gradients and equal losses, and why.
-const NOT_MEAN_WHEN_IDENTICAL: &[(&str, &str)] = &[(
-    "fixed",
-    "the user's weights are whatever the user chose, whatever the gradients",
-)];
+const NOT_MEAN_WHEN_IDENTICAL: &[(&str, &str)] = &[
+    (
+        "fixed",
+        "the user's weights are whatever the user chose, whatever the gradients",
+    ),
+    ("stl", "all weight is on one task by definition"),
+];
 
 /// Methods without a two-task closed form, and why (none so far).
 const NO_TWO_TASK_CLOSED_FORM: &[(&str, &str)] = &[];
@@ -194,6 +203,11 @@ fn two_task_closed_form(method: &str, params: &Value, case: &Case) -> Vec<f64> {
         "uniform" => vec![0.5, 0.5],
         // The user's weights.
         "fixed" => serde_json::from_value(params["weights"].clone()).unwrap(),
+        // e_task.
+        "stl" => {
+            let task = params["task"].as_u64().unwrap_or(0);
+            (0..2).map(|i| f64::from(u8::from(i == task))).collect()
+        }
         // Sener & Koltun (2018), Algorithm 1, on the Gram of g_k / c_k: λ₁ = clamp((M₂₂ − M₁₂) /
         // (M₁₁ + M₂₂ − 2M₁₂), 0, 1); ½ when the two (normalised) gradients coincide.
         "mgda" | "mgda-ub" => {
@@ -252,7 +266,7 @@ fn two_tasks_match_the_closed_form() {
 fn scale_invariance(method: &str, params: &Value, case: &Case) -> (bool, bool) {
     match method {
         // The weights do not look at the gradients.
-        "uniform" | "fixed" => (true, true),
+        "uniform" | "fixed" | "stl" => (true, true),
         // The min-norm point of c·G is c times that of G, at the same λ. Per-task factors
         // change the hull unless the normalisation divides them out (‖g_k‖ in `l2`, `loss+`).
         "mgda" | "mgda-ub" => {

@@ -38,6 +38,14 @@ pub struct RunRecord {
     pub weights: WeightsSummary,
     /// Compute cost.
     pub cost: Cost,
+    /// The method's final state (e.g. the weights AutoScale's prefix variant chose); null for
+    /// stateless methods.
+    #[serde(default)]
+    pub method_state: Value,
+    /// Cell ids of this run's single-task baselines (`stl`, same model and seed), task order;
+    /// Δm% is computed from them. Empty when none ran.
+    #[serde(default)]
+    pub stl_cells: Vec<String>,
     /// The weight search that chose λ, for search methods (`tuned`, `autoscale`).
     #[serde(default)]
     pub search: Option<SearchRecord>,

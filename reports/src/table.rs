@@ -26,13 +26,18 @@ impl std::fmt::Display for ComparisonTable {
         write!(
             f,
             "Test metrics of the validation-selected epoch, mean ± sample std over n seeds \
-             (diverged runs excluded and counted). bwd/step = backward passes through the \
+             (diverged runs excluded and counted). Δm% = mean over tasks of the relative metric change \
+             against single-task baselines of the same model and seed (stl; negative is better). \
+             bwd/step = backward passes through the \
              shared encoder per step; budget = training steps including any weight search, in \
              units of one training; step× = median step time relative to uniform on the same \
              model."
         )
     }
 }
+
+/// Registry name of the single-task baseline.
+const STL: &str = "stl";
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct RowKey {
@@ -70,10 +75,15 @@ pub fn comparison_table(records: &[RunRecord], method_order: &[&str]) -> Result<
         let key = RowKey {
             model_width: r.model.width,
             model_name: r.model.name.clone(),
-            method_rank: method_order
-                .iter()
-                .position(|m| *m == r.method.name)
-                .unwrap_or(method_order.len()),
+            // The baseline row comes first, then methods in the given order.
+            method_rank: if r.method.name == STL {
+                0
+            } else {
+                1 + method_order
+                    .iter()
+                    .position(|m| *m == r.method.name)
+                    .unwrap_or(method_order.len())
+            },
             method_label: label.clone(),
         };
         groups.entry(key).or_default().push(r);
@@ -104,6 +114,7 @@ pub fn comparison_table(records: &[RunRecord], method_order: &[&str]) -> Result<
         format!("{} {}{}", t.name, t.metric, arrow)
     }));
     header.extend([
+        "Δm%↓".into(),
         "mean loss↓".into(),
         "λ mean".into(),
         "bwd/step".into(),
@@ -113,25 +124,47 @@ pub fn comparison_table(records: &[RunRecord], method_order: &[&str]) -> Result<
     ]);
     builder.push_record(header);
 
+    let stl_by_id: BTreeMap<&str, &RunRecord> = records
+        .iter()
+        .filter(|r| r.method.name == STL && r.completed())
+        .map(|r| (r.cell_id.as_str(), r))
+        .collect();
     for (key, runs) in &groups {
         let done: Vec<&RunRecord> = completed(runs).collect();
+        let stl = key.method_label == STL;
+        let seeds = done
+            .iter()
+            .map(|r| r.seed)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
         let mut row = vec![
             key.method_label.clone(),
             key.model_name.clone(),
             runs[0].model.parameters.to_string(),
-            done.len().to_string(),
+            seeds.to_string(),
         ];
         for k in 0..tasks.len() {
-            row.push(cell(
-                &done.iter().map(|r| r.test[k].metric).collect::<Vec<_>>(),
-            ));
+            let values: Vec<f64> = done
+                .iter()
+                .filter(|r| !stl || stl_task(r) == Some(k))
+                .map(|r| r.test[k].metric)
+                .collect();
+            row.push(cell(&values));
         }
-        let mean_loss: Vec<f64> = done
-            .iter()
-            .map(|r| r.test.iter().map(|t| t.loss).sum::<f64>() / r.test.len() as f64)
-            .collect();
-        row.push(cell(&mean_loss));
-        row.push(lambda_cell(&done, tasks.len()));
+        if stl {
+            row.push("0 (ref)".into());
+            row.push(cell(&stl_mean_loss(&done)));
+            row.push("one-hot".into());
+        } else {
+            let delta: Vec<f64> = done.iter().filter_map(|r| delta_m(r, &stl_by_id)).collect();
+            row.push(percent_cell(&delta));
+            let mean_loss: Vec<f64> = done
+                .iter()
+                .map(|r| r.test.iter().map(|t| t.loss).sum::<f64>() / r.test.len() as f64)
+                .collect();
+            row.push(cell(&mean_loss));
+            row.push(lambda_cell(&done, tasks.len()));
+        }
         row.push(
             match summarize(
                 &done
@@ -139,11 +172,16 @@ pub fn comparison_table(records: &[RunRecord], method_order: &[&str]) -> Result<
                     .map(|r| r.cost.encoder_backward_per_step)
                     .collect::<Vec<_>>(),
             ) {
-                Some(s) => format!("{:.0}", s.mean),
+                Some(s) if (s.mean - s.mean.round()).abs() < 1e-9 => format!("{:.0}", s.mean),
+                Some(s) => format!("{:.2}", s.mean),
                 None => "–".into(),
             },
         );
-        row.push(budget_cell(&done));
+        row.push(if stl {
+            format!("{}.0×", tasks.len())
+        } else {
+            budget_cell(&done)
+        });
         let step = summarize(
             &done
                 .iter()
@@ -201,6 +239,52 @@ pub fn run_summary(record: &RunRecord) -> String {
     )
 }
 
+/// The task a single-task baseline trained.
+fn stl_task(r: &RunRecord) -> Option<usize> {
+    r.method
+        .config
+        .get("task")
+        .and_then(|t| t.as_u64())
+        .map(|t| t as usize)
+}
+
+/// Per seed, the mean over tasks of each baseline's test loss on its own task.
+fn stl_mean_loss(done: &[&RunRecord]) -> Vec<f64> {
+    let mut by_seed: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+    for r in done {
+        if let Some(k) = stl_task(r) {
+            by_seed.entry(r.seed).or_default().push(r.test[k].loss);
+        }
+    }
+    by_seed
+        .values()
+        .map(|v| v.iter().sum::<f64>() / v.len() as f64)
+        .collect()
+}
+
+/// Δm% = (1/K) Σ_k (−1)^{h_k} (M_k − M_k^stl) / M_k^stl × 100 against the run's own
+/// single-task baselines; `None` when any baseline is missing, diverged or zero.
+pub fn delta_m(r: &RunRecord, stl_by_id: &BTreeMap<&str, &RunRecord>) -> Option<f64> {
+    let k = r.dataset.tasks.len();
+    if r.stl_cells.len() != k {
+        return None;
+    }
+    let mut sum = 0.0;
+    for (t, id) in r.stl_cells.iter().enumerate() {
+        let base = stl_by_id.get(id.as_str())?.test[t].metric;
+        if base == 0.0 || !base.is_finite() {
+            return None;
+        }
+        let sign = if r.dataset.tasks[t].higher_is_better {
+            -1.0
+        } else {
+            1.0
+        };
+        sum += sign * (r.test[t].metric - base) / base;
+    }
+    Some(sum / k as f64 * 100.0)
+}
+
 fn completed<'a>(runs: &'a [&'a RunRecord]) -> impl Iterator<Item = &'a RunRecord> + 'a {
     runs.iter().copied().filter(|r| r.completed())
 }
@@ -219,8 +303,13 @@ fn method_labels(records: &[RunRecord]) -> Vec<String> {
         .iter()
         .map(|r| {
             let variants = &configs[r.method.name.as_str()];
-            if variants.len() > 1 {
-                format!("{} {}", r.method.name, compact_config(&r.method.config, variants))
+            // Single-task baselines (one config per task) share one row.
+            if variants.len() > 1 && r.method.name != STL {
+                format!(
+                    "{} {}",
+                    r.method.name,
+                    compact_config(&r.method.config, variants)
+                )
             } else {
                 r.method.name.clone()
             }
@@ -233,7 +322,11 @@ fn compact_config(config: &serde_json::Value, variants: &[&serde_json::Value]) -
     match config {
         serde_json::Value::Object(map) => map
             .iter()
-            .filter(|(k, v)| variants.iter().any(|other| other.get(k.as_str()) != Some(v)))
+            .filter(|(k, v)| {
+                variants
+                    .iter()
+                    .any(|other| other.get(k.as_str()) != Some(v))
+            })
             .map(|(k, v)| format!("{k}={}", v.to_string().trim_matches('"')))
             .collect::<Vec<_>>()
             .join(","),
@@ -281,6 +374,21 @@ fn cell(xs: &[f64]) -> String {
             std: Some(sd),
             ..
         }) => format!("{} ± {}", number(mean), number(sd)),
+    }
+}
+
+/// Signed percentages with one decimal.
+fn percent_cell(xs: &[f64]) -> String {
+    match summarize(xs) {
+        None => "–".into(),
+        Some(Summary {
+            mean, std: None, ..
+        }) => format!("{mean:+.1}"),
+        Some(Summary {
+            mean,
+            std: Some(sd),
+            ..
+        }) => format!("{mean:+.1} ± {sd:.1}"),
     }
 }
 

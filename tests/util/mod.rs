@@ -10,6 +10,12 @@ pub struct Workdir {
     dir: tempfile::TempDir,
 }
 
+impl Default for Workdir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Workdir {
     pub fn new() -> Self {
         Self {
@@ -98,7 +104,7 @@ impl Run {
 }
 
 /// The tiny sweep file used by several tests.
-pub const TINY_SWEEP: &str = include_str!("fixtures/tiny_sweep.toml");
+pub const TINY_SWEEP: &str = include_str!("../fixtures/tiny_sweep.toml");
 
 /// Every record in `dir` as JSON with the `timing` field removed, by file name.
 pub fn records_without_timing(dir: &Path) -> Vec<(String, serde_json::Value)> {

@@ -1,0 +1,105 @@
+//! Single-task learning: train one task alone, the baseline of Δm%.
+//!
+//! Same encoder, head, data, seed and schedule as the multi-task runs, with weights e_k (the
+//! encoder and head k see only task k's gradient) and checkpoint selection on task k's
+//! validation loss alone. Sweeps run one `stl` cell per task, model and seed (`stl = true`,
+//! the default), and every multi-task record lists the ids of its baselines, so Δm% is computed
+//! from runs of the same pipeline, never from typed-in numbers (Maninis et al., CVPR 2019;
+//! Vandenhende et al., TPAMI 2021, for Δm).
+//!
+//! Hyper-parameters: `task` (index from 0, required in effect: default 0). Cost: one backward
+//! pass per step; K runs per baseline.
+
+use serde::{Deserialize, Serialize};
+
+use crate::method::{GradSource, Method, MethodConfig, Needs, ParamDoc, StepInput, Update};
+use crate::{Error, Result, Weights};
+
+/// Hyper-parameters of `stl`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StlConfig {
+    /// The task trained, by index from 0.
+    pub task: usize,
+}
+
+impl MethodConfig for StlConfig {
+    fn params() -> &'static [ParamDoc] {
+        &[ParamDoc {
+            name: "task",
+            kind: "integer in 0..K",
+            help: "the task trained alone, by index",
+        }]
+    }
+
+    fn build(&self, num_tasks: usize) -> Result<Box<dyn Method>> {
+        if self.task >= num_tasks {
+            return Err(Error::InvalidConfig {
+                method: "stl".into(),
+                message: format!(
+                    "field `task` is {} but the dataset has tasks 0..{num_tasks}",
+                    self.task
+                ),
+            });
+        }
+        let mut one_hot = vec![0.0; num_tasks];
+        one_hot[self.task] = 1.0;
+        Ok(Box::new(SingleTask {
+            task: self.task,
+            weights: Weights::simplex(one_hot)?,
+        }))
+    }
+}
+
+struct SingleTask {
+    task: usize,
+    weights: Weights,
+}
+
+impl Method for SingleTask {
+    fn needs(&self) -> Needs {
+        Needs {
+            grads: GradSource::None,
+        }
+    }
+
+    fn step(&mut self, input: &StepInput<'_>) -> Result<Update> {
+        if input.losses.len() != self.weights.len() {
+            return Err(Error::TaskCount {
+                method: "stl".into(),
+                expected: self.weights.len(),
+                got: input.losses.len(),
+            });
+        }
+        Ok(Update::Weights(self.weights.clone()))
+    }
+
+    fn scored_tasks(&self) -> Option<Vec<usize>> {
+        Some(vec![self.task])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trains_and_scores_only_its_task() {
+        let mut m = StlConfig { task: 1 }.build(3).unwrap();
+        let Update::Weights(w) = m
+            .step(&StepInput {
+                step: 0,
+                losses: &[1.0, 2.0, 3.0],
+                gram: None,
+            })
+            .unwrap();
+        assert_eq!(w.as_slice(), &[0.0, 1.0, 0.0]);
+        assert_eq!(m.scored_tasks(), Some(vec![1]));
+        assert!(StlConfig { task: 3 }
+            .build(3)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("task"));
+    }
+}
