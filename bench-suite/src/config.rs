@@ -33,6 +33,9 @@ pub struct TrainConfig {
     pub beta2: f64,
     /// Adam ε.
     pub eps: f64,
+    /// Log gradient diagnostics (norms, cosine, GMS, condition number, conflict rate) on the
+    /// first batch of every epoch: K extra backward passes per epoch.
+    pub diagnostics: bool,
 }
 
 impl Default for TrainConfig {
@@ -47,6 +50,7 @@ impl Default for TrainConfig {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
+            diagnostics: false,
         }
     }
 }

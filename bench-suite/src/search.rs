@@ -249,3 +249,222 @@ impl SearchBackend for SessionBackend<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mtl_datasets::{SyntheticLinear, SyntheticLinearConfig};
+    use mtl_methods::autoscale::AutoScaleConfig;
+    use mtl_methods::search::WeightSearch;
+    use mtl_methods::tuned::{Strategy, TunedConfig};
+
+    fn dataset(scales: Vec<f64>) -> SyntheticLinear {
+        dataset_of_dim(8, scales)
+    }
+
+    fn dataset_of_dim(dim: usize, scales: Vec<f64>) -> SyntheticLinear {
+        SyntheticLinear::new(SyntheticLinearConfig {
+            tasks: 2,
+            dim,
+            train: 256,
+            val: 128,
+            test: 64,
+            task_scales: scales,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    fn train_config(epochs: usize) -> TrainConfig {
+        TrainConfig {
+            epochs,
+            batch_size: 32,
+            lr: 0.02,
+            ..Default::default()
+        }
+    }
+
+    fn backend<'a>(ds: &'a SyntheticLinear, model: &str, epochs: usize) -> SessionBackend<'a> {
+        SessionBackend::new(
+            ds,
+            ModelSpec::parse(model).unwrap(),
+            train_config(epochs),
+            Device::Cpu,
+            0,
+        )
+    }
+
+    fn params(b: &SessionBackend<'_>, m: usize) -> Vec<Vec<f32>> {
+        b.members[m]
+            .as_ref()
+            .unwrap()
+            .model()
+            .params()
+            .iter()
+            .map(|p| p.var.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn grid_search_recovers_the_best_weight_of_an_exhaustive_fine_sweep() {
+        // Two tasks in d = 2 through a width-1 linear encoder: the encoder direction rotates
+        // from θ₂ to θ₁ as λ₁ grows, so the weights trade the tasks off smoothly and the
+        // validation objective has one interior optimum. (In higher dimensions and short
+        // training the landscape can have two basins, where any grid can miss the best one.)
+        let ds = dataset_of_dim(2, vec![1.0, 1.5]);
+        let mut b = backend(&ds, "linear-xs", 8);
+        let fine: Vec<(f64, f64)> = (0..=20)
+            .map(|i| {
+                let l1 = i as f64 / 20.0;
+                let m = b
+                    .spawn(&Weights::simplex(vec![l1, 1.0 - l1]).unwrap(), 0)
+                    .unwrap();
+                b.train(m, b.schedule_steps()).unwrap();
+                (l1, b.best_score(m).unwrap())
+            })
+            .collect();
+        let (fine_best, _) = fine
+            .iter()
+            .copied()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap();
+
+        let mut search = TunedConfig {
+            strategy: Strategy::Grid,
+            step: 0.2,
+            ..Default::default()
+        };
+        let outcome = search.run(&mut backend(&ds, "linear-xs", 8), 0).unwrap();
+        assert_eq!(
+            outcome.budget.trainings, 6,
+            "lattice of step 0.2 has 6 points"
+        );
+        assert_eq!(outcome.budget.steps, 6 * outcome.budget.schedule_steps);
+        let chosen = outcome.weights[0];
+        assert!(
+            (chosen - fine_best).abs() <= 0.2 + 1e-9,
+            "grid chose λ₁ = {chosen}, fine sweep's best is {fine_best}: {fine:?}"
+        );
+        // Same seed, same shared initialisation: the grid points' scores are the fine sweep's.
+        for trial in outcome.history["trials"].as_array().unwrap() {
+            let l1 = trial["weights"][0].as_f64().unwrap();
+            let fine_score = fine.iter().find(|(w, _)| (w - l1).abs() < 1e-12).unwrap().1;
+            assert_eq!(trial["score"].as_f64().unwrap(), fine_score);
+        }
+    }
+
+    #[test]
+    fn copy_moves_parameters_and_optimizer_state() {
+        let ds = dataset(Vec::new());
+        let mut b = backend(&ds, "mlp-xs", 3);
+        let w = Weights::uniform(2);
+        let (m0, m1) = (b.spawn(&w, 0).unwrap(), b.spawn(&w, 1).unwrap());
+        b.train(m0, 5).unwrap();
+        b.train(m1, 5).unwrap();
+        assert_ne!(params(&b, m0), params(&b, m1), "different initialisations");
+        b.copy(m0, m1).unwrap();
+        assert_eq!(params(&b, m0), params(&b, m1));
+        // With the same Adam moments and the same batches, one more step keeps them equal.
+        let batch = ds.batches(mtl_datasets::Split::Train, 32, 1, 9).remove(0);
+        for m in [m0, m1] {
+            b.members[m].as_mut().unwrap().step_on(&batch).unwrap();
+        }
+        assert_eq!(params(&b, m0), params(&b, m1));
+    }
+
+    fn pbt(seed: u64) -> mtl_methods::search::SearchOutcome {
+        let ds = dataset(vec![1.0, 3.0]);
+        let mut search = TunedConfig {
+            strategy: Strategy::Pbt,
+            population: 4,
+            ready: 8,
+            search_seed: seed,
+            ..Default::default()
+        };
+        search.run(&mut backend(&ds, "mlp-xs", 3), 0).unwrap()
+    }
+
+    #[test]
+    fn pbt_exploits_explores_stays_on_the_simplex_and_is_reproducible() {
+        let a = pbt(0);
+        let rounds = a.history["rounds"].as_array().unwrap();
+        assert_eq!(rounds.len(), 3, "24 steps in rounds of 8");
+        assert_eq!(a.budget.trainings, 4);
+        assert_eq!(a.budget.steps, 4 * a.budget.schedule_steps);
+        let mut exploits = 0;
+        for (r, round) in rounds.iter().enumerate() {
+            for w in round["weights"].as_array().unwrap() {
+                let w: Vec<f64> = w
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap())
+                    .collect();
+                assert!(
+                    w.iter().all(|x| *x >= 0.0) && (w.iter().sum::<f64>() - 1.0).abs() < 1e-9,
+                    "{w:?}"
+                );
+            }
+            for e in round["exploit"].as_array().unwrap() {
+                exploits += 1;
+                let (dst, src) = (
+                    e["member"].as_u64().unwrap() as usize,
+                    e["copied_from"].as_u64().unwrap() as usize,
+                );
+                assert_ne!(dst, src);
+                // The scores that ranked them: the copied member was the worst.
+                let scores = round["scores"].as_array().unwrap();
+                assert!(scores[dst].as_f64().unwrap() >= scores[src].as_f64().unwrap());
+                // Explore changed the copied weights.
+                let before = &rounds[r]["weights"][src];
+                assert_ne!(&e["new_weights"], before);
+            }
+        }
+        assert_eq!(exploits, 2, "one member replaced per round except the last");
+        assert!((a.weights.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        assert_eq!(a, pbt(0), "same seed, same search");
+        assert_ne!(a.history, pbt(1).history);
+    }
+
+    #[test]
+    fn autoscale_equalises_weighted_gradient_magnitudes_when_one_loss_is_100x() {
+        // Task 2's targets ×10: its loss is ×100 and its gradients ≈ ×10.
+        let ds = dataset(vec![1.0, 10.0]);
+        let mut search = AutoScaleConfig {
+            windows: 4,
+            ..Default::default()
+        };
+        let out = search.run(&mut backend(&ds, "mlp-xs", 4), 0).unwrap();
+        assert_eq!(out.budget.trainings, 1);
+        let windows = out.history["windows"].as_array().unwrap();
+        assert_eq!(windows.len(), 4);
+        let gms: Vec<f64> = windows
+            .iter()
+            .map(|w| w["metrics"]["weighted_gms"].as_f64().unwrap())
+            .collect();
+        for w in windows {
+            let g: Vec<f64> = w["metrics"]["grad_norm"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect();
+            let l: Vec<f64> = w["weights"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect();
+            assert!(g[1] > 3.0 * g[0], "task 2's gradients dominate: {g:?}");
+            // The window's weights make the weighted gradient magnitudes equal.
+            assert!(
+                (l[0] * g[0] - l[1] * g[1]).abs() < 1e-9 * g[1],
+                "{l:?} {g:?}"
+            );
+        }
+        // Trained with uniform weights the weighted magnitudes disagree; once reweighted they agree.
+        assert!(gms[0] < 0.6, "{gms:?}");
+        assert!(gms[1..].iter().all(|g| *g > 0.75), "{gms:?}");
+        assert!(out.weights[0] > 0.75, "{:?}", out.weights);
+    }
+}

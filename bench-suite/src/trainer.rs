@@ -9,10 +9,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use candle_core::{Device, Tensor, Var};
 use mtl_datasets::{Batch, Dataset, Split};
-use mtl_methods::{GradSource, Gram, Method, StepInput, Update};
+use mtl_methods::{Diagnostics, GradSource, Gram, Method, StepInput, Update};
 use mtl_reports::record::{
-    Cost, DatasetInfo, EpochLog, MethodInfo, ModelInfo, RunStatus, SearchRecord, Stamp, TaskInfo,
-    TaskResult, Timing, WeightsSummary,
+    Cost, DatasetInfo, EpochLog, GradDiagnostics, MethodInfo, ModelInfo, RunStatus, SearchRecord,
+    Stamp, TaskInfo, TaskResult, Timing, WeightsSummary,
 };
 use mtl_reports::{RunRecord, SCHEMA_VERSION};
 
@@ -148,6 +148,9 @@ pub struct Session<'a> {
     best: (f64, usize, Vec<Tensor>),
     status: RunStatus,
     started: bool,
+    diagnostics: bool,
+    epoch_diagnostics: Option<GradDiagnostics>,
+    diagnostic_backward: u64,
 }
 
 /// What a finished session produced, before it is stamped into a record.
@@ -218,6 +221,9 @@ impl<'a> Session<'a> {
             reference_val,
             status: RunStatus::Completed,
             started: false,
+            diagnostics: train.diagnostics,
+            epoch_diagnostics: None,
+            diagnostic_backward: 0,
         })
     }
 
@@ -315,7 +321,6 @@ impl<'a> Session<'a> {
                 .start(self.total_steps().saturating_sub(self.step));
             self.started = true;
         }
-        let tasks = self.dataset.tasks();
         for _ in 0..n {
             if self.diverged() {
                 break;
@@ -336,34 +341,11 @@ impl<'a> Session<'a> {
                 }
                 None => break,
             };
-            let t0 = Instant::now();
-            let result = train_step(
-                &self.model,
-                tasks,
-                &batch,
-                &mut *self.method,
-                self.step,
-                &mut self.count,
-                &self.device,
-            )?;
-            match result {
-                Ok(r) => {
-                    self.optimizer.step(self.model.params(), &r.grads)?;
-                    self.step_ms.push(t0.elapsed().as_secs_f64() * 1e3);
-                    self.weights.push(&r.weights);
-                    for t in 0..tasks.len() {
-                        self.loss_sum[t] += r.losses[t];
-                        self.loss_total[t] += r.losses[t];
-                        self.weight_sum[t] += r.weights[t];
-                    }
-                }
-                Err(NonFinite { task }) => {
-                    self.status = RunStatus::Diverged {
-                        step: self.step,
-                        task: Some(tasks[task].name.clone()),
-                    };
-                    break;
-                }
+            if self.diagnostics && self.epoch_steps == 0 {
+                self.epoch_diagnostics = Some(self.measure(&batch)?);
+            }
+            if !self.step_on(&batch)? {
+                break;
             }
             self.step += 1;
             self.epoch_steps += 1;
@@ -373,6 +355,62 @@ impl<'a> Session<'a> {
             }
         }
         Ok(())
+    }
+
+    /// One training step on `batch` (forward, the method's weights, backward, optimiser
+    /// update), outside the epoch schedule: what benches time. Returns false when the losses
+    /// were not finite (the session is then diverged).
+    pub fn step_on(&mut self, batch: &Batch) -> Result<bool> {
+        let tasks = self.dataset.tasks();
+        let t0 = Instant::now();
+        let result = train_step(
+            &self.model,
+            tasks,
+            batch,
+            &mut *self.method,
+            self.step,
+            &mut self.count,
+            &self.device,
+        )?;
+        match result {
+            Ok(r) => {
+                self.optimizer.step(self.model.params(), &r.grads)?;
+                self.step_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+                self.weights.push(&r.weights);
+                for t in 0..tasks.len() {
+                    self.loss_sum[t] += r.losses[t];
+                    self.loss_total[t] += r.losses[t];
+                    self.weight_sum[t] += r.weights[t];
+                }
+                Ok(true)
+            }
+            Err(NonFinite { task }) => {
+                self.status = RunStatus::Diverged {
+                    step: self.step,
+                    task: Some(tasks[task].name.clone()),
+                };
+                Ok(false)
+            }
+        }
+    }
+
+    /// Gradient diagnostics on `batch` w.r.t. the shared parameters (K extra backward passes,
+    /// counted apart from the method's; no update).
+    fn measure(&mut self, batch: &Batch) -> Result<GradDiagnostics> {
+        let tasks = self.dataset.tasks();
+        let zs = encode_groups(&self.model, batch, &self.device)?;
+        let losses = task_losses(&self.model, tasks, batch, &zs, &self.device)?;
+        let (gram, _) = params_gram(&self.model, &losses)?;
+        self.diagnostic_backward += losses.len() as u64;
+        let d = Diagnostics::from_gram(&gram);
+        Ok(GradDiagnostics {
+            grad_norm: d.norms,
+            cosine: d.cosine,
+            gms: d.gms,
+            gms_mean: d.gms_mean,
+            condition_number: d.condition_number,
+            conflict_rate: d.conflict_rate,
+        })
     }
 
     fn end_epoch(&mut self) -> Result<()> {
@@ -393,6 +431,7 @@ impl<'a> Session<'a> {
             val_loss,
             val_metric,
             weights_mean: self.weight_sum.iter().map(|v| v / n).collect(),
+            diagnostics: self.epoch_diagnostics.take(),
         });
         self.loss_sum.iter_mut().for_each(|v| *v = 0.0);
         self.weight_sum.iter_mut().for_each(|v| *v = 0.0);
@@ -419,6 +458,7 @@ impl<'a> Session<'a> {
                 steps: self.step,
                 encoder_backward_per_step: self.count.encoder as f64 / steps,
                 head_backward_per_step: self.count.heads as f64 / steps,
+                diagnostic_backward: self.diagnostic_backward,
             },
             step_ms: self.step_ms,
             parameters: Model::count(self.model.params()),
@@ -630,6 +670,43 @@ fn weights_of(update: Update) -> Vec<f64> {
     }
 }
 
+/// The representation of each input group.
+fn encode_groups(model: &Model, batch: &Batch, device: &Device) -> Result<Vec<Tensor>> {
+    batch
+        .groups
+        .iter()
+        .map(|g| {
+            model.encode(&Tensor::from_slice(
+                &g.x,
+                (g.rows, g.x.len() / g.rows.max(1)),
+                device,
+            )?)
+        })
+        .collect()
+}
+
+/// The Gram matrix of the per-task gradients w.r.t. the shared parameters, one backward pass
+/// per task, and the per-task gradient stores.
+fn params_gram(
+    model: &Model,
+    losses: &[Tensor],
+) -> Result<(Gram, Vec<candle_core::backprop::GradStore>)> {
+    let shared: Vec<Tensor> = model
+        .encoder_params()
+        .iter()
+        .map(|p| p.var.as_tensor().clone())
+        .collect();
+    let mut stores = Vec::with_capacity(losses.len());
+    let mut rows = Vec::with_capacity(losses.len());
+    for l in losses {
+        let store = l.backward()?;
+        let parts: Vec<Option<&Tensor>> = shared.iter().map(|p| store.get(p)).collect();
+        rows.push(flatten_rows(&parts, &shared)?);
+        stores.push(store);
+    }
+    Ok((Gram::from_rows(&rows), stores))
+}
+
 /// One training step: forward, the method's weights, backward. The optimiser is applied by
 /// the caller.
 fn train_step(
@@ -641,17 +718,7 @@ fn train_step(
     count: &mut BackwardCount,
     device: &Device,
 ) -> Result<std::result::Result<StepResult, NonFinite>> {
-    let zs: Vec<Tensor> = batch
-        .groups
-        .iter()
-        .map(|g| {
-            model.encode(&Tensor::from_slice(
-                &g.x,
-                (g.rows, g.x.len() / g.rows.max(1)),
-                device,
-            )?)
-        })
-        .collect::<Result<_>>()?;
+    let zs = encode_groups(model, batch, device)?;
     match method.needs().grads {
         GradSource::None => {
             let losses = task_losses(model, tasks, batch, &zs, device)?;
@@ -682,21 +749,8 @@ fn train_step(
                 Ok(v) => v,
                 Err(e) => return Ok(Err(e)),
             };
-            let shared: Vec<Tensor> = model
-                .encoder_params()
-                .iter()
-                .map(|p| p.var.as_tensor().clone())
-                .collect();
-            let mut stores = Vec::with_capacity(losses.len());
-            let mut rows = Vec::with_capacity(losses.len());
-            for l in &losses {
-                let store = l.backward()?;
-                count.encoder += 1;
-                let parts: Vec<Option<&Tensor>> = shared.iter().map(|p| store.get(p)).collect();
-                rows.push(flatten_rows(&parts, &shared)?);
-                stores.push(store);
-            }
-            let gram = Gram::from_rows(&rows);
+            let (gram, stores) = params_gram(model, &losses)?;
+            count.encoder += losses.len() as u64;
             let lambda = weights_of(method.step(&StepInput {
                 step,
                 losses: &values,

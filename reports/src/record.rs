@@ -160,6 +160,27 @@ pub struct EpochLog {
     pub val_metric: Vec<f64>,
     /// Mean λ over the epoch's steps.
     pub weights_mean: Vec<f64>,
+    /// Gradient diagnostics on the epoch's first batch (when `train.diagnostics` is on).
+    #[serde(default)]
+    pub diagnostics: Option<GradDiagnostics>,
+}
+
+/// Task-gradient diagnostics w.r.t. the shared parameters on one batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GradDiagnostics {
+    /// ‖g_k‖ per task.
+    pub grad_norm: Vec<f64>,
+    /// Pairwise cosine similarity, K×K.
+    pub cosine: Vec<Vec<f64>>,
+    /// Pairwise gradient magnitude similarity 2‖g_i‖‖g_j‖/(‖g_i‖²+‖g_j‖²), K×K.
+    pub gms: Vec<Vec<f64>>,
+    /// Mean GMS over task pairs.
+    pub gms_mean: f64,
+    /// Condition number of the task-gradient matrix; null when rank-deficient.
+    pub condition_number: Option<f64>,
+    /// Fraction of task pairs with negative cosine.
+    pub conflict_rate: f64,
 }
 
 /// Test result of one task.
@@ -198,6 +219,9 @@ pub struct Cost {
     pub encoder_backward_per_step: f64,
     /// Backward passes through task heads only (not the encoder) per step.
     pub head_backward_per_step: f64,
+    /// Backward passes spent on logged diagnostics (not on training), in total.
+    #[serde(default)]
+    pub diagnostic_backward: u64,
 }
 
 /// A weight search shared by every seed of one method and model.
