@@ -201,3 +201,43 @@ fn missing_sweep_file_is_an_error_naming_it() {
     let run = w.run(&["sweep", "nowhere.toml"]).expect_code(1);
     assert!(run.stderr().contains("nowhere.toml"), "{}", run.stderr());
 }
+
+#[test]
+fn a_diverging_run_is_recorded_as_such_and_the_sweep_goes_on() {
+    let w = Workdir::new();
+    // Plain SGD with a huge learning rate overflows within a few steps.
+    let text = TINY_SWEEP
+        .replace("lr = 0.01", "lr = 1e12\noptimizer = \"sgd\"")
+        .replace("seeds = [0, 1]", "seeds = [0]");
+    let cfg = w.write("diverge.toml", &text);
+    let run = w
+        .run(&["sweep", cfg.to_str().unwrap(), "--out", "res"])
+        .expect_code(0);
+    let records = records_without_timing(&w.join("res"));
+    assert_eq!(records.len(), 12, "6 cells and 6 single-task baselines");
+    for (name, r) in &records {
+        assert_eq!(r["status"]["state"], "diverged", "{name}");
+        assert!(r["status"]["step"].as_u64().is_some());
+        assert!(r["status"]["task"]
+            .as_str()
+            .is_some_and(|t| t.starts_with('y')));
+    }
+    // Every row counts its diverged runs and shows no statistics for them.
+    let out = run.stdout();
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| method"))
+        .map(|l| {
+            l.split('|')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows.len(), 8, "{out}");
+    for row in rows {
+        let (method, n, diverged) = (row[0], row[3], *row.last().unwrap());
+        assert_eq!(n, "0", "no completed seeds: {row:?}");
+        assert_eq!(diverged, if method == "stl" { "3" } else { "1" }, "{row:?}");
+    }
+}
