@@ -85,3 +85,100 @@ fn report_on_an_empty_folder_says_what_to_run() {
     let run = w.run(&["report", "empty"]).expect_code(2);
     assert!(run.stderr().contains("mtlbench sweep"), "{}", run.stderr());
 }
+
+#[test]
+fn diagnostics_are_logged_per_epoch_when_asked() {
+    let w = Workdir::new();
+    w.run(&[
+        "run",
+        "--method",
+        "uniform",
+        "--data",
+        "tasks=3",
+        "--data",
+        "train=128",
+        "--data",
+        "val=32",
+        "--data",
+        "test=32",
+        "--model",
+        "mlp-xs",
+        "--train",
+        "epochs=2",
+        "--train",
+        "diagnostics=true",
+        "--out",
+        "diag",
+    ])
+    .expect_code(0);
+    let file = std::fs::read_dir(w.join("diag"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    let epochs = r["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 2);
+    for e in epochs {
+        let d = &e["diagnostics"];
+        assert_eq!(d["grad_norm"].as_array().unwrap().len(), 3);
+        assert_eq!(d["cosine"][1][1].as_f64().unwrap(), 1.0);
+        let gms = d["gms_mean"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&gms), "{gms}");
+        let conflict = d["conflict_rate"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&conflict));
+    }
+    // K extra backward passes per epoch, counted apart from training's one per step.
+    assert_eq!(r["cost"]["diagnostic_backward"], 6);
+    assert_eq!(r["cost"]["encoder_backward_per_step"], 1.0);
+}
+
+#[test]
+fn searched_methods_run_from_the_command_line_and_record_their_search() {
+    let w = Workdir::new();
+    let out = w
+        .run(&[
+            "run",
+            "--method",
+            "tuned",
+            "--param",
+            "strategy=random",
+            "--param",
+            "trials=3",
+            "--data",
+            "tasks=2",
+            "--data",
+            "train=64",
+            "--data",
+            "val=32",
+            "--data",
+            "test=32",
+            "--model",
+            "linear-s",
+            "--train",
+            "epochs=2",
+            "--out",
+            "tuned",
+        ])
+        .expect_code(0)
+        .stdout();
+    assert!(out.contains("tuned on synthetic-linear"), "{out}");
+    let searches: Vec<_> = std::fs::read_dir(w.join("tuned/searches"))
+        .unwrap()
+        .collect();
+    assert_eq!(searches.len(), 1, "the search is stored for reuse");
+    let record = std::fs::read_dir(w.join("tuned"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_file())
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(record).unwrap()).unwrap();
+    let search = &r["search"];
+    assert_eq!(search["budget"]["trainings"], 3);
+    assert_eq!(search["history"]["trials"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        r["weights"]["mean"], search["weights"],
+        "the chosen weights are the ones trained"
+    );
+}

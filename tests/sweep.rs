@@ -172,6 +172,31 @@ fn malformed_sweep_files_are_rejected_with_the_field_and_create_nothing() {
             format!("{base}{dataset}{uniform}extra = 1\n[other]\nx = 1\n"),
             "other",
         ),
+        (
+            format!("{base}{dataset}[[methods]]\nname = \"tuned\"\nstrategy = \"bayes\"\n"),
+            "bayes",
+        ),
+        (
+            format!("{base}{dataset}[[methods]]\nname = \"tuned\"\npopulation = 1\n"),
+            "population",
+        ),
+        (
+            format!("{base}{dataset}[[methods]]\nname = \"tuned\"\nstep = 0.3\n"),
+            "step",
+        ),
+        (
+            format!("{base}{dataset}[[methods]]\nname = \"autoscale\"\nprefix = 1.5\n"),
+            "prefix",
+        ),
+        (
+            format!("{base}{dataset}[[methods]]\nname = \"autoscale\"\nwindows = \"four\"\n"),
+            "windows",
+        ),
+        (
+            format!("{base}{dataset}[[methods]]\nname = \"stl\"\ntask = 9\n"),
+            "task",
+        ),
+        (format!("{base}{dataset}stl = \"yes\"\n{uniform}"), "stl"),
         ("seeds = [0\n".to_string(), "line"),
     ];
     for (i, (text, needle)) in cases.iter().enumerate() {

@@ -124,10 +124,11 @@ impl TrainConfig {
 
     /// Training settings from a JSON object of overrides (null = defaults).
     pub fn from_params(params: &Value, origin: &str) -> Result<Self> {
-        let config: Self = serde_json::from_value(params.clone()).map_err(|e| Error::Config {
-            path: origin.to_owned(),
-            message: e.to_string(),
-        })?;
+        let config: Self =
+            serde_path_to_error::deserialize(params.clone()).map_err(|e| Error::Config {
+                path: origin.to_owned(),
+                message: e.to_string(),
+            })?;
         config.validate(origin)?;
         Ok(config)
     }

@@ -928,10 +928,45 @@ mod tests {
         (flat, probe, count)
     }
 
+    /// A multi-domain batch (Royer et al., 2023): the first half of the rows is one domain
+    /// feeding task 0, the second half another domain feeding tasks 1 and 2.
+    fn multi_domain(batch: &Batch) -> Batch {
+        let g = &batch.groups[0];
+        let (half, dim) = (g.rows / 2, g.x.len() / g.rows);
+        let part = |range: std::ops::Range<usize>, tasks: &[usize]| mtl_datasets::InputGroup {
+            x: g.x[range.start * dim..range.end * dim].to_vec(),
+            rows: range.len(),
+            targets: tasks
+                .iter()
+                .map(|&t| match &g.targets[t].1 {
+                    mtl_datasets::Targets::Real(v) => {
+                        (t, mtl_datasets::Targets::Real(v[range.clone()].to_vec()))
+                    }
+                    mtl_datasets::Targets::Labels(v) => {
+                        (t, mtl_datasets::Targets::Labels(v[range.clone()].to_vec()))
+                    }
+                })
+                .collect(),
+        };
+        Batch {
+            groups: vec![part(0..half, &[0]), part(half..g.rows, &[1, 2])],
+        }
+    }
+
     #[test]
     fn all_gradient_paths_give_the_gradient_of_the_weighted_loss() {
-        for arch in ["mlp-xs", "linear-s"] {
+        for (arch, domains) in [
+            ("mlp-xs", 1),
+            ("linear-s", 1),
+            ("mlp-xs", 2),
+            ("linear-s", 2),
+        ] {
             let (ds, model, batch) = setup(arch);
+            let batch = if domains == 2 {
+                multi_domain(&batch)
+            } else {
+                batch
+            };
             let (reference, _, c0) = run(&model, &ds, &batch, GradSource::None);
             assert_eq!((c0.encoder, c0.heads), (1, 0));
             for source in [GradSource::Params, GradSource::Representation] {
@@ -939,7 +974,7 @@ mod tests {
                 for (a, b) in grads.iter().flatten().zip(reference.iter().flatten()) {
                     assert!(
                         (a - b).abs() <= 1e-5 * b.abs().max(1e-2),
-                        "{arch} {source:?}: {a} vs {b}"
+                        "{arch} {domains} domain(s) {source:?}: {a} vs {b}"
                     );
                 }
                 let gram = probe.seen_gram.expect("gram passed");

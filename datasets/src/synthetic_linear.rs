@@ -197,7 +197,7 @@ impl SyntheticLinear {
             v => v.clone(),
         };
         let config: SyntheticLinearConfig =
-            serde_json::from_value(value).map_err(|e| Error::InvalidConfig {
+            serde_path_to_error::deserialize(value).map_err(|e| Error::InvalidConfig {
                 dataset: "synthetic-linear".into(),
                 message: e.to_string(),
             })?;

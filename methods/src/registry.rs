@@ -59,7 +59,7 @@ fn parse<C: MethodConfig>(method: &str, params: &Value) -> Result<C> {
         Value::Null => Value::Object(Default::default()),
         other => other.clone(),
     };
-    let config: C = serde_json::from_value(value).map_err(|e| Error::InvalidConfig {
+    let config: C = serde_path_to_error::deserialize(value).map_err(|e| Error::InvalidConfig {
         method: method.to_owned(),
         message: e.to_string(),
     })?;

@@ -186,7 +186,7 @@ fn identical_gradients_and_losses_give_the_mean() {
     assert!(checked >= 4 * 3 * 9, "{checked}");
 }
 
-/// The guarded normalisation scale of one task, written out from the documented rule
+/// A guarded normalisation factor, written out from the documented rule
 /// (`solver::normalization`): used when finite and in [1e-150, 1e150], else 1.
 fn guarded(c: f64) -> f64 {
     if c.is_finite() && (1e-150..=1e150).contains(&c) {
@@ -217,12 +217,15 @@ fn two_task_closed_form(method: &str, params: &Value, case: &Case) -> Vec<f64> {
             let c: Vec<f64> = (0..2)
                 .map(|i| {
                     let (norm, loss) = (g.get(i, i).sqrt(), case.losses[i]);
-                    guarded(match normalization {
+                    // Each factor guarded on its own; the `loss+` product clamped into range.
+                    match normalization {
                         Normalization::None => 1.0,
-                        Normalization::L2 => norm,
-                        Normalization::Loss => loss,
-                        Normalization::LossPlus => loss * norm,
-                    })
+                        Normalization::L2 => guarded(norm),
+                        Normalization::Loss => guarded(loss),
+                        Normalization::LossPlus => {
+                            (guarded(loss) * guarded(norm)).clamp(1e-150, 1e150)
+                        }
+                    }
                 })
                 .collect();
             let m11 = g.get(0, 0) / (c[0] * c[0]);
@@ -274,14 +277,9 @@ fn scale_invariance(method: &str, params: &Value, case: &Case) -> (bool, bool) {
                 serde_json::from_value(params["normalization"].clone()).unwrap();
             match normalization {
                 Normalization::None | Normalization::Loss => (true, false),
-                Normalization::L2 => (true, true),
-                // Known limit: a loss the guard rejects (0, negative, non-finite) makes the
-                // whole scale L_k‖g_k‖ fall back to 1, so that task stays in raw gradient
-                // units while the others are unit length, and no scaling is divided out.
-                Normalization::LossPlus if case.losses.iter().any(|&l| guarded(l) != l) => {
-                    (false, false)
-                }
-                Normalization::LossPlus => (true, true),
+                // ‖g_k‖ is guarded apart from L_k, so it divides out even when the guard
+                // rejects the loss (0, negative, non-finite: that factor becomes 1).
+                Normalization::L2 | Normalization::LossPlus => (true, true),
             }
         }
         other => panic!(

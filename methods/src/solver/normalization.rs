@@ -13,21 +13,31 @@
 //! The normalised Gram matrix is M_ij / (c_i c_j) ([`Gram::rescaled`]). The solver's weights
 //! are then applied to the raw losses, as in the reference code.
 //!
-//! Guard: a scale is used only if it is finite and in [[`MIN_SCALE`], [`MAX_SCALE`]]; anything
-//! else (a zero gradient, a zero or negative loss, NaN, ∞) falls back to c_k = 1 and leaves that
-//! task unnormalised. The guard is deliberately not an ε added to or clamped onto every scale: a
-//! run whose gradients are all of size 1e-8 must still be normalised to unit length. The range
-//! keeps every product c_i c_j a normal `f64` (no underflow to 0, no overflow to ∞), so the
-//! division is always defined.
+//! Guard: each factor — the loss L_k and the norm ‖g_k‖ — is used only if it is finite and in
+//! [[`MIN_SCALE`], [`MAX_SCALE`]]; an unusable one (a zero gradient, a zero or negative loss,
+//! NaN, ∞) is replaced by 1 on its own. For `loss+` that means c_k = guard(L_k) · guard(‖g_k‖):
+//! a task whose loss is unusable is still brought to unit length, like every other task, so
+//! scaling all gradients by one factor still divides out (guarding the product as a whole
+//! would leave that task in raw gradient units while the others are unit length). The product
+//! of two usable factors is then clamped into [[`MIN_SCALE`], [`MAX_SCALE`]]; it only leaves the
+//! range when L_k‖g_k‖ itself is beyond 1e±150, far from any training (‖g_k‖ of `f32` rows lies
+//! within 1e-46 … 1e39·√D).
+//!
+//! The guard is deliberately not an ε added to or clamped onto every scale: a run whose
+//! gradients are all of size 1e-8 must still be normalised to unit length. The range keeps
+//! every product c_i c_j a normal `f64` (no underflow to 0, no overflow to ∞), so the division
+//! is always defined.
 
 use serde::{Deserialize, Serialize};
 
 use crate::Gram;
 
-/// Smallest scale used as is; smaller ones (including 0) fall back to 1.
+/// Smallest factor (loss or norm) used as is; smaller ones (including 0) are replaced by 1.
+/// Also the lower clamp of a `loss+` scale.
 pub const MIN_SCALE: f64 = 1e-150;
 
-/// Largest scale used as is; larger ones fall back to 1.
+/// Largest factor (loss or norm) used as is; larger ones are replaced by 1. Also the upper
+/// clamp of a `loss+` scale.
 pub const MAX_SCALE: f64 = 1e150;
 
 /// How task gradients are scaled before the min-norm solve.
@@ -40,7 +50,8 @@ pub enum Normalization {
     L2,
     /// c_k = L_k: gradients divided by the task loss.
     Loss,
-    /// c_k = L_k ‖g_k‖: unit-length gradients divided by the task loss.
+    /// c_k = L_k ‖g_k‖: unit-length gradients divided by the task loss (each factor guarded on
+    /// its own).
     #[serde(rename = "loss+")]
     LossPlus,
 }
@@ -73,13 +84,11 @@ impl Normalization {
         norms
             .iter()
             .zip(losses)
-            .map(|(&norm, &loss)| {
-                guard(match self {
-                    Self::None => 1.0,
-                    Self::L2 => norm,
-                    Self::Loss => loss,
-                    Self::LossPlus => loss * norm,
-                })
+            .map(|(&norm, &loss)| match self {
+                Self::None => 1.0,
+                Self::L2 => guard(norm),
+                Self::Loss => guard(loss),
+                Self::LossPlus => (guard(loss) * guard(norm)).clamp(MIN_SCALE, MAX_SCALE),
             })
             .collect()
     }
@@ -109,7 +118,7 @@ impl std::fmt::Display for Normalization {
     }
 }
 
-/// `c` if it is a usable scale, else 1.
+/// `c` if it is a usable factor (finite, in [`MIN_SCALE`, `MAX_SCALE`]), else 1.
 fn guard(c: f64) -> f64 {
     if c.is_finite() && (MIN_SCALE..=MAX_SCALE).contains(&c) {
         c
@@ -121,6 +130,7 @@ fn guard(c: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::solver::two_task_weight;
 
     fn gram() -> Gram {
         // ‖g1‖ = 5, ‖g2‖ = 1e-8.
@@ -179,9 +189,14 @@ mod tests {
             Normalization::Loss.scales(&g, &losses),
             vec![1.0, 1.0, 1.0, 1.0]
         );
+        // Each factor on its own: an unusable loss leaves the norm, a zero norm the loss.
         assert_eq!(
             Normalization::LossPlus.scales(&g, &losses),
-            vec![1.0, 1.0, 1.0, 1.0]
+            vec![1.0, 1.0, 2.0, 3.0]
+        );
+        assert_eq!(
+            Normalization::LossPlus.scales(&g, &[0.5, 0.5, 0.5, 0.5]),
+            vec![0.5, 0.5, 1.0, 1.5]
         );
         assert_eq!(
             Normalization::Loss.scales(&g, &[1e200, 1e-200, f64::INFINITY, 3.0]),
@@ -189,5 +204,41 @@ mod tests {
         );
         let normed = Normalization::LossPlus.apply(&g, &losses);
         assert!(normed.as_slice().iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn loss_plus_product_is_clamped_into_range() {
+        let big = Gram::from_matrix(2, vec![1e200, 0.0, 0.0, 1e-200]).unwrap();
+        // ‖g‖ = 1e100 and 1e-100, both usable; the products 1e160 and 1e-160 are not.
+        let c = Normalization::LossPlus.scales(&big, &[1e60, 1e-60]);
+        assert_eq!(c, vec![MAX_SCALE, MIN_SCALE]);
+        let normed = Normalization::LossPlus.apply(&big, &[1e60, 1e-60]);
+        assert!(normed.as_slice().iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn loss_plus_with_an_unusable_loss_is_invariant_to_scaling_all_gradients() {
+        // Task 1's loss is 0 (unusable), task 2's is 2. Before the per-factor guard, c_1 fell
+        // back to 1, so task 1 stayed in raw units: at scale 1 the shorter g_1 (0.1 against
+        // g_2 / c_2 of length ½) took all the weight, at scale 2^50 (‖g_1‖ ≈ 1e14) none of it.
+        let g = [vec![0.1f32, 0.0], vec![0.6, 0.8]];
+        let losses = [0.0, 2.0];
+        let s = 2f32.powi(50);
+        let scaled: Vec<Vec<f32>> = g
+            .iter()
+            .map(|r| r.iter().map(|x| x * s).collect())
+            .collect();
+        let weight = |rows: &[Vec<f32>]| {
+            let n = Normalization::LossPlus.apply(&Gram::from_rows(rows), &losses);
+            two_task_weight(n.get(0, 0), n.get(0, 1), n.get(1, 1))
+        };
+        // Powers of two scale exactly: the normalised Gram matrices agree bit for bit.
+        assert_eq!(
+            Normalization::LossPlus.apply(&Gram::from_rows(&g), &losses),
+            Normalization::LossPlus.apply(&Gram::from_rows(&scaled), &losses)
+        );
+        // Unit g_1 and g_2 / 2: λ_1 = (¼ − 0.3) / (1 + ¼ − 0.6) < 0 → clamped to 0.
+        assert_eq!(weight(&g), weight(&scaled));
+        assert_eq!(weight(&g), 0.0);
     }
 }
