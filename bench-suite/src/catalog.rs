@@ -20,7 +20,7 @@ pub fn listing() -> String {
         let defaults = m.default_config();
         for p in m.params() {
             let default = match defaults.get(p.name) {
-                Some(v) if !(v.is_array() && v.as_array().is_some_and(|a| a.is_empty())) => {
+                Some(v) if !(v.is_null() || v.as_array().is_some_and(|a| a.is_empty())) => {
                     format!(" [default: {v}]")
                 }
                 _ => String::new(),

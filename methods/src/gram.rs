@@ -23,9 +23,9 @@ pub struct Gram {
 impl Gram {
     /// Builds M_ij = ⟨g_i, g_j⟩ from K gradient rows of equal length, accumulating in `f64`.
     ///
-    /// Each product g_i[d]·g_j[d] of two `f32` values is exact in `f64`; the sum has a fixed
-    /// order (see the module docs), so the result is bit-for-bit reproducible: the same on every
-    /// run and every machine, with or without AVX.
+    /// Each product of two `f32` entries is exact in `f64` and the sum has a fixed order (see
+    /// the module docs), so the result is bit-for-bit reproducible: the same on every run and
+    /// every machine, with or without AVX.
     ///
     /// # Panics
     /// If the rows differ in length (a caller bug: the trainer flattens the same parameters).

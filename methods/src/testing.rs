@@ -22,6 +22,10 @@
 //! written out here so that the feature pulls in no dependency. Gradients of size 1e15 have Gram
 //! entries around 1e31: fine in `f64`, and far from `f32`'s overflow at 3e38 in the rows.
 //!
+//! A method with state (`autoscale` with `exploration = "prefix"`) is judged over a run, not a
+//! step: [`Case::steps`] turns a case into a short run whose every step keeps the family's
+//! shape (zero, identical, opposite, …).
+//!
 //! [`example_params`] and [`param_variants`] give valid hyper-parameters for every registered
 //! method, so a harness can build each one from the registry.
 
@@ -96,6 +100,27 @@ impl Case {
         let mut case = self.scaled_per_task(&vec![factor; self.k()]);
         case.name = format!("{} scaled by {factor:e}", self.name);
         case
+    }
+
+    /// A run of `n` steps on this case: at step t every gradient is multiplied by
+    /// 2^((t mod 3) − 1) and every loss by 2^(t mod 2). The factors are common to all tasks, so
+    /// each step keeps the family's shape (identical stays identical, zero stays zero), and
+    /// permuting or scaling the case commutes with making the run. Powers of two scale exactly,
+    /// so a stateless method sees the same problem at every step, bit for bit up to the scale
+    /// (a factor such as 5/3 on the losses would move `mgda`'s Frank–Wolfe path by rounding,
+    /// and its stopping tolerance of 1e-5 then shows up in the weights).
+    pub fn steps(&self, n: usize) -> Vec<Self> {
+        (0..n)
+            .map(|t| {
+                let factor = 2f32.powi((t % 3) as i32 - 1);
+                let growth = f64::from(1u8 << (t % 2));
+                Self {
+                    name: format!("{} (step {t} of {n})", self.name),
+                    grads: self.grads.iter().map(|g| scale(g, factor)).collect(),
+                    losses: self.losses.iter().map(|l| l * growth).collect(),
+                }
+            })
+            .collect()
     }
 }
 
@@ -380,9 +405,24 @@ pub fn example_params(method: &str, k: usize) -> Value {
 }
 
 /// Labelled hyper-parameter sets that together cover a method's behaviours: one per
-/// normalisation for `mgda` and `mgda-ub`, else just [`example_params`] labelled `"example"`.
+/// normalisation for `mgda` and `mgda-ub`; for `autoscale` its default (a search, which a
+/// stepping harness skips) and two online `prefix` runs — the gradient-norm metric measured
+/// every other step (so `needs()` changes from step to step and again when the prefix ends)
+/// and the loss metric; half of the steps are the prefix, so a short run reaches the fixed
+/// weights. Anything else: [`example_params`] labelled `"example"`.
 pub fn param_variants(method: &str, k: usize) -> Vec<(String, Value)> {
     match method {
+        "autoscale" => vec![
+            ("full".to_owned(), example_params(method, k)),
+            (
+                "prefix".to_owned(),
+                json!({ "exploration": "prefix", "prefix": 0.5, "measure_every": 2 }),
+            ),
+            (
+                "prefix loss".to_owned(),
+                json!({ "exploration": "prefix", "prefix": 0.5, "metric": "loss" }),
+            ),
+        ],
         "mgda" | "mgda-ub" => Normalization::ALL
             .iter()
             .map(|n| {
@@ -461,6 +501,23 @@ mod tests {
         }
         let fixed = example_params("fixed", 3);
         assert_eq!(fixed, json!({"weights": [1.0 / 6.0, 2.0 / 6.0, 3.0 / 6.0]}));
+    }
+
+    #[test]
+    fn steps_keep_the_shape_and_commute_with_permutation() {
+        let c = &identical(3, 1)[0];
+        let run = c.steps(4);
+        assert_eq!(run.len(), 4);
+        for step in &run {
+            assert!(step.grads.iter().all(|g| g == &step.grads[0]));
+            assert!(step.losses.iter().all(|&l| l == step.losses[0]));
+        }
+        assert_eq!(run[0].grads[0][0], c.grads[0][0] / 2.0);
+        let r = &random(3, 1)[0];
+        let permuted: Vec<_> = r.steps(4).iter().map(|s| s.permuted(&[2, 0, 1])).collect();
+        for (a, b) in permuted.iter().zip(r.permuted(&[2, 0, 1]).steps(4)) {
+            assert_eq!((&a.grads, &a.losses), (&b.grads, &b.losses));
+        }
     }
 
     #[test]

@@ -2,12 +2,17 @@
 //! `tests/unit/aggregation/_asserts.py`.
 //!
 //! Every method in [`METHODS`] — so a newly registered one is covered on registration — with
-//! every hyper-parameter variant of [`param_variants`] (each normalisation for `mgda` and
-//! `mgda-ub`), for K ∈ {1, 2, 3, 5}, on every seeded family of [`cases`]:
-//! - weights are finite and on the probability simplex;
-//! - permutation-equivariant: permuting the tasks (gradients and losses) permutes the weights;
-//! - the mean 1/K when all gradients are identical and the losses equal;
-//! - for K = 2, the method's closed form;
+//! every online hyper-parameter variant of [`param_variants`] (each normalisation for `mgda`
+//! and `mgda-ub`, the `prefix` runs of `autoscale`), for K ∈ {1, 2, 3, 5}, on every seeded
+//! family of [`cases`]. Each input is a short run ([`Case::steps`]) driven as the trainer drives
+//! it: [`Method::start`] with the run length, then at every step the Gram matrix only if
+//! [`Method::needs`] asks for gradients at that step. So stateless methods and methods whose
+//! weights and needs change over the run (`autoscale` prefix) are checked alike:
+//! - weights are finite and on the probability simplex at every step;
+//! - permutation-equivariant: permuting the tasks (gradients and losses) of every step permutes
+//!   the weights of every step — on each family's run, and on one run through all families;
+//! - the mean 1/K at every step when all gradients are identical and the losses equal;
+//! - for K = 2, the method's closed form at every step;
 //! - scaling: invariant to one common factor c > 0 on all gradients, and, where the method
 //!   declares it, to a different factor per task;
 //! - the state (`Method::state`) survives a JSON round trip.
@@ -23,6 +28,10 @@ use serde_json::Value;
 
 const TASK_COUNTS: [usize; 4] = [1, 2, 3, 5];
 const SEED: u64 = 20_240_611;
+
+/// Steps of each family's run: long enough for `autoscale`'s half-run prefix (measuring every
+/// other step) to end and its fixed weights to take over.
+const RUN_STEPS: usize = 6;
 
 /// Tolerance of the permutation property (the solver's path is the same up to rounding).
 const PERMUTATION_TOL: f64 = 1e-6;
@@ -48,8 +57,12 @@ const NOT_MEAN_WHEN_IDENTICAL: &[(&str, &str)] = &[
     ("stl", "all weight is on one task by definition"),
 ];
 
-/// Methods without a two-task closed form, and why (none so far).
-const NO_TWO_TASK_CLOSED_FORM: &[(&str, &str)] = &[];
+/// Methods without a two-task closed form of one step's input, and why.
+const NO_TWO_TASK_CLOSED_FORM: &[(&str, &str)] = &[(
+    "autoscale",
+    "its weights depend on the run's history (metric means over the prefix), not on one \
+     step's input; its unit tests pin the prefix rule on a 2-task run",
+)];
 
 fn opted_out(list: &[(&str, &str)], method: &str) -> bool {
     list.iter().any(|(name, reason)| {
@@ -58,27 +71,39 @@ fn opted_out(list: &[(&str, &str)], method: &str) -> bool {
     })
 }
 
-/// One step of `method` on `case`: the Gram matrix only if the method asks for gradients.
-fn step(method: &mut dyn Method, case: &Case, ctx: &str) -> Vec<f64> {
+/// Step `t` of `method` on `case`, as the trainer does it: the Gram matrix only if the method
+/// asks for gradients at this step.
+fn step(method: &mut dyn Method, t: usize, case: &Case, ctx: &str) -> Vec<f64> {
     let gram = case.gram();
     let gram = match method.needs().grads {
         GradSource::None => None,
         GradSource::Params | GradSource::Representation => Some(&gram),
     };
     let input = StepInput {
-        step: 0,
+        step: t as u64,
         losses: &case.losses,
         gram,
     };
     match method.step(&input) {
         Ok(Update::Weights(w)) => w.into_vec(),
-        Err(e) => panic!("{ctx}: step failed: {e}"),
+        Err(e) => panic!("{ctx}: step {t} failed: {e}"),
     }
 }
 
-/// True for a search method (`tuned`, …): its fixed weights come from trainings run before the
-/// real one ([`MethodSpec::search`]), not from a step, so there is nothing to step here; its own
-/// tests cover the search.
+/// Drives `method` through one run, one input per step: [`Method::start`] with the run length
+/// first. The weights of every step.
+fn drive(method: &mut dyn Method, inputs: &[Case], ctx: &str) -> Vec<Vec<f64>> {
+    method.start(inputs.len() as u64);
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(t, case)| step(method, t, case, ctx))
+        .collect()
+}
+
+/// True for a search method (`tuned`, `autoscale` with a full exploration): its fixed weights
+/// come from trainings run before the real one ([`MethodSpec::search`]), not from steps, so
+/// there is nothing to step here; its own tests cover the search.
 fn is_search(spec: &MethodSpec, params: &Value, k: usize) -> bool {
     match spec.search(params, k) {
         Ok(search) => search.is_some(),
@@ -86,12 +111,18 @@ fn is_search(spec: &MethodSpec, params: &Value, k: usize) -> bool {
     }
 }
 
-/// Weights of a freshly built method on `case`.
-fn weights(spec: &MethodSpec, params: &Value, case: &Case, ctx: &str) -> Vec<f64> {
+/// The weights of every step of a freshly built method over `inputs`.
+fn run(spec: &MethodSpec, params: &Value, inputs: &[Case], ctx: &str) -> Vec<Vec<f64>> {
+    let k = inputs.first().map_or(0, Case::k);
     let mut method = spec
-        .build(params, case.k())
+        .build(params, k)
         .unwrap_or_else(|e| panic!("{ctx}: build failed with {params}: {e}"));
-    step(method.as_mut(), case, ctx)
+    drive(method.as_mut(), inputs, ctx)
+}
+
+/// The weights of every step of a freshly built method over `case`'s run ([`Case::steps`]).
+fn weights(spec: &MethodSpec, params: &Value, case: &Case, ctx: &str) -> Vec<Vec<f64>> {
+    run(spec, params, &case.steps(RUN_STEPS), ctx)
 }
 
 /// The online (stepped) methods with their labelled parameter variants for K tasks.
@@ -127,14 +158,49 @@ fn assert_close(got: &[f64], want: &[f64], tol: f64, ctx: &str) {
     }
 }
 
+/// [`assert_close`] at every step of two runs of equal length.
+fn assert_runs_close(got: &[Vec<f64>], want: &[Vec<f64>], tol: f64, ctx: &str) {
+    assert_eq!(got.len(), want.len(), "{ctx}: run lengths");
+    for (t, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_close(g, w, tol, &format!("{ctx}, step {t}"));
+    }
+}
+
+fn assert_on_simplex(run: &[Vec<f64>], k: usize, ctx: &str) {
+    for (t, w) in run.iter().enumerate() {
+        assert_eq!(w.len(), k, "{ctx}, step {t}: {w:?}");
+        assert!(
+            w.iter().all(|x| x.is_finite() && *x >= 0.0),
+            "{ctx}, step {t}: {w:?}"
+        );
+        assert!(
+            (w.iter().sum::<f64>() - 1.0).abs() < 1e-9,
+            "{ctx}, step {t}: {w:?}"
+        );
+    }
+}
+
+/// Reverse, rotate and a seeded random permutation of K ≥ 2 tasks.
+fn permutations(k: usize) -> [Vec<usize>; 3] {
+    [
+        (0..k).rev().collect(),
+        (0..k).map(|i| (i + 1) % k).collect(),
+        SplitMix64::new(SEED ^ k as u64).permutation(k),
+    ]
+}
+
+/// The run `w` with the tasks of every step in the order `perm`.
+fn permute_run(w: &[Vec<f64>], perm: &[usize]) -> Vec<Vec<f64>> {
+    w.iter()
+        .map(|step| perm.iter().map(|&i| step[i]).collect())
+        .collect()
+}
+
 #[test]
 fn weights_are_finite_and_on_the_simplex() {
     let mut checked = 0;
     for_every_input(|spec, _, params, case, ctx| {
-        let w = weights(spec, params, case, ctx);
-        assert_eq!(w.len(), case.k(), "{ctx}: {w:?}");
-        assert!(w.iter().all(|x| x.is_finite() && *x >= 0.0), "{ctx}: {w:?}");
-        assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{ctx}: {w:?}");
+        assert_on_simplex(&weights(spec, params, case, ctx), case.k(), ctx);
         checked += 1;
     });
     assert!(checked > 400, "{checked}");
@@ -147,17 +213,12 @@ fn weights_permute_with_the_tasks() {
         if opted_out(NOT_PERMUTATION_EQUIVARIANT, spec.name) || case.k() < 2 {
             return;
         }
-        let k = case.k();
         let w = weights(spec, params, case, ctx);
-        let reverse: Vec<usize> = (0..k).rev().collect();
-        let rotate: Vec<usize> = (0..k).map(|i| (i + 1) % k).collect();
-        let random = SplitMix64::new(SEED ^ k as u64).permutation(k);
-        for perm in [reverse, rotate, random] {
+        for perm in permutations(case.k()) {
             let w_p = weights(spec, params, &case.permuted(&perm), ctx);
-            let want: Vec<f64> = perm.iter().map(|&i| w[i]).collect();
-            assert_close(
+            assert_runs_close(
                 &w_p,
-                &want,
+                &permute_run(&w, &perm),
                 PERMUTATION_TOL,
                 &format!("{ctx}, permutation {perm:?}"),
             );
@@ -165,6 +226,36 @@ fn weights_permute_with_the_tasks() {
         }
     });
     assert!(checked > 500, "{checked}");
+}
+
+/// One run through every family in turn (a different input shape at each step, so per-task
+/// history differs between tasks): finite simplex weights throughout, and permuting the tasks
+/// of every step permutes the whole run's weights.
+#[test]
+fn whole_runs_through_all_families_permute_with_the_tasks() {
+    let mut checked = 0;
+    for k in TASK_COUNTS {
+        let inputs = cases(k, SEED);
+        for (spec, variant, params) in online_variants(k) {
+            let ctx = format!("{} ({variant}) K={k}, run through all families", spec.name);
+            let w = run(spec, &params, &inputs, &ctx);
+            assert_on_simplex(&w, k, &ctx);
+            if opted_out(NOT_PERMUTATION_EQUIVARIANT, spec.name) || k < 2 {
+                continue;
+            }
+            for perm in permutations(k) {
+                let permuted: Vec<Case> = inputs.iter().map(|c| c.permuted(&perm)).collect();
+                assert_runs_close(
+                    &run(spec, &params, &permuted, &ctx),
+                    &permute_run(&w, &perm),
+                    PERMUTATION_TOL,
+                    &format!("{ctx}, permutation {perm:?}"),
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 3 * 3 * 11, "{checked}");
 }
 
 #[test]
@@ -178,12 +269,12 @@ fn identical_gradients_and_losses_give_the_mean() {
             for case in identical(k, SEED) {
                 let ctx = format!("{} ({variant}) K={k} on `{}`", spec.name, case.name);
                 let w = weights(spec, &params, &case, &ctx);
-                assert_close(&w, &vec![1.0 / k as f64; k], 1e-12, &ctx);
+                assert_runs_close(&w, &vec![vec![1.0 / k as f64; k]; RUN_STEPS], 1e-12, &ctx);
                 checked += 1;
             }
         }
     }
-    assert!(checked >= 4 * 3 * 9, "{checked}");
+    assert!(checked >= 4 * 3 * 11, "{checked}");
 }
 
 /// A guarded normalisation factor, written out from the documented rule
@@ -255,18 +346,22 @@ fn two_tasks_match_the_closed_form() {
         }
         for case in cases(2, SEED) {
             let ctx = format!("{} ({variant}) K=2 on `{}`", spec.name, case.name);
-            let w = weights(spec, &params, &case, &ctx);
-            let want = two_task_closed_form(spec.name, &params, &case);
-            assert_close(&w, &want, 1e-9, &ctx);
+            let inputs = case.steps(RUN_STEPS);
+            let w = run(spec, &params, &inputs, &ctx);
+            let want: Vec<Vec<f64>> = inputs
+                .iter()
+                .map(|c| two_task_closed_form(spec.name, &params, c))
+                .collect();
+            assert_runs_close(&w, &want, 1e-9, &ctx);
             checked += 1;
         }
     }
     assert!(checked > 100, "{checked}");
 }
 
-/// How a method's weights respond to gradient scaling on `case`: (invariant to one common
-/// factor, invariant to a factor per task).
-fn scale_invariance(method: &str, params: &Value, case: &Case) -> (bool, bool) {
+/// How a method's weights respond to gradient scaling: (invariant to one common factor,
+/// invariant to a factor per task).
+fn scale_invariance(method: &str, params: &Value) -> (bool, bool) {
     match method {
         // The weights do not look at the gradients.
         "uniform" | "fixed" | "stl" => (true, true),
@@ -282,6 +377,13 @@ fn scale_invariance(method: &str, params: &Value, case: &Case) -> (bool, bool) {
                 Normalization::L2 | Normalization::LossPlus => (true, true),
             }
         }
+        // `prefix` (the online variant): λ_k ∝ 1/m_k of the prefix's mean metric. A common
+        // factor on ‖g_k‖ cancels in the normalisation; per-task factors are what the
+        // `grad-norm` rule balances, by design. The `loss` metric never looks at gradients.
+        "autoscale" => match params["metric"].as_str() {
+            Some("loss") => (true, true),
+            _ => (true, false),
+        },
         other => panic!(
             "declare how `{other}` responds to gradient scaling in `scale_invariance` \
              (common factor, per-task factor)"
@@ -303,12 +405,12 @@ fn scaling_the_gradients_keeps_the_declared_weights() {
     ];
     let (mut checked_common, mut checked_per_task) = (0, 0);
     for_every_input(|spec, _, params, case, ctx| {
-        let (common_inv, per_task_inv) = scale_invariance(spec.name, params, case);
+        let (common_inv, per_task_inv) = scale_invariance(spec.name, params);
         let w = weights(spec, params, case, ctx);
         if common_inv {
             for c in common {
                 let w_c = weights(spec, params, &case.scaled(c), ctx);
-                assert_close(&w_c, &w, 1e-9, &format!("{ctx}, all gradients ×{c:e}"));
+                assert_runs_close(&w_c, &w, 1e-9, &format!("{ctx}, all gradients ×{c:e}"));
                 checked_common += 1;
             }
         }
@@ -317,7 +419,7 @@ fn scaling_the_gradients_keeps_the_declared_weights() {
                 .map(|i| per_task[i % per_task.len()])
                 .collect();
             let w_c = weights(spec, params, &case.scaled_per_task(&factors), ctx);
-            assert_close(
+            assert_runs_close(
                 &w_c,
                 &w,
                 1e-9,
@@ -343,19 +445,12 @@ fn per_task_scaling_changes_none_but_not_l2() {
         let spec = mtl_methods::find(name).unwrap();
         let none = serde_json::json!({"normalization": "none"});
         let l2 = serde_json::json!({"normalization": "l2"});
-        assert_close(&weights(spec, &none, &case, name), &[0.5, 0.5], 1e-12, name);
-        assert_close(
-            &weights(spec, &none, &doubled, name),
-            &[0.8, 0.2],
-            1e-12,
-            name,
-        );
-        assert_close(
-            &weights(spec, &l2, &doubled, name),
-            &[0.5, 0.5],
-            1e-12,
-            name,
-        );
+        let once = |params: &Value, case: &Case| {
+            run(spec, params, std::slice::from_ref(case), name).remove(0)
+        };
+        assert_close(&once(&none, &case), &[0.5, 0.5], 1e-12, name);
+        assert_close(&once(&none, &doubled), &[0.8, 0.2], 1e-12, name);
+        assert_close(&once(&l2, &doubled), &[0.5, 0.5], 1e-12, name);
     }
 }
 
@@ -366,9 +461,7 @@ fn state_survives_a_json_round_trip() {
             let ctx = format!("{} ({variant}) K={k}", spec.name);
             let mut method = spec.build(&params, k).unwrap();
             let fresh = method.state();
-            for case in cases(k, SEED).iter().take(4) {
-                step(method.as_mut(), case, &ctx);
-            }
+            drive(method.as_mut(), &cases(k, SEED)[..4], &ctx);
             for state in [fresh, method.state()] {
                 let text = serde_json::to_string(&state)
                     .unwrap_or_else(|e| panic!("{ctx}: state does not serialise: {e}"));
