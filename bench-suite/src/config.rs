@@ -8,7 +8,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::model::ModelSpec;
-use crate::optim::{OptimizerConfig, OptimizerKind};
+use crate::optim::OptimizerKind;
 use crate::{Error, Result};
 
 /// Training settings shared by every cell of a sweep.
@@ -107,19 +107,6 @@ impl TrainConfig {
             ));
         }
         Ok(())
-    }
-
-    /// The optimiser part.
-    pub fn optimizer(&self) -> OptimizerConfig {
-        OptimizerConfig {
-            kind: self.optimizer,
-            lr: self.lr,
-            weight_decay: self.weight_decay,
-            momentum: self.momentum,
-            beta1: self.beta1,
-            beta2: self.beta2,
-            eps: self.eps,
-        }
     }
 
     /// Training settings from a JSON object of overrides (null = defaults).

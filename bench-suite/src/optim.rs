@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use candle_core::{CpuStorage, InplaceOp2, Layout, Shape, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::config::TrainConfig;
 use crate::model::Param;
 use crate::{Error, Result};
 
@@ -25,25 +26,6 @@ pub enum OptimizerKind {
     Adamw,
 }
 
-/// Optimiser hyper-parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct OptimizerConfig {
-    /// Which optimiser.
-    pub kind: OptimizerKind,
-    /// Learning rate.
-    pub lr: f64,
-    /// Weight decay (L2 for sgd/adam, decoupled for adamw).
-    pub weight_decay: f64,
-    /// SGD momentum.
-    pub momentum: f64,
-    /// Adam β₁.
-    pub beta1: f64,
-    /// Adam β₂.
-    pub beta2: f64,
-    /// Adam ε.
-    pub eps: f64,
-}
-
 /// Updates parameters in place from their gradients.
 pub trait Optimizer {
     /// One update of `params` with `grads` (same order and shapes).
@@ -53,12 +35,12 @@ pub trait Optimizer {
 }
 
 /// Builds the optimiser for `params`.
-pub fn build(config: &OptimizerConfig, params: &[Param]) -> Box<dyn Optimizer> {
+pub fn build(config: &TrainConfig, params: &[Param]) -> Box<dyn Optimizer> {
     let sizes = params.iter().map(|p| p.var.elem_count()).collect();
     Box::new(Fused {
-        config: *config,
+        config: config.clone(),
         step: 0,
-        state: State::new(sizes, config.kind),
+        state: State::new(sizes, config.optimizer),
     })
 }
 
@@ -82,7 +64,7 @@ impl State {
 
 #[derive(Clone)]
 struct Fused {
-    config: OptimizerConfig,
+    config: TrainConfig,
     step: u64,
     state: State,
 }
@@ -197,7 +179,7 @@ impl Optimizer for Fused {
         self.step += 1;
         let c = &self.config;
         let coefficients = Coefficients {
-            kind: c.kind,
+            kind: c.optimizer,
             lr: c.lr as f32,
             weight_decay: c.weight_decay as f32,
             momentum: c.momentum as f32,
@@ -250,15 +232,16 @@ mod tests {
     use super::*;
     use candle_core::{Device, Var};
 
-    fn config(kind: OptimizerKind) -> OptimizerConfig {
-        OptimizerConfig {
-            kind,
+    fn config(kind: OptimizerKind) -> TrainConfig {
+        TrainConfig {
+            optimizer: kind,
             lr: 0.1,
             weight_decay: 0.01,
             momentum: 0.9,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
+            ..Default::default()
         }
     }
 

@@ -194,7 +194,7 @@ impl<'a> Session<'a> {
         let k = tasks.len();
         let outputs: Vec<usize> = tasks.iter().map(|t| t.output_dim()).collect();
         let model = Model::new(spec, dataset.input_dim(), &outputs, seed, device)?;
-        let optimizer = optim::build(&train.optimizer(), model.params());
+        let optimizer = optim::build(train, model.params());
         let (reference_val, _) = evaluate(&model, dataset, Split::Val, device)?;
         let snapshot = model.snapshot()?;
         Ok(Self {
