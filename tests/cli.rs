@@ -2,7 +2,7 @@
 
 mod util;
 
-use util::Workdir;
+use util::{small_run, Workdir};
 
 #[test]
 fn list_shows_datasets_methods_with_defaults_and_sizes() {
@@ -26,27 +26,18 @@ fn list_shows_datasets_methods_with_defaults_and_sizes() {
 fn run_trains_one_cell_and_writes_its_record() {
     let w = Workdir::new();
     let run = w
-        .run(&[
-            "run",
+        .run(&small_run(&[
             "--method",
             "fixed",
             "--param",
             "weights=[0.25,0.75]",
             "--data",
             "tasks=2",
-            "--data",
-            "train=128",
-            "--data",
-            "val=32",
-            "--data",
-            "test=32",
             "--model",
             "linear-s",
-            "--train",
-            "epochs=2",
             "--out",
             "one",
-        ])
+        ]))
         .expect_code(0);
     let out = run.stdout();
     assert!(out.contains("fixed on synthetic-linear/k2"), "{out}");
@@ -89,27 +80,18 @@ fn report_on_an_empty_folder_says_what_to_run() {
 #[test]
 fn diagnostics_are_logged_per_epoch_when_asked() {
     let w = Workdir::new();
-    w.run(&[
-        "run",
+    w.run(&small_run(&[
         "--method",
         "uniform",
         "--data",
         "tasks=3",
-        "--data",
-        "train=128",
-        "--data",
-        "val=32",
-        "--data",
-        "test=32",
         "--model",
         "mlp-xs",
-        "--train",
-        "epochs=2",
         "--train",
         "diagnostics=true",
         "--out",
         "diag",
-    ])
+    ]))
     .expect_code(0);
     let file = std::fs::read_dir(w.join("diag"))
         .unwrap()
@@ -138,8 +120,7 @@ fn diagnostics_are_logged_per_epoch_when_asked() {
 fn searched_methods_run_from_the_command_line_and_record_their_search() {
     let w = Workdir::new();
     let out = w
-        .run(&[
-            "run",
+        .run(&small_run(&[
             "--method",
             "tuned",
             "--param",
@@ -148,19 +129,11 @@ fn searched_methods_run_from_the_command_line_and_record_their_search() {
             "trials=3",
             "--data",
             "tasks=2",
-            "--data",
-            "train=64",
-            "--data",
-            "val=32",
-            "--data",
-            "test=32",
             "--model",
             "linear-s",
-            "--train",
-            "epochs=2",
             "--out",
             "tuned",
-        ])
+        ]))
         .expect_code(0)
         .stdout();
     assert!(out.contains("tuned on synthetic-linear"), "{out}");

@@ -103,6 +103,16 @@ impl Run {
     }
 }
 
+/// `mtlbench run` on a small synthetic dataset (64 training rows, 32 validation and test
+/// rows, 2 epochs) followed by `extra` flags (later flags override earlier ones).
+pub fn small_run<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "run", "--data", "train=64", "--data", "val=32", "--data", "test=32", "--train", "epochs=2",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// The tiny sweep file used by several tests.
 pub const TINY_SWEEP: &str = include_str!("../fixtures/tiny_sweep.toml");
 
