@@ -7,7 +7,7 @@ use mtl_datasets::Split;
 use mtl_reports::store::{read_record, record_file_name};
 use mtl_reports::{write_record_atomic, RunRecord};
 
-use crate::cell::train_cell;
+use crate::cell::{search_id, train_cell, SEARCH_DIR};
 use crate::config::SweepPlan;
 use crate::trainer::RunEnv;
 use crate::{Error, Result};
@@ -68,13 +68,25 @@ pub fn run_sweep(
                 continue;
             }
         }
+        let searching = !dir
+            .join(SEARCH_DIR)
+            .join(format!("{}.json", search_id(cell)))
+            .exists()
+            && mtl_methods::find(&cell.method.name)?
+                .search(&cell.method.params, plan.num_tasks)?
+                .is_some();
         bar.set_message(format!(
-            "[{}/{}] {} {} seed {}",
+            "[{}/{}] {} {} seed {}{}",
             i + 1,
             cells.len(),
             cell.method.name,
             cell.model,
-            cell.seed
+            cell.seed,
+            if searching {
+                " (searching weights, once per method and model)"
+            } else {
+                ""
+            }
         ));
         let start = bar.position();
         let mut record = train_cell(cell, dataset.as_ref(), env, Some(dir), &mut || bar.inc(1))?;

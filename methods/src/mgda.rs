@@ -92,17 +92,17 @@ impl MgdaConfig {
     pub const PARAMS: &'static [ParamDoc] = &[
         ParamDoc {
             name: "normalization",
-            kind: "none | l2 | loss | loss+ (default loss+)",
+            kind: "none | l2 | loss | loss+",
             help: "gradient scaling before the min-norm solve: 1, ‖g_k‖, L_k or L_k·‖g_k‖",
         },
         ParamDoc {
             name: "max_iter",
-            kind: "integer ≥ 1 (default 250)",
+            kind: "integer ≥ 1",
             help: "Frank–Wolfe iteration cap for K ≥ 3 tasks",
         },
         ParamDoc {
             name: "tol",
-            kind: "float > 0 (default 1e-5)",
+            kind: "float > 0",
             help: "stop when one Frank–Wolfe iteration moves λ by less than this (L1 norm)",
         },
     ];
