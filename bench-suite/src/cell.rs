@@ -77,7 +77,9 @@ pub fn search_for(
     if let Some(path) = &path {
         if let Ok(bytes) = std::fs::read(path) {
             match serde_json::from_slice::<SearchRecord>(&bytes) {
-                Ok(found) if found.id == id => return Ok(Some(found)),
+                Ok(found) if found.id == id && found.weights.len() == dataset.tasks().len() => {
+                    return Ok(Some(found))
+                }
                 _ => {
                     tracing::warn!(path = %path.display(), "ignoring an unreadable search record; searching again")
                 }

@@ -89,6 +89,12 @@ impl SyntheticLinearConfig {
                 return Err(format!("field `{name}` must be in 1..=10000000, got {n}"));
             }
         }
+        let values = (self.train + self.val + self.test) as u128 * (self.dim + self.tasks) as u128;
+        if values > 1 << 29 {
+            return Err(format!(
+                "(train + val + test) × (dim + tasks) = {values} values is more than this generator holds in memory (2^29); use fewer examples or a smaller `dim`"
+            ));
+        }
         if !self.task_scales.is_empty() && self.task_scales.len() != self.tasks {
             return Err(format!(
                 "field `task_scales` has {} entries but `tasks` is {}",
@@ -312,5 +318,11 @@ mod tests {
                 .unwrap()
                 .to_string();
         assert!(err.contains("task_scales"), "{err}");
+        let err =
+            SyntheticLinear::from_params(&serde_json::json!({"dim": 100000, "train": 10000000}))
+                .err()
+                .unwrap()
+                .to_string();
+        assert!(err.contains("in memory"), "{err}");
     }
 }

@@ -285,6 +285,36 @@ impl RunRecord {
         }
     }
 
+    /// Checks the lengths every reader relies on: one entry per task in test results,
+    /// weights, epoch logs and baselines. Describes the first mismatch.
+    pub fn check_shape(&self) -> std::result::Result<(), String> {
+        let k = self.dataset.tasks.len();
+        let mut lists: Vec<(String, usize)> = vec![
+            ("test".into(), self.test.len()),
+            ("weights.last".into(), self.weights.last.len()),
+            ("weights.mean".into(), self.weights.mean.len()),
+            ("weights.min".into(), self.weights.min.len()),
+            ("weights.max".into(), self.weights.max.len()),
+        ];
+        for (i, e) in self.epochs.iter().enumerate() {
+            for (name, len) in [
+                ("train_loss", e.train_loss.len()),
+                ("val_loss", e.val_loss.len()),
+                ("val_metric", e.val_metric.len()),
+                ("weights_mean", e.weights_mean.len()),
+            ] {
+                lists.push((format!("epochs[{i}].{name}"), len));
+            }
+        }
+        if !self.stl_cells.is_empty() {
+            lists.push(("stl_cells".into(), self.stl_cells.len()));
+        }
+        match lists.into_iter().find(|(_, len)| *len != k) {
+            Some((field, len)) => Err(format!("field `{field}` has {len} entries for {k} tasks")),
+            None => Ok(()),
+        }
+    }
+
     /// Whether the run completed.
     pub fn completed(&self) -> bool {
         self.status == RunStatus::Completed

@@ -72,10 +72,18 @@ pub fn read_record(path: &Path) -> Result<RunRecord> {
             })
         }
     }
-    serde_json::from_value(value).map_err(|e| Error::InvalidRecord {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })
+    let record: RunRecord =
+        serde_path_to_error::deserialize(value).map_err(|e| Error::InvalidRecord {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+    record
+        .check_shape()
+        .map_err(|message| Error::InvalidRecord {
+            path: path.to_owned(),
+            message,
+        })?;
+    Ok(record)
 }
 
 /// Loads every `*.json` record in `dir` (not recursive, hidden files skipped), sorted by file

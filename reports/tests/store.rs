@@ -1,0 +1,74 @@
+//! Reading and writing record files: atomic writes, and bad files reported with their path.
+
+use std::path::Path;
+
+use mtl_reports::store::read_record;
+use mtl_reports::{load_records, write_record_atomic, Error, RunRecord};
+
+fn fixture() -> RunRecord {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/records");
+    load_records(&dir).unwrap().remove(0)
+}
+
+#[test]
+fn a_written_record_reads_back_identically_and_leaves_no_temp_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = fixture();
+    let path = write_record_atomic(dir.path(), &record).unwrap();
+    assert_eq!(
+        path.file_name().unwrap().to_str().unwrap(),
+        format!("{}.json", record.cell_id)
+    );
+    assert_eq!(read_record(&path).unwrap(), record);
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+}
+
+#[test]
+fn bad_record_files_are_reported_with_their_path_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = serde_json::to_string_pretty(&fixture()).unwrap();
+    let mut short = fixture();
+    short.test.pop();
+    let cases = [
+        ("empty.json", String::new(), "not a valid run record"),
+        ("truncated.json", good[..good.len() / 2].to_owned(), "EOF"),
+        (
+            "html.json",
+            "<html><body>502 Bad Gateway</body></html>".into(),
+            "not a valid run record",
+        ),
+        (
+            "schema.json",
+            good.replacen("\"schema_version\": 1", "\"schema_version\": 99", 1),
+            "schema version 99",
+        ),
+        (
+            "type.json",
+            good.replacen("\"seed\": ", "\"seed\": \"zero\", \"x\": ", 1),
+            "seed",
+        ),
+        (
+            "shape.json",
+            serde_json::to_string(&short).unwrap(),
+            "field `test` has 2 entries for 3 tasks",
+        ),
+    ];
+    for (name, text, needle) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let err = read_record(&path).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(name) && msg.contains(needle), "{name}: {msg}");
+        assert!(
+            matches!(
+                err,
+                Error::InvalidRecord { .. } | Error::SchemaVersion { .. }
+            ),
+            "{name}"
+        );
+    }
+}
