@@ -3,19 +3,23 @@
 
 use std::path::Path;
 
-use mtl_datasets::Dataset;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use mtl_datasets::{Dataset, Split};
 use mtl_methods::search::SearchOutcome;
 use mtl_methods::uniform::FixedWeights;
 use mtl_methods::{Method, Weights};
-use mtl_reports::record::{SearchBudget, SearchRecord};
-use mtl_reports::RunRecord;
+use mtl_reports::record::{
+    DatasetInfo, MethodInfo, ModelInfo, SearchBudget, SearchRecord, TaskInfo, TaskResult, Timing,
+};
+use mtl_reports::{RunRecord, SCHEMA_VERSION};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::config::RunConfig;
 use crate::model::ModelSpec;
 use crate::search::SessionBackend;
-use crate::trainer::{record, RunClock, RunEnv, Session};
+use crate::trainer::{RunEnv, Session, TrainedRun};
 use crate::{Error, Result};
 
 /// Folder (inside a results folder) holding finished searches.
@@ -122,4 +126,115 @@ pub fn train_cell(
     session.train_steps(total, on_step)?;
     let done = session.finish()?;
     Ok(record(run, dataset, env, &spec, done, search, &clock))
+}
+
+/// When a run started: wall-clock for the record, monotonic for its duration.
+#[derive(Debug, Clone, Copy)]
+pub struct RunClock {
+    started_unix: f64,
+    elapsed: Instant,
+}
+
+impl RunClock {
+    /// Starts the clock now.
+    pub fn start() -> Self {
+        Self {
+            started_unix: unix_now(),
+            elapsed: Instant::now(),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Stamps a finished session into a run record.
+pub fn record(
+    run: &RunConfig,
+    dataset: &dyn Dataset,
+    env: &RunEnv,
+    spec: &ModelSpec,
+    done: TrainedRun,
+    search: Option<SearchRecord>,
+    clock: &RunClock,
+) -> RunRecord {
+    let tasks = dataset.tasks();
+    RunRecord {
+        schema_version: SCHEMA_VERSION,
+        cell_id: run.cell_id(),
+        stamp: env.stamp.clone(),
+        dataset: DatasetInfo {
+            id: dataset.id(),
+            revision: dataset.revision(),
+            config: run.dataset.params.clone(),
+            tasks: tasks
+                .iter()
+                .map(|t| TaskInfo {
+                    name: t.name.clone(),
+                    loss: t.loss.name().into(),
+                    metric: t.metric.name().into(),
+                    higher_is_better: t.metric.higher_is_better(),
+                })
+                .collect(),
+            split_sizes: [Split::Train, Split::Val, Split::Test].map(|s| dataset.split_len(s)),
+        },
+        method: MethodInfo {
+            name: run.method.name.clone(),
+            config: run.method.params.clone(),
+        },
+        model: ModelInfo {
+            name: spec.name.clone(),
+            arch: spec.arch.name().into(),
+            width: spec.width,
+            parameters: done.parameters,
+            shared_parameters: done.shared_parameters,
+        },
+        train: run.train.to_record_value(),
+        seed: run.seed,
+        status: done.status,
+        epochs: done.epochs,
+        selected_epoch: done.selected_epoch,
+        test: tasks
+            .iter()
+            .enumerate()
+            .map(|(t, task)| TaskResult {
+                task: task.name.clone(),
+                loss: done.test_loss[t],
+                metric: done.test_metric[t],
+            })
+            .collect(),
+        weights: done.weights,
+        cost: done.cost,
+        method_state: done.method_state,
+        stl_cells: Vec::new(),
+        search,
+        timing: timing(
+            &done.step_ms,
+            clock.elapsed.elapsed().as_secs_f64(),
+            clock.started_unix,
+        ),
+    }
+}
+
+fn timing(step_ms: &[f64], total_s: f64, started: f64) -> Timing {
+    let mut sorted = step_ms.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+    let mean = if sorted.is_empty() {
+        0.0
+    } else {
+        sorted.iter().sum::<f64>() / sorted.len() as f64
+    };
+    Timing {
+        step_ms_median: median,
+        step_ms_mean: mean,
+        total_s,
+        started_unix: started,
+        finished_unix: unix_now(),
+    }
 }

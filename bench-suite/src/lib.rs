@@ -10,6 +10,7 @@ pub mod model;
 pub mod optim;
 pub mod search;
 pub mod stamp;
+pub mod step;
 pub mod sweep;
 pub mod trainer;
 

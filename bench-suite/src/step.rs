@@ -1,0 +1,497 @@
+//! One training step's gradients: the method-agnostic heart of the trainer.
+//!
+//! The step asks [`Method::needs`] which per-task gradients to compute — none, w.r.t. the
+//! shared parameters (K backward passes) or w.r.t. the shared representation (K head-only
+//! passes plus one through the encoder) — hands the Gram matrix and losses to
+//! [`Method::step`], and returns the gradient of Σ λ_k L_k for every parameter. Backward passes
+//! are counted where they happen.
+
+use candle_core::{Device, Tensor, Var};
+use mtl_datasets::Batch;
+use mtl_methods::{GradSource, Gram, Method, StepInput, Update};
+
+use crate::loss::{targets_tensor, task_loss};
+use crate::model::Model;
+use crate::{Error, Result};
+
+/// Backward passes counted by the trainer.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct BackwardCount {
+    /// Passes that traverse the shared encoder.
+    pub(crate) encoder: u64,
+    /// Passes through task heads only.
+    pub(crate) heads: u64,
+}
+
+/// Per-task losses and weights of one step, plus the gradients to apply.
+pub(crate) struct StepResult {
+    /// Per-task training losses.
+    pub(crate) losses: Vec<f64>,
+    /// The weights λ used.
+    pub(crate) weights: Vec<f64>,
+    /// Gradient of Σ λ_k L_k per parameter, in parameter order.
+    pub(crate) grads: Vec<Tensor>,
+}
+
+/// A step that hit a non-finite loss.
+pub(crate) struct NonFinite {
+    /// The task whose loss was not finite.
+    pub(crate) task: usize,
+}
+
+/// The per-task loss tensors of a batch, task order, computed from each group's
+/// representation by `encode` (the encoder itself, or a detached copy for MGDA-UB).
+pub(crate) fn task_losses(
+    model: &Model,
+    tasks: &[mtl_datasets::Task],
+    batch: &Batch,
+    zs: &[Tensor],
+    device: &Device,
+) -> Result<Vec<Tensor>> {
+    let mut losses: Vec<Option<Tensor>> = vec![None; tasks.len()];
+    for (group, z) in batch.groups.iter().zip(zs) {
+        for (t, targets) in &group.targets {
+            let out = model.head(*t, z)?;
+            losses[*t] = Some(task_loss(
+                &tasks[*t],
+                &out,
+                &targets_tensor(targets, device)?,
+            )?);
+        }
+    }
+    losses
+        .into_iter()
+        .enumerate()
+        .map(|(t, l)| l.ok_or_else(|| Error::Internal(format!("batch has no data for task {t}"))))
+        .collect()
+}
+
+fn loss_values(losses: &[Tensor]) -> Result<std::result::Result<Vec<f64>, NonFinite>> {
+    let values: Vec<f64> = losses
+        .iter()
+        .map(|l| Ok(l.to_scalar::<f32>()? as f64))
+        .collect::<Result<_>>()?;
+    Ok(match values.iter().position(|v| !v.is_finite()) {
+        Some(task) => Err(NonFinite { task }),
+        None => Ok(values),
+    })
+}
+
+/// The gradient of every parameter from one `GradStore` (zeros where a parameter got none).
+fn grads_of(model: &Model, store: &candle_core::backprop::GradStore) -> Result<Vec<Tensor>> {
+    model
+        .params()
+        .iter()
+        .map(|p| match store.get(p.var.as_tensor()) {
+            Some(g) => Ok(g.clone()),
+            None => Ok(p.var.zeros_like()?),
+        })
+        .collect()
+}
+
+/// Gradients of Σ_k λ_k L_k assembled from per-task stores: shared parameters sum the weighted
+/// task gradients, head k's parameters take λ_k times task k's gradient. `shared` says which
+/// parameters (a prefix of the list) come from `shared_store` instead, when given.
+fn combine(
+    model: &Model,
+    per_task: &[candle_core::backprop::GradStore],
+    lambda: &[f64],
+    shared_store: Option<&candle_core::backprop::GradStore>,
+) -> Result<Vec<Tensor>> {
+    let encoder_len = model.encoder_params().len();
+    let mut grads = Vec::with_capacity(model.params().len());
+    for (i, p) in model.params().iter().enumerate() {
+        let from_tasks = |tasks: &mut dyn Iterator<Item = usize>| -> Result<Tensor> {
+            let mut acc: Option<Tensor> = None;
+            for t in tasks {
+                if let Some(g) = per_task[t].get(p.var.as_tensor()) {
+                    let w = g.affine(lambda[t], 0.0)?;
+                    acc = Some(match acc {
+                        Some(a) => a.add(&w)?,
+                        None => w,
+                    });
+                }
+            }
+            Ok(match acc {
+                Some(a) => a,
+                None => p.var.zeros_like()?,
+            })
+        };
+        let g = if i < encoder_len {
+            match shared_store {
+                Some(store) => store
+                    .get(p.var.as_tensor())
+                    .cloned()
+                    .map_or_else(|| p.var.zeros_like(), Ok)?,
+                None => from_tasks(&mut (0..per_task.len()))?,
+            }
+        } else {
+            let owner = (0..per_task.len())
+                .find(|&t| model.head_range(t).contains(&i))
+                .ok_or_else(|| {
+                    Error::Internal(format!("parameter {} belongs to no head", p.name))
+                })?;
+            from_tasks(&mut std::iter::once(owner))?
+        };
+        grads.push(g);
+    }
+    Ok(grads)
+}
+
+fn flatten_rows(tensors: &[Option<&Tensor>], like: &[Tensor]) -> Result<Vec<f32>> {
+    let mut row = Vec::new();
+    for (t, shape) in tensors.iter().zip(like) {
+        match t {
+            Some(t) => row.extend(t.flatten_all()?.to_vec1::<f32>()?),
+            None => row.extend(std::iter::repeat_n(0.0, shape.elem_count())),
+        }
+    }
+    Ok(row)
+}
+
+fn weights_of(update: Update) -> Vec<f64> {
+    match update {
+        Update::Weights(w) => w.into_vec(),
+    }
+}
+
+/// The representation of each input group.
+pub(crate) fn encode_groups(model: &Model, batch: &Batch, device: &Device) -> Result<Vec<Tensor>> {
+    batch
+        .groups
+        .iter()
+        .map(|g| {
+            model.encode(&Tensor::from_slice(
+                &g.x,
+                (g.rows, g.x.len() / g.rows.max(1)),
+                device,
+            )?)
+        })
+        .collect()
+}
+
+/// The Gram matrix of the per-task gradients w.r.t. the shared parameters, one backward pass
+/// per task, and the per-task gradient stores.
+pub(crate) fn params_gram(
+    model: &Model,
+    losses: &[Tensor],
+) -> Result<(Gram, Vec<candle_core::backprop::GradStore>)> {
+    let shared: Vec<Tensor> = model
+        .encoder_params()
+        .iter()
+        .map(|p| p.var.as_tensor().clone())
+        .collect();
+    let mut stores = Vec::with_capacity(losses.len());
+    let mut rows = Vec::with_capacity(losses.len());
+    for l in losses {
+        let store = l.backward()?;
+        let parts: Vec<Option<&Tensor>> = shared.iter().map(|p| store.get(p)).collect();
+        rows.push(flatten_rows(&parts, &shared)?);
+        stores.push(store);
+    }
+    Ok((Gram::from_rows(&rows), stores))
+}
+
+/// One training step: forward, the method's weights, backward. The optimiser is applied by
+/// the caller.
+pub(crate) fn train_step(
+    model: &Model,
+    tasks: &[mtl_datasets::Task],
+    batch: &Batch,
+    method: &mut dyn Method,
+    step: u64,
+    count: &mut BackwardCount,
+    device: &Device,
+) -> Result<std::result::Result<StepResult, NonFinite>> {
+    let zs = encode_groups(model, batch, device)?;
+    match method.needs().grads {
+        GradSource::None => {
+            let losses = task_losses(model, tasks, batch, &zs, device)?;
+            let values = match loss_values(&losses)? {
+                Ok(v) => v,
+                Err(e) => return Ok(Err(e)),
+            };
+            let lambda = weights_of(method.step(&StepInput {
+                step,
+                losses: &values,
+                gram: None,
+            })?);
+            let mut total = losses[0].affine(lambda[0], 0.0)?;
+            for t in 1..losses.len() {
+                total = total.add(&losses[t].affine(lambda[t], 0.0)?)?;
+            }
+            let store = total.backward()?;
+            count.encoder += 1;
+            Ok(Ok(StepResult {
+                losses: values,
+                weights: lambda,
+                grads: grads_of(model, &store)?,
+            }))
+        }
+        GradSource::Params => {
+            let losses = task_losses(model, tasks, batch, &zs, device)?;
+            let values = match loss_values(&losses)? {
+                Ok(v) => v,
+                Err(e) => return Ok(Err(e)),
+            };
+            let (gram, stores) = params_gram(model, &losses)?;
+            count.encoder += losses.len() as u64;
+            let lambda = weights_of(method.step(&StepInput {
+                step,
+                losses: &values,
+                gram: Some(&gram),
+            })?);
+            let grads = combine(model, &stores, &lambda, None)?;
+            Ok(Ok(StepResult {
+                losses: values,
+                weights: lambda,
+                grads,
+            }))
+        }
+        GradSource::Representation => {
+            let z_vars: Vec<Var> = zs
+                .iter()
+                .map(|z| Var::from_tensor(&z.detach()))
+                .collect::<candle_core::Result<_>>()?;
+            let z_tensors: Vec<Tensor> = z_vars.iter().map(|v| v.as_tensor().clone()).collect();
+            let losses = task_losses(model, tasks, batch, &z_tensors, device)?;
+            let values = match loss_values(&losses)? {
+                Ok(v) => v,
+                Err(e) => return Ok(Err(e)),
+            };
+            let mut stores = Vec::with_capacity(losses.len());
+            let mut rows = Vec::with_capacity(losses.len());
+            for l in &losses {
+                let store = l.backward()?;
+                count.heads += 1;
+                let parts: Vec<Option<&Tensor>> = z_tensors.iter().map(|z| store.get(z)).collect();
+                rows.push(flatten_rows(&parts, &z_tensors)?);
+                stores.push(store);
+            }
+            let gram = Gram::from_rows(&rows);
+            let lambda = weights_of(method.step(&StepInput {
+                step,
+                losses: &values,
+                gram: Some(&gram),
+            })?);
+            // Push Σ λ_k ∂L_k/∂z back through the encoder with the surrogate Σ_g ⟨z_g, G_g⟩.
+            let mut surrogate: Option<Tensor> = None;
+            for (z, z_var) in zs.iter().zip(&z_tensors) {
+                let mut g = z.zeros_like()?;
+                for (t, store) in stores.iter().enumerate() {
+                    if let Some(gz) = store.get(z_var) {
+                        g = g.add(&gz.affine(lambda[t], 0.0)?)?;
+                    }
+                }
+                let term = z.mul(&g.detach())?.sum_all()?;
+                surrogate = Some(match surrogate {
+                    Some(s) => s.add(&term)?,
+                    None => term,
+                });
+            }
+            let surrogate =
+                surrogate.ok_or_else(|| Error::Internal("batch has no input groups".into()))?;
+            let encoder_store = surrogate.backward()?;
+            count.encoder += 1;
+            let grads = combine(model, &stores, &lambda, Some(&encoder_store))?;
+            Ok(Ok(StepResult {
+                losses: values,
+                weights: lambda,
+                grads,
+            }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ModelSpec;
+    use mtl_datasets::{Dataset, Split, SyntheticLinear, SyntheticLinearConfig};
+    use mtl_methods::{Needs, Weights};
+
+    /// Fixed weights behind any gradient source, to compare the trainer's three paths.
+    struct Probe {
+        grads: GradSource,
+        weights: Vec<f64>,
+        seen_gram: Option<Gram>,
+    }
+
+    impl Method for Probe {
+        fn needs(&self) -> Needs {
+            Needs { grads: self.grads }
+        }
+
+        fn step(&mut self, input: &StepInput<'_>) -> mtl_methods::Result<Update> {
+            self.seen_gram = input.gram.cloned();
+            Ok(Update::Weights(Weights::simplex(self.weights.clone())?))
+        }
+    }
+
+    fn setup(arch: &str) -> (SyntheticLinear, Model, Batch) {
+        let ds = SyntheticLinear::new(SyntheticLinearConfig {
+            tasks: 3,
+            dim: 6,
+            train: 32,
+            val: 8,
+            test: 8,
+            ..Default::default()
+        })
+        .unwrap();
+        let spec = ModelSpec::parse(arch).unwrap();
+        let model = Model::new(&spec, 6, &[1, 1, 1], 3, &Device::Cpu).unwrap();
+        let batch = ds.batches(Split::Train, 16, 1, 0).remove(0);
+        (ds, model, batch)
+    }
+
+    fn run(
+        model: &Model,
+        ds: &SyntheticLinear,
+        batch: &Batch,
+        grads: GradSource,
+    ) -> (Vec<Vec<f32>>, Probe, BackwardCount) {
+        let mut probe = Probe {
+            grads,
+            weights: vec![0.2, 0.3, 0.5],
+            seen_gram: None,
+        };
+        let mut count = BackwardCount::default();
+        let out = train_step(
+            model,
+            ds.tasks(),
+            batch,
+            &mut probe,
+            0,
+            &mut count,
+            &Device::Cpu,
+        )
+        .unwrap()
+        .ok()
+        .unwrap();
+        let flat = out
+            .grads
+            .iter()
+            .map(|g| g.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+            .collect();
+        (flat, probe, count)
+    }
+
+    /// A multi-domain batch (Royer et al., 2023): the first half of the rows is one domain
+    /// feeding task 0, the second half another domain feeding tasks 1 and 2.
+    fn multi_domain(batch: &Batch) -> Batch {
+        let g = &batch.groups[0];
+        let (half, dim) = (g.rows / 2, g.x.len() / g.rows);
+        let part = |range: std::ops::Range<usize>, tasks: &[usize]| mtl_datasets::InputGroup {
+            x: g.x[range.start * dim..range.end * dim].to_vec(),
+            rows: range.len(),
+            targets: tasks
+                .iter()
+                .map(|&t| match &g.targets[t].1 {
+                    mtl_datasets::Targets::Real(v) => {
+                        (t, mtl_datasets::Targets::Real(v[range.clone()].to_vec()))
+                    }
+                    mtl_datasets::Targets::Labels(v) => {
+                        (t, mtl_datasets::Targets::Labels(v[range.clone()].to_vec()))
+                    }
+                })
+                .collect(),
+        };
+        Batch {
+            groups: vec![part(0..half, &[0]), part(half..g.rows, &[1, 2])],
+        }
+    }
+
+    #[test]
+    fn all_gradient_paths_give_the_gradient_of_the_weighted_loss() {
+        for (arch, domains) in [
+            ("mlp-xs", 1),
+            ("linear-s", 1),
+            ("mlp-xs", 2),
+            ("linear-s", 2),
+        ] {
+            let (ds, model, batch) = setup(arch);
+            let batch = if domains == 2 {
+                multi_domain(&batch)
+            } else {
+                batch
+            };
+            let (reference, _, c0) = run(&model, &ds, &batch, GradSource::None);
+            assert_eq!((c0.encoder, c0.heads), (1, 0));
+            for source in [GradSource::Params, GradSource::Representation] {
+                let (grads, probe, count) = run(&model, &ds, &batch, source);
+                for (a, b) in grads.iter().flatten().zip(reference.iter().flatten()) {
+                    assert!(
+                        (a - b).abs() <= 1e-5 * b.abs().max(1e-2),
+                        "{arch} {domains} domain(s) {source:?}: {a} vs {b}"
+                    );
+                }
+                let gram = probe.seen_gram.expect("gram passed");
+                assert_eq!(gram.k(), 3);
+                match source {
+                    GradSource::Params => assert_eq!((count.encoder, count.heads), (3, 0)),
+                    _ => assert_eq!((count.encoder, count.heads), (1, 3)),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn representation_gram_holds_gradients_wrt_z() {
+        // For the linear model z = W x and heads a_k (no bias), ∂L_k/∂z = (2/n)(ŷ_k − y_k) a_kᵀ
+        // row-wise, so the Gram is (4/n²) Σ_rows r_k r_j ⟨a_k, a_j⟩ with r the residuals.
+        let (ds, model, batch) = setup("linear-s");
+        let (_, probe, _) = run(&model, &ds, &batch, GradSource::Representation);
+        let gram = probe.seen_gram.unwrap();
+        let g = &batch.groups[0];
+        let x = Tensor::from_slice(&g.x, (g.rows, 6), &Device::Cpu).unwrap();
+        let z = model.encode(&x).unwrap();
+        let n = g.rows as f64;
+        let mut residuals = Vec::new();
+        let mut heads = Vec::new();
+        for (t, targets) in &g.targets {
+            let pred = model
+                .head(*t, &z)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let mtl_datasets::Targets::Real(y) = targets else {
+                unreachable!()
+            };
+            residuals.push(
+                pred.iter()
+                    .zip(y)
+                    .map(|(p, y)| (p - y) as f64)
+                    .collect::<Vec<_>>(),
+            );
+            let a = model.params()[model.head_range(*t).start]
+                .var
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            heads.push(a);
+        }
+        for i in 0..3 {
+            for j in 0..3 {
+                let aa: f64 = heads[i]
+                    .iter()
+                    .zip(&heads[j])
+                    .map(|(a, b)| (*a as f64) * (*b as f64))
+                    .sum();
+                let rr: f64 = residuals[i]
+                    .iter()
+                    .zip(&residuals[j])
+                    .map(|(a, b)| a * b)
+                    .sum();
+                let want = 4.0 / (n * n) * rr * aa;
+                assert!(
+                    (gram.get(i, j) - want).abs() < 1e-5 * want.abs().max(1e-6),
+                    "{i}{j}: {} vs {want}",
+                    gram.get(i, j)
+                );
+            }
+        }
+    }
+}
