@@ -432,6 +432,17 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_sweep_example_is_valid() {
+        let readme = include_str!("../../README.md");
+        let start =
+            readme.find("```toml\n").expect("README has a TOML example") + "```toml\n".len();
+        let end = start + readme[start..].find("```").expect("closed code block");
+        let plan = SweepPlan::from_toml(&readme[start..end], "README.md").unwrap();
+        assert!(plan.stl && plan.train.diagnostics);
+        assert_eq!(plan.methods.len(), 5);
+    }
+
+    #[test]
     fn cell_ids_are_stable_and_distinct() {
         let plan = SweepPlan::from_toml(DEFAULT_SWEEP, "default").unwrap();
         let ids: BTreeSet<String> = plan.cells().iter().map(|c| c.cell_id()).collect();
