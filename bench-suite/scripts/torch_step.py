@@ -25,9 +25,12 @@ import json
 import os
 import statistics
 import time
+import warnings
 
-import torch
-from torch import nn
+# `pip install torch` does not pull numpy; torch warns about it on import. Harmless here.
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
 
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 p.add_argument("--fused", action="store_true", help="AdamW(fused=True)")
