@@ -55,12 +55,13 @@ fn run_trains_one_cell_and_writes_its_record() {
 #[test]
 fn bad_run_flags_exit_2_with_a_clear_message() {
     let w = Workdir::new();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["run", "--method", "nope"], "unknown method `nope`"),
         (&["run", "--model", "mlp-huge"], "mlp-huge"),
         (&["run", "--param", "normalization"], "key=value"),
         (&["run", "--train", "lr=-1"], "lr"),
         (&["run", "--device", "tpu"], "tpu"),
+        (&["run", "--device", "cuda"], "--features cuda"),
     ];
     for (args, needle) in cases {
         let run = w.run(args).expect_code(2);

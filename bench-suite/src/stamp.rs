@@ -42,9 +42,12 @@ pub fn parse_device(name: &str) -> crate::Result<Device> {
                 None => 0,
             };
             Device::new_cuda(ordinal).map_err(|e| {
-                bad(format!(
-                    "cannot open {name}: {e}. CUDA needs a build with `--features cuda` and an NVIDIA driver"
-                ))
+                let fix = if cfg!(feature = "cuda") {
+                    "check that an NVIDIA GPU and driver are visible (nvidia-smi)"
+                } else {
+                    "this binary was built without CUDA: rebuild with `--features cuda`"
+                };
+                bad(format!("cannot open {name}: {e}; {fix}"))
             })
         }
         other => Err(bad(format!(
