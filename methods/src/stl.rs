@@ -12,7 +12,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::method::{GradSource, Method, MethodConfig, Needs, ParamDoc, StepInput, Update};
+use crate::method::{Method, MethodConfig, Needs, ParamDoc, StepInput, Update};
+use crate::uniform::FixedWeights;
 use crate::{Error, Result, Weights};
 
 /// Hyper-parameters of `stl`.
@@ -46,32 +47,24 @@ impl MethodConfig for StlConfig {
         one_hot[self.task] = 1.0;
         Ok(Box::new(SingleTask {
             task: self.task,
-            weights: Weights::simplex(one_hot)?,
+            weights: FixedWeights::new(Weights::simplex(one_hot)?),
         }))
     }
 }
 
+/// Weights e_k, scored on task k alone.
 struct SingleTask {
     task: usize,
-    weights: Weights,
+    weights: FixedWeights,
 }
 
 impl Method for SingleTask {
     fn needs(&self) -> Needs {
-        Needs {
-            grads: GradSource::None,
-        }
+        self.weights.needs()
     }
 
     fn step(&mut self, input: &StepInput<'_>) -> Result<Update> {
-        if input.losses.len() != self.weights.len() {
-            return Err(Error::TaskCount {
-                method: "stl".into(),
-                expected: self.weights.len(),
-                got: input.losses.len(),
-            });
-        }
-        Ok(Update::Weights(self.weights.clone()))
+        self.weights.step(input)
     }
 
     fn scored_tasks(&self) -> Option<Vec<usize>> {
