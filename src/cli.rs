@@ -11,6 +11,10 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "mtlbench", version, about, long_about)]
 pub struct Cli {
+    /// CPU threads for tensor work (matrix products and element-wise kernels)
+    /// [default: all cores]. Results agree across thread counts up to float rounding.
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
     /// Subcommand.
     #[command(subcommand)]
     pub command: Command,

@@ -266,3 +266,44 @@ fn a_diverging_run_is_recorded_as_such_and_the_sweep_goes_on() {
         assert_eq!(diverged, if method == "stl" { "3" } else { "1" }, "{row:?}");
     }
 }
+
+#[test]
+fn thread_count_changes_results_only_within_float_rounding() {
+    let w = Workdir::new();
+    let cfg = w.write(
+        "tiny.toml",
+        &TINY_SWEEP.replace("seeds = [0, 1]", "seeds = [0]"),
+    );
+    let cfg = cfg.to_str().unwrap();
+    w.run(&["sweep", cfg, "--out", "one", "--threads", "1"])
+        .expect_code(0);
+    w.run(&["sweep", cfg, "--out", "two", "--threads", "2"])
+        .expect_code(0);
+    let (one, two) = (
+        records_without_timing(&w.join("one")),
+        records_without_timing(&w.join("two")),
+    );
+    assert_eq!(one.len(), two.len());
+    for ((name, a), (_, b)) in one.iter().zip(&two) {
+        assert_eq!(a["stamp"]["threads"], 1);
+        assert_eq!(b["stamp"]["threads"], 2);
+        assert_eq!(
+            a["cell_id"], b["cell_id"],
+            "thread count is not part of the cell"
+        );
+        for (ta, tb) in a["test"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(b["test"].as_array().unwrap())
+        {
+            let (x, y) = (ta["loss"].as_f64().unwrap(), tb["loss"].as_f64().unwrap());
+            assert!(
+                (x - y).abs() <= 1e-4 * y.abs().max(1e-3),
+                "{name}: test loss {x} vs {y}"
+            );
+        }
+    }
+    let bad = w.run(&["sweep", cfg, "--threads", "0"]).expect_code(2);
+    assert!(bad.stderr().contains("--threads"), "{}", bad.stderr());
+}
