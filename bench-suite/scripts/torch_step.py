@@ -13,10 +13,10 @@ A few warm-up steps are not timed; then `--epochs` epochs (default 3 = 96 steps)
 
 This is the PyTorch side of the side-by-side comparison of DESIGN.md section 9
 (reports/results/torch-side-by-side.md). It is NOT part of CI and needs torch,
-which the repo does not depend on; install it in a scratch venv:
+which the repo does not depend on; install it in a scratch venv outside the repository ($SCRATCH: any scratch folder):
 
-    python3 -m venv /tmp/torchvenv && /tmp/torchvenv/bin/pip install torch
-    /tmp/torchvenv/bin/python bench-suite/scripts/torch_step.py [--fused] [--threads N]
+    python3 -m venv "$SCRATCH"/torchvenv && "$SCRATCH"/torchvenv/bin/pip install torch
+    "$SCRATCH"/torchvenv/bin/python bench-suite/scripts/torch_step.py [--fused] [--threads N]
 
 Prints one line of JSON: {"torch", "fused", "threads", "step_ms_median"}.
 """
