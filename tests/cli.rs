@@ -156,3 +156,14 @@ fn searched_methods_run_from_the_command_line_and_record_their_search() {
         "the chosen weights are the ones trained"
     );
 }
+
+#[test]
+fn help_and_list_snapshots() {
+    let w = Workdir::new();
+    insta::assert_snapshot!("help", w.run(&["--help"]).expect_code(0).stdout());
+    insta::assert_snapshot!(
+        "sweep_help",
+        w.run(&["sweep", "--help"]).expect_code(0).stdout()
+    );
+    insta::assert_snapshot!("list", w.run(&["list"]).expect_code(0).stdout());
+}
