@@ -279,15 +279,18 @@ mod tests {
     #[test]
     fn step_checks_counts_and_gram() {
         let mut m = MgdaConfig::default().build(2).unwrap();
+        let mut step_err = |losses: &[f64], gram: Option<&Gram>| {
+            m.step(&StepInput {
+                step: 0,
+                losses,
+                gram,
+            })
+            .unwrap_err()
+        };
         let gram = Gram::from_rows(&[vec![1.0f32, 0.0], vec![0.0, 1.0]]);
         let three = Gram::from_rows(&[vec![1.0f32], vec![1.0], vec![1.0]]);
-        let err = m
-            .step(&StepInput {
-                step: 0,
-                losses: &[1.0],
-                gram: Some(&gram),
-            })
-            .unwrap_err();
+        let nan = Gram::from_matrix(2, vec![1.0, f64::NAN, f64::NAN, 1.0]).unwrap();
+        let err = step_err(&[1.0], Some(&gram));
         assert!(
             matches!(
                 err,
@@ -299,13 +302,7 @@ mod tests {
             ),
             "{err}"
         );
-        let err = m
-            .step(&StepInput {
-                step: 0,
-                losses: &[1.0, 1.0],
-                gram: Some(&three),
-            })
-            .unwrap_err();
+        let err = step_err(&[1.0, 1.0], Some(&three));
         assert!(
             matches!(
                 err,
@@ -317,22 +314,9 @@ mod tests {
             ),
             "{err}"
         );
-        let err = m
-            .step(&StepInput {
-                step: 0,
-                losses: &[1.0, 1.0],
-                gram: None,
-            })
-            .unwrap_err();
+        let err = step_err(&[1.0, 1.0], None);
         assert!(matches!(err, Error::MissingGram { .. }), "{err}");
-        let nan = Gram::from_matrix(2, vec![1.0, f64::NAN, f64::NAN, 1.0]).unwrap();
-        let err = m
-            .step(&StepInput {
-                step: 0,
-                losses: &[1.0, 1.0],
-                gram: Some(&nan),
-            })
-            .unwrap_err();
+        let err = step_err(&[1.0, 1.0], Some(&nan));
         assert!(err.to_string().contains("non-finite"), "{err}");
     }
 
