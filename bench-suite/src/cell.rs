@@ -10,7 +10,8 @@ use mtl_methods::search::SearchOutcome;
 use mtl_methods::uniform::FixedWeights;
 use mtl_methods::{Method, Weights};
 use mtl_reports::record::{
-    DatasetInfo, MethodInfo, ModelInfo, SearchBudget, SearchRecord, TaskInfo, TaskResult, Timing,
+    DataFileInfo, DatasetInfo, MethodInfo, ModelInfo, SearchBudget, SearchRecord, TaskInfo,
+    TaskResult, Timing,
 };
 use mtl_reports::{RunRecord, SCHEMA_VERSION};
 use serde::Serialize;
@@ -182,6 +183,16 @@ pub fn record(
                 })
                 .collect(),
             split_sizes: [Split::Train, Split::Val, Split::Test].map(|s| dataset.split_len(s)),
+            files: dataset
+                .files()
+                .into_iter()
+                .map(|f| DataFileInfo {
+                    path: f.path,
+                    size: f.size,
+                    sha256: f.sha256,
+                })
+                .collect(),
+            split_seed: dataset.split_seed(),
         },
         method: MethodInfo {
             name: run.method.name.clone(),

@@ -8,6 +8,8 @@
 
 pub mod batch;
 pub mod error;
+pub mod hub;
+pub mod provenance;
 pub mod registry;
 pub mod synthetic_linear;
 pub mod tabular;
@@ -15,6 +17,7 @@ pub mod task;
 
 pub use batch::{Batch, InputGroup, Split, Targets};
 pub use error::{Error, Result};
+pub use provenance::DataFile;
 pub use registry::{find, DatasetSpec, DATASETS};
 pub use synthetic_linear::{SyntheticLinear, SyntheticLinearConfig};
 pub use task::{LossKind, MetricKind, Task, TaskKind};
@@ -34,4 +37,12 @@ pub trait Dataset: Send + Sync {
     /// The batches of one pass over `split`. Training batches are shuffled by (`seed`,
     /// `epoch`); validation and test batches come in a fixed order and ignore both.
     fn batches(&self, split: Split, batch_size: usize, epoch: usize, seed: u64) -> Vec<Batch>;
+    /// The verified source files the dataset was built from (empty for generated data).
+    fn files(&self) -> Vec<DataFile> {
+        Vec::new()
+    }
+    /// Seed of a generated split or pairing (e.g. MultiFashion's partner draw), if any.
+    fn split_seed(&self) -> Option<u64> {
+        None
+    }
 }

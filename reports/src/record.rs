@@ -89,6 +89,24 @@ pub struct DatasetInfo {
     pub tasks: Vec<TaskInfo>,
     /// Examples per split: train, validation, test.
     pub split_sizes: [usize; 3],
+    /// Verified source files (path, size, sha256); empty for generated data.
+    #[serde(default)]
+    pub files: Vec<DataFileInfo>,
+    /// Seed of a generated split or pairing, if the dataset has one.
+    #[serde(default)]
+    pub split_seed: Option<u64>,
+}
+
+/// One verified source file of a dataset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataFileInfo {
+    /// Path inside the source.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Lower-case hex sha256.
+    pub sha256: String,
 }
 
 /// One task of the dataset.
