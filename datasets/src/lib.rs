@@ -10,6 +10,7 @@ pub mod batch;
 pub mod error;
 pub mod hub;
 pub mod provenance;
+pub mod raw;
 pub mod registry;
 pub mod synthetic_linear;
 pub mod tabular;
