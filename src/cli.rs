@@ -93,8 +93,8 @@ pub struct ReportArgs {
     /// Table format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
     pub format: ReportFormat,
-    /// Folder to write the report files and SVG plots into (atomically); without it the
-    /// report goes to standard output and no plots are written.
+    /// Folder to write the full report and its SVG plots into (atomically). Without it, md
+    /// prints the comparison table (as after a sweep), csv and latex print their tables.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

@@ -5,9 +5,11 @@
 //! Losses are the test losses of the validation-selected epoch (`record.test[k].loss`).
 //! The scalarization front is the non-dominated subset of the mean loss vectors (over seeds) of
 //! every fixed-weight configuration; `tuned`'s search history holds only scalar validation
-//! scores, so its chosen weights contribute one point like any `fixed` run. The reference point
-//! is r_k = 1.1 × the largest finite test loss of task k over the runs of that dataset and
-//! model (stl excluded), printed with the table. Hypervolume: see [`crate::hypervolume`].
+//! scores, so its chosen weights contribute one point like any `fixed` run. With lo_k and hi_k
+//! the smallest and largest finite test loss of task k over the runs of that dataset and model
+//! (stl excluded), the reference point is r_k = hi_k + 0.1 (hi_k − lo_k), printed with the
+//! table, and hypervolumes are given as a fraction of the box [lo, r] (0 to 1, independent of
+//! the loss scales). Hypervolume: see [`crate::hypervolume`].
 
 use crate::analysis::{BlockAnalysis, Group};
 use crate::hypervolume::{dominates, hypervolume, non_dominated, Hypervolume};
@@ -17,8 +19,8 @@ use crate::RunRecord;
 
 /// Methods whose runs are linear scalarization with fixed weights: they trace the front.
 pub const SCALARIZATION: &[&str] = &["uniform", "fixed", "tuned"];
-/// Margin of the reference point over the worst loss.
-pub const REFERENCE_MARGIN: f64 = 1.1;
+/// Margin of the reference point beyond the worst loss, as a fraction of the loss range.
+pub const REFERENCE_MARGIN: f64 = 0.1;
 
 /// One method configuration's runs in loss space.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,13 +44,15 @@ pub struct ParetoView {
     pub model: String,
     /// Task names.
     pub tasks: Vec<String>,
+    /// Smallest loss per task over the runs: the lower corner of the hypervolume box.
+    pub lower: Vec<f64>,
     /// Reference point of every hypervolume.
     pub reference: Vec<f64>,
     /// One series per method configuration with completed runs, in row order.
     pub series: Vec<Series>,
     /// Mean points of the scalarization front (non-dominated), sorted by the first loss.
     pub front: Vec<(String, Vec<f64>)>,
-    /// Hypervolume of the front's points.
+    /// Hypervolume of the front's points, as a fraction of the box [lower, reference].
     pub front_hv: Hypervolume,
     /// Mean single-task (stl) test loss per task, if every task has one: the ideal corner.
     pub ideal: Option<Vec<f64>>,
@@ -96,13 +100,19 @@ fn view(b: &BlockAnalysis<'_>, model: &str) -> Option<ParetoView> {
         return None;
     }
     let k = b.tasks().len();
+    let all = || series.iter().flat_map(|s| s.points.iter());
+    let lower: Vec<f64> = (0..k)
+        .map(|j| all().map(|p| p[j]).fold(f64::INFINITY, f64::min))
+        .collect();
     let reference: Vec<f64> = (0..k)
         .map(|j| {
-            REFERENCE_MARGIN
-                * series
-                    .iter()
-                    .flat_map(|s| s.points.iter().map(move |p| p[j]))
-                    .fold(f64::NEG_INFINITY, f64::max)
+            let hi = all().map(|p| p[j]).fold(f64::NEG_INFINITY, f64::max);
+            let span = hi - lower[j];
+            if span > 0.0 {
+                hi + REFERENCE_MARGIN * span
+            } else {
+                hi + REFERENCE_MARGIN * hi.abs().max(1e-12)
+            }
         })
         .collect();
     let candidates: Vec<&Series> = series.iter().filter(|s| s.scalarization).collect();
@@ -113,7 +123,7 @@ fn view(b: &BlockAnalysis<'_>, model: &str) -> Option<ParetoView> {
         .collect();
     front.sort_by(|a, b| a.1[0].total_cmp(&b.1[0]).then_with(|| a.0.cmp(&b.0)));
     let front_points: Vec<Vec<f64>> = front.iter().map(|f| f.1.clone()).collect();
-    let front_hv = hypervolume(&front_points, &reference);
+    let front_hv = normalized_hypervolume(&front_points, &lower, &reference);
     let ideal = groups.iter().find(|g| g.is_stl()).and_then(|g| {
         (0..k)
             .map(|t| {
@@ -130,12 +140,28 @@ fn view(b: &BlockAnalysis<'_>, model: &str) -> Option<ParetoView> {
         dataset: b.block.label.clone(),
         model: model.to_owned(),
         tasks: b.tasks().iter().map(|t| t.name.clone()).collect(),
+        lower,
         reference,
         series,
         front,
         front_hv,
         ideal,
     })
+}
+
+/// Hypervolume as a fraction of the box [lower, reference], so values lie in [0, 1] whatever
+/// the loss scales.
+pub fn normalized_hypervolume(
+    points: &[Vec<f64>],
+    lower: &[f64],
+    reference: &[f64],
+) -> Hypervolume {
+    let h = hypervolume(points, reference);
+    let volume: f64 = reference.iter().zip(lower).map(|(r, l)| r - l).product();
+    Hypervolume {
+        value: if volume > 0.0 { h.value / volume } else { 0.0 },
+        exact: h.exact,
+    }
 }
 
 /// Where a method's mean point lies relative to the scalarization front.
@@ -156,7 +182,7 @@ fn position(s: &Series, v: &ParetoView) -> &'static str {
 /// scalarization front; the reference point and the front's hypervolume in the notes.
 pub fn pareto_sheet(b: &BlockAnalysis<'_>, views: &[ParetoView]) -> Sheet {
     let mut columns = vec!["model".to_owned(), "method".into(), "n".into()];
-    columns.extend(b.tasks().iter().map(|t| format!("{} loss↓", t.name)));
+    columns.extend(b.tasks().iter().map(|t| format!("{}↓", t.name)));
     columns.extend(["HV↑".into(), "vs front".into()]);
     let mut rows = Vec::new();
     let mut notes = Vec::new();
@@ -171,7 +197,9 @@ pub fn pareto_sheet(b: &BlockAnalysis<'_>, views: &[ParetoView]) -> Sheet {
             let hvs: Vec<f64> = s
                 .points
                 .iter()
-                .map(|p| hypervolume(std::slice::from_ref(p), &v.reference).value)
+                .map(|p| {
+                    normalized_hypervolume(std::slice::from_ref(p), &v.lower, &v.reference).value
+                })
                 .collect();
             row.push(Cell::estimate(summarize(&hvs), NumberStyle::Metric));
             row.push(Cell::text(position(s, v)));
@@ -202,10 +230,11 @@ pub fn pareto_sheet(b: &BlockAnalysis<'_>, views: &[ParetoView]) -> Sheet {
         ));
     }
     notes.push(format!(
-        "Mean test losses of the validation-selected epoch over n seeds. HV = \
+        "Task columns: mean test loss of the validation-selected epoch over n seeds. HV = \
          hypervolume dominated by one run's loss vector up to the reference point r \
-         (r_k = {REFERENCE_MARGIN} × the largest loss of task k among that model's runs), mean \
-         ± 95 % CI over seeds; higher is better, comparable within one model only. The front \
+         (r_k = hi_k + {REFERENCE_MARGIN}·(hi_k − lo_k), lo_k and hi_k the smallest and largest loss \
+         of task k among that model's runs), as a fraction of the box [lo, r], mean ± 95 % CI \
+         over seeds; higher is better, comparable within one model only. The front \
          is the non-dominated set of the mean loss vectors of linear scalarization with fixed \
          weights ({}); vs front: whether a method's mean point is dominated by a front point. \
          Hypervolumes are exact (objective slicing) unless marked ≈ (seeded Monte Carlo, many \

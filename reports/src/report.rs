@@ -80,7 +80,7 @@ impl Report {
                 if let Some(svg) = pareto_svg(v)? {
                     plots.push(Plot {
                         file_name: format!("pareto-{slug}-{}.svg", slugify(&v.model)),
-                        title: format!("Test losses on {}, {}", v.dataset, v.model),
+                        title: format!("test losses, {}", v.model),
                         svg,
                     });
                 }
@@ -136,16 +136,24 @@ impl Report {
         }
     }
 
-    /// The documents in `format` as one text for standard output (CSV files each preceded by
-    /// a `# <file name>` line).
+    /// What `mtlbench report` prints without an output folder: for Markdown the terminal
+    /// comparison table (the one a sweep prints) and a pointer to the full report; for CSV and
+    /// LaTeX the documents (CSV files each preceded by a `# <file name>` line).
     pub fn to_text(&self, format: Format) -> String {
-        let docs = self.render(format);
-        if format != Format::Csv {
-            return docs.into_iter().map(|o| o.contents).collect();
+        match format {
+            Format::Markdown => format!(
+                "{}\n\nThe full report (model-size, Pareto and paired tables, {} SVG plots) is \
+                 written by `--out DIR`.\n",
+                self.comparison,
+                self.plots().count()
+            ),
+            Format::Latex => self.latex(),
+            Format::Csv => self
+                .csv()
+                .iter()
+                .map(|o| format!("# {}\n{}\n", o.file_name, o.contents))
+                .collect(),
         }
-        docs.iter()
-            .map(|o| format!("# {}\n{}\n", o.file_name, o.contents))
-            .collect()
     }
 
     /// Writes the documents in `format` and every SVG plot into `dir` (created if needed),

@@ -50,6 +50,8 @@ impl std::fmt::Display for ComparisonTable {
             writeln!(f)?;
         }
         if let Some(ranks) = &self.ranks {
+            writeln!(f, "{}:", ranks.title)?;
+            writeln!(f)?;
             writeln!(f, "{}", ranks.markdown_table())?;
             writeln!(f)?;
         }

@@ -31,7 +31,9 @@ fn terminal_comparison_table_snapshot() {
 
 #[test]
 fn markdown_report_snapshot() {
-    insta::assert_snapshot!(report(&fixtures()).to_text(Format::Markdown));
+    let docs = report(&fixtures()).render(Format::Markdown);
+    assert_eq!(docs.len(), 1);
+    insta::assert_snapshot!(docs[0].contents);
 }
 
 #[test]
