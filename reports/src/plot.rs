@@ -11,8 +11,9 @@ use crate::{Error, Result};
 /// Width and height of a plot in pixels.
 pub const SIZE: (u32, u32) = (720, 540);
 
-/// Okabe–Ito colours (distinguishable with colour-vision deficiencies), cycled.
-const COLOURS: [RGBColor; 7] = [
+/// Okabe–Ito colours (distinguishable with colour-vision deficiencies) and three darker
+/// tones, cycled.
+const COLOURS: [RGBColor; 10] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),
@@ -20,6 +21,9 @@ const COLOURS: [RGBColor; 7] = [
     RGBColor(230, 159, 0),
     RGBColor(86, 180, 233),
     RGBColor(120, 94, 240),
+    RGBColor(110, 110, 110),
+    RGBColor(140, 30, 30),
+    RGBColor(100, 110, 0),
 ];
 
 /// Legend entry of the front line.
