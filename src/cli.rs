@@ -29,7 +29,8 @@ pub enum Command {
     Run(RunArgs),
     /// Run a sweep (methods × model sizes × seeds) and print the comparison table.
     Sweep(SweepArgs),
-    /// Print the comparison table of the records in a results folder.
+    /// Report the records in a results folder: comparison, model-size, Pareto and paired
+    /// tables, and loss plots.
     Report(ReportArgs),
 }
 
@@ -89,4 +90,32 @@ pub struct SweepArgs {
 pub struct ReportArgs {
     /// Folder of run records (*.json).
     pub results: PathBuf,
+    /// Table format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+    pub format: ReportFormat,
+    /// Folder to write the full report and its SVG plots into (atomically). Without it, md
+    /// prints the comparison table (as after a sweep), csv and latex print their tables.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Formats of `mtlbench report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown tables (report.md).
+    Md,
+    /// CSV, one file per table kind.
+    Csv,
+    /// LaTeX tables with booktabs rules (report.tex).
+    Latex,
+}
+
+impl From<ReportFormat> for mtl_reports::Format {
+    fn from(f: ReportFormat) -> Self {
+        match f {
+            ReportFormat::Md => Self::Markdown,
+            ReportFormat::Csv => Self::Csv,
+            ReportFormat::Latex => Self::Latex,
+        }
+    }
 }

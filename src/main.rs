@@ -134,8 +134,19 @@ fn sweep(args: SweepArgs) -> anyhow::Result<()> {
 
 fn report(args: ReportArgs) -> anyhow::Result<()> {
     let records = mtl_reports::load_records(&args.results).map_err(mtl_bench::Error::from)?;
-    let table =
-        mtl_reports::comparison_table(&records, &method_order()).map_err(mtl_bench::Error::from)?;
-    println!("{table}");
+    let report =
+        mtl_reports::Report::build(&records, &method_order()).map_err(mtl_bench::Error::from)?;
+    match &args.out {
+        Some(dir) => {
+            println!("{}", report.comparison);
+            for path in report
+                .write(dir, args.format.into())
+                .map_err(mtl_bench::Error::from)?
+            {
+                println!("wrote {}", path.display());
+            }
+        }
+        None => print!("{}", report.to_text(args.format.into())),
+    }
     Ok(())
 }

@@ -28,13 +28,9 @@ pub enum Error {
     /// The folder holds no records.
     #[error("no run records (*.json) in {path}. Run `mtlbench sweep --out {path}` first")]
     NoRecords { path: PathBuf },
-    /// Records of different datasets or task lists cannot share a table.
-    #[error("records disagree on {what}: `{a}` vs `{b}`; report them from separate folders")]
-    Mixed {
-        what: &'static str,
-        a: String,
-        b: String,
-    },
+    /// A plot could not be drawn.
+    #[error("drawing the plot of {what}: {message}. Report this as a bug with the records that caused it")]
+    Plot { what: String, message: String },
 }
 
 impl Error {

@@ -1,16 +1,31 @@
 //! Run records and the reports built from them.
 //!
 //! This crate owns the [`RunRecord`] schema (the harness writes records through it), the
-//! statistics over seeds ([`stats`]) and the comparison tables ([`table`]). It knows nothing
-//! of tensors or training.
+//! statistics over seeds ([`stats`]), Pareto dominance and hypervolume ([`hypervolume`]), and
+//! the report: records are split into comparable blocks ([`partition`], R20), grouped per
+//! model and method ([`analysis`]), and tabulated ([`table`], [`model_size`], [`pareto`],
+//! [`paired`]) into format-neutral [`sheet::Sheet`]s rendered as Markdown, CSV or LaTeX, with
+//! SVG plots ([`plot`]); [`report::Report`] assembles them. It knows nothing of tensors or
+//! training.
 
+pub mod analysis;
 pub mod error;
+pub mod hypervolume;
+pub mod model_size;
+pub mod paired;
+pub mod pareto;
+pub mod partition;
+pub mod plot;
 pub mod record;
+pub mod report;
+pub mod sheet;
 pub mod stats;
 pub mod store;
 pub mod table;
 
 pub use error::{Error, Result};
 pub use record::{RunRecord, SCHEMA_VERSION};
+pub use report::Report;
+pub use sheet::Format;
 pub use store::{load_records, write_record_atomic};
 pub use table::{comparison_table, ComparisonTable};

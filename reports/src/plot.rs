@@ -1,0 +1,139 @@
+//! SVG plots of a [`ParetoView`] (plotters, SVG backend only): every run's final test losses
+//! as one point series per method configuration, the scalarization front as a line through
+//! its mean points, and the single-task losses as the ideal corner. With more than two tasks
+//! the plot shows the first two (the caption says so); hypervolumes use all of them.
+
+use plotters::prelude::*;
+
+use crate::pareto::ParetoView;
+use crate::{Error, Result};
+
+/// Width and height of a plot in pixels.
+pub const SIZE: (u32, u32) = (720, 540);
+
+/// Okabe–Ito colours (distinguishable with colour-vision deficiencies) and three darker
+/// tones, cycled.
+const COLOURS: [RGBColor; 10] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(120, 94, 240),
+    RGBColor(110, 110, 110),
+    RGBColor(140, 30, 30),
+    RGBColor(100, 110, 0),
+];
+
+/// Legend entry of the front line.
+pub const FRONT_LABEL: &str = "scalarization front";
+/// Legend entry of the single-task corner.
+pub const IDEAL_LABEL: &str = "single-task (stl)";
+
+/// The SVG text of `view`'s loss plot; `None` for a single-task dataset (nothing to plot).
+pub fn pareto_svg(view: &ParetoView) -> Result<Option<String>> {
+    if view.tasks.len() < 2 {
+        return Ok(None);
+    }
+    let mut svg = String::new();
+    draw(view, &mut svg).map_err(|message| Error::Plot {
+        what: format!("{} / {}", view.dataset, view.model),
+        message,
+    })?;
+    svg.push('\n');
+    Ok(Some(svg))
+}
+
+fn draw(view: &ParetoView, out: &mut String) -> std::result::Result<(), String> {
+    let fail = |e: &dyn std::fmt::Display| e.to_string();
+    let mut xs: Vec<f64> = Vec::new();
+    let mut ys: Vec<f64> = Vec::new();
+    for s in &view.series {
+        for p in &s.points {
+            xs.push(p[0]);
+            ys.push(p[1]);
+        }
+    }
+    if let Some(ideal) = &view.ideal {
+        xs.push(ideal[0]);
+        ys.push(ideal[1]);
+    }
+    let range = |v: &[f64]| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let pad = ((hi - lo) * 0.08).max(hi.abs() * 1e-3).max(1e-9);
+        (lo - pad)..(hi + pad)
+    };
+    let caption = if view.tasks.len() > 2 {
+        format!(
+            "{} · {} (tasks {}, {} of {})",
+            view.dataset,
+            view.model,
+            view.tasks[0],
+            view.tasks[1],
+            view.tasks.len()
+        )
+    } else {
+        format!("{} · {}", view.dataset, view.model)
+    };
+    let root = SVGBackend::with_string(out, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(caption, ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(range(&xs), range(&ys))
+        .map_err(|e| fail(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("{} test loss", view.tasks[0]))
+        .y_desc(format!("{} test loss", view.tasks[1]))
+        .draw()
+        .map_err(|e| fail(&e))?;
+    if !view.front.is_empty() {
+        chart
+            .draw_series(LineSeries::new(
+                view.front.iter().map(|(_, p)| (p[0], p[1])),
+                BLACK.stroke_width(1),
+            ))
+            .map_err(|e| fail(&e))?
+            .label(FRONT_LABEL)
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
+    }
+    for (i, s) in view.series.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        // Scalarization runs are hollow, other methods filled.
+        let style = if s.scalarization {
+            colour.stroke_width(2)
+        } else {
+            colour.filled()
+        };
+        chart
+            .draw_series(s.points.iter().map(|p| Circle::new((p[0], p[1]), 4, style)))
+            .map_err(|e| fail(&e))?
+            .label(s.label.as_str())
+            .legend(move |(x, y)| Circle::new((x + 8, y), 4, style));
+    }
+    if let Some(ideal) = &view.ideal {
+        chart
+            .draw_series(std::iter::once(Cross::new(
+                (ideal[0], ideal[1]),
+                6,
+                BLACK.stroke_width(2),
+            )))
+            .map_err(|e| fail(&e))?
+            .label(IDEAL_LABEL)
+            .legend(|(x, y)| Cross::new((x + 8, y), 5, BLACK.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| fail(&e))?;
+    root.present().map_err(|e| fail(&e))?;
+    Ok(())
+}

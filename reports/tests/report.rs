@@ -1,0 +1,258 @@
+//! The report over committed fixture records (two small real sweeps, see
+//! `tests/fixtures/README.md`): snapshots of every format, byte-identical regeneration (R21),
+//! separation of records of other schema or data versions (R20), and SVG plots that parse.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use mtl_reports::plot::{FRONT_LABEL, IDEAL_LABEL};
+use mtl_reports::record::DataFileInfo;
+use mtl_reports::{comparison_table, load_records, Error, Format, Report, RunRecord};
+
+const METHOD_ORDER: &[&str] = &["uniform", "fixed", "tuned", "autoscale", "mgda", "mgda-ub"];
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/records")
+}
+
+fn fixtures() -> Vec<RunRecord> {
+    load_records(&fixture_dir()).unwrap()
+}
+
+fn report(records: &[RunRecord]) -> Report {
+    Report::build(records, METHOD_ORDER).unwrap()
+}
+
+#[test]
+fn terminal_comparison_table_snapshot() {
+    let table = comparison_table(&fixtures(), METHOD_ORDER).unwrap();
+    insta::assert_snapshot!(table.to_string());
+}
+
+#[test]
+fn markdown_report_snapshot() {
+    let docs = report(&fixtures()).render(Format::Markdown);
+    assert_eq!(docs.len(), 1);
+    insta::assert_snapshot!(docs[0].contents);
+}
+
+#[test]
+fn csv_report_snapshot() {
+    insta::assert_snapshot!(report(&fixtures()).to_text(Format::Csv));
+}
+
+#[test]
+fn latex_report_snapshot() {
+    insta::assert_snapshot!(report(&fixtures()).to_text(Format::Latex));
+}
+
+#[test]
+fn the_terminal_table_fits_in_100_columns() {
+    let table = comparison_table(&fixtures(), METHOD_ORDER)
+        .unwrap()
+        .to_string();
+    for line in table.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+}
+
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn regenerating_every_format_is_byte_identical_whatever_the_record_order() {
+    let records = fixtures();
+    let mut reversed = records.clone();
+    reversed.reverse();
+    for format in [Format::Markdown, Format::Csv, Format::Latex] {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        report(&records).write(a.path(), format).unwrap();
+        // A fresh load from disk and the reverse order give the same bytes.
+        report(&reversed).write(b.path(), format).unwrap();
+        let (fa, fb) = (files(a.path()), files(b.path()));
+        assert!(fa.len() >= 5, "{:?}", fa.keys());
+        assert_eq!(fa, fb, "{format:?}");
+        let again = report(&fixtures()).render(format);
+        for o in again {
+            assert_eq!(fa[&o.file_name], o.contents.as_bytes(), "{}", o.file_name);
+        }
+    }
+}
+
+#[test]
+fn other_data_revisions_and_file_hashes_are_reported_apart_and_said_why() {
+    let mut records = fixtures();
+    let k2 = records
+        .iter()
+        .find(|r| r.dataset.id.contains("/k2-"))
+        .unwrap()
+        .dataset
+        .id
+        .clone();
+    // Re-stamp the k = 2 records of seed 2 as coming from other data files.
+    for r in records
+        .iter_mut()
+        .filter(|r| r.dataset.id == k2 && r.seed == 2)
+    {
+        r.dataset.revision = "synthetic-linear-v2".into();
+        r.dataset.files = vec![DataFileInfo {
+            path: "train.bin".into(),
+            size: 10,
+            sha256: "ab".repeat(32),
+        }];
+    }
+    let rep = report(&records);
+    let labels: Vec<&str> = rep.sections.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(labels.len(), 3, "{labels:?}");
+    let note = &rep.notes[0];
+    assert!(
+        note.contains(&k2)
+            && note.contains("revision (`synthetic-linear-v1` vs `synthetic-linear-v2`)")
+            && note.contains("files (`none` vs `train.bin@abababab`)")
+            && note.contains("never mixed"),
+        "{note}"
+    );
+    let v2 = rep
+        .sections
+        .iter()
+        .find(|s| s.label.contains("revision synthetic-linear-v2"))
+        .unwrap();
+    // The separated block holds seed 2 alone: n = 1 everywhere, no interval.
+    let main = v2.sheets[0].markdown_table();
+    assert!(main.contains("| uniform ") && !main.contains('±'), "{main}");
+    // The terminal table names the separation too.
+    let text = rep.comparison.to_string();
+    assert!(text.contains("never mixed"), "{text}");
+}
+
+#[test]
+fn records_of_another_schema_version_never_share_a_column() {
+    let mut records = fixtures();
+    for r in records.iter_mut().filter(|r| r.seed == 0) {
+        r.schema_version = 0;
+    }
+    let rep = report(&records);
+    assert_eq!(rep.sections.len(), 4);
+    assert!(
+        rep.notes.iter().all(|n| n.contains("schema (`0` vs `1`)")),
+        "{:?}",
+        rep.notes
+    );
+    assert!(rep.sections.iter().any(|s| s.label.ends_with("[schema 0]")));
+}
+
+#[test]
+fn a_record_file_of_another_schema_version_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixture_dir()).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+    }
+    let old = dir.path().join("0455489b5d3dd9eb.json");
+    let text = std::fs::read_to_string(&old).unwrap();
+    std::fs::write(
+        &old,
+        text.replacen("\"schema_version\": 1", "\"schema_version\": 0", 1),
+    )
+    .unwrap();
+    let err = load_records(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, Error::SchemaVersion { found: 0, .. }),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("0455489b5d3dd9eb.json") && msg.contains("Regenerate"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn svg_plots_parse_and_hold_one_series_per_method() {
+    let rep = report(&fixtures());
+    let k2 = &rep.sections[0];
+    assert_eq!(k2.plots.len(), 2, "one plot per model");
+    for plot in rep.plots() {
+        let doc = roxmltree::Document::parse(&plot.svg).unwrap();
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+        let texts: Vec<String> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .filter_map(|n| n.text())
+            .map(|t| t.trim().to_owned())
+            .collect();
+        let section = rep
+            .sections
+            .iter()
+            .find(|s| s.plots.contains(plot))
+            .unwrap();
+        let pareto = &section.sheets[3];
+        let model = plot
+            .file_name
+            .trim_end_matches(".svg")
+            .rsplit_once("-linear-")
+            .unwrap()
+            .1;
+        let mut methods: Vec<String> = pareto
+            .markdown_table()
+            .lines()
+            .skip(2)
+            .filter(|l| l.starts_with(&format!("| linear-{model} ")))
+            .map(|l| l.split('|').nth(2).unwrap().trim().to_owned())
+            .collect();
+        methods.dedup();
+        assert!(methods.len() >= 2, "{methods:?}");
+        for m in &methods {
+            assert_eq!(
+                texts.iter().filter(|t| *t == m).count(),
+                1,
+                "{m} in {texts:?}"
+            );
+        }
+        assert!(texts.iter().any(|t| t == FRONT_LABEL), "{texts:?}");
+        assert!(texts.iter().any(|t| t == IDEAL_LABEL), "{texts:?}");
+        // One marker per completed run, plus one legend marker per method.
+        let circles = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("circle"))
+            .count();
+        let runs: usize = pareto
+            .markdown_table()
+            .lines()
+            .skip(2)
+            .filter(|l| l.starts_with(&format!("| linear-{model} ")))
+            .map(|l| {
+                l.split('|')
+                    .nth(3)
+                    .unwrap()
+                    .trim()
+                    .parse::<usize>()
+                    .unwrap()
+            })
+            .sum();
+        assert_eq!(circles, runs + methods.len(), "{}", plot.file_name);
+    }
+}
+
+#[test]
+fn an_empty_record_set_is_an_error_not_a_panic() {
+    assert!(matches!(
+        Report::build(&[], METHOD_ORDER),
+        Err(Error::NoRecords { .. })
+    ));
+}
