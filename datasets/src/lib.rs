@@ -8,6 +8,7 @@
 
 pub mod batch;
 pub mod error;
+pub mod formats;
 pub mod hub;
 pub mod provenance;
 pub mod raw;
