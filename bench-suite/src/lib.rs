@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod cell;
 pub mod config;
+pub mod conv;
 pub mod error;
 pub mod loss;
 pub mod model;

@@ -4,13 +4,16 @@
 //! 2023: z = W x, heads a_kᵀ z, no biases; width = q), `mlp` (two ReLU layers of equal
 //! width, linear heads with bias) or `lenet` (Sener & Koltun's MultiLeNet for image inputs:
 //! conv 1→10 k5, max-pool 2, relu, conv 10→20 k5, max-pool 2, relu, fc →50, relu = z; heads
-//! fc 50→50, relu, fc 50→outputs; a rung scales the channels 10/20 and the width 50 alike). Size is a rung of the ladder [`SIZES`] (width multiplier of
+//! fc 50→50, relu, fc 50→outputs; a rung scales the channels 10/20 and the width 50 alike;
+//! the convolutions are computed as patch matrix products, see [`crate::conv`], and the fc
+//! layer reads the pooled maps channels-last, a fixed permutation of PyTorch's order). Size is a rung of the ladder [`SIZES`] (width multiplier of
 //! the arch's base width) or an explicit width `w<N>` (e.g. `linear-w3`).
 
 use candle_core::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::conv::ConvStage;
 use crate::{Error, Result};
 
 /// The size ladder: rung name and width multiplier of the arch's base width.
@@ -130,8 +133,8 @@ pub struct Param {
 #[derive(Debug)]
 pub struct Model {
     spec: ModelSpec,
-    /// Shape of one input example (`[C, H, W]` for `lenet`).
-    input_shape: Vec<usize>,
+    /// The convolution stages (`lenet` only).
+    stages: Vec<ConvStage>,
     params: Vec<Param>,
     encoder_len: usize,
     /// Index range into `params` of each head.
@@ -149,13 +152,12 @@ fn lenet_channels(w: usize) -> (usize, usize) {
     )
 }
 
-/// Side after one LeNet stage (valid conv k5, then max-pool 2), if positive.
-fn lenet_stage(side: usize) -> Option<usize> {
-    side.checked_sub(KERNEL - 1).map(|s| s / 2).filter(|&s| s > 0)
-}
-
-/// `(channels, height, width)` of a LeNet input and its flattened size after both stages.
-fn lenet_geometry(spec: &ModelSpec, input_shape: &[usize]) -> Result<([usize; 3], usize)> {
+/// LeNet's two conv stages for `input_shape` and the flattened size after them.
+fn lenet_stages(
+    spec: &ModelSpec,
+    input_shape: &[usize],
+    device: &Device,
+) -> Result<(usize, Vec<ConvStage>, usize)> {
     let bad = || Error::Config {
         path: "models".into(),
         message: format!(
@@ -166,21 +168,15 @@ fn lenet_geometry(spec: &ModelSpec, input_shape: &[usize]) -> Result<([usize; 3]
     let &[c, h, w] = input_shape else {
         return Err(bad());
     };
-    let (oh, ow) = match (
-        lenet_stage(h).and_then(lenet_stage),
-        lenet_stage(w).and_then(lenet_stage),
-    ) {
-        (Some(a), Some(b)) if c > 0 => (a, b),
+    let (c1, c2) = lenet_channels(spec.width);
+    let first = match ConvStage::new((c, h, w), true, KERNEL, device)? {
+        Some(s) if c > 0 => s,
         _ => return Err(bad()),
     };
-    Ok(([c, h, w], lenet_channels(spec.width).1 * oh * ow))
-}
-
-/// A convolution (valid, stride 1) with bias, then 2 × 2 max-pooling and relu.
-fn conv_stage(x: &Tensor, w: &Var, b: &Var) -> Result<Tensor> {
-    let y = x.conv2d(w.as_tensor(), 0, 1, 1, 1)?;
-    let y = y.broadcast_add(&b.as_tensor().reshape((1, b.elem_count(), 1, 1))?)?;
-    Ok(y.max_pool2d(2)?.relu()?)
+    let (ph, pw) = first.pooled;
+    let second = ConvStage::new((c1, ph, pw), false, KERNEL, device)?.ok_or_else(bad)?;
+    let flat = c2 * second.pooled.0 * second.pooled.1;
+    Ok((c, vec![first, second], flat))
 }
 
 /// A linear layer `y = x Wᵀ (+ b)` over parameters `w` (out × in) and optional `b`.
@@ -234,6 +230,7 @@ impl Model {
         };
         let w = spec.width;
         let input_dim: usize = input_shape.iter().product();
+        let mut stages = Vec::new();
         match spec.arch {
             Arch::Linear => init.add("encoder.w".into(), &[w, input_dim], input_dim)?,
             Arch::Mlp => {
@@ -243,7 +240,8 @@ impl Model {
                 init.add("encoder.b2".into(), &[w], w)?;
             }
             Arch::LeNet => {
-                let ([c, _, _], flat) = lenet_geometry(spec, input_shape)?;
+                let (c, conv, flat) = lenet_stages(spec, input_shape, device)?;
+                stages = conv;
                 let (c1, c2) = lenet_channels(w);
                 let k2 = KERNEL * KERNEL;
                 init.add("encoder.conv1.w".into(), &[c1, c, KERNEL, KERNEL], c * k2)?;
@@ -275,7 +273,7 @@ impl Model {
         }
         Ok(Self {
             spec: spec.clone(),
-            input_shape: input_shape.to_vec(),
+            stages,
             params: init.params,
             encoder_len,
             heads,
@@ -318,10 +316,8 @@ impl Model {
                 Ok(linear(&h, &p[2].var, Some(&p[3].var))?.relu()?)
             }
             Arch::LeNet => {
-                let mut shape = vec![x.dim(0)?];
-                shape.extend_from_slice(&self.input_shape);
-                let h = conv_stage(&x.reshape(shape)?, &p[0].var, &p[1].var)?;
-                let h = conv_stage(&h, &p[2].var, &p[3].var)?.flatten_from(1)?;
+                let h = self.stages[0].forward(x, &p[0].var, &p[1].var)?;
+                let h = self.stages[1].forward(&h, &p[2].var, &p[3].var)?;
                 Ok(linear(&h, &p[4].var, Some(&p[5].var))?.relu()?)
             }
         }
