@@ -7,6 +7,7 @@
 //! Datasets are listed once in [`registry::DATASETS`].
 
 pub mod batch;
+pub mod coulomb;
 pub mod error;
 pub mod formats;
 pub mod hub;
@@ -15,8 +16,10 @@ pub mod loaded;
 pub mod multi_mnist;
 pub mod params;
 pub mod provenance;
+pub mod qm9;
 pub mod raw;
 pub mod registry;
+pub mod river;
 pub mod source;
 pub mod standardize;
 pub mod subset;

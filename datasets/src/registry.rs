@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::multi_mnist;
+use crate::{multi_mnist, qm9, river};
 use crate::synthetic_linear::SyntheticLinear;
 use crate::{Dataset, Error, Result};
 
@@ -42,6 +42,24 @@ pub static DATASETS: &[DatasetSpec] = &[
         help: "A Fashion-MNIST item left and an MNIST digit right, tasks: both classes",
         params: multi_mnist::PARAMS,
         build: multi_mnist::multi_fashion_mnist,
+    },
+    DatasetSpec {
+        name: "qm9-11",
+        help: "QM9 molecules, 11 standardised property regressions from Coulomb-matrix descriptors",
+        params: qm9::PARAMS,
+        build: qm9::from_params,
+    },
+    DatasetSpec {
+        name: "solar-flare",
+        help: "UCI Solar Flare (river): 3 flare-count regressions from 10 region features",
+        params: river::PARAMS,
+        build: river::solar_flare,
+    },
+    DatasetSpec {
+        name: "yeast",
+        help: "MULAN Yeast (river): 14 binary gene-function labels from 103 features",
+        params: river::PARAMS,
+        build: river::yeast,
     },
 ];
 
