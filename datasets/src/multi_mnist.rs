@@ -281,9 +281,10 @@ impl MultiImageSet {
 }
 
 /// Fashion-MNIST's train/validation/test images from a directory holding the four
-/// decompressed IDX files of the `fashion-mnist-idx` manifest.
+/// decompressed IDX files of the `fashion-mnist-idx` manifest (or their `.gz`).
 pub fn read_fashion_dir(dir: &std::path::Path) -> Result<[ImageSet; 3]> {
-    let set = |img: &str, lab: &str| idx::read_image_set(&dir.join(img), &dir.join(lab));
+    use crate::formats::locate;
+    let set = |img: &str, lab: &str| idx::read_image_set(&locate(dir, img), &locate(dir, lab));
     let train = set("train-images-idx3-ubyte", "train-labels-idx1-ubyte")?;
     let test = set("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;
     Ok(split_train_test(&train, test))

@@ -69,6 +69,18 @@ pub fn read_file(path: &Path) -> FormatResult<Vec<u8>> {
     maybe_gunzip(&file, bytes)
 }
 
+/// `dir/name`, or `dir/name.gz` when only the compressed file is there (e.g. Debian's
+/// Fashion-MNIST folder, river's `yeast.csv.gz`).
+pub fn locate(dir: &Path, name: &str) -> std::path::PathBuf {
+    let plain = dir.join(name);
+    let gz = dir.join(format!("{name}.gz"));
+    if !plain.exists() && gz.exists() {
+        gz
+    } else {
+        plain
+    }
+}
+
 /// Decompresses `bytes` when they start with the gzip magic, else returns them unchanged.
 pub fn maybe_gunzip(file: &str, bytes: Vec<u8>) -> FormatResult<Vec<u8>> {
     if !bytes.starts_with(&[0x1f, 0x8b]) {

@@ -125,7 +125,7 @@ pub fn read_solar_flare(dir: &Path) -> FormatResult<Table> {
 
 /// Reads `yeast.csv` under `dir` (gzip accepted).
 pub fn read_yeast(dir: &Path) -> FormatResult<Table> {
-    let path = dir.join("yeast.csv");
+    let path = super::locate(dir, "yeast.csv");
     parse_yeast(&path.display().to_string(), &read_file(&path)?)
 }
 
