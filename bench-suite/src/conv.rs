@@ -153,7 +153,9 @@ mod tests {
         let (w, b) = (var(&[4, 2, 5, 5], 2), var(&[4], 3));
         let stage = ConvStage::new((2, 13, 11), true, 5, &dev).unwrap().unwrap();
         assert_eq!(stage.pooled, (4, 3));
-        let ours = stage.forward(&x.as_tensor().flatten_from(1).unwrap(), &w, &b).unwrap();
+        let ours = stage
+            .forward(&x.as_tensor().flatten_from(1).unwrap(), &w, &b)
+            .unwrap();
         let theirs = reference(x.as_tensor(), &w, &b);
         close(&ours, &theirs);
         let pooled = x
@@ -174,11 +176,21 @@ mod tests {
         let g_ours = ours.sqr().unwrap().sum_all().unwrap().backward().unwrap();
         let g_theirs = theirs.sqr().unwrap().sum_all().unwrap().backward().unwrap();
         for v in [&x, &w, &b] {
-            close(g_ours.get(v.as_tensor()).unwrap(), g_theirs.get(v.as_tensor()).unwrap());
+            close(
+                g_ours.get(v.as_tensor()).unwrap(),
+                g_theirs.get(v.as_tensor()).unwrap(),
+            );
         }
         // A channels-last input gives the same result as its channels-first twin.
-        let last = x.as_tensor().permute((0, 2, 3, 1)).unwrap().flatten_from(1).unwrap();
-        let stage = ConvStage::new((2, 13, 11), false, 5, &dev).unwrap().unwrap();
+        let last = x
+            .as_tensor()
+            .permute((0, 2, 3, 1))
+            .unwrap()
+            .flatten_from(1)
+            .unwrap();
+        let stage = ConvStage::new((2, 13, 11), false, 5, &dev)
+            .unwrap()
+            .unwrap();
         close(&stage.forward(&last, &w, &b).unwrap(), &theirs);
         assert!(ConvStage::new((1, 5, 5), true, 5, &dev).unwrap().is_none());
     }

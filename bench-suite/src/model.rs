@@ -158,12 +158,14 @@ fn lenet_stages(
     input_shape: &[usize],
     device: &Device,
 ) -> Result<(usize, Vec<ConvStage>, usize)> {
-    let bad = || Error::Config {
+    let bad = || {
+        Error::Config {
         path: "models".into(),
         message: format!(
             "model `{}` needs image inputs [channels, height, width] of at least 16 × 16; the dataset's input shape is {input_shape:?}. Use an mlp or linear model for this dataset",
             spec.name
         ),
+    }
     };
     let &[c, h, w] = input_shape else {
         return Err(bad());
@@ -410,7 +412,10 @@ mod tests {
                 vec![50]
             ]
         );
-        assert_eq!(&shapes[6..10], &[vec![50, 50], vec![50], vec![10, 50], vec![10]]);
+        assert_eq!(
+            &shapes[6..10],
+            &[vec![50, 50], vec![50], vec![10, 50], vec![10]]
+        );
         let x = Tensor::zeros((3, 784), DType::F32, &Device::Cpu).unwrap();
         let z = m.encode(&x).unwrap();
         assert_eq!(z.dims(), [3, 50]);
@@ -420,7 +425,9 @@ mod tests {
         let m = Model::new(&small, &[1, 36, 36], &[10], 0, &Device::Cpu).unwrap();
         assert_eq!(m.params()[4].var.dims(), [25, 10 * 36]);
         for bad in [&[784][..], &[1, 12, 12], &[0, 28, 28]] {
-            let err = Model::new(&spec, bad, &[10], 0, &Device::Cpu).unwrap_err().to_string();
+            let err = Model::new(&spec, bad, &[10], 0, &Device::Cpu)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("lenet-m") && err.contains("16 × 16"), "{err}");
         }
     }

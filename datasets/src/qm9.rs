@@ -62,23 +62,36 @@ impl Default for Qm9Config {
 
 /// Parameter docs for `mtlbench list`.
 pub const PARAMS: &[(&str, &str)] = &[
-    ("source", "cache: the qm9pack files from the Hub cache (cache)"),
+    (
+        "source",
+        "cache: the qm9pack files from the Hub cache (cache)",
+    ),
     ("split_seed", "seed of the random train/val/test split (0)"),
     ("val", "validation molecules (10000)"),
     ("test", "test molecules (10000)"),
-    ("max_molecules", "use only the first N molecules, 0 = all (0)"),
+    (
+        "max_molecules",
+        "use only the first N molecules, 0 = all (0)",
+    ),
 ];
 
 /// The descriptor of one molecule.
 pub fn descriptor(m: &Molecule) -> Vec<f64> {
     let mut d = eigen_descriptor(&m.charges, &m.positions, MAX_ATOMS.max(m.charges.len()));
     d.truncate(MAX_ATOMS);
-    d.extend(ELEMENTS.iter().map(|(_, z)| m.charges.iter().filter(|c| *c == z).count() as f64));
+    d.extend(
+        ELEMENTS
+            .iter()
+            .map(|(_, z)| m.charges.iter().filter(|c| *c == z).count() as f64),
+    );
     d
 }
 
 fn invalid(message: String) -> Error {
-    Error::InvalidConfig { dataset: "qm9-11".into(), message }
+    Error::InvalidConfig {
+        dataset: "qm9-11".into(),
+        message,
+    }
 }
 
 /// Builds the benchmark from parsed molecules.
@@ -113,7 +126,9 @@ pub fn build_from(
                 .collect(),
         }
     };
-    let data = TabularData { splits: [split(&parts[0]), split(&parts[1]), split(&parts[2])] };
+    let data = TabularData {
+        splits: [split(&parts[0]), split(&parts[1]), split(&parts[2])],
+    };
     let mut id = format!(
         "qm9-11/{}-split{}-val{}-test{}",
         config.source.name(),
@@ -145,7 +160,12 @@ pub fn from_params(params: &Value) -> Result<Box<dyn Dataset>> {
     }
     let snap = source::snapshot("qm9pack")?;
     let molecules = qm9_csv::read_dir(&snap.dir)?;
-    Ok(Box::new(build_from(&molecules, &config, snap.files.clone(), &source::revision(&snap))?))
+    Ok(Box::new(build_from(
+        &molecules,
+        &config,
+        snap.files.clone(),
+        &source::revision(&snap),
+    )?))
 }
 
 #[cfg(test)]
@@ -178,29 +198,59 @@ mod tests {
 
     #[test]
     fn fixture_benchmark_is_standardised_on_train_and_split_by_seed() {
-        let config = Qm9Config { val: 2, test: 3, ..Default::default() };
+        let config = Qm9Config {
+            val: 2,
+            test: 3,
+            ..Default::default()
+        };
         let d = build_from(&molecules(), &config, Vec::new(), "test").unwrap();
-        assert_eq!([Split::Train, Split::Val, Split::Test].map(|s| d.split_len(s)), [7, 2, 3]);
+        assert_eq!(
+            [Split::Train, Split::Val, Split::Test].map(|s| d.split_len(s)),
+            [7, 2, 3]
+        );
         assert_eq!(d.tasks.len(), 11);
         assert_eq!(d.tasks[0].name, "mu");
         let train = d.data.split(Split::Train);
         for k in 0..11 {
-            let Targets::Real(v) = &train.targets[k] else { unreachable!() };
+            let Targets::Real(v) = &train.targets[k] else {
+                unreachable!()
+            };
             let mean: f32 = v.iter().sum::<f32>() / v.len() as f32;
             assert!(mean.abs() < 1e-5, "task {k} mean {mean}");
         }
-        let other = build_from(&molecules(), &Qm9Config { split_seed: 1, ..config.clone() }, Vec::new(), "test").unwrap();
+        let other = build_from(
+            &molecules(),
+            &Qm9Config {
+                split_seed: 1,
+                ..config.clone()
+            },
+            Vec::new(),
+            "test",
+        )
+        .unwrap();
         assert_ne!(other.data.split(Split::Test), d.data.split(Split::Test));
         assert_eq!(d.split_seed, Some(0));
-        let err = build_from(&molecules(), &Qm9Config { val: 6, test: 6, ..config }, Vec::new(), "t")
-            .unwrap_err()
-            .to_string();
+        let err = build_from(
+            &molecules(),
+            &Qm9Config {
+                val: 6,
+                test: 6,
+                ..config
+            },
+            Vec::new(),
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("`val` (6)"), "{err}");
     }
 
     #[test]
     fn subset_source_is_refused_with_the_fix() {
-        let err = from_params(&serde_json::json!({"source": "subset"})).err().unwrap().to_string();
+        let err = from_params(&serde_json::json!({"source": "subset"}))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("mtlbench data import qm9pack"), "{err}");
     }
 }

@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
-use crate::{multi_mnist, qm9, river};
 use crate::synthetic_linear::SyntheticLinear;
+use crate::{multi_mnist, qm9, river};
 use crate::{Dataset, Error, Result};
 
 /// A registered dataset: name, help line and a builder from its JSON parameters.

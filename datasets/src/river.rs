@@ -37,13 +37,19 @@ pub struct RiverConfig {
 
 impl Default for RiverConfig {
     fn default() -> Self {
-        Self { source: Source::Cache, split_seed: 0 }
+        Self {
+            source: Source::Cache,
+            split_seed: 0,
+        }
     }
 }
 
 /// Parameter docs for `mtlbench list`.
 pub const PARAMS: &[(&str, &str)] = &[
-    ("source", "cache: the river table from the Hub cache (cache)"),
+    (
+        "source",
+        "cache: the river table from the Hub cache (cache)",
+    ),
     ("split_seed", "seed of the random 70/15/15 split (0)"),
 ];
 
@@ -94,9 +100,18 @@ impl RiverTable {
 }
 
 /// Builds the benchmark from a parsed table.
-pub fn build_from(which: RiverTable, table: &Table, config: &RiverConfig, files: Vec<DataFile>, revision: &str) -> Result<Loaded> {
+pub fn build_from(
+    which: RiverTable,
+    table: &Table,
+    config: &RiverConfig,
+    files: Vec<DataFile>,
+    revision: &str,
+) -> Result<Loaded> {
     let n = table.rows();
-    let (val, test) = ((n as f64 * 0.15).round() as usize, (n as f64 * 0.15).round() as usize);
+    let (val, test) = (
+        (n as f64 * 0.15).round() as usize,
+        (n as f64 * 0.15).round() as usize,
+    );
     if val == 0 || val + test >= n {
         return Err(Error::InvalidConfig {
             dataset: which.name().into(),
@@ -113,17 +128,26 @@ pub fn build_from(which: RiverTable, table: &Table, config: &RiverConfig, files:
             .targets
             .iter()
             .map(|col| match which {
-                RiverTable::SolarFlare => Targets::Real(idx.iter().map(|&i| col[i] as f32).collect()),
+                RiverTable::SolarFlare => {
+                    Targets::Real(idx.iter().map(|&i| col[i] as f32).collect())
+                }
                 RiverTable::Yeast => Targets::Labels(idx.iter().map(|&i| col[i] as u32).collect()),
             })
             .collect(),
     };
     Ok(Loaded {
-        id: format!("{}/{}-split{}", which.name(), config.source.name(), config.split_seed),
+        id: format!(
+            "{}/{}-split{}",
+            which.name(),
+            config.source.name(),
+            config.split_seed
+        ),
         revision: format!("{revision}/{GENERATOR_VERSION}"),
         tasks: table.target_names.iter().map(|t| which.task(t)).collect(),
         input_shape: vec![dim],
-        data: TabularData { splits: [split(&parts[0]), split(&parts[1]), split(&parts[2])] },
+        data: TabularData {
+            splits: [split(&parts[0]), split(&parts[1]), split(&parts[2])],
+        },
         files,
         split_seed: Some(config.split_seed),
     })
@@ -142,7 +166,13 @@ fn from_params(which: RiverTable, params: &Value) -> Result<Box<dyn Dataset>> {
     }
     let snap = source::snapshot(which.manifest())?;
     let table = which.read_dir(&snap.dir)?;
-    Ok(Box::new(build_from(which, &table, &config, snap.files.clone(), &source::revision(&snap))?))
+    Ok(Box::new(build_from(
+        which,
+        &table,
+        &config,
+        snap.files.clone(),
+        &source::revision(&snap),
+    )?))
 }
 
 /// Registry builder of `solar-flare`.
@@ -164,8 +194,18 @@ mod tests {
     #[test]
     fn yeast_fixture_gives_binary_tasks_and_standard_features() {
         let table = river_csv::parse_yeast("y.csv", yeast_csv(40).as_bytes()).unwrap();
-        let d = build_from(RiverTable::Yeast, &table, &RiverConfig::default(), Vec::new(), "t").unwrap();
-        assert_eq!([Split::Train, Split::Val, Split::Test].map(|s| d.split_len(s)), [28, 6, 6]);
+        let d = build_from(
+            RiverTable::Yeast,
+            &table,
+            &RiverConfig::default(),
+            Vec::new(),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            [Split::Train, Split::Val, Split::Test].map(|s| d.split_len(s)),
+            [28, 6, 6]
+        );
         assert_eq!(d.tasks.len(), 14);
         assert_eq!(d.tasks[3].loss, LossKind::Bce);
         assert_eq!(d.tasks[3].output_dim(), 1);
@@ -179,17 +219,45 @@ mod tests {
     #[test]
     fn solar_fixture_in_a_folder_and_too_small_tables() {
         let dir = tempfile::tempdir().unwrap();
-        let rows: String = SOLAR.lines().skip(1).map(|l| format!("{l}\n")).collect::<String>().repeat(4);
+        let rows: String = SOLAR
+            .lines()
+            .skip(1)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+            .repeat(4);
         let body = format!("{}\n{rows}", SOLAR.lines().next().unwrap());
         std::fs::write(dir.path().join("solar-flare.csv"), body).unwrap();
         let table = RiverTable::SolarFlare.read_dir(dir.path()).unwrap();
-        let d = build_from(RiverTable::SolarFlare, &table, &RiverConfig::default(), Vec::new(), "t").unwrap();
+        let d = build_from(
+            RiverTable::SolarFlare,
+            &table,
+            &RiverConfig::default(),
+            Vec::new(),
+            "t",
+        )
+        .unwrap();
         assert_eq!(d.input_shape, [24]);
-        assert_eq!(d.split_len(Split::Train) + d.split_len(Split::Val) + d.split_len(Split::Test), 12);
+        assert_eq!(
+            d.split_len(Split::Train) + d.split_len(Split::Val) + d.split_len(Split::Test),
+            12
+        );
         assert_eq!(d.tasks[2].name, "x-class-flares");
         let tiny = river_csv::parse_solar_flare("s", SOLAR.as_bytes()).unwrap();
-        assert!(build_from(RiverTable::SolarFlare, &tiny, &RiverConfig::default(), Vec::new(), "t").is_err());
-        let err = solar_flare(&serde_json::json!({"source": "subset"})).err().unwrap().to_string();
-        assert!(err.contains("mtlbench data import river-solar-flare"), "{err}");
+        assert!(build_from(
+            RiverTable::SolarFlare,
+            &tiny,
+            &RiverConfig::default(),
+            Vec::new(),
+            "t"
+        )
+        .is_err());
+        let err = solar_flare(&serde_json::json!({"source": "subset"}))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("mtlbench data import river-solar-flare"),
+            "{err}"
+        );
     }
 }

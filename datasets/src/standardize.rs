@@ -63,7 +63,10 @@ pub fn random_split(n: usize, val: usize, test: usize, seed: u64) -> [Vec<usize>
 
 /// The rows at `indices` of a `dim`-column matrix.
 pub fn rows(x: &[f64], dim: usize, indices: &[usize]) -> Vec<f64> {
-    indices.iter().flat_map(|&i| x[i * dim..(i + 1) * dim].iter().copied()).collect()
+    indices
+        .iter()
+        .flat_map(|&i| x[i * dim..(i + 1) * dim].iter().copied())
+        .collect()
 }
 
 #[cfg(test)]

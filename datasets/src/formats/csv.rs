@@ -47,12 +47,27 @@ impl Csv {
     /// Parses `bytes` (UTF-8) of `file`; every record must have the header's field count.
     pub fn parse(file: &str, bytes: &[u8]) -> FormatResult<Self> {
         let text = std::str::from_utf8(bytes).map_err(|e| {
-            FormatError::invalid(file, format!("byte {}", e.valid_up_to()), "UTF-8 text", "invalid UTF-8")
+            FormatError::invalid(
+                file,
+                format!("byte {}", e.valid_up_to()),
+                "UTF-8 text",
+                "invalid UTF-8",
+            )
         })?;
-        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
         let header = match lines.next() {
             Some((i, l)) => split_line(file, i + 1, l.trim_end_matches('\r'))?,
-            None => return Err(FormatError::invalid(file, "line 1", "a header line", "an empty file")),
+            None => {
+                return Err(FormatError::invalid(
+                    file,
+                    "line 1",
+                    "a header line",
+                    "an empty file",
+                ))
+            }
         };
         let rows = lines
             .map(|(i, l)| {
@@ -81,7 +96,11 @@ impl Csv {
             return Err(FormatError::invalid(
                 &self.file,
                 "header",
-                format!("{} columns ({} …)", expected.len(), expected[..expected.len().min(3)].join(", ")),
+                format!(
+                    "{} columns ({} …)",
+                    expected.len(),
+                    expected[..expected.len().min(3)].join(", ")
+                ),
                 format!("{} columns", self.header.len()),
             ));
         }
@@ -112,7 +131,12 @@ impl Csv {
         let s = self.rows[row][col].trim();
         match s.parse::<f64>() {
             Ok(v) if v.is_finite() => Ok(v),
-            _ => Err(FormatError::invalid(&self.file, self.at(row, col), "a finite number", format!("`{s}`"))),
+            _ => Err(FormatError::invalid(
+                &self.file,
+                self.at(row, col),
+                "a finite number",
+                format!("`{s}`"),
+            )),
         }
     }
 }
@@ -123,23 +147,40 @@ mod tests {
 
     #[test]
     fn quotes_commas_and_numbers() {
-        let csv = Csv::parse("t.csv", b"a,b,c\r\n\"x,y\",\"he said \"\"hi\"\"\",2.5\n\n1,,0.\n").unwrap();
+        let csv = Csv::parse(
+            "t.csv",
+            b"a,b,c\r\n\"x,y\",\"he said \"\"hi\"\"\",2.5\n\n1,,0.\n",
+        )
+        .unwrap();
         assert_eq!(csv.header, ["a", "b", "c"]);
         assert_eq!(csv.rows[0], ["x,y", "he said \"hi\"", "2.5"]);
         assert_eq!(csv.number(0, 2).unwrap(), 2.5);
         assert_eq!(csv.number(1, 2).unwrap(), 0.0);
         let err = csv.number(1, 1).unwrap_err().to_string();
-        assert!(err.contains("t.csv: data row 2 column `b`: expected a finite number, found ``"), "{err}");
+        assert!(
+            err.contains("t.csv: data row 2 column `b`: expected a finite number, found ``"),
+            "{err}"
+        );
         assert!(csv.expect_header(&["a", "b", "c"]).is_ok());
         let err = csv.expect_header(&["a", "B", "c"]).unwrap_err().to_string();
-        assert!(err.contains("header column 2: expected `B`, found `b`"), "{err}");
+        assert!(
+            err.contains("header column 2: expected `B`, found `b`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn ragged_rows_and_open_quotes_are_errors() {
-        let err = Csv::parse("t.csv", b"a,b\n1,2,3\n").unwrap_err().to_string();
-        assert!(err.contains("line 2: expected 2 fields like the header, found 3 fields"), "{err}");
-        let err = Csv::parse("t.csv", b"a,b\n\"1,2\n").unwrap_err().to_string();
+        let err = Csv::parse("t.csv", b"a,b\n1,2,3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2: expected 2 fields like the header, found 3 fields"),
+            "{err}"
+        );
+        let err = Csv::parse("t.csv", b"a,b\n\"1,2\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unterminated"), "{err}");
         assert!(Csv::parse("t.csv", b"").is_err());
     }

@@ -61,7 +61,12 @@ pub fn parse_images(file: &str, bytes: &[u8]) -> FormatResult<(usize, usize, Vec
         .checked_mul(rows)
         .and_then(|v| v.checked_mul(cols))
         .ok_or_else(|| {
-            FormatError::invalid(file, "header", "dimensions whose product fits in memory", format!("{n} × {rows} × {cols}"))
+            FormatError::invalid(
+                file,
+                "header",
+                "dimensions whose product fits in memory",
+                format!("{n} × {rows} × {cols}"),
+            )
         })?;
     check_len(file, bytes, 16, payload)?;
     Ok((rows, cols, bytes[16..].to_vec()))
@@ -109,7 +114,12 @@ pub fn read_image_set(images: &Path, labels: &Path) -> FormatResult<ImageSet> {
 /// Encodes images as an IDX file (used to build the shipped subset).
 pub fn encode_images(set: &ImageSet) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + set.pixels.len());
-    for v in [IMAGES_MAGIC, set.len() as u32, set.rows as u32, set.cols as u32] {
+    for v in [
+        IMAGES_MAGIC,
+        set.len() as u32,
+        set.rows as u32,
+        set.cols as u32,
+    ] {
         out.extend_from_slice(&v.to_be_bytes());
     }
     out.extend_from_slice(&set.pixels);
@@ -184,13 +194,21 @@ mod tests {
             ([img.clone(), vec![0]].concat(), "found 29 bytes"),
         ];
         for (bytes, want) in cases {
-            let err = parse_images("train-images", &bytes).unwrap_err().to_string();
-            assert!(err.starts_with("train-images:") && err.contains(want), "{err}");
+            let err = parse_images("train-images", &bytes)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("train-images:") && err.contains(want),
+                "{err}"
+            );
         }
         let err = image_set("i", parse_images("i", &img).unwrap(), "l", vec![1, 2, 3])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("expected 2 labels") && err.contains("found 3"), "{err}");
+        assert!(
+            err.contains("expected 2 labels") && err.contains("found 3"),
+            "{err}"
+        );
         let err = parse_labels("l", &img).unwrap_err().to_string();
         assert!(err.contains("expected 2049, found 2051"), "{err}");
     }

@@ -92,7 +92,10 @@ mod tests {
     fn every_byte_survives_three_decimals() {
         let mut pixels: Vec<u8> = (0..=255).collect();
         pixels.resize(784 * 2, 17);
-        assert_eq!(parse_digit_file("f", json(&pixels).as_bytes()).unwrap(), pixels);
+        assert_eq!(
+            parse_digit_file("f", json(&pixels).as_bytes()).unwrap(),
+            pixels
+        );
     }
 
     #[test]
@@ -104,7 +107,9 @@ mod tests {
             std::fs::write(dir.path().join(format!("digits/{d}.json")), json(&img)).unwrap();
         }
         let set = read_digits(dir.path()).unwrap();
-        let counts: Vec<usize> = (0..10).map(|d| set.labels.iter().filter(|&&l| l == d).count()).collect();
+        let counts: Vec<usize> = (0..10)
+            .map(|d| set.labels.iter().filter(|&&l| l == d).count())
+            .collect();
         assert_eq!(counts, [1, 2, 3, 1, 2, 3, 1, 2, 3, 1]);
         assert_eq!(set.image(1)[0], 20);
         assert_eq!(set.image(set.len() - 1)[783], 180);
@@ -112,14 +117,26 @@ mod tests {
 
     #[test]
     fn malformed_files_name_the_place() {
-        let err = parse_digit_file("3.json", br#"{"data": [0.5, 1]}"#).unwrap_err().to_string();
-        assert!(err.contains("3.json") && err.contains("multiple of 784") && err.contains("2 values"), "{err}");
+        let err = parse_digit_file("3.json", br#"{"data": [0.5, 1]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("3.json") && err.contains("multiple of 784") && err.contains("2 values"),
+            "{err}"
+        );
         let mut bad = vec![0.0; 784 * 2];
         bad[790] = 1.5;
         let body = format!("{{\"data\": {bad:?}}}");
-        let err = parse_digit_file("3.json", body.as_bytes()).unwrap_err().to_string();
-        assert!(err.contains("image 1 pixel 6") && err.contains("1.5"), "{err}");
-        let err = parse_digit_file("3.json", b"<html>").unwrap_err().to_string();
+        let err = parse_digit_file("3.json", body.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("image 1 pixel 6") && err.contains("1.5"),
+            "{err}"
+        );
+        let err = parse_digit_file("3.json", b"<html>")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 1 column 1"), "{err}");
     }
 }

@@ -68,21 +68,41 @@ pub struct Molecule {
 }
 
 fn column(name: &str) -> usize {
-    COLUMNS.iter().position(|c| *c == name).unwrap_or(usize::MAX)
+    COLUMNS
+        .iter()
+        .position(|c| *c == name)
+        .unwrap_or(usize::MAX)
 }
 
 fn elements(csv: &Csv, row: usize, col: usize) -> FormatResult<Vec<u8>> {
     let s = csv.rows[row][col].trim();
-    let inner = s.strip_prefix('[').and_then(|s| s.strip_suffix(']')).ok_or_else(|| {
-        FormatError::invalid(&csv.file, csv.at(row, col), "a list like ['C','H']", format!("`{s}`"))
-    })?;
+    let inner = s
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .ok_or_else(|| {
+            FormatError::invalid(
+                &csv.file,
+                csv.at(row, col),
+                "a list like ['C','H']",
+                format!("`{s}`"),
+            )
+        })?;
     inner
         .split(',')
         .map(|sym| {
             let sym = sym.trim().trim_matches('\'');
-            ELEMENTS.iter().find(|(e, _)| *e == sym).map(|(_, z)| *z).ok_or_else(|| {
-                FormatError::invalid(&csv.file, csv.at(row, col), "one of H, C, N, O, F", format!("`{sym}`"))
-            })
+            ELEMENTS
+                .iter()
+                .find(|(e, _)| *e == sym)
+                .map(|(_, z)| *z)
+                .ok_or_else(|| {
+                    FormatError::invalid(
+                        &csv.file,
+                        csv.at(row, col),
+                        "one of H, C, N, O, F",
+                        format!("`{sym}`"),
+                    )
+                })
         })
         .collect()
 }
@@ -90,13 +110,21 @@ fn elements(csv: &Csv, row: usize, col: usize) -> FormatResult<Vec<u8>> {
 fn positions(csv: &Csv, row: usize, col: usize, atoms: usize) -> FormatResult<Vec<[f64; 3]>> {
     let s = &csv.rows[row][col];
     let values: Vec<f64> = s
-        .split(|c| c == ',' || c == '[' || c == ']')
+        .split([',', '[', ']'])
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .map(|t| {
-            t.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
-                FormatError::invalid(&csv.file, csv.at(row, col), "finite coordinates", format!("`{t}`"))
-            })
+            t.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| {
+                    FormatError::invalid(
+                        &csv.file,
+                        csv.at(row, col),
+                        "finite coordinates",
+                        format!("`{t}`"),
+                    )
+                })
         })
         .collect::<FormatResult<_>>()?;
     if values.len() != 3 * atoms {
@@ -127,7 +155,12 @@ pub fn parse(file: &str, bytes: &[u8]) -> FormatResult<Vec<Molecule>> {
             let n = csv.number(row, c_atoms)?;
             let atoms = n as usize;
             if n.fract() != 0.0 || !(1.0..=64.0).contains(&n) {
-                return Err(FormatError::invalid(&csv.file, csv.at(row, c_atoms), "an atom count in 1..=64", n));
+                return Err(FormatError::invalid(
+                    &csv.file,
+                    csv.at(row, c_atoms),
+                    "an atom count in 1..=64",
+                    n,
+                ));
             }
             let charges = elements(&csv, row, c_elements)?;
             if charges.len() != atoms {
@@ -183,26 +216,44 @@ pub(crate) mod tests {
         assert_eq!(mols[0].index, 1);
         assert_eq!(mols[0].charges, [6, 1, 1, 1, 1]);
         assert_eq!(mols[1].charges, [7, 1, 1, 1]);
-        assert_eq!(mols[1].positions[0], [-0.0404260543, 1.0241077531, 0.0625637998]);
+        assert_eq!(
+            mols[1].positions[0],
+            [-0.0404260543, 1.0241077531, 0.0625637998]
+        );
         assert_eq!(
             mols[0].targets,
-            [0.0, 13.21, -0.3877, 0.1171, 35.3641, 0.044749, -40.47893, -40.476062, -40.475117, -40.498597, 6.469]
+            [
+                0.0, 13.21, -0.3877, 0.1171, 35.3641, 0.044749, -40.47893, -40.476062, -40.475117,
+                -40.498597, 6.469
+            ]
         );
     }
 
     #[test]
     fn damaged_rows_name_row_and_column() {
         let bad_count = FIXTURE.replace("\",4,\"[3,0,1,0,0]", "\",3,\"[3,0,1,0,0]");
-        let err = parse("p.csv", bad_count.as_bytes()).unwrap_err().to_string();
-        assert!(err.contains("p.csv: data row 2 column `Elements`: expected 3 elements"), "{err}");
+        let err = parse("p.csv", bad_count.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("p.csv: data row 2 column `Elements`: expected 3 elements"),
+            "{err}"
+        );
         let bad_elem = FIXTURE.replace("['N','H'", "['X','H'");
         let err = parse("p.csv", bad_elem.as_bytes()).unwrap_err().to_string();
         assert!(err.contains("one of H, C, N, O, F, found `X`"), "{err}");
         let bad_target = FIXTURE.replace(",6.316", ",nan");
-        let err = parse("p.csv", bad_target.as_bytes()).unwrap_err().to_string();
-        assert!(err.contains("column `Heatcapacity_Cv_cal_mol_K`") && err.contains("`nan`"), "{err}");
+        let err = parse("p.csv", bad_target.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("column `Heatcapacity_Cv_cal_mol_K`") && err.contains("`nan`"),
+            "{err}"
+        );
         let bad_header = FIXTURE.replace("SMILES", "Smiles");
-        let err = parse("p.csv", bad_header.as_bytes()).unwrap_err().to_string();
+        let err = parse("p.csv", bad_header.as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("header column 3: expected `SMILES`"), "{err}");
     }
 }

@@ -64,12 +64,17 @@ pub fn parse_solar_flare(file: &str, bytes: &[u8]) -> FormatResult<Table> {
     }
     features.extend(SOLAR_NUMERIC.iter().map(|s| s.to_string()));
     let mut x = Vec::with_capacity(csv.rows.len() * features.len());
-    let mut targets = vec![Vec::with_capacity(csv.rows.len()); 3];
+    let mut targets = vec![Vec::new(); 3];
     for row in 0..csv.rows.len() {
         for (col, (_, values)) in SOLAR_CATEGORIES.iter().enumerate() {
             let v = csv.rows[row][col].trim();
             let hot = values.iter().position(|c| *c == v).ok_or_else(|| {
-                FormatError::invalid(&csv.file, csv.at(row, col), format!("one of {}", values.join(", ")), format!("`{v}`"))
+                FormatError::invalid(
+                    &csv.file,
+                    csv.at(row, col),
+                    format!("one of {}", values.join(", ")),
+                    format!("`{v}`"),
+                )
             })?;
             x.extend((0..values.len()).map(|i| f64::from(u8::from(i == hot))));
         }
@@ -93,10 +98,14 @@ pub fn parse_yeast(file: &str, bytes: &[u8]) -> FormatResult<Table> {
     let csv = Csv::parse(file, bytes)?;
     let features: Vec<String> = (1..=103).map(|i| format!("Att{i}")).collect();
     let target_names: Vec<String> = (1..=14).map(|i| format!("Class{i}")).collect();
-    let header: Vec<&str> = features.iter().chain(&target_names).map(String::as_str).collect();
+    let header: Vec<&str> = features
+        .iter()
+        .chain(&target_names)
+        .map(String::as_str)
+        .collect();
     csv.expect_header(&header)?;
     let mut x = Vec::with_capacity(csv.rows.len() * 103);
-    let mut targets = vec![Vec::with_capacity(csv.rows.len()); 14];
+    let mut targets = vec![Vec::new(); 14];
     for row in 0..csv.rows.len() {
         for col in 0..103 {
             x.push(csv.number(row, col)?);
@@ -104,7 +113,12 @@ pub fn parse_yeast(file: &str, bytes: &[u8]) -> FormatResult<Table> {
         for (k, t) in targets.iter_mut().enumerate() {
             let v = csv.number(row, 103 + k)?;
             if v != 0.0 && v != 1.0 {
-                return Err(FormatError::invalid(&csv.file, csv.at(row, 103 + k), "0 or 1", v));
+                return Err(FormatError::invalid(
+                    &csv.file,
+                    csv.at(row, 103 + k),
+                    "0 or 1",
+                    v,
+                ));
             }
             t.push(v);
         }
@@ -164,7 +178,10 @@ pub(crate) mod tests {
         want[13 + 1] = 1.0;
         want.extend([1.0, 3.0, 1.0, 1.0, 2.0, 1.0, 1.0]);
         assert_eq!(row1, &want[..]);
-        assert_eq!(t.targets, vec![vec![0.0, 0.0, 2.0], vec![0.0, 0.0, 1.0], vec![0.0; 3]]);
+        assert_eq!(
+            t.targets,
+            vec![vec![0.0, 0.0, 2.0], vec![0.0, 0.0, 1.0], vec![0.0; 3]]
+        );
         let err = parse_solar_flare("s.csv", SOLAR.replace("D,R,O", "D,Q,O").as_bytes())
             .unwrap_err()
             .to_string();
@@ -178,7 +195,12 @@ pub(crate) mod tests {
         assert_eq!(t.x[103 * 2 + 4], 2.005);
         assert_eq!(t.targets[0], [1.0, 0.0, 1.0]);
         let bad = yeast(2).replacen(",0\n", ",2\n", 1);
-        let err = parse_yeast("y.csv", bad.as_bytes()).unwrap_err().to_string();
-        assert!(err.contains("data row 1 column `Class14`: expected 0 or 1, found 2"), "{err}");
+        let err = parse_yeast("y.csv", bad.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("data row 1 column `Class14`: expected 0 or 1, found 2"),
+            "{err}"
+        );
     }
 }
