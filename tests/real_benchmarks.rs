@@ -55,7 +55,11 @@ fn convnet_on_feature_vectors_is_a_config_error() {
     let run = w
         .run(&["run", "--model", "lenet-m", "--out", "runs"])
         .expect_code(2);
-    assert!(run.stderr().contains("needs image inputs"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("needs image inputs"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]

@@ -7,18 +7,23 @@
 //! matrix product each plus a gather/scatter. Activations are kept channels-last (`h, w, c`)
 //! between stages; a stage's input may be channels-first (`c, h, w`, the dataset's row
 //! layout) or channels-last. Kernels keep PyTorch's `(c_out, c_in, k, k)` layout.
-//! Pooling is a reshape and two `max` reductions: candle 0.11's `max_pool2d` backward
-//! multiplies the gradient of each window's maximum by 1/4 (and misaligns odd sizes), which
-//! the test below pins against a reference.
+//! On CPU the gather and the pooling are the custom ops of [`crate::conv_ops`]; on other
+//! devices they are tensor expressions (`index_select`; a reshape and two `max` reductions).
+//! candle 0.11's own `max_pool2d` is not used: its backward multiplies the gradient of each
+//! window's maximum by 1/4 (and misaligns odd sizes), which the tests below pin.
+
+use std::sync::Arc;
 
 use candle_core::{Device, Tensor, Var};
 
+use crate::conv_ops::{Gather, MaxPool2};
 use crate::Result;
 
 /// A valid convolution (stride 1) with bias, then 2 × 2 max-pooling (floor) and relu.
 #[derive(Debug, Clone)]
 pub(crate) struct ConvStage {
     index: Tensor,
+    gather: Gather,
     c_in: usize,
     k: usize,
     out: (usize, usize),
@@ -61,7 +66,11 @@ impl ConvStage {
         }
         let len = index.len();
         Ok(Some(Self {
-            index: Tensor::from_vec(index, len, device)?,
+            index: Tensor::from_vec(index.clone(), len, device)?,
+            gather: Gather {
+                index: Arc::new(index),
+                in_len: c_in * h * w,
+            },
             c_in,
             k,
             out: (oh, ow),
@@ -72,28 +81,42 @@ impl ConvStage {
     /// Inputs `rows × (c_in·h·w)` → outputs `rows × (pooled_h · pooled_w · c_out)`,
     /// channels-last, for kernel `w` (`c_out × c_in × k × k`) and bias `b` (`c_out`).
     pub(crate) fn forward(&self, x: &Tensor, w: &Var, b: &Var) -> Result<Tensor> {
+        self.forward_on(x, w, b, x.device().is_cpu())
+    }
+
+    /// [`ConvStage::forward`] with the CPU custom ops (`kernels`) or tensor expressions.
+    fn forward_on(&self, x: &Tensor, w: &Var, b: &Var, kernels: bool) -> Result<Tensor> {
         let rows = x.dim(0)?;
         let c_out = w.dim(0)?;
         let patch = self.c_in * self.k * self.k;
         let (oh, ow) = self.out;
         let (ph, pw) = self.pooled;
-        let cols = x
-            .index_select(&self.index, 1)?
-            .reshape((rows * oh * ow, patch))?;
-        let y = cols
-            .matmul(&w.as_tensor().reshape((c_out, patch))?.t()?)?
-            .broadcast_add(b.as_tensor())?
-            .reshape((rows, oh, ow, c_out))?;
-        let y = if (oh, ow) == (2 * ph, 2 * pw) {
-            y
+        let cols = if kernels {
+            x.contiguous()?.apply_op1(self.gather.clone())?
         } else {
-            y.narrow(1, 0, 2 * ph)?.narrow(2, 0, 2 * pw)?
+            x.index_select(&self.index, 1)?
         };
-        Ok(y.reshape((rows, ph, 2, pw, 2, c_out))?
-            .max(4)?
-            .max(2)?
-            .relu()?
-            .reshape((rows, ph * pw * c_out))?)
+        let y = cols
+            .reshape((rows * oh * ow, patch))?
+            .matmul(&w.as_tensor().reshape((c_out, patch))?.t()?)?
+            .broadcast_add(b.as_tensor())?;
+        let pooled = if kernels {
+            y.reshape((rows, oh * ow * c_out))?.apply_op1(MaxPool2 {
+                hwc: (oh, ow, c_out),
+            })?
+        } else {
+            let y = y.reshape((rows, oh, ow, c_out))?;
+            let y = if (oh, ow) == (2 * ph, 2 * pw) {
+                y
+            } else {
+                y.narrow(1, 0, 2 * ph)?.narrow(2, 0, 2 * pw)?
+            };
+            y.reshape((rows, ph, 2, pw, 2, c_out))?
+                .max(4)?
+                .max(2)?
+                .reshape((rows, ph * pw * c_out))?
+        };
+        Ok(pooled.relu()?)
     }
 }
 
@@ -162,16 +185,26 @@ mod tests {
             .unwrap();
         let theirs = reference(x.as_tensor(), &w, &b, pool_by_max);
         close(&ours, &theirs);
+        let generic = stage
+            .forward_on(&x.as_tensor().flatten_from(1).unwrap(), &w, &b, false)
+            .unwrap();
+        close(&generic, &theirs);
         // Values (not gradients) also agree with candle's own max_pool2d.
         let candle = reference(x.as_tensor(), &w, &b, |y| y.max_pool2d(2).unwrap());
         close(&ours, &candle);
         let g_ours = ours.sqr().unwrap().sum_all().unwrap().backward().unwrap();
         let g_theirs = theirs.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        let g_generic = generic
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
         for v in [&x, &w, &b] {
-            close(
-                g_ours.get(v.as_tensor()).unwrap(),
-                g_theirs.get(v.as_tensor()).unwrap(),
-            );
+            let want = g_theirs.get(v.as_tensor()).unwrap();
+            close(g_ours.get(v.as_tensor()).unwrap(), want);
+            close(g_generic.get(v.as_tensor()).unwrap(), want);
         }
         // A channels-last input gives the same result as its channels-first twin.
         let last = x

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod cell;
 pub mod config;
 pub mod conv;
+mod conv_ops;
 pub mod error;
 pub mod loss;
 pub mod model;
