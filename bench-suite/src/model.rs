@@ -141,6 +141,9 @@ pub struct Model {
     heads: Vec<std::ops::Range<usize>>,
 }
 
+/// Rows encoded at once by LeNet; larger batches are split.
+const LENET_CHUNK: usize = 512;
+
 /// Kernel size of the LeNet convolutions.
 const KERNEL: usize = 5;
 
@@ -318,6 +321,18 @@ impl Model {
                 Ok(linear(&h, &p[2].var, Some(&p[3].var))?.relu()?)
             }
             Arch::LeNet => {
+                let rows = x.dim(0)?;
+                if rows > LENET_CHUNK {
+                    // Patch matrices grow with rows × positions × k²: encode large
+                    // (evaluation) batches in chunks to bound memory.
+                    let parts = (0..rows)
+                        .step_by(LENET_CHUNK)
+                        .map(|start| {
+                            self.encode(&x.narrow(0, start, LENET_CHUNK.min(rows - start))?)
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    return Ok(Tensor::cat(&parts, 0)?);
+                }
                 let h = self.stages[0].forward(x, &p[0].var, &p[1].var)?;
                 let h = self.stages[1].forward(&h, &p[2].var, &p[3].var)?;
                 Ok(linear(&h, &p[4].var, Some(&p[5].var))?.relu()?)
@@ -419,6 +434,24 @@ mod tests {
         let x = Tensor::zeros((3, 784), DType::F32, &Device::Cpu).unwrap();
         let z = m.encode(&x).unwrap();
         assert_eq!(z.dims(), [3, 50]);
+        // Large batches are encoded in chunks with the same result.
+        let big = Tensor::arange(0f32, (LENET_CHUNK + 3) as f32 * 784.0, &Device::Cpu)
+            .unwrap()
+            .affine(1e-6, 0.0)
+            .unwrap()
+            .reshape((LENET_CHUNK + 3, 784))
+            .unwrap();
+        let whole = m.encode(&big).unwrap();
+        let tail = m.encode(&big.narrow(0, LENET_CHUNK, 3).unwrap()).unwrap();
+        assert_eq!(whole.dims(), [LENET_CHUNK + 3, 50]);
+        assert_eq!(
+            whole
+                .narrow(0, LENET_CHUNK, 3)
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap(),
+            tail.to_vec2::<f32>().unwrap()
+        );
         assert_eq!(m.head(1, &z).unwrap().dims(), [3, 10]);
         // 36 × 36 inputs (pareto-mtl layout): 36 → 32 → 16 → 12 → 6.
         let small = ModelSpec::parse("lenet-s").unwrap();
