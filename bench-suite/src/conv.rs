@@ -7,7 +7,7 @@
 //! matrix product each plus a gather/scatter. Activations are kept channels-last (`h, w, c`)
 //! between stages; a stage's input may be channels-first (`c, h, w`, the dataset's row
 //! layout) or channels-last. Kernels keep PyTorch's `(c_out, c_in, k, k)` layout.
-//! On CPU the gather and the pooling are the custom ops of [`crate::conv_ops`]; on other
+//! On CPU the gather and the pooling are the custom ops of `conv_ops`; on other
 //! devices they are tensor expressions (`index_select`; a reshape and two `max` reductions).
 //! candle 0.11's own `max_pool2d` is not used: its backward multiplies the gradient of each
 //! window's maximum by 1/4 (and misaligns odd sizes), which the tests below pin.
