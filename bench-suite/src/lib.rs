@@ -4,6 +4,8 @@
 pub mod catalog;
 pub mod cell;
 pub mod config;
+pub mod conv;
+mod conv_ops;
 pub mod error;
 pub mod loss;
 pub mod model;

@@ -1,14 +1,19 @@
 //! Models: a shared encoder from a size ladder plus one head per task.
 //!
 //! Model names are `<arch>-<size>`: arch `linear` (two-layer linear network of Hu et al.,
-//! 2023: z = W x, heads a_kᵀ z, no biases; width = q) or `mlp` (two ReLU layers of equal
-//! width, linear heads with bias). Size is a rung of the ladder [`SIZES`] (width multiplier of
+//! 2023: z = W x, heads a_kᵀ z, no biases; width = q), `mlp` (two ReLU layers of equal
+//! width, linear heads with bias) or `lenet` (Sener & Koltun's MultiLeNet for image inputs:
+//! conv 1→10 k5, max-pool 2, relu, conv 10→20 k5, max-pool 2, relu, fc →50, relu = z; heads
+//! fc 50→50, relu, fc 50→outputs; a rung scales the channels 10/20 and the width 50 alike;
+//! the convolutions are computed as patch matrix products, see [`crate::conv`], and the fc
+//! layer reads the pooled maps channels-last, a fixed permutation of PyTorch's order). Size is a rung of the ladder [`SIZES`] (width multiplier of
 //! the arch's base width) or an explicit width `w<N>` (e.g. `linear-w3`).
 
 use candle_core::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::conv::ConvStage;
 use crate::{Error, Result};
 
 /// The size ladder: rung name and width multiplier of the arch's base width.
@@ -27,17 +32,21 @@ pub enum Arch {
     Linear,
     /// z = relu(W₂ relu(W₁ x + b₁) + b₂), linear heads; base width 64.
     Mlp,
+    /// MultiLeNet (Sener & Koltun, 2018): two conv + max-pool + relu stages, one fc layer;
+    /// two-layer heads; base width 50 (channels width/5 and 2·width/5).
+    LeNet,
 }
 
 impl Arch {
     /// Every arch, for `mtlbench list`.
-    pub const ALL: [Arch; 2] = [Arch::Linear, Arch::Mlp];
+    pub const ALL: [Arch; 3] = [Arch::Linear, Arch::Mlp, Arch::LeNet];
 
     /// Name in model names and records.
     pub fn name(self) -> &'static str {
         match self {
             Arch::Linear => "linear",
             Arch::Mlp => "mlp",
+            Arch::LeNet => "lenet",
         }
     }
 
@@ -46,6 +55,7 @@ impl Arch {
         match self {
             Arch::Linear => 4,
             Arch::Mlp => 64,
+            Arch::LeNet => 50,
         }
     }
 
@@ -56,6 +66,9 @@ impl Arch {
                 "two-layer linear network z = W x (width q), heads without bias (Hu et al., 2023)"
             }
             Arch::Mlp => "two ReLU layers of the given width, linear heads",
+            Arch::LeNet => {
+                "MultiLeNet for images: conv k5 ×2 with max-pool, fc to the width; two-layer heads (Sener & Koltun, 2018)"
+            }
         }
     }
 }
@@ -78,7 +91,7 @@ impl ModelSpec {
             Error::Config {
             path: "models".into(),
             message: format!(
-                "bad model `{name}`: {why}. Use <arch>-<size> with arch linear|mlp and size {} or w<N>, e.g. mlp-m",
+                "bad model `{name}`: {why}. Use <arch>-<size> with arch linear|mlp|lenet and size {} or w<N>, e.g. mlp-m",
                 SIZES.iter().map(|s| s.0).collect::<Vec<_>>().join("|")
             ),
         }
@@ -120,10 +133,55 @@ pub struct Param {
 #[derive(Debug)]
 pub struct Model {
     spec: ModelSpec,
+    /// The convolution stages (`lenet` only).
+    stages: Vec<ConvStage>,
     params: Vec<Param>,
     encoder_len: usize,
     /// Index range into `params` of each head.
     heads: Vec<std::ops::Range<usize>>,
+}
+
+/// Rows encoded at once by LeNet; larger batches are split.
+const LENET_CHUNK: usize = 512;
+
+/// Kernel size of the LeNet convolutions.
+const KERNEL: usize = 5;
+
+/// LeNet's channels at width `w`: conv1 and conv2 (10 and 20 at the base width 50).
+fn lenet_channels(w: usize) -> (usize, usize) {
+    (
+        ((w as f64 / 5.0).round() as usize).max(1),
+        ((w as f64 * 2.0 / 5.0).round() as usize).max(1),
+    )
+}
+
+/// LeNet's two conv stages for `input_shape` and the flattened size after them.
+fn lenet_stages(
+    spec: &ModelSpec,
+    input_shape: &[usize],
+    device: &Device,
+) -> Result<(usize, Vec<ConvStage>, usize)> {
+    let bad = || {
+        Error::Config {
+        path: "models".into(),
+        message: format!(
+            "model `{}` needs image inputs [channels, height, width] of at least 16 × 16; the dataset's input shape is {input_shape:?}. Use an mlp or linear model for this dataset",
+            spec.name
+        ),
+    }
+    };
+    let &[c, h, w] = input_shape else {
+        return Err(bad());
+    };
+    let (c1, c2) = lenet_channels(spec.width);
+    let first = match ConvStage::new((c, h, w), true, KERNEL, device)? {
+        Some(s) if c > 0 => s,
+        _ => return Err(bad()),
+    };
+    let (ph, pw) = first.pooled;
+    let second = ConvStage::new((c1, ph, pw), false, KERNEL, device)?.ok_or_else(bad)?;
+    let flat = c2 * second.pooled.0 * second.pooled.1;
+    Ok((c, vec![first, second], flat))
 }
 
 /// A linear layer `y = x Wᵀ (+ b)` over parameters `w` (out × in) and optional `b`.
@@ -159,11 +217,11 @@ impl Init<'_> {
 }
 
 impl Model {
-    /// A freshly initialised model for `input_dim` inputs and heads of the given output
-    /// widths, seeded by `seed`.
+    /// A freshly initialised model for inputs of shape `input_shape` (one example; rows of a
+    /// batch are these flattened) and heads of the given output widths, seeded by `seed`.
     pub fn new(
         spec: &ModelSpec,
-        input_dim: usize,
+        input_shape: &[usize],
         head_outputs: &[usize],
         seed: u64,
         device: &Device,
@@ -176,6 +234,8 @@ impl Model {
             params: Vec::new(),
         };
         let w = spec.width;
+        let input_dim: usize = input_shape.iter().product();
+        let mut stages = Vec::new();
         match spec.arch {
             Arch::Linear => init.add("encoder.w".into(), &[w, input_dim], input_dim)?,
             Arch::Mlp => {
@@ -184,19 +244,41 @@ impl Model {
                 init.add("encoder.w2".into(), &[w, w], w)?;
                 init.add("encoder.b2".into(), &[w], w)?;
             }
+            Arch::LeNet => {
+                let (c, conv, flat) = lenet_stages(spec, input_shape, device)?;
+                stages = conv;
+                let (c1, c2) = lenet_channels(w);
+                let k2 = KERNEL * KERNEL;
+                init.add("encoder.conv1.w".into(), &[c1, c, KERNEL, KERNEL], c * k2)?;
+                init.add("encoder.conv1.b".into(), &[c1], c * k2)?;
+                init.add("encoder.conv2.w".into(), &[c2, c1, KERNEL, KERNEL], c1 * k2)?;
+                init.add("encoder.conv2.b".into(), &[c2], c1 * k2)?;
+                init.add("encoder.fc.w".into(), &[w, flat], flat)?;
+                init.add("encoder.fc.b".into(), &[w], flat)?;
+            }
         }
         let encoder_len = init.params.len();
         let mut heads = Vec::new();
         for (k, &out) in head_outputs.iter().enumerate() {
             let start = init.params.len();
-            init.add(format!("head{k}.w"), &[out, w], w)?;
-            if spec.arch == Arch::Mlp {
-                init.add(format!("head{k}.b"), &[out], w)?;
+            match spec.arch {
+                Arch::Linear => init.add(format!("head{k}.w"), &[out, w], w)?,
+                Arch::Mlp => {
+                    init.add(format!("head{k}.w"), &[out, w], w)?;
+                    init.add(format!("head{k}.b"), &[out], w)?;
+                }
+                Arch::LeNet => {
+                    init.add(format!("head{k}.w1"), &[w, w], w)?;
+                    init.add(format!("head{k}.b1"), &[w], w)?;
+                    init.add(format!("head{k}.w2"), &[out, w], w)?;
+                    init.add(format!("head{k}.b2"), &[out], w)?;
+                }
             }
             heads.push(start..init.params.len());
         }
         Ok(Self {
             spec: spec.clone(),
+            stages,
             params: init.params,
             encoder_len,
             heads,
@@ -228,7 +310,8 @@ impl Model {
         params.iter().map(|p| p.var.elem_count()).sum()
     }
 
-    /// The shared representation z of inputs `x` (rows × input_dim).
+    /// The shared representation z of inputs `x` (rows × input_dim; image rows are
+    /// reshaped to the model's input shape).
     pub fn encode(&self, x: &Tensor) -> Result<Tensor> {
         let p = &self.params;
         match self.spec.arch {
@@ -237,18 +320,38 @@ impl Model {
                 let h = linear(x, &p[0].var, Some(&p[1].var))?.relu()?;
                 Ok(linear(&h, &p[2].var, Some(&p[3].var))?.relu()?)
             }
+            Arch::LeNet => {
+                let rows = x.dim(0)?;
+                if rows > LENET_CHUNK {
+                    // Patch matrices grow with rows × positions × k²: encode large
+                    // (evaluation) batches in chunks to bound memory.
+                    let parts = (0..rows)
+                        .step_by(LENET_CHUNK)
+                        .map(|start| {
+                            self.encode(&x.narrow(0, start, LENET_CHUNK.min(rows - start))?)
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    return Ok(Tensor::cat(&parts, 0)?);
+                }
+                let h = self.stages[0].forward(x, &p[0].var, &p[1].var)?;
+                let h = self.stages[1].forward(&h, &p[2].var, &p[3].var)?;
+                Ok(linear(&h, &p[4].var, Some(&p[5].var))?.relu()?)
+            }
         }
     }
 
     /// Head `k`'s output on representation `z`.
     pub fn head(&self, k: usize, z: &Tensor) -> Result<Tensor> {
         let r = &self.heads[k];
-        let p = &self.params;
-        linear(
-            z,
-            &p[r.start].var,
-            (r.len() > 1).then(|| &p[r.start + 1].var),
-        )
+        let p = &self.params[r.clone()];
+        match self.spec.arch {
+            Arch::Linear => linear(z, &p[0].var, None),
+            Arch::Mlp => linear(z, &p[0].var, Some(&p[1].var)),
+            Arch::LeNet => {
+                let h = linear(z, &p[0].var, Some(&p[1].var))?.relu()?;
+                linear(&h, &p[2].var, Some(&p[3].var))
+            }
+        }
     }
 
     /// Copies of every parameter's current value (a checkpoint).
@@ -293,9 +396,9 @@ mod tests {
     #[test]
     fn same_seed_same_init() {
         let spec = ModelSpec::parse("mlp-s").unwrap();
-        let a = Model::new(&spec, 5, &[1, 3], 7, &Device::Cpu).unwrap();
-        let b = Model::new(&spec, 5, &[1, 3], 7, &Device::Cpu).unwrap();
-        let c = Model::new(&spec, 5, &[1, 3], 8, &Device::Cpu).unwrap();
+        let a = Model::new(&spec, &[5], &[1, 3], 7, &Device::Cpu).unwrap();
+        let b = Model::new(&spec, &[5], &[1, 3], 7, &Device::Cpu).unwrap();
+        let c = Model::new(&spec, &[5], &[1, 3], 8, &Device::Cpu).unwrap();
         let flat = |m: &Model| -> Vec<f32> {
             m.params()
                 .iter()
@@ -306,5 +409,59 @@ mod tests {
         assert_ne!(flat(&a), flat(&c));
         assert_eq!(a.params().len(), 4 + 2 * 2);
         assert_eq!(Model::count(a.encoder_params()), 32 * 5 + 32 + 32 * 32 + 32);
+    }
+
+    #[test]
+    fn lenet_matches_sener_koltun_at_the_base_width() {
+        let spec = ModelSpec::parse("lenet-m").unwrap();
+        let m = Model::new(&spec, &[1, 28, 28], &[10, 10], 0, &Device::Cpu).unwrap();
+        let shapes: Vec<Vec<usize>> = m.params().iter().map(|p| p.var.dims().to_vec()).collect();
+        assert_eq!(
+            &shapes[..6],
+            &[
+                vec![10, 1, 5, 5],
+                vec![10],
+                vec![20, 10, 5, 5],
+                vec![20],
+                vec![50, 320],
+                vec![50]
+            ]
+        );
+        assert_eq!(
+            &shapes[6..10],
+            &[vec![50, 50], vec![50], vec![10, 50], vec![10]]
+        );
+        let x = Tensor::zeros((3, 784), DType::F32, &Device::Cpu).unwrap();
+        let z = m.encode(&x).unwrap();
+        assert_eq!(z.dims(), [3, 50]);
+        // Large batches are encoded in chunks with the same result.
+        let big = Tensor::arange(0f32, (LENET_CHUNK + 3) as f32 * 784.0, &Device::Cpu)
+            .unwrap()
+            .affine(1e-6, 0.0)
+            .unwrap()
+            .reshape((LENET_CHUNK + 3, 784))
+            .unwrap();
+        let whole = m.encode(&big).unwrap();
+        let tail = m.encode(&big.narrow(0, LENET_CHUNK, 3).unwrap()).unwrap();
+        assert_eq!(whole.dims(), [LENET_CHUNK + 3, 50]);
+        assert_eq!(
+            whole
+                .narrow(0, LENET_CHUNK, 3)
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap(),
+            tail.to_vec2::<f32>().unwrap()
+        );
+        assert_eq!(m.head(1, &z).unwrap().dims(), [3, 10]);
+        // 36 × 36 inputs (pareto-mtl layout): 36 → 32 → 16 → 12 → 6.
+        let small = ModelSpec::parse("lenet-s").unwrap();
+        let m = Model::new(&small, &[1, 36, 36], &[10], 0, &Device::Cpu).unwrap();
+        assert_eq!(m.params()[4].var.dims(), [25, 10 * 36]);
+        for bad in [&[784][..], &[1, 12, 12], &[0, 28, 28]] {
+            let err = Model::new(&spec, bad, &[10], 0, &Device::Cpu)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("lenet-m") && err.contains("16 × 16"), "{err}");
+        }
     }
 }

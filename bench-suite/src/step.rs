@@ -328,10 +328,16 @@ mod tests {
         }
     }
 
+    /// Inputs of width 6, or 16 × 16 images (256 features) for the convnet.
     fn setup(arch: &str) -> (SyntheticLinear, Model, Batch) {
+        let shape = if arch.starts_with("lenet") {
+            vec![1, 16, 16]
+        } else {
+            vec![6]
+        };
         let ds = SyntheticLinear::new(SyntheticLinearConfig {
             tasks: 3,
-            dim: 6,
+            dim: shape.iter().product(),
             train: 32,
             val: 8,
             test: 8,
@@ -339,7 +345,7 @@ mod tests {
         })
         .unwrap();
         let spec = ModelSpec::parse(arch).unwrap();
-        let model = Model::new(&spec, 6, &[1, 1, 1], 3, &Device::Cpu).unwrap();
+        let model = Model::new(&spec, &shape, &[1, 1, 1], 3, &Device::Cpu).unwrap();
         let batch = ds.batches(Split::Train, 16, 1, 0).remove(0);
         (ds, model, batch)
     }
@@ -408,6 +414,8 @@ mod tests {
             ("linear-s", 1),
             ("mlp-xs", 2),
             ("linear-s", 2),
+            ("lenet-xs", 1),
+            ("lenet-xs", 2),
         ] {
             let (ds, model, batch) = setup(arch);
             let batch = if domains == 2 {

@@ -143,7 +143,7 @@ impl<'a> Session<'a> {
         let tasks = dataset.tasks();
         let k = tasks.len();
         let outputs: Vec<usize> = tasks.iter().map(|t| t.output_dim()).collect();
-        let model = Model::new(spec, dataset.input_dim(), &outputs, seed, device)?;
+        let model = Model::new(spec, &dataset.input_shape(), &outputs, seed, device)?;
         let optimizer = optim::build(train, model.params());
         let (reference_val, _) = evaluate(&model, dataset, Split::Val, device)?;
         let snapshot = model.snapshot()?;

@@ -12,4 +12,7 @@ pub enum Error {
     /// A dataset parameter failed to parse or validate.
     #[error("dataset `{dataset}`: {message}")]
     InvalidConfig { dataset: String, message: String },
+    /// A source file could not be read or decoded.
+    #[error(transparent)]
+    Format(#[from] crate::formats::FormatError),
 }

