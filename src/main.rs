@@ -8,10 +8,14 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{Cli, Command, ReportArgs, RunArgs, SweepArgs};
+use cli::{CheckArgs, Cli, Command, ReportArgs, RunArgs, SweepArgs};
 use mtl_bench::config::{params_from_pairs, Named};
+use mtl_bench::progress::ProgressMode;
 use mtl_bench::stamp::{parse_device, stamp};
-use mtl_bench::{run_sweep, train_cell, RunConfig, RunEnv, SweepPlan, TrainConfig, DEFAULT_SWEEP};
+use mtl_bench::{
+    interrupt, run_sweep, train_cell, RunConfig, RunEnv, SweepOptions, SweepSpec, TrainConfig,
+    DEFAULT_SWEEP,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -27,6 +31,11 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            // A stop signal ends whatever was running with some error; report the signal.
+            if let Some(signal) = interrupt::requested() {
+                eprintln!("error: {}", mtl_bench::Error::Interrupted { signal });
+                return ExitCode::from(interrupt::exit_code(signal));
+            }
             eprintln!("error: {err:#}");
             let config = err
                 .downcast_ref::<mtl_bench::Error>()
@@ -42,17 +51,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", mtl_bench::catalog::listing());
             Ok(())
         }
-        Command::Run(args) => run_one(args),
-        Command::Sweep(args) => sweep(args),
+        Command::Run(args) => {
+            interrupt::install()?;
+            run_one(args)
+        }
+        Command::Sweep(args) => {
+            interrupt::install()?;
+            sweep(args)
+        }
+        Command::Check(args) => check(args),
         Command::Report(args) => report(args),
     }
 }
 
-fn env(device: &str) -> anyhow::Result<RunEnv> {
+fn env(device: &str, workers: usize) -> anyhow::Result<RunEnv> {
     let device = parse_device(device)?;
     Ok(RunEnv {
         stamp: stamp(&device),
         device,
+        workers,
     })
 }
 
@@ -76,7 +93,7 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
         train_config,
         args.seed,
     )?;
-    let env = env(&args.device)?;
+    let env = env(&args.device, 1)?;
     let data = mtl_datasets::find(&run.dataset.name)
         .and_then(|d| d.build(&run.dataset.params))
         .map_err(mtl_bench::Error::from)?;
@@ -88,12 +105,9 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn sweep(args: SweepArgs) -> anyhow::Result<()> {
-    if args.print_default {
-        print!("{DEFAULT_SWEEP}");
-        return Ok(());
-    }
-    let (text, origin, name) = match &args.config {
+/// A sweep file's text, where it came from, and the name of its default results folder.
+fn sweep_source(config: Option<&PathBuf>) -> anyhow::Result<(String, String, String)> {
+    Ok(match config {
         Some(path) => (
             std::fs::read_to_string(path)
                 .map_err(mtl_bench::Error::io("reading sweep file", path))?,
@@ -106,28 +120,121 @@ fn sweep(args: SweepArgs) -> anyhow::Result<()> {
             "default sweep".to_owned(),
             "default".to_owned(),
         ),
-    };
-    let plan = SweepPlan::from_toml(&text, &origin)?;
-    let env = env(&args.device)?;
+    })
+}
+
+fn sweep(args: SweepArgs) -> anyhow::Result<()> {
+    if args.print_default {
+        print!("{DEFAULT_SWEEP}");
+        return Ok(());
+    }
+    let (text, origin, name) = sweep_source(args.config.as_ref())?;
+    // Everything is validated and every dataset opened before anything is written.
+    let spec = SweepSpec::parse(&text, &origin)?;
+    let settings = spec.settings.clone();
+    let device = args
+        .device
+        .or(settings.device)
+        .unwrap_or_else(|| "cpu".into());
+    let workers = args.jobs.map(usize::from).or(settings.workers).unwrap_or(1);
+    let env = env(&device, workers)?;
+    let (plan, datasets) = spec.open()?;
     let dir = args
         .out
+        .or(settings.out)
         .unwrap_or_else(|| PathBuf::from("results").join(format!("{name}-{}", plan.id())));
-    let progress = !args.quiet && std::io::stderr().is_terminal();
-    let outcome = run_sweep(&plan, &dir, &env, progress)?;
+    let progress = if args.quiet {
+        ProgressMode::Quiet
+    } else if std::io::stderr().is_terminal() {
+        ProgressMode::Bars
+    } else {
+        ProgressMode::Lines
+    };
+    let options = SweepOptions {
+        workers,
+        progress,
+        allow_config_change: args.allow_config_change,
+        origin,
+        config_text: text,
+    };
+    let refs: Vec<&dyn mtl_datasets::Dataset> = datasets.iter().map(|d| d.as_ref()).collect();
+    let outcome = run_sweep(&plan, &refs, &dir, &env, &options)?;
     let table = mtl_reports::comparison_table(&outcome.records, &method_order())
         .context("building the comparison table")?;
     println!("{table}");
     println!();
     println!(
-        "{} runs ({} trained, {} already recorded); records in {}",
+        "{} runs ({} trained, {} already recorded{}); records in {}",
         outcome.records.len(),
         outcome.trained,
         outcome.reused,
+        if outcome.quarantined > 0 {
+            format!(", {} invalid records quarantined", outcome.quarantined)
+        } else {
+            String::new()
+        },
         outcome.dir.display()
     );
     println!(
         "regenerate this table with: mtlbench report {}",
         outcome.dir.display()
+    );
+    Ok(())
+}
+
+fn check(args: CheckArgs) -> anyhow::Result<()> {
+    let (text, origin, _) = sweep_source(args.config.as_ref())?;
+    let spec = SweepSpec::parse(&text, &origin)?;
+    println!("{origin}: the configuration is valid");
+    for line in spec.describe_methods() {
+        println!("  {line}");
+    }
+    let mut opened = Vec::new();
+    let mut missing = Vec::new();
+    for (i, named) in spec.datasets.iter().enumerate() {
+        match spec.open_dataset(i) {
+            Ok(ds) => {
+                let files = ds.files();
+                let data = if files.is_empty() {
+                    "generated, no data files needed".to_owned()
+                } else {
+                    format!("{} data files present and verified", files.len())
+                };
+                println!(
+                    "  dataset {} ({}): {} tasks; {data}",
+                    named.name,
+                    ds.id(),
+                    ds.tasks().len()
+                );
+                opened.push(ds);
+            }
+            Err(e) if e.is_config() => return Err(e.into()),
+            Err(e) => {
+                println!("  dataset {}: needs data: {e}", named.name);
+                missing.push(named.name.clone());
+            }
+        }
+    }
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "{} of {} datasets cannot be opened ({}); fetch their data first (see the messages above)",
+            missing.len(),
+            spec.datasets.len(),
+            missing.join(", ")
+        );
+    }
+    let refs: Vec<&dyn mtl_datasets::Dataset> = opened.iter().map(|d| d.as_ref()).collect();
+    let plan = spec.plan(&refs)?;
+    let cells = plan.cells();
+    let stl = cells.iter().filter(|c| c.method.name == "stl").count();
+    println!(
+        "  {} runs: {} datasets × {} methods × {} models × {} seeds, plus {stl} single-task baselines; plan {}",
+        cells.len(),
+        plan.datasets.len(),
+        plan.methods.iter().filter(|m| m.name != "stl").count(),
+        plan.models.len(),
+        plan.seeds.len(),
+        plan.id()
     );
     Ok(())
 }

@@ -224,11 +224,14 @@ pub fn record(
         method_state: done.method_state,
         stl_cells: Vec::new(),
         search,
-        timing: timing(
-            &done.step_ms,
-            clock.elapsed.elapsed().as_secs_f64(),
-            clock.started_unix,
-        ),
+        timing: Timing {
+            workers: env.workers,
+            ..timing(
+                &done.step_ms,
+                clock.elapsed.elapsed().as_secs_f64(),
+                clock.started_unix,
+            )
+        },
     }
 }
 
@@ -247,5 +250,7 @@ fn timing(step_ms: &[f64], total_s: f64, started: f64) -> Timing {
         total_s,
         started_unix: started,
         finished_unix: unix_now(),
+        peak_rss_bytes: crate::stamp::peak_rss_bytes(),
+        workers: 1,
     }
 }

@@ -1,4 +1,5 @@
-//! Provenance stamped into every record: versions, commit, target, device, threads.
+//! Provenance stamped into every record: versions, commit, target, dependencies, device,
+//! threads; and the process's peak memory.
 
 use candle_core::{Device, DeviceLocation};
 use mtl_reports::record::Stamp;
@@ -23,6 +24,31 @@ pub fn stamp(device: &Device) -> Stamp {
         candle: env!("MTLBENCH_CANDLE").into(),
         device: device_name(device),
         threads: candle_core::utils::get_num_threads(),
+        dependencies: env!("MTLBENCH_DEPENDENCIES")
+            .split(',')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(name, version)| (name.to_owned(), version.to_owned()))
+            .collect(),
+    }
+}
+
+/// Peak resident memory of this process so far, bytes (`getrusage` high-water mark); 0 where
+/// the platform does not say.
+pub fn peak_rss_bytes() -> u64 {
+    // SAFETY: getrusage fills the zeroed struct we own.
+    let (r, usage) = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        (libc::getrusage(libc::RUSAGE_SELF, &mut usage), usage)
+    };
+    if r != 0 {
+        return 0;
+    }
+    let max = u64::try_from(usage.ru_maxrss).unwrap_or(0);
+    // Linux reports KiB, macOS bytes.
+    if cfg!(target_os = "macos") {
+        max
+    } else {
+        max * 1024
     }
 }
 

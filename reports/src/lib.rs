@@ -5,6 +5,7 @@
 //! of tensors or training.
 
 pub mod error;
+pub mod failpoint;
 pub mod record;
 pub mod stats;
 pub mod store;

@@ -1,5 +1,7 @@
 //! The run record: one JSON file per finished run (DESIGN.md §6).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -73,6 +75,9 @@ pub struct Stamp {
     pub device: String,
     /// Worker threads available to the tensor backend.
     pub threads: usize,
+    /// Versions of the dependencies that shape the numbers (from Cargo.lock), name → version.
+    #[serde(default)]
+    pub dependencies: BTreeMap<String, String>,
 }
 
 /// Dataset identity.
@@ -286,6 +291,14 @@ pub struct Timing {
     pub started_unix: f64,
     /// End, seconds since the Unix epoch.
     pub finished_unix: f64,
+    /// Peak resident memory of the whole process so far (Linux `ru_maxrss`), bytes, taken
+    /// when the run ended; 0 where unknown. With several cells training side by side it is
+    /// the peak of all of them together (and of earlier cells of the same process).
+    #[serde(default)]
+    pub peak_rss_bytes: u64,
+    /// Cells the sweep trained side by side in this process (1 = one at a time).
+    #[serde(default)]
+    pub workers: usize,
 }
 
 impl RunRecord {
@@ -298,6 +311,8 @@ impl RunRecord {
                 total_s: 0.0,
                 started_unix: 0.0,
                 finished_unix: 0.0,
+                peak_rss_bytes: 0,
+                workers: 0,
             },
             ..self.clone()
         }

@@ -1,0 +1,77 @@
+//! The lock of a results folder: one sweep writes a folder at a time. It is an advisory
+//! `flock` on `<results>/sweep-state/lock`, which the kernel releases when its holder exits
+//! in any way (kill -9 included), so a lock left by a dead process is simply taken over; the
+//! file records the holder's pid for the refusal message.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// A held lock; released when dropped.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+    /// The lock file.
+    pub path: PathBuf,
+    /// The pid recorded by an earlier holder that is no longer running, if any.
+    pub taken_over: Option<u32>,
+}
+
+/// Whether a process with this pid exists.
+fn alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks for existence and permission.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+impl DirLock {
+    /// Takes the lock at `path` (creating the file), or fails with [`Error::Locked`] naming
+    /// the holder's pid while another process holds it.
+    pub fn acquire(path: &Path, folder: &Path) -> Result<Self> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(Error::io("opening lock file", path))?;
+        let mut before = String::new();
+        let _ = file.read_to_string(&mut before);
+        let recorded: Option<u32> = before
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok());
+        // SAFETY: flock on a file descriptor we own.
+        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if r != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                return Err(Error::Locked {
+                    folder: folder.to_owned(),
+                    pid: recorded,
+                });
+            }
+            return Err(Error::io("locking", path)(e));
+        }
+        let me = std::process::id();
+        let taken_over = recorded.filter(|&p| p != me && !alive(p));
+        let write = |file: &mut File| -> std::io::Result<()> {
+            file.set_len(0)?;
+            file.seek(SeekFrom::Start(0))?;
+            writeln!(file, "pid {me}")?;
+            file.sync_all()
+        };
+        write(&mut file).map_err(Error::io("writing lock file", path))?;
+        Ok(Self {
+            _file: file,
+            path: path.to_owned(),
+            taken_over,
+        })
+    }
+}
