@@ -36,13 +36,29 @@ fn main() -> ExitCode {
                 eprintln!("error: {}", mtl_bench::Error::Interrupted { signal });
                 return ExitCode::from(interrupt::exit_code(signal));
             }
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_chain(&err));
             let config = err
                 .downcast_ref::<mtl_bench::Error>()
                 .is_some_and(|e| e.is_config());
             ExitCode::from(if config { 2 } else { 1 })
         }
     }
+}
+
+/// The error and its causes joined by `: `, leaving out a cause whose text the message before
+/// it already shows (errors that print their source themselves).
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -158,7 +174,15 @@ fn sweep(args: SweepArgs) -> anyhow::Result<()> {
         config_text: text,
     };
     let refs: Vec<&dyn mtl_datasets::Dataset> = datasets.iter().map(|d| d.as_ref()).collect();
-    let outcome = run_sweep(&plan, &refs, &dir, &env, &options)?;
+    let outcome = run_sweep(&plan, &refs, &dir, &env, &options).map_err(|e| match e {
+        e @ (mtl_bench::Error::Locked { .. }
+        | mtl_bench::Error::PlanChanged { .. }
+        | mtl_bench::Error::Interrupted { .. }) => anyhow::Error::from(e),
+        e => anyhow::Error::from(e).context(format!(
+            "the sweep into {} stopped; the records written so far are kept, and running the same command again resumes it",
+            dir.display()
+        )),
+    })?;
     let table = mtl_reports::comparison_table(&outcome.records, &method_order())
         .context("building the comparison table")?;
     println!("{table}");

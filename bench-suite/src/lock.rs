@@ -1,7 +1,8 @@
 //! The lock of a results folder: one sweep writes a folder at a time. It is an advisory
 //! `flock` on `<results>/sweep-state/lock`, which the kernel releases when its holder exits
-//! in any way (kill -9 included), so a lock left by a dead process is simply taken over; the
-//! file records the holder's pid for the refusal message.
+//! in any way (kill -9 included), so a lock left by a dead process is simply taken over. The
+//! file records the holder's pid for the refusal message; a clean exit clears it, so a pid
+//! found there by a new holder is that of a process that died holding the lock.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -13,7 +14,7 @@ use crate::{Error, Result};
 /// A held lock; released when dropped.
 #[derive(Debug)]
 pub struct DirLock {
-    _file: File,
+    file: File,
     /// The lock file.
     pub path: PathBuf,
     /// The pid recorded by an earlier holder that is no longer running, if any.
@@ -69,9 +70,17 @@ impl DirLock {
         };
         write(&mut file).map_err(Error::io("writing lock file", path))?;
         Ok(Self {
-            _file: file,
+            file,
             path: path.to_owned(),
             taken_over,
         })
+    }
+}
+
+impl Drop for DirLock {
+    /// Clears the recorded pid before the kernel releases the lock with the file: a pid found
+    /// in the file later means its holder died without getting here.
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
     }
 }
