@@ -100,6 +100,30 @@ impl Shared<'_> {
         }
     }
 
+    /// Runs the weight search of `cell`'s method, if it has one, unless it is cached: one
+    /// search per (dataset, model, method), shared by every seed. The first worker to need it
+    /// runs it; the others wait for its cached result.
+    fn shared_search(&self, cell: &RunConfig, dataset: &dyn Dataset) -> Result<()> {
+        let spec = mtl_methods::find(&cell.method.name)?;
+        if spec
+            .search(&cell.method.params, dataset.tasks().len())?
+            .is_none()
+        {
+            return Ok(());
+        }
+        let lock = self
+            .searches
+            .lock()
+            .map_err(|_| Error::Internal("search locks poisoned".into()))?
+            .entry(search_id(cell))
+            .or_default()
+            .clone();
+        let _guard = lock
+            .lock()
+            .map_err(|_| Error::Internal("search lock poisoned".into()))?;
+        search_for(cell, dataset, self.env, Some(self.folder.path())).map(|_| ())
+    }
+
     fn train(&self, index: usize) -> Result<()> {
         let cell = &self.cells[index];
         let id = cell.cell_id();
@@ -114,32 +138,15 @@ impl Shared<'_> {
         let started = Instant::now();
         self.folder.log("start", &id, &label.replace(' ', "_"))?;
         let mut run = self.progress.start_run(&label, steps_of(cell, dataset));
-        let spec = mtl_methods::find(&cell.method.name)?;
-        if spec
-            .search(&cell.method.params, dataset.tasks().len())?
-            .is_some()
-        {
-            // One search per (dataset, model, method), shared by every seed: the first worker
-            // runs it, the others wait for its cached result.
-            let lock = self
-                .searches
-                .lock()
-                .map_err(|_| Error::Internal("search locks poisoned".into()))?
-                .entry(search_id(cell))
-                .or_default()
-                .clone();
-            let _guard = lock
-                .lock()
-                .map_err(|_| Error::Internal("search lock poisoned".into()))?;
-            search_for(cell, dataset, self.env, Some(self.folder.path()))?;
-        }
-        let trained = train_cell(
-            cell,
-            dataset,
-            self.env,
-            Some(self.folder.path()),
-            &mut || run.step(),
-        );
+        let trained = self.shared_search(cell, dataset).and_then(|()| {
+            train_cell(
+                cell,
+                dataset,
+                self.env,
+                Some(self.folder.path()),
+                &mut || run.step(),
+            )
+        });
         let mut record = match trained {
             Ok(record) => record,
             Err(e) => {
