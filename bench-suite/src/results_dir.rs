@@ -96,6 +96,13 @@ impl ResultsDir {
             lock,
             journal: Mutex::new(journal),
         };
+        // Temp files of writes a crash cut short (records are handled by `scan`, which
+        // reports them).
+        for folder in [state.clone(), dir.join(crate::cell::SEARCH_DIR)] {
+            if folder.is_dir() {
+                remove_stale_temps(&folder)?;
+            }
+        }
         if let Some(pid) = opened.lock.taken_over {
             opened.log(
                 "lock-taken-over",
