@@ -183,10 +183,20 @@ fn sweep(args: SweepArgs) -> anyhow::Result<()> {
             dir.display()
         )),
     })?;
-    let table = mtl_reports::comparison_table(&outcome.records, &method_order())
-        .context("building the comparison table")?;
-    println!("{table}");
-    println!();
+    // One table per dataset, plan order.
+    let mut groups: Vec<(String, Vec<mtl_reports::RunRecord>)> = Vec::new();
+    for record in outcome.records.iter().cloned() {
+        match groups.iter_mut().find(|(id, _)| *id == record.dataset.id) {
+            Some((_, group)) => group.push(record),
+            None => groups.push((record.dataset.id.clone(), vec![record])),
+        }
+    }
+    for (_, records) in &groups {
+        let table = mtl_reports::comparison_table(records, &method_order())
+            .context("building the comparison table")?;
+        println!("{table}");
+        println!();
+    }
     println!(
         "{} runs ({} trained, {} already recorded{}); records in {}",
         outcome.records.len(),

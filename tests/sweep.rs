@@ -502,3 +502,67 @@ fn records_are_stamped_completely() {
         .unwrap()
         .contains("seeds = [3]"));
 }
+
+#[test]
+fn a_non_finite_update_ends_the_run_as_diverged_at_that_step_and_the_sweep_goes_on() {
+    let w = Workdir::new();
+    w.write(
+        "tiny.toml",
+        &TINY_SWEEP.replace("seeds = [0, 1]", "seeds = [0]"),
+    );
+    // The method's weights of the 5th training step (global step 4) of every run become NaN.
+    let run = w
+        .run_env(
+            &["sweep", "tiny.toml", "--out", "res", "-q"],
+            &[("MTLBENCH_FAILPOINT", "nan-weights@5")],
+        )
+        .expect_code(0);
+    assert!(
+        run.stdout()
+            .contains("12 runs (12 trained, 0 already recorded)"),
+        "{}",
+        run.stdout()
+    );
+    for (name, r) in records_without_timing(&w.join("res")) {
+        assert_eq!(r["status"]["state"], "diverged", "{name}");
+        assert_eq!(r["status"]["step"], 4, "{name}");
+        assert!(
+            r["status"]["task"].is_null(),
+            "{name}: no task's loss was at fault"
+        );
+        assert_eq!(
+            r["cost"]["steps"], 4,
+            "{name}: the bad update was not applied"
+        );
+    }
+}
+
+#[test]
+fn several_datasets_run_in_one_sweep_each_with_its_own_baselines() {
+    let w = Workdir::new();
+    w.write(
+        "two.toml",
+        "seeds = [0]\nmodels = [\"linear-s\"]\n\
+         [[datasets]]\nname = \"synthetic-linear\"\ntasks = 2\ntrain = 64\nval = 16\ntest = 16\n\
+         [[datasets]]\nname = \"synthetic-linear\"\ntasks = 3\ntrain = 64\nval = 16\ntest = 16\n\
+         [train]\nepochs = 2\nbatch_size = 16\n\
+         [[methods]]\nname = \"uniform\"\n",
+    );
+    let run = w
+        .run(&["sweep", "two.toml", "--out", "res", "-q"])
+        .expect_code(0);
+    let out = run.stdout();
+    assert!(out.contains("7 runs (7 trained"), "{out}");
+    assert!(out.contains("Dataset: synthetic-linear/k2"), "{out}");
+    assert!(out.contains("Dataset: synthetic-linear/k3"), "{out}");
+    let records = records_without_timing(&w.join("res"));
+    let uniform: Vec<_> = records
+        .iter()
+        .filter(|(_, r)| r["method"]["name"] == "uniform")
+        .collect();
+    assert_eq!(uniform.len(), 2);
+    for (_, r) in uniform {
+        let k = r["dataset"]["tasks"].as_array().unwrap().len();
+        assert_eq!(r["stl_cells"].as_array().unwrap().len(), k);
+    }
+}

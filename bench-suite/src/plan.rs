@@ -82,6 +82,8 @@ struct MethodEntry {
 #[derive(Debug, Clone)]
 pub struct SweepSpec {
     origin: String,
+    /// Whether the file used the single `[dataset]` table (else `[[datasets]]`).
+    single_table: bool,
     /// Datasets with their parameters, file order.
     pub datasets: Vec<Named>,
     models: Vec<String>,
@@ -185,6 +187,7 @@ impl SweepSpec {
             .validate("train")
             .map_err(|e| at(String::new(), inner_message(e)))?;
         let datasets = Self::datasets(&file, &at)?;
+        let single_table = file.dataset.is_some();
         let mut methods: Vec<MethodEntry> = Vec::new();
         for (i, m) in file.methods.iter().enumerate() {
             let spec = mtl_methods::find(&m.name)
@@ -233,6 +236,7 @@ impl SweepSpec {
         }
         Ok(Self {
             origin: origin.to_owned(),
+            single_table,
             datasets,
             models: file.models,
             methods,
@@ -294,7 +298,7 @@ impl SweepSpec {
 
     /// The field of dataset `i` in the file: `dataset` or `datasets[i]`.
     fn dataset_field(&self, i: usize) -> String {
-        if self.datasets.len() == 1 {
+        if self.single_table {
             "dataset".into()
         } else {
             format!("datasets[{i}]")

@@ -325,6 +325,13 @@ impl<'a> Session<'a> {
             &mut self.count,
             &self.device,
         )?;
+        let result = result.map(|mut r| {
+            // Test hook: a non-finite update direction at global step N (debug builds only).
+            if mtl_reports::failpoint::hit("nan-weights", self.step as usize + 1) {
+                r.weights[0] = f64::NAN;
+            }
+            r
+        });
         match result {
             Ok(r) if r.weights.iter().any(|w| !w.is_finite()) => {
                 // A non-finite update direction: the method's weights blew up.

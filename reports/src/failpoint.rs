@@ -6,7 +6,9 @@
 //! in release builds [`hit`] is the constant `false` and the points cost nothing.
 //!
 //! Points: `crash-before-rename` (abort after a record's temp file is written and synced, before
-//! it is renamed into place), `record-enospc` (a record write fails with ENOSPC halfway).
+//! it is renamed into place), `record-enospc` (a record write fails with ENOSPC halfway),
+//! `nan-weights` (the method's weights at global training step N become NaN: a non-finite
+//! update).
 
 /// Whether the failpoint `name` fires on its `nth` pass (1-based).
 pub fn hit(name: &str, nth: usize) -> bool {
