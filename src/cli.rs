@@ -31,6 +31,8 @@ pub enum Command {
     /// Run or resume a sweep (datasets × methods × model sizes × seeds) and print the
     /// comparison table.
     Sweep(SweepArgs),
+    /// Resume the sweep of a results folder with the configuration stored in it.
+    Resume(ResumeArgs),
     /// Validate a sweep file without training: cells, grids, datasets and their data.
     Check(CheckArgs),
     /// Print the comparison table of the records in a results folder.
@@ -93,7 +95,21 @@ pub struct SweepArgs {
     /// Print the embedded default sweep file and exit.
     #[arg(long)]
     pub print_default: bool,
-    /// No progress bar.
+    /// No progress output (otherwise bars on a terminal, else one line per finished run on
+    /// stderr).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Options of `mtlbench resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Results folder written by `mtlbench sweep`.
+    pub results: PathBuf,
+    /// Cells trained side by side [default: the stored file's `workers`, else 1].
+    #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+    /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
 }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{CheckArgs, Cli, Command, ReportArgs, RunArgs, SweepArgs};
+use cli::{CheckArgs, Cli, Command, ReportArgs, ResumeArgs, RunArgs, SweepArgs};
 use mtl_bench::config::{params_from_pairs, Named};
 use mtl_bench::progress::ProgressMode;
 use mtl_bench::stamp::{parse_device, stamp};
@@ -74,6 +74,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sweep(args) => {
             interrupt::install()?;
             sweep(args)
+        }
+        Command::Resume(args) => {
+            interrupt::install()?;
+            resume(args)
         }
         Command::Check(args) => check(args),
         Command::Report(args) => report(args),
@@ -145,6 +149,33 @@ fn sweep(args: SweepArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let (text, origin, name) = sweep_source(args.config.as_ref())?;
+    sweep_text(text, origin, &name, args)
+}
+
+fn resume(args: ResumeArgs) -> anyhow::Result<()> {
+    let (stamp, text) = mtl_bench::results_dir::ResultsDir::stored(&args.results)?;
+    let origin = format!(
+        "{} (stored in {})",
+        stamp.origin,
+        args.results
+            .join(mtl_bench::results_dir::STATE_DIR)
+            .join("config.toml")
+            .display()
+    );
+    let sweep = SweepArgs {
+        config: None,
+        out: Some(args.results),
+        device: Some(stamp.device),
+        jobs: args.jobs,
+        allow_config_change: false,
+        print_default: false,
+        quiet: args.quiet,
+    };
+    sweep_text(text, origin, "resumed", sweep)
+}
+
+/// Runs the sweep file `text` (from `origin`; `name` names its default results folder).
+fn sweep_text(text: String, origin: String, name: &str, args: SweepArgs) -> anyhow::Result<()> {
     // Everything is validated and every dataset opened before anything is written.
     let spec = SweepSpec::parse(&text, &origin)?;
     let settings = spec.settings.clone();
@@ -220,6 +251,16 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
     let (text, origin, _) = sweep_source(args.config.as_ref())?;
     let spec = SweepSpec::parse(&text, &origin)?;
     println!("{origin}: the configuration is valid");
+    let settings = &spec.settings;
+    println!(
+        "  device {}, {} run(s) at a time, results in {}",
+        settings.device.as_deref().unwrap_or("cpu"),
+        settings.workers.unwrap_or(1),
+        settings.out.as_ref().map_or_else(
+            || "results/<name>-<plan id> (--out to choose)".to_owned(),
+            |o| o.display().to_string()
+        )
+    );
     for line in spec.describe_methods() {
         println!("  {line}");
     }

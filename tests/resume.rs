@@ -396,7 +396,8 @@ fn resuming_with_a_changed_configuration_is_refused_unless_asked() {
         .expect_code(0);
 }
 
-fn stop_and_resume(signal: &str, code: i32) {
+/// Stops a sweep with `signal` mid-run, expects exit `code`, then resumes it with `resume`.
+fn stop_and_resume(signal: &str, code: i32, resume: &[&str]) {
     let w = Workdir::new();
     w.write("slow.toml", &slow());
     let mut child = w.spawn(&["sweep", "slow.toml", "--out", "res"]);
@@ -445,10 +446,25 @@ fn stop_and_resume(signal: &str, code: i32) {
 
 #[test]
 fn sigint_stops_promptly_with_code_130_and_the_run_is_redone_on_resume() {
-    stop_and_resume("-INT", 130);
+    stop_and_resume("-INT", 130, &["sweep", "slow.toml", "--out", "res", "-q"]);
 }
 
 #[test]
 fn sigterm_stops_promptly_with_code_143_and_the_run_is_redone_on_resume() {
-    stop_and_resume("-TERM", 143);
+    // `mtlbench resume` finds the configuration in the folder.
+    stop_and_resume("-TERM", 143, &["resume", "res", "-q"]);
+}
+
+#[test]
+fn resume_needs_a_folder_that_a_sweep_wrote() {
+    let w = Workdir::new();
+    std::fs::create_dir(w.join("empty")).unwrap();
+    let run = w.run(&["resume", "empty"]).expect_code(2);
+    assert!(
+        run.stderr().contains("empty: not a sweep results folder"),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.stderr().contains("mtlbench sweep FILE --out empty"));
+    assert_eq!(w.listing(), vec!["empty".to_string()]);
 }

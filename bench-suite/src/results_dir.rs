@@ -136,6 +136,28 @@ impl ResultsDir {
         Ok(opened)
     }
 
+    /// The plan stamp and sweep file a results folder was made with (read without the lock),
+    /// for `mtlbench resume`.
+    pub fn stored(dir: &Path) -> Result<(PlanStamp, String)> {
+        let state = dir.join(STATE_DIR);
+        let not_a_sweep = |what: &str| {
+            Error::Config {
+            path: dir.display().to_string(),
+            message: format!(
+                "not a sweep results folder ({what}); resume a folder that `mtlbench sweep` wrote, or start one with `mtlbench sweep FILE --out {}`",
+                dir.display()
+            ),
+        }
+        };
+        let plan = std::fs::read(state.join("plan.json"))
+            .map_err(|e| not_a_sweep(&format!("cannot read {STATE_DIR}/plan.json: {e}")))?;
+        let stamp: PlanStamp = serde_json::from_slice(&plan)
+            .map_err(|e| not_a_sweep(&format!("{STATE_DIR}/plan.json is damaged: {e}")))?;
+        let config = std::fs::read_to_string(state.join("config.toml"))
+            .map_err(|e| not_a_sweep(&format!("cannot read {STATE_DIR}/config.toml: {e}")))?;
+        Ok((stamp, config))
+    }
+
     /// The pid of an earlier holder of the lock that had died, if the lock was taken over.
     pub fn lock_taken_over(&self) -> Option<u32> {
         self.lock.taken_over

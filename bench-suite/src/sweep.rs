@@ -161,7 +161,13 @@ impl Shared<'_> {
             }
         };
         record.stl_cells = self.plan.stl_cells(cell);
-        write_record_atomic(self.folder.path(), &record)?;
+        if let Err(e) = write_record_atomic(self.folder.path(), &record) {
+            // The journal may not be writable either (a full disk); the error is what matters.
+            let _ = self
+                .folder
+                .log("failed", &id, &e.to_string().replace('\n', " "));
+            return Err(e.into());
+        }
         let status = match &record.status {
             RunStatus::Completed => "completed".to_owned(),
             RunStatus::Diverged { step, .. } => format!("diverged at step {step}"),
