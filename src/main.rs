@@ -18,6 +18,7 @@ use mtl_bench::{
 };
 
 fn main() -> ExitCode {
+    interrupt::default_sigpipe();
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
         // candle sizes its thread pools from these on first use, which has not happened yet.

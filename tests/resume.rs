@@ -34,7 +34,7 @@ name = \"mgda-ub\"
 /// The micro sweep with long runs (many epochs), for signals and the lock.
 fn slow() -> String {
     MICRO
-        .replace("epochs = 3", "epochs = 100")
+        .replace("epochs = 3", "epochs = 40")
         .replace("train = 64", "train = 256")
 }
 
@@ -427,9 +427,7 @@ fn stop_and_resume(signal: &str, code: i32, resume: &[&str]) {
         "an interrupted run leaves no record"
     );
     let done_before = journal_cells(&dir, "done").len();
-    let resumed = w
-        .run(&["sweep", "slow.toml", "--out", "res", "-q"])
-        .expect_code(0);
+    let resumed = w.run(resume).expect_code(0);
     assert!(
         resumed.stdout().contains(&format!(
             "({} trained, {done_before} already recorded)",

@@ -1,4 +1,4 @@
-//! Prompt, clean stops on SIGINT and SIGTERM. The handler only records the signal; training
+//! Signals. Prompt, clean stops on SIGINT and SIGTERM. The handler only records the signal; training
 //! checks it before every step ([`check`]), so a run ends within one step, writes no record,
 //! and is trained again when the same sweep is resumed. A second signal of the same kind
 //! ends the process at once (the handler is reset after the first).
@@ -35,6 +35,15 @@ pub fn install() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Lets SIGPIPE end the process quietly, as it does other command-line tools, instead of a
+/// panic in `println!` when the reader of stdout goes away (`mtlbench report DIR | head`).
+pub fn default_sigpipe() {
+    // SAFETY: restoring the default disposition of a signal.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// The stop signal received so far, if any.
