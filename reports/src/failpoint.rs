@@ -15,12 +15,13 @@ pub fn hit(name: &str, nth: usize) -> bool {
     if !cfg!(debug_assertions) {
         return false;
     }
-    let Ok(spec) = std::env::var("MTLBENCH_FAILPOINT") else {
+    // Read once per process: points sit on hot paths (every training step).
+    static SPEC: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let Some(spec) = SPEC.get_or_init(|| std::env::var("MTLBENCH_FAILPOINT").ok()) else {
         return false;
     };
-    spec.split(',')
-        .any(|point| match point.trim().split_once('@') {
-            Some((n, at)) => n == name && at.parse::<usize>().is_ok_and(|at| at == nth),
-            None => point.trim() == name,
-        })
+    spec.split(',').any(|point| match point.trim().split_once('@') {
+        Some((n, at)) => n == name && at.parse::<usize>().is_ok_and(|at| at == nth),
+        None => point.trim() == name,
+    })
 }
