@@ -463,6 +463,11 @@ impl SweepPlan {
         digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
     }
 
+    /// Index (in [`SweepPlan::datasets`]) of the dataset `run` trains on.
+    pub fn dataset_index(&self, run: &RunConfig) -> Option<usize> {
+        self.datasets.iter().position(|d| d.named == run.dataset)
+    }
+
     /// The single-task baselines for a dataset of `num_tasks` tasks, one `stl` entry per task
     /// (empty when `stl = false`).
     pub fn stl_methods(&self, num_tasks: usize) -> Vec<Named> {
@@ -488,10 +493,10 @@ impl SweepPlan {
         if run.method.name == "stl" {
             return Vec::new();
         }
-        let Some(ds) = self.datasets.iter().find(|d| d.named == run.dataset) else {
+        let Some(i) = self.dataset_index(run) else {
             return Vec::new();
         };
-        self.stl_methods(ds.num_tasks)
+        self.stl_methods(self.datasets[i].num_tasks)
             .into_iter()
             .map(|method| {
                 RunConfig {

@@ -58,6 +58,17 @@ fn steps_of(run: &RunConfig, dataset: &dyn Dataset) -> u64 {
             .div_ceil(run.train.batch_size)) as u64
 }
 
+/// The dataset `run` trains on.
+fn dataset_of<'a>(
+    plan: &SweepPlan,
+    datasets: &[&'a dyn Dataset],
+    run: &RunConfig,
+) -> Result<&'a dyn Dataset> {
+    plan.dataset_index(run)
+        .and_then(|i| datasets.get(i).copied())
+        .ok_or_else(|| Error::Internal(format!("a cell of unknown dataset {}", run.dataset.name)))
+}
+
 /// Everything the workers share.
 struct Shared<'a> {
     plan: &'a SweepPlan,
@@ -75,12 +86,7 @@ struct Shared<'a> {
 
 impl Shared<'_> {
     fn dataset_of(&self, run: &RunConfig) -> Result<&dyn Dataset> {
-        self.plan
-            .datasets
-            .iter()
-            .position(|d| d.named == run.dataset)
-            .map(|i| self.datasets[i])
-            .ok_or_else(|| Error::Internal(format!("cell of unknown dataset {}", run.dataset.name)))
+        dataset_of(self.plan, self.datasets, run)
     }
 
     /// Takes cells off the queue until it is empty, a stop signal arrives or a cell fails.
@@ -213,15 +219,8 @@ pub fn run_sweep(
     let scan = folder.scan(&cells)?;
     let steps: Vec<u64> = cells
         .iter()
-        .map(|c| {
-            let i = plan
-                .datasets
-                .iter()
-                .position(|d| d.named == c.dataset)
-                .unwrap_or(0);
-            steps_of(c, datasets[i])
-        })
-        .collect();
+        .map(|c| Ok(steps_of(c, dataset_of(plan, datasets, c)?)))
+        .collect::<Result<_>>()?;
     let progress = SweepProgress::new(
         options.progress,
         cells.len(),

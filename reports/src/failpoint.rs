@@ -20,8 +20,9 @@ pub fn hit(name: &str, nth: usize) -> bool {
     let Some(spec) = SPEC.get_or_init(|| std::env::var("MTLBENCH_FAILPOINT").ok()) else {
         return false;
     };
-    spec.split(',').any(|point| match point.trim().split_once('@') {
-        Some((n, at)) => n == name && at.parse::<usize>().is_ok_and(|at| at == nth),
-        None => point.trim() == name,
-    })
+    spec.split(',')
+        .any(|point| match point.trim().split_once('@') {
+            Some((n, at)) => n == name && at.parse::<usize>().is_ok_and(|at| at == nth),
+            None => point.trim() == name,
+        })
 }
