@@ -82,32 +82,40 @@ fn kill_9_at_20_random_moments_then_resume_gives_the_uninterrupted_records() {
         .expect_code(0);
     let full = start.elapsed();
     let dir = w.join("res");
+    let run_time = full / 16;
     let mut rng = 2024;
     let mut mid_sweep = 0;
-    for _ in 0..20 {
+    for i in 0..20 {
         let had = if dir.exists() {
             record_names(&dir).len()
         } else {
             0
         };
+        let lines = journal(&dir).lines().count();
         let mut child = w.spawn(&["sweep", "micro.toml", "--out", "res", "-q"]);
-        // A moment in the first fifth of an uninterrupted sweep's time: 20 of them add up to
-        // about two sweeps, of which a kill loses the run in training, so most land while
-        // there is work left.
-        let at = full.mul_f64((splitmix(&mut rng) % 1000) as f64 / 1000.0 / 5.0);
+        // Every fourth kill comes at a moment counted from the start of the process (start-up,
+        // scanning the folder); the others once the process has written to the journal,
+        // within one and a half runs' time, so that the kills land at every point of a run
+        // (training, writing the record, the journal) and the sweep advances between them.
+        if i % 4 != 0 {
+            wait_for("the sweep to start or end", || {
+                journal(&dir).lines().count() > lines || child.try_wait().unwrap().is_some()
+            });
+        }
+        let at = run_time.mul_f64((splitmix(&mut rng) % 1000) as f64 / 1000.0 * 1.5);
         std::thread::sleep(at);
         // SIGKILL: no handler runs, nothing is cleaned up.
         child.kill().expect("kill -9");
         let killed = child.wait().unwrap().code().is_none();
         mid_sweep += usize::from(killed && had < 16);
         eprintln!(
-            "kill at {at:?} (of {full:?}): {had} → {} records, {} journal lines",
+            "kill {i} at {at:?}: {had} → {} records, {} journal lines",
             record_names(&dir).len(),
             journal(&dir).lines().count()
         );
     }
     assert!(
-        mid_sweep >= 10,
+        mid_sweep >= 8,
         "only {mid_sweep} of 20 kills hit a sweep with work left"
     );
     w.run(&["sweep", "micro.toml", "--out", "res", "-q"])
