@@ -31,10 +31,10 @@ name = \"uniform\"
 name = \"mgda-ub\"
 ";
 
-/// The micro sweep with long runs (many epochs), for signals and the lock.
-fn slow() -> String {
+/// The micro sweep with runs of `epochs` epochs of 16 steps (for signals and the lock).
+fn slow(epochs: usize) -> String {
     MICRO
-        .replace("epochs = 3", "epochs = 40")
+        .replace("epochs = 3", &format!("epochs = {epochs}"))
         .replace("train = 64", "train = 256")
 }
 
@@ -293,7 +293,7 @@ fn a_full_disk_is_a_clear_error_and_earlier_records_stay_intact() {
 #[test]
 fn a_second_sweep_on_a_busy_folder_is_refused_naming_the_holder() {
     let w = Workdir::new();
-    w.write("slow.toml", &slow());
+    w.write("slow.toml", &slow(1000));
     let mut first = w.spawn(&["sweep", "slow.toml", "--out", "res", "-q"]);
     let dir = w.join("res");
     wait_for("the first sweep to start training", || {
@@ -318,7 +318,7 @@ fn a_second_sweep_on_a_busy_folder_is_refused_naming_the_holder() {
 fn the_lock_of_a_killed_sweep_is_taken_over() {
     let w = Workdir::new();
     w.write("micro.toml", MICRO);
-    w.write("slow.toml", &slow());
+    w.write("slow.toml", &slow(1000));
     // The killed sweep was slow.toml; resuming with micro.toml needs --allow-config-change.
     let mut first = w.spawn(&["sweep", "slow.toml", "--out", "res"]);
     let dir = w.join("res");
@@ -407,7 +407,7 @@ fn resuming_with_a_changed_configuration_is_refused_unless_asked() {
 /// Stops a sweep with `signal` mid-run, expects exit `code`, then resumes it with `resume`.
 fn stop_and_resume(signal: &str, code: i32, resume: &[&str]) {
     let w = Workdir::new();
-    w.write("slow.toml", &slow());
+    w.write("slow.toml", &slow(40));
     let mut child = w.spawn(&["sweep", "slow.toml", "--out", "res"]);
     let dir = w.join("res");
     wait_for("one run to finish and the next to start", || {
