@@ -84,3 +84,42 @@ impl Drop for DirLock {
         let _ = self.file.set_len(0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_lock_is_refused_with_the_holders_pid_and_free_again_once_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        let held = DirLock::acquire(&path, dir.path()).unwrap();
+        assert_eq!(held.taken_over, None);
+        // flock conflicts between open files, even within one process.
+        match DirLock::acquire(&path, dir.path()) {
+            Err(Error::Locked { pid, folder }) => {
+                assert_eq!(pid, Some(std::process::id()));
+                assert_eq!(folder, dir.path());
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        drop(held);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+        let again = DirLock::acquire(&path, dir.path()).unwrap();
+        assert_eq!(again.taken_over, None);
+    }
+
+    #[test]
+    fn the_pid_of_a_dead_holder_is_reported_as_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        // A pid above the kernel's maximum (2^22) never runs.
+        std::fs::write(&path, "pid 99999999\n").unwrap();
+        let lock = DirLock::acquire(&path, dir.path()).unwrap();
+        assert_eq!(lock.taken_over, Some(99_999_999));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("pid {}\n", std::process::id())
+        );
+    }
+}

@@ -242,3 +242,65 @@ impl ResultsDir {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(plan_id: &str, origin: &str) -> PlanStamp {
+        PlanStamp {
+            plan_id: plan_id.into(),
+            device: "cpu".into(),
+            cells: 3,
+            origin: origin.into(),
+        }
+    }
+
+    #[test]
+    fn a_folder_keeps_its_plan_and_refuses_another_unless_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let res = dir.path().join("res");
+        drop(ResultsDir::open(&res, &stamp("aaaa", "a.toml"), "seeds = [0]", false).unwrap());
+        // The same plan from a copy of the file under another name is the same sweep.
+        drop(ResultsDir::open(&res, &stamp("aaaa", "copy.toml"), "seeds = [0]", false).unwrap());
+        match ResultsDir::open(&res, &stamp("bbbb", "b.toml"), "seeds = [1]", false) {
+            Err(Error::PlanChanged {
+                found, expected, ..
+            }) => {
+                assert!(
+                    found.contains("plan aaaa") && found.contains("a.toml"),
+                    "{found}"
+                );
+                assert!(expected.contains("plan bbbb"), "{expected}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        let (kept, config) = ResultsDir::stored(&res).unwrap();
+        assert_eq!(
+            (kept.plan_id.as_str(), config.as_str()),
+            ("aaaa", "seeds = [0]")
+        );
+        drop(ResultsDir::open(&res, &stamp("bbbb", "b.toml"), "seeds = [1]", true).unwrap());
+        let (now, config) = ResultsDir::stored(&res).unwrap();
+        assert_eq!(
+            (now.plan_id.as_str(), config.as_str()),
+            ("bbbb", "seeds = [1]")
+        );
+        let journal = std::fs::read_to_string(res.join(STATE_DIR).join("journal.log")).unwrap();
+        assert!(journal.contains(" config-changed - plan aaaa"), "{journal}");
+    }
+
+    #[test]
+    fn a_device_change_is_a_changed_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(ResultsDir::open(dir.path(), &stamp("aaaa", "a.toml"), "", false).unwrap());
+        let gpu = PlanStamp {
+            device: "cuda:0".into(),
+            ..stamp("aaaa", "a.toml")
+        };
+        assert!(matches!(
+            ResultsDir::open(dir.path(), &gpu, "", false),
+            Err(Error::PlanChanged { .. })
+        ));
+    }
+}
