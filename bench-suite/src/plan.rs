@@ -127,17 +127,6 @@ fn to_json(table: &toml::Table) -> Value {
     serde_json::to_value(table).expect("TOML values convert to JSON")
 }
 
-/// Checks a device name without opening the device.
-pub fn check_device_name(name: &str) -> std::result::Result<(), String> {
-    match name {
-        "cpu" | "cuda" => Ok(()),
-        other => match other.strip_prefix("cuda:") {
-            Some(n) if n.parse::<usize>().is_ok() => Ok(()),
-            _ => Err(format!("unknown device `{other}`; use cpu, cuda or cuda:N")),
-        },
-    }
-}
-
 impl SweepSpec {
     /// Parses and checks a sweep file's text; `origin` names it in errors. Syntax errors
     /// carry line and column; every other error the field path.
@@ -218,7 +207,7 @@ impl SweepSpec {
             }
         }
         if let Some(device) = &file.device {
-            check_device_name(device).map_err(|m| at("device".into(), m))?;
+            crate::stamp::check_device_name(device).map_err(|m| at("device".into(), m))?;
         }
         if let Some(w) = file.workers {
             if !(1..=MAX_WORKERS).contains(&w) {

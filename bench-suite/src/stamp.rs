@@ -52,32 +52,37 @@ pub fn peak_rss_bytes() -> u64 {
     }
 }
 
+/// Checks a device name (`cpu`, `cuda` or `cuda:N`) without opening the device; returns the
+/// CUDA ordinal, if any.
+pub fn check_device_name(name: &str) -> std::result::Result<Option<usize>, String> {
+    match name {
+        "cpu" => Ok(None),
+        "cuda" => Ok(Some(0)),
+        other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(n)) => Ok(Some(n)),
+            Some(Err(_)) => Err(format!(
+                "bad GPU ordinal in `{other}`; use cuda:N, e.g. cuda:0"
+            )),
+            None => Err(format!("unknown device `{other}`; use cpu, cuda or cuda:N")),
+        },
+    }
+}
+
 /// Parses `cpu`, `cuda` or `cuda:N` into a device; CUDA needs the `cuda` build feature.
 pub fn parse_device(name: &str) -> crate::Result<Device> {
     let bad = |message: String| crate::Error::Config {
         path: "--device".into(),
         message,
     };
-    match name {
-        "cpu" => Ok(Device::Cpu),
-        cuda if cuda == "cuda" || cuda.starts_with("cuda:") => {
-            let ordinal = match cuda.strip_prefix("cuda:") {
-                Some(n) => n
-                    .parse::<usize>()
-                    .map_err(|_| bad(format!("bad GPU ordinal in `{name}`")))?,
-                None => 0,
+    match check_device_name(name).map_err(bad)? {
+        None => Ok(Device::Cpu),
+        Some(ordinal) => Device::new_cuda(ordinal).map_err(|e| {
+            let fix = if cfg!(feature = "cuda") {
+                "check that an NVIDIA GPU and driver are visible (nvidia-smi)"
+            } else {
+                "this binary was built without CUDA: rebuild with `--features cuda`"
             };
-            Device::new_cuda(ordinal).map_err(|e| {
-                let fix = if cfg!(feature = "cuda") {
-                    "check that an NVIDIA GPU and driver are visible (nvidia-smi)"
-                } else {
-                    "this binary was built without CUDA: rebuild with `--features cuda`"
-                };
-                bad(format!("cannot open {name}: {e}; {fix}"))
-            })
-        }
-        other => Err(bad(format!(
-            "unknown device `{other}`; use cpu, cuda or cuda:N"
-        ))),
+            bad(format!("cannot open {name}: {e}; {fix}"))
+        }),
     }
 }
