@@ -5,7 +5,8 @@
 //! Layout: `<cell id>.json` records, `searches/` (shared weight searches), `quarantine/`
 //! (invalid records, each with a `.reason.txt`), and `sweep-state/` holding `lock`,
 //! `plan.json` (plan id, device, cell count), `config.toml` (the sweep file it was made
-//! from) and `journal.log` (one line per event: `<unix time> <event> <cell id> [detail]`).
+//! from) and `journal.log` (one line per event: `<unix time> <event> <cell id> <detail to the end of the
+//! line>`).
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -168,9 +169,13 @@ impl ResultsDir {
         &self.dir
     }
 
-    /// Appends `<unix time> <event> <cell> <detail>` to the journal.
+    /// Appends `<unix time> <event> <cell> <detail>` to the journal (`detail` on one line).
     pub fn log(&self, event: &str, cell: &str, detail: &str) -> Result<()> {
-        let line = format!("{} {event} {cell} {detail}\n", unix_now());
+        let line = format!(
+            "{} {event} {cell} {}\n",
+            unix_now(),
+            detail.replace('\n', " ")
+        );
         let mut file = self
             .journal
             .lock()
@@ -215,7 +220,7 @@ impl ResultsDir {
                 Err(e) => e.to_string(),
             };
             let moved = quarantine(&self.dir, &path, &problem)?;
-            self.log("quarantined", &id, &problem.replace('\n', " "))?;
+            self.log("quarantined", &id, &problem)?;
             scan.notes.push(format!(
                 "invalid record {} ({problem}); moved to {}; the run is trained again",
                 path.display(),

@@ -142,7 +142,7 @@ impl Shared<'_> {
             dataset.id()
         );
         let started = Instant::now();
-        self.folder.log("start", &id, &label.replace(' ', "_"))?;
+        self.folder.log("start", &id, &label)?;
         let mut run = self.progress.start_run(&label, steps_of(cell, dataset));
         let trained = self.shared_search(cell, dataset).and_then(|()| {
             train_cell(
@@ -161,24 +161,21 @@ impl Shared<'_> {
                 } else {
                     "failed"
                 };
-                self.folder
-                    .log(event, &id, &e.to_string().replace('\n', " "))?;
+                self.folder.log(event, &id, &e.to_string())?;
                 return Err(e);
             }
         };
         record.stl_cells = self.plan.stl_cells(cell);
         if let Err(e) = write_record_atomic(self.folder.path(), &record) {
             // The journal may not be writable either (a full disk); the error is what matters.
-            let _ = self
-                .folder
-                .log("failed", &id, &e.to_string().replace('\n', " "));
+            let _ = self.folder.log("failed", &id, &e.to_string());
             return Err(e.into());
         }
         let status = match &record.status {
             RunStatus::Completed => "completed".to_owned(),
             RunStatus::Diverged { step, .. } => format!("diverged at step {step}"),
         };
-        self.folder.log("done", &id, &status.replace(' ', "_"))?;
+        self.folder.log("done", &id, &status)?;
         tracing::info!(cell = %id, method = %cell.method.name, model = %cell.model, seed = cell.seed, "run finished");
         run.finish(
             &label,
