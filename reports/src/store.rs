@@ -36,7 +36,7 @@ fn write_atomic_inner(path: &Path, bytes: &[u8], record: bool) -> Result<()> {
         let mut file = File::create(&tmp_path)?;
         if record && failpoint::hit("record-enospc", nth) {
             file.write_all(&bytes[..bytes.len() / 2])?;
-            return Err(std::io::Error::from_raw_os_error(28));
+            return Err(std::io::Error::from_raw_os_error(ENOSPC));
         }
         file.write_all(bytes)?;
         file.sync_all()
@@ -50,12 +50,19 @@ fn write_atomic_inner(path: &Path, bytes: &[u8], record: bool) -> Result<()> {
         std::process::abort();
     }
     fs::rename(&tmp_path, path).map_err(Error::io("renaming into place", path))?;
-    // Persist the rename itself.
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(Error::io("syncing folder", dir))?;
-    Ok(())
+    // Persist the rename itself. File systems that cannot sync a folder say EINVAL; there the
+    // rename is as durable as they make it.
+    match File::open(dir).and_then(|d| d.sync_all()) {
+        Err(e) if e.raw_os_error() != Some(EINVAL) => Err(Error::io("syncing folder", dir)(e)),
+        _ => Ok(()),
+    }
 }
+
+/// `ENOSPC` on Linux and the BSDs: no space left on the device.
+const ENOSPC: i32 = 28;
+
+/// `EINVAL` on Linux and the BSDs: the file system cannot sync that kind of file.
+const EINVAL: i32 = 22;
 
 /// Record writes so far in this process (failpoints count them).
 static RECORD_WRITES: AtomicUsize = AtomicUsize::new(0);
