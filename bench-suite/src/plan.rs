@@ -315,6 +315,13 @@ impl SweepSpec {
     /// Checks every method against every dataset's task count and returns the plan.
     /// `datasets` are the opened datasets, file order.
     pub fn plan(self, datasets: &[&dyn Dataset]) -> Result<SweepPlan> {
+        if datasets.len() != self.datasets.len() {
+            return Err(Error::Internal(format!(
+                "a plan of {} datasets given {} opened ones",
+                self.datasets.len(),
+                datasets.len()
+            )));
+        }
         let mut plan_datasets = Vec::new();
         for (i, (named, ds)) in self.datasets.iter().zip(datasets).enumerate() {
             let num_tasks = ds.tasks().len();
