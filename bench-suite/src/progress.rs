@@ -177,3 +177,38 @@ impl RunProgress<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_count_their_planned_steps_once_and_the_eta_uses_only_fresh_work() {
+        // 3 runs of 10 steps; one was already recorded.
+        let p = SweepProgress::new(ProgressMode::Quiet, 3, 30, 1, 10);
+        assert_eq!(p.eta(), None, "no rate before any fresh step");
+        let mut run = p.start_run("a", 10);
+        for _ in 0..4 {
+            run.step();
+        }
+        assert_eq!(p.steps_done.load(Ordering::SeqCst), 14);
+        assert!(p.eta().is_some());
+        // A run that stops early (diverged) still counts all its planned steps when done.
+        run.finish("a", "diverged");
+        assert_eq!(p.steps_done.load(Ordering::SeqCst), 20);
+        assert_eq!(p.finished.load(Ordering::SeqCst), 2);
+        // Steps beyond the plan (none should come) never push the total past it.
+        let mut run = p.start_run("b", 10);
+        for _ in 0..15 {
+            run.step();
+        }
+        run.finish("b", "completed");
+        assert_eq!(p.steps_done.load(Ordering::SeqCst), 30);
+        assert_eq!(p.eta(), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn clock_prints_hours_minutes_seconds() {
+        assert_eq!(clock(Duration::from_secs(3725)), "1:02:05");
+    }
+}
