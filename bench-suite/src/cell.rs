@@ -224,18 +224,16 @@ pub fn record(
         method_state: done.method_state,
         stl_cells: Vec::new(),
         search,
-        timing: Timing {
-            workers: env.workers,
-            ..timing(
-                &done.step_ms,
-                clock.elapsed.elapsed().as_secs_f64(),
-                clock.started_unix,
-            )
-        },
+        timing: timing(
+            &done.step_ms,
+            clock.elapsed.elapsed().as_secs_f64(),
+            clock.started_unix,
+            env.workers,
+        ),
     }
 }
 
-fn timing(step_ms: &[f64], total_s: f64, started: f64) -> Timing {
+fn timing(step_ms: &[f64], total_s: f64, started: f64, workers: usize) -> Timing {
     let mut sorted = step_ms.to_vec();
     sorted.sort_by(f64::total_cmp);
     let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
@@ -251,6 +249,6 @@ fn timing(step_ms: &[f64], total_s: f64, started: f64) -> Timing {
         started_unix: started,
         finished_unix: unix_now(),
         peak_rss_bytes: crate::stamp::peak_rss_bytes(),
-        workers: 1,
+        workers,
     }
 }
