@@ -250,68 +250,7 @@ fn sweep_text(text: String, origin: String, name: &str, args: SweepArgs) -> anyh
 
 fn check(args: CheckArgs) -> anyhow::Result<()> {
     let (text, origin, _) = sweep_source(args.config.as_ref())?;
-    let spec = SweepSpec::parse(&text, &origin)?;
-    println!("{origin}: the configuration is valid");
-    let settings = &spec.settings;
-    println!(
-        "  device {}, {} run(s) at a time, results in {}",
-        settings.device.as_deref().unwrap_or("cpu"),
-        settings.workers.unwrap_or(1),
-        settings.out.as_ref().map_or_else(
-            || "results/<name>-<plan id> (--out to choose)".to_owned(),
-            |o| o.display().to_string()
-        )
-    );
-    for line in spec.describe_methods() {
-        println!("  {line}");
-    }
-    let mut opened = Vec::new();
-    let mut missing = Vec::new();
-    for (i, named) in spec.datasets.iter().enumerate() {
-        match spec.open_dataset(i) {
-            Ok(ds) => {
-                let files = ds.files();
-                let data = if files.is_empty() {
-                    "generated, no data files needed".to_owned()
-                } else {
-                    format!("{} data files present and verified", files.len())
-                };
-                println!(
-                    "  dataset {} ({}): {} tasks; {data}",
-                    named.name,
-                    ds.id(),
-                    ds.tasks().len()
-                );
-                opened.push(ds);
-            }
-            Err(e) if e.is_config() => return Err(e.into()),
-            Err(e) => {
-                println!("  dataset {}: needs data: {e}", named.name);
-                missing.push(named.name.clone());
-            }
-        }
-    }
-    if !missing.is_empty() {
-        anyhow::bail!(
-            "{} of {} datasets cannot be opened ({}); fetch their data first (see the messages above)",
-            missing.len(),
-            spec.datasets.len(),
-            missing.join(", ")
-        );
-    }
-    let refs: Vec<&dyn mtl_datasets::Dataset> = opened.iter().map(|d| d.as_ref()).collect();
-    let plan = spec.plan(&refs)?;
-    let cells = plan.cells();
-    let stl = cells.iter().filter(|c| c.method.name == "stl").count();
-    println!(
-        "  {} runs: {} datasets × {} methods × {} models × {} seeds, plus {stl} single-task baselines; plan {}",
-        cells.len(),
-        plan.datasets.len(),
-        plan.methods.iter().filter(|m| m.name != "stl").count(),
-        plan.models.len(),
-        plan.seeds.len(),
-        plan.id()
-    );
+    mtl_bench::check::check(&text, &origin, &mut std::io::stdout())?;
     Ok(())
 }
 

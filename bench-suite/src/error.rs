@@ -30,6 +30,9 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Datasets of a sweep whose data cannot be loaded (each was reported with its error).
+    #[error("{missing}: the data of these datasets (of {total}) cannot be loaded; fetch it first (see the messages above)")]
+    DataMissing { missing: String, total: usize },
     /// A stop signal arrived; the unfinished runs will be trained again on resume.
     #[error("stopped by {}: finished runs are kept; run the same command again to resume (the interrupted runs are trained again)", crate::interrupt::signal_name(*signal))]
     Interrupted { signal: i32 },

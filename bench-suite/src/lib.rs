@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod cell;
+pub mod check;
 pub mod config;
 pub mod error;
 pub mod interrupt;
