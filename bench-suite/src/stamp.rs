@@ -82,6 +82,9 @@ pub fn parse_device(name: &str) -> crate::Result<Device> {
             } else {
                 "this binary was built without CUDA: rebuild with `--features cuda`"
             };
+            // candle appends a backtrace when RUST_BACKTRACE is set: keep the message.
+            let e = e.to_string();
+            let e = e.lines().next().unwrap_or_default();
             bad(format!("cannot open {name}: {e}; {fix}"))
         }),
     }
