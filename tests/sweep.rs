@@ -422,6 +422,7 @@ fn results_do_not_depend_on_the_worker_count() {
     let r: serde_json::Value =
         serde_json::from_slice(&std::fs::read(w.join("three").join(&three[0].0)).unwrap()).unwrap();
     assert_eq!(r["timing"]["workers"], 3);
+    assert_eq!(r["timing"]["peak_rss_scope"], "process");
 }
 
 #[test]
@@ -490,6 +491,8 @@ fn records_are_stamped_completely() {
         );
         assert!(start > 1.6e9 && start <= end, "{t}");
         assert!(t["peak_rss_bytes"].as_u64().unwrap() > 1 << 20, "{t}");
+        // One run at a time on Linux: the peak is the run's own.
+        assert_eq!(t["peak_rss_scope"], "run", "{t}");
         assert_eq!(t["workers"], 1);
     }
     assert_eq!(seen, 6);

@@ -32,9 +32,20 @@ pub fn stamp(device: &Device) -> Stamp {
     }
 }
 
-/// Peak resident memory of this process so far, bytes (`getrusage` high-water mark); 0 where
-/// the platform does not say.
+/// Peak resident memory of this process, bytes: Linux's `VmHWM` (since the process started
+/// or since the last [`reset_peak_rss`]), else the `getrusage` high-water mark; 0 where the
+/// platform says neither.
 pub fn peak_rss_bytes() -> u64 {
+    let hwm = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        });
+    if let Some(bytes) = hwm {
+        return bytes;
+    }
     // SAFETY: getrusage fills the zeroed struct we own.
     let (r, usage) = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
@@ -50,6 +61,13 @@ pub fn peak_rss_bytes() -> u64 {
     } else {
         max * 1024
     }
+}
+
+/// Resets the process's peak-memory counter to the current resident size (Linux:
+/// `/proc/self/clear_refs`), so that [`peak_rss_bytes`] measures from now on; false where the
+/// platform cannot.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 /// Checks a device name (`cpu`, `cuda` or `cuda:N`) without opening the device; returns the

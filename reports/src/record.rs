@@ -291,11 +291,15 @@ pub struct Timing {
     pub started_unix: f64,
     /// End, seconds since the Unix epoch.
     pub finished_unix: f64,
-    /// Peak resident memory of the whole process so far (Linux `ru_maxrss`), bytes, taken
-    /// when the run ended; 0 where unknown. With several cells training side by side it is
-    /// the peak of all of them together (and of earlier cells of the same process).
+    /// Peak resident memory of the process, bytes, read when the run ended; 0 where unknown.
+    /// See `peak_rss_scope` for what it covers.
     #[serde(default)]
     pub peak_rss_bytes: u64,
+    /// `run`: the peak while this run trained (the counter was reset at its start; one run at
+    /// a time). `process`: the process's peak since it started, covering every run that
+    /// trained in it, side by side or before.
+    #[serde(default)]
+    pub peak_rss_scope: String,
     /// Cells the sweep trained side by side in this process (1 = one at a time).
     #[serde(default)]
     pub workers: usize,
@@ -312,6 +316,7 @@ impl RunRecord {
                 started_unix: 0.0,
                 finished_unix: 0.0,
                 peak_rss_bytes: 0,
+                peak_rss_scope: String::new(),
                 workers: 0,
             },
             ..self.clone()
