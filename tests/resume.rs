@@ -92,7 +92,9 @@ fn kill_9_at_20_random_moments_then_resume_gives_the_uninterrupted_records() {
             0
         };
         let lines = journal(&dir).lines().count();
-        let mut child = w.spawn(&["sweep", "micro.toml", "--out", "res", "-q"]);
+        // Odd rounds train two runs side by side: kills then cut two runs at once.
+        let jobs = if i % 2 == 1 { "2" } else { "1" };
+        let mut child = w.spawn(&["sweep", "micro.toml", "--out", "res", "-q", "-j", jobs]);
         // Every fourth kill comes at a moment counted from the start of the process (start-up,
         // scanning the folder); the others once the process has written to the journal,
         // within one and a half runs' time, so that the kills land at every point of a run
@@ -102,7 +104,9 @@ fn kill_9_at_20_random_moments_then_resume_gives_the_uninterrupted_records() {
                 journal(&dir).lines().count() > lines || child.try_wait().unwrap().is_some()
             });
         }
-        let at = run_time.mul_f64((splitmix(&mut rng) % 1000) as f64 / 1000.0 * 1.5);
+        // (Two runs side by side take about twice as long each.)
+        let scale = if jobs == "2" { 3.0 } else { 1.5 };
+        let at = run_time.mul_f64((splitmix(&mut rng) % 1000) as f64 / 1000.0 * scale);
         std::thread::sleep(at);
         // SIGKILL: no handler runs, nothing is cleaned up.
         child.kill().expect("kill -9");
