@@ -23,12 +23,28 @@ fn main() {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_else(|| "unknown".into());
     let lock = std::fs::read_to_string("../Cargo.lock").unwrap_or_default();
-    let candle = lock
-        .split("[[package]]")
-        .find(|p| p.contains("name = \"candle-core\""))
-        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
-        .map(|v| v.trim_end_matches('"').to_owned())
-        .unwrap_or_else(|| "unknown".into());
+    let version = |name: &str| {
+        lock.split("[[package]]")
+            .find(|p| p.lines().any(|l| l == format!("name = \"{name}\"")))
+            .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
+            .map(|v| v.trim_end_matches('"').to_owned())
+            .unwrap_or_else(|| "unknown".into())
+    };
+    let candle = version("candle-core");
+    // The dependencies whose code computes the numbers in a record.
+    let deps: Vec<String> = [
+        "candle-core",
+        "candle-nn",
+        "gemm",
+        "half",
+        "rand",
+        "rand_chacha",
+        "rand_distr",
+        "serde_json",
+    ]
+    .iter()
+    .map(|name| format!("{name}={}", version(name)))
+    .collect();
     println!("cargo:rustc-env=MTLBENCH_GIT_COMMIT={commit}");
     println!("cargo:rustc-env=MTLBENCH_GIT_DIRTY={dirty}");
     println!("cargo:rustc-env=MTLBENCH_RUSTC={rustc_version}");
@@ -37,6 +53,7 @@ fn main() {
         std::env::var("TARGET").unwrap_or_default()
     );
     println!("cargo:rustc-env=MTLBENCH_CANDLE={candle}");
+    println!("cargo:rustc-env=MTLBENCH_DEPENDENCIES={}", deps.join(","));
     for path in ["../.git/HEAD", "../.git/index", "../Cargo.lock"] {
         println!("cargo:rerun-if-changed={path}");
     }

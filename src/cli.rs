@@ -6,8 +6,9 @@ use clap::{Args, Parser, Subcommand};
 
 /// Benchmark suite and reproducibility harness for multi-task learning optimisation.
 ///
-/// Exit codes: 0 success; 1 a failure while working (I/O, training); 2 a bad command line or
-/// configuration (nothing was created).
+/// Exit codes: 0 success; 1 a failure while working (I/O, training, a results folder in use);
+/// 2 a bad command line or configuration (nothing was created); 130 / 143 stopped by SIGINT /
+/// SIGTERM (finished runs are kept; the same command resumes).
 #[derive(Debug, Parser)]
 #[command(name = "mtlbench", version, about, long_about)]
 pub struct Cli {
@@ -27,8 +28,13 @@ pub enum Command {
     List,
     /// Train one method on one model and seed; write its record.
     Run(RunArgs),
-    /// Run a sweep (methods × model sizes × seeds) and print the comparison table.
+    /// Run or resume a sweep (datasets × methods × model sizes × seeds) and print the
+    /// comparison table.
     Sweep(SweepArgs),
+    /// Resume the sweep of a results folder with the configuration stored in it.
+    Resume(ResumeArgs),
+    /// Validate a sweep file without training: cells, grids, datasets and their data.
+    Check(CheckArgs),
     /// Report the records in a results folder: comparison, model-size, Pareto and paired
     /// tables, and loss plots.
     Report(ReportArgs),
@@ -71,18 +77,49 @@ pub struct RunArgs {
 pub struct SweepArgs {
     /// Sweep file (TOML). Without it, the embedded default sweep runs.
     pub config: Option<PathBuf>,
-    /// Folder for the records [default: results/<name>-<plan hash>].
+    /// Folder for the records [default: the file's `out`, else results/<name>-<plan hash>].
+    /// Running the same sweep into the same folder resumes it.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Device: cpu, cuda or cuda:N (CUDA needs a `--features cuda` build).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// Device: cpu, cuda or cuda:N (CUDA needs a `--features cuda` build) [default: the
+    /// file's `device`, else cpu].
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Cells trained side by side [default: the file's `workers`, else 1]. Results do not
+    /// depend on it; combine with --threads to share the cores.
+    #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+    /// Run into a results folder made for a different configuration or device (refused
+    /// otherwise): records of cells both share are reused.
+    #[arg(long)]
+    pub allow_config_change: bool,
     /// Print the embedded default sweep file and exit.
     #[arg(long)]
     pub print_default: bool,
-    /// No progress bar.
+    /// No progress output (otherwise bars on a terminal, else one line per finished run on
+    /// stderr).
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// Options of `mtlbench resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Results folder written by `mtlbench sweep`.
+    pub results: PathBuf,
+    /// Cells trained side by side [default: the stored file's `workers`, else 1].
+    #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Options of `mtlbench check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Sweep file (TOML). Without it, the embedded default sweep is checked.
+    pub config: Option<PathBuf>,
 }
 
 /// Options of `mtlbench report`.

@@ -8,12 +8,17 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{Cli, Command, ReportArgs, RunArgs, SweepArgs};
+use cli::{CheckArgs, Cli, Command, ReportArgs, ResumeArgs, RunArgs, SweepArgs};
 use mtl_bench::config::{params_from_pairs, Named};
+use mtl_bench::progress::ProgressMode;
 use mtl_bench::stamp::{parse_device, stamp};
-use mtl_bench::{run_sweep, train_cell, RunConfig, RunEnv, SweepPlan, TrainConfig, DEFAULT_SWEEP};
+use mtl_bench::{
+    interrupt, run_sweep, train_cell, RunConfig, RunEnv, SweepOptions, SweepSpec, TrainConfig,
+    DEFAULT_SWEEP,
+};
 
 fn main() -> ExitCode {
+    interrupt::default_sigpipe();
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
         // candle sizes its thread pools from these on first use, which has not happened yet.
@@ -27,7 +32,12 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // A stop signal ends whatever was running with some error; report the signal.
+            if let Some(signal) = interrupt::requested() {
+                eprintln!("error: {}", mtl_bench::Error::Interrupted { signal });
+                return ExitCode::from(interrupt::exit_code(signal));
+            }
+            eprintln!("error: {}", error_chain(&err));
             let config = err
                 .downcast_ref::<mtl_bench::Error>()
                 .is_some_and(|e| e.is_config());
@@ -36,23 +46,51 @@ fn main() -> ExitCode {
     }
 }
 
+/// The error and its causes joined by `: `, leaving out a cause whose text the message before
+/// it already shows (errors that print their source themselves).
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::List => {
             print!("{}", mtl_bench::catalog::listing());
             Ok(())
         }
-        Command::Run(args) => run_one(args),
-        Command::Sweep(args) => sweep(args),
+        Command::Run(args) => {
+            interrupt::install()?;
+            run_one(args)
+        }
+        Command::Sweep(args) => {
+            interrupt::install()?;
+            sweep(args)
+        }
+        Command::Resume(args) => {
+            interrupt::install()?;
+            resume(args)
+        }
+        Command::Check(args) => check(args),
         Command::Report(args) => report(args),
     }
 }
 
-fn env(device: &str) -> anyhow::Result<RunEnv> {
+fn env(device: &str, workers: usize) -> anyhow::Result<RunEnv> {
     let device = parse_device(device)?;
     Ok(RunEnv {
         stamp: stamp(&device),
         device,
+        workers,
     })
 }
 
@@ -76,7 +114,7 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
         train_config,
         args.seed,
     )?;
-    let env = env(&args.device)?;
+    let env = env(&args.device, 1)?;
     let data = mtl_datasets::find(&run.dataset.name)
         .and_then(|d| d.build(&run.dataset.params))
         .map_err(mtl_bench::Error::from)?;
@@ -88,12 +126,9 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn sweep(args: SweepArgs) -> anyhow::Result<()> {
-    if args.print_default {
-        print!("{DEFAULT_SWEEP}");
-        return Ok(());
-    }
-    let (text, origin, name) = match &args.config {
+/// A sweep file's text, where it came from, and the name of its default results folder.
+fn sweep_source(config: Option<&PathBuf>) -> anyhow::Result<(String, String, String)> {
+    Ok(match config {
         Some(path) => (
             std::fs::read_to_string(path)
                 .map_err(mtl_bench::Error::io("reading sweep file", path))?,
@@ -106,29 +141,105 @@ fn sweep(args: SweepArgs) -> anyhow::Result<()> {
             "default sweep".to_owned(),
             "default".to_owned(),
         ),
+    })
+}
+
+fn sweep(args: SweepArgs) -> anyhow::Result<()> {
+    if args.print_default {
+        print!("{DEFAULT_SWEEP}");
+        return Ok(());
+    }
+    let (text, origin, name) = sweep_source(args.config.as_ref())?;
+    sweep_text(text, origin, &name, args)
+}
+
+fn resume(args: ResumeArgs) -> anyhow::Result<()> {
+    let (stamp, text) = mtl_bench::results_dir::ResultsDir::stored(&args.results)?;
+    let origin = format!(
+        "{} (stored in {})",
+        stamp.origin,
+        args.results
+            .join(mtl_bench::results_dir::STATE_DIR)
+            .join("config.toml")
+            .display()
+    );
+    let sweep = SweepArgs {
+        config: None,
+        out: Some(args.results),
+        device: Some(stamp.device),
+        jobs: args.jobs,
+        allow_config_change: false,
+        print_default: false,
+        quiet: args.quiet,
     };
-    let plan = SweepPlan::from_toml(&text, &origin)?;
-    let env = env(&args.device)?;
+    sweep_text(text, origin, "resumed", sweep)
+}
+
+/// Runs the sweep file `text` (from `origin`; `name` names its default results folder).
+fn sweep_text(text: String, origin: String, name: &str, args: SweepArgs) -> anyhow::Result<()> {
+    // Everything is validated and every dataset opened before anything is written.
+    let spec = SweepSpec::parse(&text, &origin)?;
+    let settings = spec.settings.clone();
+    let device = args
+        .device
+        .or(settings.device)
+        .unwrap_or_else(|| "cpu".into());
+    let workers = args.jobs.map(usize::from).or(settings.workers).unwrap_or(1);
+    let env = env(&device, workers)?;
+    let (plan, datasets) = spec.open()?;
     let dir = args
         .out
+        .or(settings.out)
         .unwrap_or_else(|| PathBuf::from("results").join(format!("{name}-{}", plan.id())));
-    let progress = !args.quiet && std::io::stderr().is_terminal();
-    let outcome = run_sweep(&plan, &dir, &env, progress)?;
+    let progress = if args.quiet {
+        ProgressMode::Quiet
+    } else if std::io::stderr().is_terminal() {
+        ProgressMode::Bars
+    } else {
+        ProgressMode::Lines
+    };
+    let options = SweepOptions {
+        workers,
+        progress,
+        allow_config_change: args.allow_config_change,
+        origin,
+        config_text: text,
+    };
+    let refs: Vec<&dyn mtl_datasets::Dataset> = datasets.iter().map(|d| d.as_ref()).collect();
+    let outcome = run_sweep(&plan, &refs, &dir, &env, &options).map_err(|e| match e {
+        e @ (mtl_bench::Error::Locked { .. }
+        | mtl_bench::Error::PlanChanged { .. }
+        | mtl_bench::Error::Interrupted { .. }) => anyhow::Error::from(e),
+        e => anyhow::Error::from(e).context(format!(
+            "the sweep into {} stopped; the records written so far are kept, and running the same command again resumes it",
+            dir.display()
+        )),
+    })?;
     let table = mtl_reports::comparison_table(&outcome.records, &method_order())
         .context("building the comparison table")?;
     println!("{table}");
-    println!();
     println!(
-        "{} runs ({} trained, {} already recorded); records in {}",
+        "{} runs ({} trained, {} already recorded{}); records in {}",
         outcome.records.len(),
         outcome.trained,
         outcome.reused,
+        if outcome.quarantined > 0 {
+            format!(", {} invalid records quarantined", outcome.quarantined)
+        } else {
+            String::new()
+        },
         outcome.dir.display()
     );
     println!(
         "regenerate this table with: mtlbench report {}",
         outcome.dir.display()
     );
+    Ok(())
+}
+
+fn check(args: CheckArgs) -> anyhow::Result<()> {
+    let (text, origin, _) = sweep_source(args.config.as_ref())?;
+    mtl_bench::check::check(&text, &origin, &mut std::io::stdout())?;
     Ok(())
 }
 

@@ -198,7 +198,52 @@ fn malformed_sweep_files_are_rejected_with_the_field_and_create_nothing() {
             "task",
         ),
         (format!("{base}{dataset}stl = \"yes\"\n{uniform}"), "stl"),
-        ("seeds = [0\n".to_string(), "line"),
+        ("seeds = [0\n".to_string(), "line 1, column"),
+        (
+            format!("{base}{dataset}[[datasets]]\nname = \"synthetic-linear\"\n{uniform}"),
+            "not both",
+        ),
+        (format!("{base}{uniform}"), "needs a dataset"),
+        (
+            format!("{base}[[datasets]]\nname = \"synthetic-linear\"\n[[datasets]]\nname = \"nope\"\n{uniform}"),
+            "datasets[1].name",
+        ),
+        (
+            format!("{base}[[datasets]]\nname = \"synthetic-linear\"\n[[datasets]]\nname = \"synthetic-linear\"\n{uniform}"),
+            "listed twice with the same parameters",
+        ),
+        (
+            format!("{base}[[datasets]]\nname = \"synthetic-linear\"\n[[datasets]]\nname = \"synthetic-linear\"\ntasks = -2\n{uniform}"),
+            "datasets[1]",
+        ),
+        (
+            format!("seeds = [0]\nmodels = [\"mlp-xs\", \"mlp-xs\"]\n{dataset}{uniform}"),
+            "models[1]: model `mlp-xs` is listed twice",
+        ),
+        (format!("{base}workers = 0\n{dataset}{uniform}"), "workers: must be in 1..=64"),
+        (format!("{base}device = \"tpu\"\n{dataset}{uniform}"), "device: unknown device `tpu`"),
+        (format!("{base}out = \"\"\n{dataset}{uniform}"), "out: must name a folder"),
+        (
+            format!("{base}{dataset}[[methods]]\nname = \"mgda-ub\"\nnormalization = []\n"),
+            "methods[0].normalization: an empty list",
+        ),
+        (
+            format!("{base}{dataset}[[methods]]\nname = \"mgda-ub\"\nnormalization = [\"l2\", \"l1\"]\n"),
+            "grid point normalization = \"l1\"",
+        ),
+        (
+            format!("{base}{dataset}[[methods]]\nname = \"mgda-ub\"\nnormalization = [\"l2\", \"l2\"]\n"),
+            "duplicate method entry `mgda-ub` at grid point normalization = \"l2\"",
+        ),
+        (
+            format!("{base}{dataset}[[methods]]\nname = \"fixed\"\nweights = [[0.5, 0.5, 0.0, 0.0], [0.5, 0.5]]\n"),
+            "grid point weights = [0.5,0.5]",
+        ),
+        (
+            format!("{base}{dataset}[[methods]]\nname = [\"uniform\", \"mgda\"]\n"),
+            "expected a string",
+        ),
+        (format!("seeds = [-1]\nmodels = [\"mlp-xs\"]\n{dataset}{uniform}"), "seeds"),
     ];
     for (i, (text, needle)) in cases.iter().enumerate() {
         let w = Workdir::new();
@@ -317,4 +362,221 @@ fn main_table(out: &str) -> String {
         .take_while(|l| l.starts_with('|'))
         .map(|l| format!("{l}\n"))
         .collect()
+}
+
+#[test]
+fn check_validates_counts_cells_and_creates_nothing() {
+    let w = Workdir::new();
+    w.write(
+        "grid.toml",
+        &TINY_SWEEP.replace(
+            "name = \"mgda\"\nnormalization = \"l2\"",
+            "name = \"mgda\"\nnormalization = [\"l2\", \"loss+\"]",
+        ),
+    );
+    let run = w.run(&["check", "grid.toml"]).expect_code(0);
+    let out = run.stdout();
+    assert!(
+        out.contains("grid.toml: the configuration is valid"),
+        "{out}"
+    );
+    assert!(
+        out.contains("methods[1] mgda at grid point normalization = \"loss+\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("3 tasks; generated, no data files needed"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "28 runs: 1 datasets × 4 methods × 2 models × 2 seeds, plus 12 single-task baselines"
+        ),
+        "{out}"
+    );
+    assert_eq!(w.listing(), vec!["grid.toml".to_string()]);
+    // The embedded default sweep checks too.
+    let default = w.run(&["check"]).expect_code(0);
+    assert!(default
+        .stdout()
+        .contains("default sweep: the configuration is valid"));
+    w.write("bad.toml", "seeds = [0]\n");
+    let bad = w.run(&["check", "bad.toml"]).expect_code(2);
+    assert!(bad.stderr().contains("bad.toml"), "{}", bad.stderr());
+}
+
+#[test]
+fn results_do_not_depend_on_the_worker_count() {
+    let w = Workdir::new();
+    // AutoScale's weight search runs once per model and is shared by both seeds, however
+    // many runs train side by side.
+    let text = format!("{TINY_SWEEP}\n[[methods]]\nname = \"autoscale\"\n");
+    w.write("tiny.toml", &text);
+    w.run(&["sweep", "tiny.toml", "--out", "one", "-q", "--jobs", "1"])
+        .expect_code(0);
+    // The file's `workers` setting, overridden by nothing.
+    w.write("tiny3.toml", &format!("workers = 3\n{text}"));
+    w.run(&["sweep", "tiny3.toml", "--out", "three", "-q"])
+        .expect_code(0);
+    let (one, three) = (
+        records_without_timing(&w.join("one")),
+        records_without_timing(&w.join("three")),
+    );
+    assert_eq!(one.len(), 28);
+    assert_eq!(one, three);
+    for dir in ["one", "three"] {
+        let searches = std::fs::read_dir(w.join(dir).join("searches"))
+            .unwrap()
+            .count();
+        assert_eq!(searches, 2, "one search per model in {dir}");
+    }
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(w.join("three").join(&three[0].0)).unwrap()).unwrap();
+    assert_eq!(r["timing"]["workers"], 3);
+    assert_eq!(r["timing"]["peak_rss_scope"], "process");
+}
+
+#[test]
+fn records_are_stamped_completely() {
+    let w = Workdir::new();
+    let cfg = w.write(
+        "tiny.toml",
+        &TINY_SWEEP.replace("seeds = [0, 1]", "seeds = [3]").replace(
+            "models = [\"linear-s\", \"mlp-xs\"]",
+            "models = [\"mlp-xs\"]",
+        ),
+    );
+    w.run(&["sweep", cfg.to_str().unwrap(), "--out", "res", "-q"])
+        .expect_code(0);
+    let dir = w.join("res");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        seen += 1;
+        let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let s = &r["stamp"];
+        assert_eq!(s["mtlbench_version"], env!("CARGO_PKG_VERSION"));
+        let commit = s["git_commit"].as_str().unwrap();
+        assert!(commit == "unknown" || commit.len() == 40, "{commit}");
+        assert!(s["git_dirty"].is_boolean());
+        assert!(s["rustc"].as_str().unwrap().starts_with("rustc "), "{s}");
+        assert!(s["target"].as_str().unwrap().contains('-'), "{s}");
+        assert_eq!(s["device"], "cpu");
+        assert!(s["threads"].as_u64().unwrap() >= 1);
+        let deps = s["dependencies"].as_object().unwrap();
+        assert_eq!(deps["candle-core"], s["candle"]);
+        for dep in ["candle-nn", "gemm", "rand_chacha"] {
+            assert!(
+                deps[dep].as_str().is_some_and(|v| v.contains('.')),
+                "{dep}: {deps:?}"
+            );
+        }
+        let d = &r["dataset"];
+        assert!(d["id"].as_str().unwrap().starts_with("synthetic-linear/"));
+        assert!(!d["revision"].as_str().unwrap().is_empty());
+        assert!(d["files"].is_array() && d.get("split_seed").is_some());
+        assert_eq!(d["split_sizes"], serde_json::json!([256, 64, 64]));
+        let id = r["cell_id"].as_str().unwrap();
+        assert_eq!(id.len(), 16);
+        assert_eq!(
+            path.file_name().unwrap().to_string_lossy(),
+            format!("{id}.json")
+        );
+        assert!(r["method"]["config"].is_object(), "full method config");
+        assert_eq!(r["train"]["epochs"], 3);
+        assert!(r["train"]["selection"].is_string());
+        assert_eq!(r["seed"], 3);
+        assert_eq!(r["status"]["state"], "completed");
+        assert_eq!(r["epochs"].as_array().unwrap().len(), 3);
+        assert!(r["cost"]["encoder_backward_per_step"].as_f64().unwrap() >= 1.0);
+        assert_eq!(r["cost"]["steps"], 24);
+        let t = &r["timing"];
+        assert!(t["step_ms_median"].as_f64().unwrap() > 0.0);
+        assert!(t["total_s"].as_f64().unwrap() > 0.0);
+        let (start, end) = (
+            t["started_unix"].as_f64().unwrap(),
+            t["finished_unix"].as_f64().unwrap(),
+        );
+        assert!(start > 1.6e9 && start <= end, "{t}");
+        assert!(t["peak_rss_bytes"].as_u64().unwrap() > 1 << 20, "{t}");
+        // One run at a time on Linux: the peak is the run's own.
+        assert_eq!(t["peak_rss_scope"], "run", "{t}");
+        assert_eq!(t["workers"], 1);
+    }
+    assert_eq!(seen, 6);
+    // The folder keeps the plan and the configuration it was made for.
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("sweep-state/plan.json")).unwrap()).unwrap();
+    assert_eq!(plan["cells"], 6);
+    assert_eq!(plan["device"], "cpu");
+    assert!(std::fs::read_to_string(dir.join("sweep-state/config.toml"))
+        .unwrap()
+        .contains("seeds = [3]"));
+}
+
+#[test]
+fn a_non_finite_update_ends_the_run_as_diverged_at_that_step_and_the_sweep_goes_on() {
+    let w = Workdir::new();
+    w.write(
+        "tiny.toml",
+        &TINY_SWEEP.replace("seeds = [0, 1]", "seeds = [0]"),
+    );
+    // The method's weights of the 5th training step (global step 4) of every run become NaN.
+    let run = w
+        .run_env(
+            &["sweep", "tiny.toml", "--out", "res", "-q"],
+            &[("MTLBENCH_FAILPOINT", "nan-weights@5")],
+        )
+        .expect_code(0);
+    assert!(
+        run.stdout()
+            .contains("12 runs (12 trained, 0 already recorded)"),
+        "{}",
+        run.stdout()
+    );
+    for (name, r) in records_without_timing(&w.join("res")) {
+        assert_eq!(r["status"]["state"], "diverged", "{name}");
+        assert_eq!(r["status"]["step"], 4, "{name}");
+        assert!(
+            r["status"]["task"].is_null(),
+            "{name}: no task's loss was at fault"
+        );
+        assert_eq!(
+            r["cost"]["steps"], 4,
+            "{name}: the bad update was not applied"
+        );
+    }
+}
+
+#[test]
+fn several_datasets_run_in_one_sweep_each_with_its_own_baselines() {
+    let w = Workdir::new();
+    w.write(
+        "two.toml",
+        "seeds = [0]\nmodels = [\"linear-s\"]\n\
+         [[datasets]]\nname = \"synthetic-linear\"\ntasks = 2\ntrain = 64\nval = 16\ntest = 16\n\
+         [[datasets]]\nname = \"synthetic-linear\"\ntasks = 3\ntrain = 64\nval = 16\ntest = 16\n\
+         [train]\nepochs = 2\nbatch_size = 16\n\
+         [[methods]]\nname = \"uniform\"\n",
+    );
+    let run = w
+        .run(&["sweep", "two.toml", "--out", "res", "-q"])
+        .expect_code(0);
+    let out = run.stdout();
+    assert!(out.contains("7 runs (7 trained"), "{out}");
+    assert!(out.contains("Dataset: synthetic-linear/k2"), "{out}");
+    assert!(out.contains("Dataset: synthetic-linear/k3"), "{out}");
+    let records = records_without_timing(&w.join("res"));
+    let uniform: Vec<_> = records
+        .iter()
+        .filter(|(_, r)| r["method"]["name"] == "uniform")
+        .collect();
+    assert_eq!(uniform.len(), 2);
+    for (_, r) in uniform {
+        let k = r["dataset"]["tasks"].as_array().unwrap().len();
+        assert_eq!(r["stl_cells"].as_array().unwrap().len(), k);
+    }
 }

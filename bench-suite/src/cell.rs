@@ -111,7 +111,7 @@ pub fn train_cell(
     cache: Option<&Path>,
     on_step: &mut dyn FnMut(),
 ) -> Result<RunRecord> {
-    let clock = RunClock::start();
+    let clock = RunClock::start(env.workers);
     let search = search_for(run, dataset, env, cache)?;
     let method: Box<dyn Method> = match &search {
         Some(s) => Box::new(FixedWeights::new(
@@ -129,19 +129,23 @@ pub fn train_cell(
     Ok(record(run, dataset, env, &spec, done, search, &clock))
 }
 
-/// When a run started: wall-clock for the record, monotonic for its duration.
+/// When a run started: wall-clock for the record, monotonic for its duration; and whether
+/// the peak-memory counter was reset for it.
 #[derive(Debug, Clone, Copy)]
 pub struct RunClock {
     started_unix: f64,
     elapsed: Instant,
+    peak_rss_of_run: bool,
 }
 
 impl RunClock {
-    /// Starts the clock now.
-    pub fn start() -> Self {
+    /// Starts the clock now. With one run at a time (`workers` ≤ 1) the process's peak-memory
+    /// counter is reset too, so the record's peak is this run's.
+    pub fn start(workers: usize) -> Self {
         Self {
             started_unix: unix_now(),
             elapsed: Instant::now(),
+            peak_rss_of_run: workers <= 1 && crate::stamp::reset_peak_rss(),
         }
     }
 }
@@ -224,15 +228,11 @@ pub fn record(
         method_state: done.method_state,
         stl_cells: Vec::new(),
         search,
-        timing: timing(
-            &done.step_ms,
-            clock.elapsed.elapsed().as_secs_f64(),
-            clock.started_unix,
-        ),
+        timing: timing(&done.step_ms, clock, env.workers),
     }
 }
 
-fn timing(step_ms: &[f64], total_s: f64, started: f64) -> Timing {
+fn timing(step_ms: &[f64], clock: &RunClock, workers: usize) -> Timing {
     let mut sorted = step_ms.to_vec();
     sorted.sort_by(f64::total_cmp);
     let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
@@ -244,8 +244,16 @@ fn timing(step_ms: &[f64], total_s: f64, started: f64) -> Timing {
     Timing {
         step_ms_median: median,
         step_ms_mean: mean,
-        total_s,
-        started_unix: started,
+        total_s: clock.elapsed.elapsed().as_secs_f64(),
+        started_unix: clock.started_unix,
         finished_unix: unix_now(),
+        peak_rss_bytes: crate::stamp::peak_rss_bytes(),
+        peak_rss_scope: if clock.peak_rss_of_run {
+            "run"
+        } else {
+            "process"
+        }
+        .into(),
+        workers,
     }
 }

@@ -30,6 +30,22 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Datasets of a sweep whose data cannot be loaded (each was reported with its error).
+    #[error("{missing}: the data of these datasets (of {total}) cannot be loaded; fetch it first (see the messages above)")]
+    DataMissing { missing: String, total: usize },
+    /// A stop signal arrived; the unfinished runs will be trained again on resume.
+    #[error("stopped by {}: finished runs are kept; run the same command again to resume (the interrupted runs are trained again)", crate::interrupt::signal_name(*signal))]
+    Interrupted { signal: i32 },
+    /// Another process holds the results folder's lock.
+    #[error("results folder {} is in use by another mtlbench sweep{}; wait for it to finish, or choose another folder with --out", folder.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Locked { folder: PathBuf, pid: Option<u32> },
+    /// The results folder was made for another plan (or device).
+    #[error("results folder {} was made for {found}, but this sweep is {expected}; resuming it with a changed configuration is refused. Use another --out, or pass --allow-config-change to run this configuration into it (records of cells both share are reused, the others stay in the folder)", folder.display())]
+    PlanChanged {
+        folder: PathBuf,
+        found: String,
+        expected: String,
+    },
     /// A broken invariant of mtlbench itself; please report it.
     #[error("internal error (please report): {0}")]
     Internal(String),
@@ -42,6 +58,7 @@ impl Error {
         matches!(
             self,
             Error::Config { .. }
+                | Error::PlanChanged { .. }
                 | Error::Dataset(mtl_datasets::Error::InvalidConfig { .. })
                 | Error::Dataset(mtl_datasets::Error::UnknownDataset { .. })
                 | Error::Method(mtl_methods::Error::InvalidConfig { .. })

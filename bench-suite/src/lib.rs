@@ -3,13 +3,19 @@
 
 pub mod catalog;
 pub mod cell;
+pub mod check;
 pub mod config;
 pub mod conv;
 mod conv_ops;
 pub mod error;
+pub mod interrupt;
+pub mod lock;
 pub mod loss;
 pub mod model;
 pub mod optim;
+pub mod plan;
+pub mod progress;
+pub mod results_dir;
 pub mod search;
 pub mod stamp;
 pub mod step;
@@ -17,8 +23,9 @@ pub mod sweep;
 pub mod trainer;
 
 pub use cell::train_cell;
-pub use config::{RunConfig, SweepPlan, TrainConfig, DEFAULT_SWEEP};
+pub use config::{RunConfig, TrainConfig};
 pub use error::{Error, Result};
 pub use model::{Arch, ModelSpec, SIZES};
-pub use sweep::{run_sweep, SweepOutcome};
+pub use plan::{SweepPlan, SweepSpec, DEFAULT_SWEEP};
+pub use sweep::{run_sweep, SweepOptions, SweepOutcome};
 pub use trainer::{RunEnv, Session};

@@ -1,4 +1,5 @@
-//! Provenance stamped into every record: versions, commit, target, device, threads.
+//! Provenance stamped into every record: versions, commit, target, dependencies, device,
+//! threads; and the process's peak memory.
 
 use candle_core::{Device, DeviceLocation};
 use mtl_reports::record::Stamp;
@@ -23,6 +24,65 @@ pub fn stamp(device: &Device) -> Stamp {
         candle: env!("MTLBENCH_CANDLE").into(),
         device: device_name(device),
         threads: candle_core::utils::get_num_threads(),
+        dependencies: env!("MTLBENCH_DEPENDENCIES")
+            .split(',')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(name, version)| (name.to_owned(), version.to_owned()))
+            .collect(),
+    }
+}
+
+/// Peak resident memory of this process, bytes: Linux's `VmHWM` (since the process started
+/// or since the last [`reset_peak_rss`]), else the `getrusage` high-water mark; 0 where the
+/// platform says neither.
+pub fn peak_rss_bytes() -> u64 {
+    let hwm = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        });
+    if let Some(bytes) = hwm {
+        return bytes;
+    }
+    // SAFETY: getrusage fills the zeroed struct we own.
+    let (r, usage) = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        (libc::getrusage(libc::RUSAGE_SELF, &mut usage), usage)
+    };
+    if r != 0 {
+        return 0;
+    }
+    let max = u64::try_from(usage.ru_maxrss).unwrap_or(0);
+    // Linux reports KiB, macOS bytes.
+    if cfg!(target_os = "macos") {
+        max
+    } else {
+        max * 1024
+    }
+}
+
+/// Resets the process's peak-memory counter to the current resident size (Linux:
+/// `/proc/self/clear_refs`), so that [`peak_rss_bytes`] measures from now on; false where the
+/// platform cannot.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Checks a device name (`cpu`, `cuda` or `cuda:N`) without opening the device; returns the
+/// CUDA ordinal, if any.
+pub fn check_device_name(name: &str) -> std::result::Result<Option<usize>, String> {
+    match name {
+        "cpu" => Ok(None),
+        "cuda" => Ok(Some(0)),
+        other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(n)) => Ok(Some(n)),
+            Some(Err(_)) => Err(format!(
+                "bad GPU ordinal in `{other}`; use cuda:N, e.g. cuda:0"
+            )),
+            None => Err(format!("unknown device `{other}`; use cpu, cuda or cuda:N")),
+        },
     }
 }
 
@@ -32,26 +92,18 @@ pub fn parse_device(name: &str) -> crate::Result<Device> {
         path: "--device".into(),
         message,
     };
-    match name {
-        "cpu" => Ok(Device::Cpu),
-        cuda if cuda == "cuda" || cuda.starts_with("cuda:") => {
-            let ordinal = match cuda.strip_prefix("cuda:") {
-                Some(n) => n
-                    .parse::<usize>()
-                    .map_err(|_| bad(format!("bad GPU ordinal in `{name}`")))?,
-                None => 0,
+    match check_device_name(name).map_err(bad)? {
+        None => Ok(Device::Cpu),
+        Some(ordinal) => Device::new_cuda(ordinal).map_err(|e| {
+            let fix = if cfg!(feature = "cuda") {
+                "check that an NVIDIA GPU and driver are visible (nvidia-smi)"
+            } else {
+                "this binary was built without CUDA: rebuild with `--features cuda`"
             };
-            Device::new_cuda(ordinal).map_err(|e| {
-                let fix = if cfg!(feature = "cuda") {
-                    "check that an NVIDIA GPU and driver are visible (nvidia-smi)"
-                } else {
-                    "this binary was built without CUDA: rebuild with `--features cuda`"
-                };
-                bad(format!("cannot open {name}: {e}; {fix}"))
-            })
-        }
-        other => Err(bad(format!(
-            "unknown device `{other}`; use cpu, cuda or cuda:N"
-        ))),
+            // candle appends a backtrace when RUST_BACKTRACE is set: keep the message.
+            let e = e.to_string();
+            let e = e.lines().next().unwrap_or_default();
+            bad(format!("cannot open {name}: {e}; {fix}"))
+        }),
     }
 }

@@ -23,6 +23,8 @@ pub struct RunEnv {
     pub device: Device,
     /// Provenance stamped into the record.
     pub stamp: Stamp,
+    /// Cells trained side by side in this process (stamped into the record's timing).
+    pub workers: usize,
 }
 
 /// Running summary of the weights λ over all steps.
@@ -275,6 +277,7 @@ impl<'a> Session<'a> {
             if self.diverged() {
                 break;
             }
+            crate::interrupt::check()?;
             let batch = match self.pending.next() {
                 Some(b) => b,
                 None if self.epoch < self.planned_epochs => {
@@ -322,7 +325,22 @@ impl<'a> Session<'a> {
             &mut self.count,
             &self.device,
         )?;
+        let result = result.map(|mut r| {
+            // Test hook: a non-finite update direction at global step N (debug builds only).
+            if mtl_reports::failpoint::hit("nan-weights", self.step as usize + 1) {
+                r.weights[0] = f64::NAN;
+            }
+            r
+        });
         match result {
+            Ok(r) if r.weights.iter().any(|w| !w.is_finite()) => {
+                // A non-finite update direction: the method's weights blew up.
+                self.status = RunStatus::Diverged {
+                    step: self.step,
+                    task: None,
+                };
+                Ok(false)
+            }
             Ok(r) => {
                 self.optimizer.step(self.model.params(), &r.grads)?;
                 self.step_ms.push(t0.elapsed().as_secs_f64() * 1e3);

@@ -10,6 +10,7 @@
 
 pub mod analysis;
 pub mod error;
+pub mod failpoint;
 pub mod hypervolume;
 pub mod model_size;
 pub mod paired;

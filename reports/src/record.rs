@@ -1,5 +1,7 @@
 //! The run record: one JSON file per finished run (DESIGN.md §6).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -73,6 +75,9 @@ pub struct Stamp {
     pub device: String,
     /// Worker threads available to the tensor backend.
     pub threads: usize,
+    /// Versions of the dependencies that shape the numbers (from Cargo.lock), name → version.
+    #[serde(default)]
+    pub dependencies: BTreeMap<String, String>,
 }
 
 /// Dataset identity.
@@ -286,6 +291,18 @@ pub struct Timing {
     pub started_unix: f64,
     /// End, seconds since the Unix epoch.
     pub finished_unix: f64,
+    /// Peak resident memory of the process, bytes, read when the run ended; 0 where unknown.
+    /// See `peak_rss_scope` for what it covers.
+    #[serde(default)]
+    pub peak_rss_bytes: u64,
+    /// `run`: the peak while this run trained (the counter was reset at its start; one run at
+    /// a time). `process`: the process's peak since it started, covering every run that
+    /// trained in it, side by side or before.
+    #[serde(default)]
+    pub peak_rss_scope: String,
+    /// Cells the sweep trained side by side in this process (1 = one at a time).
+    #[serde(default)]
+    pub workers: usize,
 }
 
 impl RunRecord {
@@ -298,6 +315,9 @@ impl RunRecord {
                 total_s: 0.0,
                 started_unix: 0.0,
                 finished_unix: 0.0,
+                peak_rss_bytes: 0,
+                peak_rss_scope: String::new(),
+                workers: 0,
             },
             ..self.clone()
         }

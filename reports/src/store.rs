@@ -3,8 +3,9 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::{Error, Result, RunRecord, SCHEMA_VERSION};
+use crate::{failpoint, Error, Result, RunRecord, SCHEMA_VERSION};
 
 /// The file name of a record.
 pub fn record_file_name(cell_id: &str) -> String {
@@ -12,17 +13,31 @@ pub fn record_file_name(cell_id: &str) -> String {
 }
 
 /// Writes `bytes` to `path` atomically: temp file in the same folder, fsync, rename, fsync
-/// of the folder. A crash leaves either the old state or the whole file, never half of one.
+/// of the folder. A crash leaves either the old state or the whole file, never half of one
+/// (at worst a hidden `.<name>.tmp-<pid>` file, which [`remove_stale_temps`] clears).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_inner(path, bytes, false)
+}
+
+fn write_atomic_inner(path: &Path, bytes: &[u8], record: bool) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     fs::create_dir_all(dir).map_err(Error::io("creating folder", dir))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp_path = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp_path = dir.join(format!(".{name}{TEMP_MARK}{}", std::process::id()));
+    let nth = if record {
+        RECORD_WRITES.fetch_add(1, Ordering::SeqCst) + 1
+    } else {
+        0
+    };
     let write = || -> std::io::Result<()> {
         let mut file = File::create(&tmp_path)?;
+        if record && failpoint::hit("record-enospc", nth) {
+            file.write_all(&bytes[..bytes.len() / 2])?;
+            return Err(std::io::Error::from_raw_os_error(ENOSPC));
+        }
         file.write_all(bytes)?;
         file.sync_all()
     };
@@ -30,21 +45,84 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&tmp_path);
         return Err(Error::io("writing", &tmp_path)(e));
     }
-    fs::rename(&tmp_path, path).map_err(Error::io("renaming into place", path))?;
-    // Persist the rename itself.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+    if record && failpoint::hit("crash-before-rename", nth) {
+        // A crash after the temp file is complete but before it is renamed into place.
+        std::process::abort();
     }
-    Ok(())
+    fs::rename(&tmp_path, path).map_err(Error::io("renaming into place", path))?;
+    // Persist the rename itself. File systems that cannot sync a folder say EINVAL; there the
+    // rename is as durable as they make it.
+    match File::open(dir).and_then(|d| d.sync_all()) {
+        Err(e) if e.raw_os_error() != Some(EINVAL) => Err(Error::io("syncing folder", dir)(e)),
+        _ => Ok(()),
+    }
 }
+
+/// `ENOSPC` on Linux and the BSDs: no space left on the device.
+const ENOSPC: i32 = 28;
+
+/// `EINVAL` on Linux and the BSDs: the file system cannot sync that kind of file.
+const EINVAL: i32 = 22;
+
+/// Record writes so far in this process (failpoints count them).
+static RECORD_WRITES: AtomicUsize = AtomicUsize::new(0);
+
+/// What a temp file's name carries between the target's name and the writer's pid.
+const TEMP_MARK: &str = ".tmp-";
 
 /// Writes `record` to `dir/<cell_id>.json` atomically (see [`write_atomic`]).
 pub fn write_record_atomic(dir: &Path, record: &RunRecord) -> Result<PathBuf> {
     let path = dir.join(record_file_name(&record.cell_id));
     let mut bytes = serde_json::to_vec_pretty(record).expect("records serialise to JSON");
     bytes.push(b'\n');
-    write_atomic(&path, &bytes)?;
+    write_atomic_inner(&path, &bytes, true)?;
     Ok(path)
+}
+
+/// Removes the temp files that interrupted [`write_atomic`] calls left in `dir`; returns
+/// them. Only safe while no other process writes into `dir` (hold its lock).
+pub fn remove_stale_temps(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for entry in fs::read_dir(dir).map_err(Error::io("reading folder", dir))? {
+        let path = entry.map_err(Error::io("reading folder", dir))?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with('.') && name.contains(TEMP_MARK) && path.is_file() {
+            fs::remove_file(&path).map_err(Error::io("removing stale temp file", &path))?;
+            removed.push(path);
+        }
+    }
+    removed.sort();
+    Ok(removed)
+}
+
+/// Folder (inside a results folder) where invalid records are moved.
+pub const QUARANTINE_DIR: &str = "quarantine";
+
+/// Moves the invalid file `path` into `<dir>/quarantine/` (never overwriting an earlier
+/// one) and writes `<name>.reason.txt` beside it; returns the new path.
+pub fn quarantine(dir: &Path, path: &Path, reason: &str) -> Result<PathBuf> {
+    let qdir = dir.join(QUARANTINE_DIR);
+    fs::create_dir_all(&qdir).map_err(Error::io("creating folder", &qdir))?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("record")
+        .to_owned();
+    let mut dest = qdir.join(&name);
+    let mut n = 1;
+    while dest.exists() {
+        dest = qdir.join(format!("{name}.{n}"));
+        n += 1;
+    }
+    fs::rename(path, &dest).map_err(Error::io("moving into quarantine", path))?;
+    let note = dest.with_file_name(format!(
+        "{}.reason.txt",
+        dest.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("record")
+    ));
+    write_atomic(&note, format!("{reason}\n").as_bytes())?;
+    Ok(dest)
 }
 
 /// Reads and checks one record file.

@@ -72,3 +72,46 @@ fn bad_record_files_are_reported_with_their_path_and_reason() {
         );
     }
 }
+
+#[test]
+fn quarantine_moves_the_file_beside_its_reason_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("abc.json");
+    for round in 0..2 {
+        std::fs::write(&bad, format!("broken {round}")).unwrap();
+        let moved =
+            mtl_reports::store::quarantine(dir.path(), &bad, &format!("reason {round}")).unwrap();
+        assert!(!bad.exists());
+        let want = if round == 0 { "abc.json" } else { "abc.json.1" };
+        assert_eq!(moved, dir.path().join("quarantine").join(want));
+        assert_eq!(
+            std::fs::read_to_string(&moved).unwrap(),
+            format!("broken {round}")
+        );
+        let reason = moved.with_file_name(format!("{want}.reason.txt"));
+        assert_eq!(
+            std::fs::read_to_string(reason).unwrap(),
+            format!("reason {round}\n")
+        );
+    }
+    // A quarantined file is out of the folder's records.
+    write_record_atomic(dir.path(), &fixture()).unwrap();
+    assert_eq!(load_records(dir.path()).unwrap().len(), 1);
+}
+
+#[test]
+fn stale_temp_files_are_removed_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = fixture();
+    write_record_atomic(dir.path(), &record).unwrap();
+    let temp = dir
+        .path()
+        .join(format!(".{}.json.tmp-4242", record.cell_id));
+    std::fs::write(&temp, "half a reco").unwrap();
+    std::fs::write(dir.path().join(".hidden"), "kept").unwrap();
+    let removed = mtl_reports::store::remove_stale_temps(dir.path()).unwrap();
+    assert_eq!(removed, vec![temp.clone()]);
+    assert!(!temp.exists());
+    assert!(dir.path().join(".hidden").exists());
+    assert_eq!(load_records(dir.path()).unwrap(), vec![record]);
+}

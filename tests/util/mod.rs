@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// A temporary folder the binary runs in; removed on drop.
 pub struct Workdir {
@@ -40,13 +41,34 @@ impl Workdir {
 
     /// Runs `mtlbench args…` in the folder.
     pub fn run(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_mtlbench"))
-            .args(args)
+        self.run_env(args, &[])
+    }
+
+    /// Runs `mtlbench args…` in the folder with extra environment variables.
+    pub fn run_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Run {
+        let output = self.command(args, envs).output().expect("spawn mtlbench");
+        Run { output }
+    }
+
+    /// Starts `mtlbench args…` in the folder without waiting (output captured).
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args, &[])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mtlbench")
+    }
+
+    fn command(&self, args: &[&str], envs: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mtlbench"));
+        cmd.args(args)
             .current_dir(self.path())
             .env_remove("MTLBENCH_LOG")
-            .output()
-            .expect("spawn mtlbench");
-        Run { output }
+            .env_remove("MTLBENCH_FAILPOINT");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd
     }
 
     /// Every entry under the folder, relative, sorted.
@@ -130,4 +152,41 @@ pub fn records_without_timing(dir: &Path) -> Vec<(String, serde_json::Value)> {
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
+}
+
+/// Waits (up to 60 s) until `cond` holds, polling every 5 ms.
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The journal of a results folder (empty if none).
+pub fn journal(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("sweep-state").join("journal.log")).unwrap_or_default()
+}
+
+/// Journal lines with `event`, as cell ids.
+pub fn journal_cells(dir: &Path, event: &str) -> Vec<String> {
+    journal(dir)
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace().skip(1);
+            (parts.next() == Some(event)).then(|| parts.next().unwrap_or("").to_owned())
+        })
+        .collect()
+}
+
+/// Sends `signal` (e.g. `-INT`, `-TERM`, `-KILL`) to the process with the `kill` command.
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill {signal} {pid}");
 }
