@@ -12,4 +12,17 @@ pub enum Error {
     /// A dataset parameter failed to parse or validate.
     #[error("dataset `{dataset}`: {message}")]
     InvalidConfig { dataset: String, message: String },
+    /// Real data: a manifest, the cache, a fetch or an import failed (see [`crate::hub`]).
+    #[error(transparent)]
+    Hub(#[from] crate::hub::HubError),
+}
+
+impl Error {
+    /// The hub error inside, if any (for exit codes: data missing or invalid).
+    pub fn hub(&self) -> Option<&crate::hub::HubError> {
+        match self {
+            Error::Hub(e) => Some(e),
+            _ => None,
+        }
+    }
 }
