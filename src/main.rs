@@ -8,10 +8,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{Cli, Command, ReportArgs, RunArgs, SweepArgs};
+use cli::{Cli, Command, DataArgs, DataCommand, ReportArgs, RunArgs, SweepArgs};
 use mtl_bench::config::{params_from_pairs, Named};
 use mtl_bench::stamp::{parse_device, stamp};
 use mtl_bench::{run_sweep, train_cell, RunConfig, RunEnv, SweepPlan, TrainConfig, DEFAULT_SWEEP};
+use mtl_datasets::hub::{commands as data_commands, HubOptions};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -28,11 +29,25 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            let config = err
-                .downcast_ref::<mtl_bench::Error>()
-                .is_some_and(|e| e.is_config());
-            ExitCode::from(if config { 2 } else { 1 })
+            ExitCode::from(exit_code(&err))
         }
+    }
+}
+
+/// 2 for configuration, 3 for data missing or failing verification, 1 otherwise.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    let data_error = err.downcast_ref::<mtl_datasets::Error>().or_else(|| {
+        match err.downcast_ref::<mtl_bench::Error>() {
+            Some(mtl_bench::Error::Dataset(e)) => Some(e),
+            _ => None,
+        }
+    });
+    match data_error.and_then(|e| e.hub()) {
+        Some(hub) if hub.is_config() => 2,
+        Some(hub) if hub.is_data() => 3,
+        Some(_) => 1,
+        None if err.downcast_ref::<mtl_bench::Error>().is_some_and(|e| e.is_config()) => 2,
+        None => 1,
     }
 }
 
@@ -45,6 +60,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run_one(args),
         Command::Sweep(args) => sweep(args),
         Command::Report(args) => report(args),
+        Command::Data(args) => data(args),
     }
 }
 
@@ -138,4 +154,23 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
         mtl_reports::comparison_table(&records, &method_order()).map_err(mtl_bench::Error::from)?;
     println!("{table}");
     Ok(())
+}
+
+fn data(args: DataArgs) -> anyhow::Result<()> {
+    let mut opts = HubOptions::from_env();
+    opts.cache_dir = args.cache_dir.or(opts.cache_dir);
+    opts.endpoint = args.endpoint.or(opts.endpoint);
+    opts.offline |= args.offline;
+    opts.manifests = args.manifests.or(opts.manifests);
+    let report = match args.command {
+        DataCommand::List => data_commands::list(&opts),
+        DataCommand::Fetch { names, revision } => {
+            data_commands::fetch(&names, revision.as_deref(), &opts)
+        }
+        DataCommand::Import { name, path } => data_commands::import(&name, &path, &opts),
+        DataCommand::Verify { names } => data_commands::verify(&names, &opts),
+    }
+    .map_err(mtl_datasets::Error::from)?;
+    print!("{}", report.text);
+    Ok(report.finish().map_err(mtl_datasets::Error::from)?)
 }

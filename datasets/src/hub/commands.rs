@@ -75,7 +75,7 @@ pub fn list(opts: &HubOptions) -> Result<Report, HubError> {
 /// One word or phrase about the cache's copy of `m`.
 fn cache_status(m: &Manifest, offline: &HubOptions) -> String {
     match open_manifest(m, offline) {
-        Ok(s) => format!("verified ({} files)", s.files.len()),
+        Ok(s) => format!("verified ({} file{})", s.files.len(), if s.files.len() == 1 { "" } else { "s" }),
         Err(HubError::NotInCache { .. }) => "not in cache".into(),
         Err(HubError::NotPinned { .. }) => "not fetched".into(),
         Err(e) => format!("INVALID: {}", short(&e)),
@@ -105,8 +105,9 @@ pub fn fetch(names: &[String], revision: Option<&str>, opts: &HubOptions) -> Res
             Ok(out) => {
                 let cache = RepoCache::new(&opts.cache_root(), &m.repo);
                 let _ = writeln!(text, "{} ({}@{})", m.name, m.repo, out.pins.revision);
+                let width = out.pins.files.iter().map(|f| f.path.len()).max().unwrap_or(0);
                 for (f, action) in out.pins.files.iter().zip(&out.actions) {
-                    let _ = writeln!(text, "  {action:<10} {}  {} bytes  sha256 {}", f.path, f.size, f.sha256);
+                    let _ = writeln!(text, "  {action:<10}  {:<width$}  {:>10} bytes  sha256 {}", f.path, f.size, f.sha256);
                 }
                 if let Some(lock) = &out.lock_written {
                     let _ = writeln!(
@@ -130,8 +131,9 @@ pub fn import(name: &str, path: &Path, opts: &HubOptions) -> Result<Report, HubE
     let out = import::import(m, path, &opts.cache_root())?;
     let mut text = String::new();
     let _ = writeln!(text, "{} ({}@{}) from {}", m.name, m.repo, out.snapshot.revision, path.display());
+    let width = out.snapshot.files.iter().map(|f| f.path.len()).max().unwrap_or(0);
     for (f, action) in out.snapshot.files.iter().zip(&out.actions) {
-        let _ = writeln!(text, "  {action:<16} {}  {} bytes  sha256 {}", f.path, f.size, f.sha256);
+        let _ = writeln!(text, "  {action:<16}  {:<width$}  {:>10} bytes  sha256 {}", f.path, f.size, f.sha256);
     }
     let _ = writeln!(text, "  snapshot: {}", out.snapshot.dir.display());
     Ok(Report { text, error: None })
@@ -166,11 +168,12 @@ pub fn verify(names: &[String], opts: &HubOptions) -> Result<Report, HubError> {
                 let bytes: u64 = files.iter().map(|f| f.size).sum();
                 let _ = writeln!(
                     text,
-                    "ok    {} ({}@{}): {} files, {} verified",
+                    "ok    {} ({}@{}): {} file{}, {} verified",
                     m.name,
                     m.repo,
                     revision,
                     files.len(),
+                    if files.len() == 1 { "" } else { "s" },
                     human_bytes(bytes)
                 );
             }

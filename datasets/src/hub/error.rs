@@ -173,13 +173,15 @@ pub enum HubError {
     },
 
     /// The Hub (or the configured endpoint) failed.
-    #[error("{repo}: fetching {what} from {endpoint} failed: {source}; check the network, `--endpoint`/`HF_ENDPOINT` and the revision, or import the data offline")]
+    #[error("{repo}: fetching {what} from {endpoint} failed: {reason}; check the network, `--endpoint`/`HF_ENDPOINT` and the revision, or import the data offline")]
     Fetch {
         repo: String,
         what: String,
         endpoint: String,
-        #[source]
-        source: Box<hf_hub::HFError>,
+        /// The root cause, in words (the innermost error of the client).
+        reason: String,
+        /// The client's error.
+        cause: Box<hf_hub::HFError>,
     },
 
     /// A file the manifest names is not in the repo at the resolved commit.
@@ -229,20 +231,36 @@ pub enum HubError {
     Parquet { path: PathBuf, message: String },
 
     /// A file-system operation failed.
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {path}: {cause}")]
     Io {
         op: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
 impl HubError {
+    /// A fetch error, worded by the innermost cause (hf-hub's own message repeats the URL).
+    pub(crate) fn fetch(repo: &str, what: String, endpoint: &str, cause: hf_hub::HFError) -> Self {
+        let mut reason = cause.to_string();
+        let mut inner: Option<&dyn std::error::Error> = std::error::Error::source(&cause);
+        while let Some(e) = inner {
+            reason = e.to_string();
+            inner = e.source();
+        }
+        HubError::Fetch {
+            repo: repo.to_owned(),
+            what,
+            endpoint: endpoint.to_owned(),
+            reason,
+            cause: Box::new(cause),
+        }
+    }
+
     /// An I/O error adapter for `map_err`.
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
-        move |source| HubError::Io { op, path, source }
+        move |cause| HubError::Io { op, path, cause }
     }
 
     /// Whether the command line or a manifest is at fault (exit code 2).

@@ -281,12 +281,9 @@ impl Client {
             builder = builder.endpoint(endpoint.clone());
         }
         let endpoint = opts.endpoint_name();
-        let client: HFClientSync = builder.build_sync().map_err(|e| HubError::Fetch {
-            repo: m.repo.clone(),
-            what: "nothing (building the client)".into(),
-            endpoint: endpoint.clone(),
-            source: Box::new(e),
-        })?;
+        let client: HFClientSync = builder
+            .build_sync()
+            .map_err(|e| HubError::fetch(&m.repo, "nothing (building the client)".into(), &endpoint, e))?;
         let (owner, name) = m.repo.split_once('/').unwrap_or(("", &m.repo));
         Ok(Self {
             repo_id: m.repo.clone(),
@@ -297,12 +294,7 @@ impl Client {
     }
 
     fn err(&self, what: String) -> impl FnOnce(hf_hub::HFError) -> HubError + '_ {
-        move |e| HubError::Fetch {
-            repo: self.repo_id.clone(),
-            what,
-            endpoint: self.endpoint.clone(),
-            source: Box::new(e),
-        }
+        move |e| HubError::fetch(&self.repo_id, what, &self.endpoint, e)
     }
 
     /// The commit a revision (branch, tag or commit) names.
@@ -318,12 +310,12 @@ impl Client {
             .map_err(self.err(format!("the commit of `{revision}`")))?;
         match info.sha {
             Some(sha) if is_hex(&sha, 40) => Ok(sha),
-            other => Err(HubError::Fetch {
-                repo: self.repo_id.clone(),
-                what: format!("the commit of `{revision}`"),
-                endpoint: self.endpoint.clone(),
-                source: Box::new(hf_hub::HFError::Other(format!("the Hub answered no commit id ({other:?})"))),
-            }),
+            other => Err(HubError::fetch(
+                &self.repo_id,
+                format!("the commit of `{revision}`"),
+                &self.endpoint,
+                hf_hub::HFError::Other(format!("the Hub answered no commit id ({other:?})")),
+            )),
         }
     }
 
