@@ -46,7 +46,12 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         Some(hub) if hub.is_config() => 2,
         Some(hub) if hub.is_data() => 3,
         Some(_) => 1,
-        None if err.downcast_ref::<mtl_bench::Error>().is_some_and(|e| e.is_config()) => 2,
+        None if err
+            .downcast_ref::<mtl_bench::Error>()
+            .is_some_and(|e| e.is_config()) =>
+        {
+            2
+        }
         None => 1,
     }
 }

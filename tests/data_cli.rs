@@ -7,8 +7,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use mtl_datasets::hub::testing::{
-    commit_id, gzip, hub_manifest, idx_images, idx_labels, import_manifest, sha256_hex, FixtureFile, FixtureRepo,
-    HubServer, ImportFixture,
+    commit_id, gzip, hub_manifest, idx_images, idx_labels, import_manifest, sha256_hex,
+    FixtureFile, FixtureRepo, HubServer, ImportFixture,
 };
 use mtl_datasets::hub::RepoCache;
 
@@ -30,7 +30,10 @@ fn run(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn text(out: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn code(out: &Output) -> i32 {
@@ -58,7 +61,11 @@ fn tiny_idx(dir: &Path) -> Vec<ImportFixture> {
         },
     ];
     std::fs::create_dir_all(dir.join("manifests")).unwrap();
-    std::fs::write(dir.join("manifests/tiny-idx.toml"), import_manifest("tiny-idx", "mtlbench/tiny-idx", &files)).unwrap();
+    std::fs::write(
+        dir.join("manifests/tiny-idx.toml"),
+        import_manifest("tiny-idx", "mtlbench/tiny-idx", &files),
+    )
+    .unwrap();
     std::fs::create_dir_all(dir.join("pkg")).unwrap();
     for f in &files {
         std::fs::write(dir.join("pkg").join(&f.member), gzip(&f.bytes)).unwrap();
@@ -83,48 +90,110 @@ fn list_shows_every_manifest_origin_and_cache_state() {
         "qm9",
         "celeba",
     ] {
-        let line = stdout.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}: {stdout}"));
-        assert!(line.contains("not in cache") || line.contains("not fetched"), "{line}");
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name}: {stdout}"));
+        assert!(
+            line.contains("not in cache") || line.contains("not fetched"),
+            "{line}"
+        );
     }
     assert!(stdout.contains("import: dataset-fashion-mnist"), "{stdout}");
-    assert!(stdout.contains("refs/convert/parquet (resolved at first fetch)"), "{stdout}");
-    assert!(stdout.contains(&format!("cache: {}", tmp.path().join("hub").display())), "{stdout}");
+    assert!(
+        stdout.contains("refs/convert/parquet (resolved at first fetch)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("cache: {}", tmp.path().join("hub").display())),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn import_then_list_and_verify_then_damage_is_exit_3() {
     let tmp = tempfile::tempdir().unwrap();
     let files = tiny_idx(tmp.path());
-    let out = run(tmp.path(), &["data", "--manifests", "manifests", "import", "tiny-idx", "pkg"]);
+    let out = run(
+        tmp.path(),
+        &[
+            "data",
+            "--manifests",
+            "manifests",
+            "import",
+            "tiny-idx",
+            "pkg",
+        ],
+    );
     let (stdout, stderr) = text(&out);
     assert_eq!(code(&out), 0, "{stderr}");
-    assert!(stdout.contains("imported") && stdout.contains(&sha256_hex(&files[0].bytes)), "{stdout}");
+    assert!(
+        stdout.contains("imported") && stdout.contains(&sha256_hex(&files[0].bytes)),
+        "{stdout}"
+    );
 
     let out = run(tmp.path(), &["data", "list", "--manifests", "manifests"]);
-    let line = text(&out).0.lines().find(|l| l.starts_with("tiny-idx ")).unwrap().to_owned();
+    let line = text(&out)
+        .0
+        .lines()
+        .find(|l| l.starts_with("tiny-idx "))
+        .unwrap()
+        .to_owned();
     assert!(line.contains("verified (2 files)"), "{line}");
 
     let out = run(tmp.path(), &["data", "verify", "--manifests", "manifests"]);
     assert_eq!(code(&out), 0, "{:?}", text(&out));
-    assert!(text(&out).0.starts_with("ok    tiny-idx"), "{:?}", text(&out));
+    assert!(
+        text(&out).0.starts_with("ok    tiny-idx"),
+        "{:?}",
+        text(&out)
+    );
 
     // Re-import: nothing to do.
-    let out = run(tmp.path(), &["data", "--manifests", "manifests", "import", "tiny-idx", "pkg"]);
-    assert!(text(&out).0.contains("already verified"), "{:?}", text(&out));
+    let out = run(
+        tmp.path(),
+        &[
+            "data",
+            "--manifests",
+            "manifests",
+            "import",
+            "tiny-idx",
+            "pkg",
+        ],
+    );
+    assert!(
+        text(&out).0.contains("already verified"),
+        "{:?}",
+        text(&out)
+    );
 
     // Flip a byte of a blob: verify fails with exit 3, naming file and remedy.
-    let blob = RepoCache::new(&tmp.path().join("hub"), "mtlbench/tiny-idx").blob(&sha256_hex(&files[1].bytes));
+    let blob = RepoCache::new(&tmp.path().join("hub"), "mtlbench/tiny-idx")
+        .blob(&sha256_hex(&files[1].bytes));
     let mut bytes = std::fs::read(&blob).unwrap();
     bytes[9] ^= 1;
     std::fs::write(&blob, bytes).unwrap();
-    let out = run(tmp.path(), &["data", "verify", "tiny-idx", "--manifests", "manifests"]);
+    let out = run(
+        tmp.path(),
+        &["data", "verify", "tiny-idx", "--manifests", "manifests"],
+    );
     let (stdout, stderr) = text(&out);
     assert_eq!(code(&out), 3, "{stdout}{stderr}");
     assert!(stdout.starts_with("FAIL  tiny-idx"), "{stdout}");
-    assert!(stderr.contains("train-labels-idx1-ubyte") && stderr.contains("sha256"), "{stderr}");
-    assert!(stderr.contains("mtlbench data import tiny-idx PATH"), "{stderr}");
+    assert!(
+        stderr.contains("train-labels-idx1-ubyte") && stderr.contains("sha256"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("mtlbench data import tiny-idx PATH"),
+        "{stderr}"
+    );
     let out = run(tmp.path(), &["data", "list", "--manifests", "manifests"]);
-    assert!(text(&out).0.contains("INVALID: sha256 mismatch"), "{:?}", text(&out));
+    assert!(
+        text(&out).0.contains("INVALID: sha256 mismatch"),
+        "{:?}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -135,13 +204,32 @@ fn missing_data_offline_fails_fast_with_where_and_what_to_run() {
     assert!(start.elapsed() < Duration::from_secs(5));
     let (_, stderr) = text(&out);
     assert_eq!(code(&out), 3, "{stderr}");
-    assert!(stderr.contains(&tmp.path().join("hub").join("datasets--mtlbench--fashion-mnist-idx").display().to_string()), "{stderr}");
-    assert!(stderr.contains("mtlbench data import fashion-mnist-idx PATH"), "{stderr}");
-    assert!(stderr.contains("apt-get install dataset-fashion-mnist"), "{stderr}");
+    assert!(
+        stderr.contains(
+            &tmp.path()
+                .join("hub")
+                .join("datasets--mtlbench--fashion-mnist-idx")
+                .display()
+                .to_string()
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("mtlbench data import fashion-mnist-idx PATH"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("apt-get install dataset-fashion-mnist"),
+        "{stderr}"
+    );
 
     let out = run(tmp.path(), &["data", "fetch", "mnist", "--offline"]);
     assert_eq!(code(&out), 3, "{:?}", text(&out));
-    assert!(text(&out).1.contains("offline mode is on"), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("offline mode is on"),
+        "{:?}",
+        text(&out)
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_mtlbench"))
         .args(["data", "fetch", "mnist"])
         .env("HF_HUB_CACHE", tmp.path().join("hub"))
@@ -156,16 +244,41 @@ fn wrong_names_and_origins_are_usage_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let out = run(tmp.path(), &["data", "fetch", "no-such-data"]);
     assert_eq!(code(&out), 2);
-    assert!(text(&out).1.contains("unknown data manifest `no-such-data`"), "{:?}", text(&out));
+    assert!(
+        text(&out)
+            .1
+            .contains("unknown data manifest `no-such-data`"),
+        "{:?}",
+        text(&out)
+    );
     let out = run(tmp.path(), &["data", "fetch", "fashion-mnist-idx"]);
     assert_eq!(code(&out), 2);
-    assert!(text(&out).1.contains("mtlbench data import fashion-mnist-idx PATH"), "{:?}", text(&out));
+    assert!(
+        text(&out)
+            .1
+            .contains("mtlbench data import fashion-mnist-idx PATH"),
+        "{:?}",
+        text(&out)
+    );
     let out = run(tmp.path(), &["data", "import", "mnist", "."]);
     assert_eq!(code(&out), 2);
-    assert!(text(&out).1.contains("run `mtlbench data fetch mnist`"), "{:?}", text(&out));
-    let out = run(tmp.path(), &["data", "import", "fashion-mnist-idx", "no/such/folder"]);
+    assert!(
+        text(&out).1.contains("run `mtlbench data fetch mnist`"),
+        "{:?}",
+        text(&out)
+    );
+    let out = run(
+        tmp.path(),
+        &["data", "import", "fashion-mnist-idx", "no/such/folder"],
+    );
     assert_eq!(code(&out), 3);
-    assert!(text(&out).1.contains("apt-get install dataset-fashion-mnist"), "{:?}", text(&out));
+    assert!(
+        text(&out)
+            .1
+            .contains("apt-get install dataset-fashion-mnist"),
+        "{:?}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -182,13 +295,34 @@ fn fetch_from_a_loopback_hub_then_verify() {
     };
     let server = HubServer::start(vec![repo.clone()]);
     std::fs::create_dir_all(tmp.path().join("manifests")).unwrap();
-    std::fs::write(tmp.path().join("manifests/tiny.toml"), hub_manifest("tiny", &repo, "main", true)).unwrap();
-    let out = run(tmp.path(), &["data", "fetch", "tiny", "--manifests", "manifests", "--endpoint", server.endpoint()]);
+    std::fs::write(
+        tmp.path().join("manifests/tiny.toml"),
+        hub_manifest("tiny", &repo, "main", true),
+    )
+    .unwrap();
+    let out = run(
+        tmp.path(),
+        &[
+            "data",
+            "fetch",
+            "tiny",
+            "--manifests",
+            "manifests",
+            "--endpoint",
+            server.endpoint(),
+        ],
+    );
     let (stdout, stderr) = text(&out);
     assert_eq!(code(&out), 0, "{stdout}{stderr}");
-    assert!(stdout.contains(&format!("tiny (fixture-org/tiny@{})", repo.commit)), "{stdout}");
+    assert!(
+        stdout.contains(&format!("tiny (fixture-org/tiny@{})", repo.commit)),
+        "{stdout}"
+    );
     assert_eq!(stdout.matches("downloaded").count(), 2, "{stdout}");
-    let out = run(tmp.path(), &["data", "verify", "--manifests", "manifests", "--offline"]);
+    let out = run(
+        tmp.path(),
+        &["data", "verify", "--manifests", "manifests", "--offline"],
+    );
     assert_eq!(code(&out), 0, "{:?}", text(&out));
     assert!(text(&out).0.contains("ok    tiny"), "{:?}", text(&out));
 }

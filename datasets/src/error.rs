@@ -14,7 +14,13 @@ pub enum Error {
     InvalidConfig { dataset: String, message: String },
     /// Real data: a manifest, the cache, a fetch or an import failed (see [`crate::hub`]).
     #[error(transparent)]
-    Hub(#[from] crate::hub::HubError),
+    Hub(Box<crate::hub::HubError>),
+}
+
+impl From<crate::hub::HubError> for Error {
+    fn from(e: crate::hub::HubError) -> Self {
+        Error::Hub(Box::new(e))
+    }
 }
 
 impl Error {

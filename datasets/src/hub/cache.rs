@@ -58,12 +58,14 @@ impl RepoCache {
 
     /// `snapshots/<commit>/<path>`.
     pub fn snapshot_file(&self, commit: &str, path: &str) -> PathBuf {
-        path.split('/').fold(self.snapshot_dir(commit), |p, s| p.join(s))
+        path.split('/')
+            .fold(self.snapshot_dir(commit), |p, s| p.join(s))
     }
 
     /// `refs/<name>` (a branch name may contain `/`).
     pub fn ref_path(&self, name: &str) -> PathBuf {
-        name.split('/').fold(self.folder.join("refs"), |p, s| p.join(s))
+        name.split('/')
+            .fold(self.folder.join("refs"), |p, s| p.join(s))
     }
 
     /// The commit a ref holds, if the ref exists.
@@ -83,7 +85,9 @@ impl RepoCache {
 
     /// Where the first-fetch lock of manifest `name` lives.
     pub fn lock_path(&self, name: &str) -> PathBuf {
-        self.folder.join("mtlbench-locks").join(format!("{name}.toml"))
+        self.folder
+            .join("mtlbench-locks")
+            .join(format!("{name}.toml"))
     }
 
     /// The lock of manifest `name`, if written.
@@ -94,10 +98,14 @@ impl RepoCache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(HubError::io("reading lock", path)(e)),
         };
-        toml::from_str(&text).map(Some).map_err(|e| HubError::InvalidManifest {
-            origin: path.display().to_string(),
-            message: format!("{e}; delete the lock and run `mtlbench data fetch {name}` to pin again"),
-        })
+        toml::from_str(&text)
+            .map(Some)
+            .map_err(|e| HubError::InvalidManifest {
+                origin: path.display().to_string(),
+                message: format!(
+                    "{e}; delete the lock and run `mtlbench data fetch {name}` to pin again"
+                ),
+            })
     }
 
     /// Writes the lock of a manifest atomically.
@@ -137,7 +145,8 @@ impl RepoCache {
         #[cfg(unix)]
         std::os::unix::fs::symlink(&target, &pointer).map_err(HubError::io("linking", &pointer))?;
         #[cfg(not(unix))]
-        std::fs::copy(self.blob(digest), &pointer).map_err(HubError::io("copying blob to", &pointer))?;
+        std::fs::copy(self.blob(digest), &pointer)
+            .map_err(HubError::io("copying blob to", &pointer))?;
         Ok(pointer)
     }
 }
@@ -156,7 +165,12 @@ pub enum FileState {
 /// `Ok(Missing)` when there is no entry; `Ok(Verified)` when it matches; otherwise a typed
 /// error: dangling link, empty file, HTML/JSON error body, size or hash mismatch, each ending
 /// with `remedy`.
-pub fn verify_file(repo: &str, file: &DataFile, path: &Path, remedy: &str) -> Result<FileState, HubError> {
+pub fn verify_file(
+    repo: &str,
+    file: &DataFile,
+    path: &Path,
+    remedy: &str,
+) -> Result<FileState, HubError> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileState::Missing),
@@ -175,7 +189,9 @@ pub fn verify_file(repo: &str, file: &DataFile, path: &Path, remedy: &str) -> Re
             });
         }
     }
-    let actual = std::fs::metadata(path).map_err(HubError::io("inspecting", path))?.len();
+    let actual = std::fs::metadata(path)
+        .map_err(HubError::io("inspecting", path))?
+        .len();
     if actual == 0 && file.size != 0 {
         return Err(HubError::ZeroLength {
             repo: repo.to_owned(),
@@ -186,25 +202,33 @@ pub fn verify_file(repo: &str, file: &DataFile, path: &Path, remedy: &str) -> Re
         });
     }
     if actual != file.size {
-        return Err(error_body(repo, file, path, actual, remedy)?.unwrap_or_else(|| HubError::SizeMismatch {
-            repo: repo.to_owned(),
-            file: file.path.clone(),
-            path: path.to_path_buf(),
-            expected: file.size,
-            actual,
-            remedy: remedy.to_owned(),
-        }));
+        return Err(
+            error_body(repo, file, path, actual, remedy)?.unwrap_or_else(|| {
+                HubError::SizeMismatch {
+                    repo: repo.to_owned(),
+                    file: file.path.clone(),
+                    path: path.to_path_buf(),
+                    expected: file.size,
+                    actual,
+                    remedy: remedy.to_owned(),
+                }
+            }),
+        );
     }
     let digest = sha256_file(path)?;
     if digest != file.sha256 {
-        return Err(error_body(repo, file, path, actual, remedy)?.unwrap_or_else(|| HubError::HashMismatch {
-            repo: repo.to_owned(),
-            file: file.path.clone(),
-            path: path.to_path_buf(),
-            expected: file.sha256.clone(),
-            actual: digest,
-            remedy: remedy.to_owned(),
-        }));
+        return Err(
+            error_body(repo, file, path, actual, remedy)?.unwrap_or_else(|| {
+                HubError::HashMismatch {
+                    repo: repo.to_owned(),
+                    file: file.path.clone(),
+                    path: path.to_path_buf(),
+                    expected: file.sha256.clone(),
+                    actual: digest,
+                    remedy: remedy.to_owned(),
+                }
+            }),
+        );
     }
     Ok(FileState::Verified)
 }
@@ -217,16 +241,18 @@ fn error_body(
     actual: u64,
     remedy: &str,
 ) -> Result<Option<HubError>, HubError> {
-    Ok(sniff_error_body(path)?.map(|(kind, snippet)| HubError::ErrorBody {
-        repo: repo.to_owned(),
-        file: file.path.clone(),
-        path: path.to_path_buf(),
-        kind,
-        snippet,
-        expected: file.size,
-        actual,
-        remedy: remedy.to_owned(),
-    }))
+    Ok(
+        sniff_error_body(path)?.map(|(kind, snippet)| HubError::ErrorBody {
+            repo: repo.to_owned(),
+            file: file.path.clone(),
+            path: path.to_path_buf(),
+            kind,
+            snippet,
+            expected: file.size,
+            actual,
+            remedy: remedy.to_owned(),
+        }),
+    )
 }
 
 /// Whether a file looks like an HTTP error body: an HTML/XML page, or a small JSON object with
@@ -247,15 +273,28 @@ pub fn sniff_error_body(path: &Path) -> Result<Option<(BodyKind, String)>, HubEr
         .take(80)
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    let lower = trimmed.get(..trimmed.len().min(16)).unwrap_or("").to_ascii_lowercase();
-    if ["<!doctype html", "<html", "<head", "<body", "<?xml", "<title", "<error"]
-        .iter()
-        .any(|p| lower.starts_with(p))
+    let lower = trimmed
+        .get(..trimmed.len().min(16))
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if [
+        "<!doctype html",
+        "<html",
+        "<head",
+        "<body",
+        "<?xml",
+        "<title",
+        "<error",
+    ]
+    .iter()
+    .any(|p| lower.starts_with(p))
     {
         return Ok(Some((BodyKind::Html, snippet)));
     }
     if trimmed.starts_with('{') {
-        let len = std::fs::metadata(path).map_err(HubError::io("inspecting", path))?.len();
+        let len = std::fs::metadata(path)
+            .map_err(HubError::io("inspecting", path))?
+            .len();
         if len <= JSON_LIMIT {
             let bytes = std::fs::read(path).map_err(HubError::io("reading", path))?;
             if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(&bytes) {
@@ -286,7 +325,9 @@ pub fn sha256_file(path: &Path) -> Result<String, HubError> {
 /// Git's blob id of a file: sha1 of `"blob <len>\0"` + bytes (the ETag of a non-LFS Hub file).
 pub fn git_blob_sha1_file(path: &Path) -> Result<String, HubError> {
     use sha1::Sha1;
-    let len = std::fs::metadata(path).map_err(HubError::io("inspecting", path))?.len();
+    let len = std::fs::metadata(path)
+        .map_err(HubError::io("inspecting", path))?
+        .len();
     let mut file = File::open(path).map_err(HubError::io("opening", path))?;
     let mut hasher = Sha1::new();
     hasher.update(format!("blob {len}\0").as_bytes());
@@ -325,7 +366,9 @@ pub(crate) fn temp_name(path: &Path) -> PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = path.file_name().map_or("tmp".into(), |s| s.to_string_lossy().into_owned());
+    let name = path
+        .file_name()
+        .map_or("tmp".into(), |s| s.to_string_lossy().into_owned());
     path.with_file_name(format!(".{name}.{}.{n}.incomplete", std::process::id()))
 }
 
@@ -398,7 +441,9 @@ impl BlobWriter {
             let _ = std::fs::remove_file(&self.tmp);
             return Ok(Err((len, sha)));
         }
-        self.file.sync_all().map_err(HubError::io("syncing", &self.tmp))?;
+        self.file
+            .sync_all()
+            .map_err(HubError::io("syncing", &self.tmp))?;
         drop(self.file);
         let dest = self.blobs.join(&sha);
         std::fs::rename(&self.tmp, &dest).map_err(HubError::io("renaming blob to", &dest))?;
@@ -447,11 +492,16 @@ mod tests {
         let f = data_file(b"hello");
         std::fs::create_dir_all(cache.folder().join("blobs")).unwrap();
         std::fs::write(cache.blob(&f.sha256), b"hello").unwrap();
-        let link = cache.link("c".repeat(40).as_str(), &f.path, &f.sha256).unwrap();
+        let link = cache
+            .link("c".repeat(40).as_str(), &f.path, &f.sha256)
+            .unwrap();
         let target = std::fs::read_link(&link).unwrap();
         assert!(target.is_relative());
         assert_eq!(target, Path::new("../../../blobs").join(&f.sha256));
-        assert_eq!(verify_file("o/n", &f, &link, "fix").unwrap(), FileState::Verified);
+        assert_eq!(
+            verify_file("o/n", &f, &link, "fix").unwrap(),
+            FileState::Verified
+        );
     }
 
     #[test]
@@ -464,18 +514,46 @@ mod tests {
             std::fs::write(&path, bytes).unwrap();
             verify_file("o/n", &f, &path, "run the fix").unwrap_err()
         };
-        assert!(matches!(check(&good[..50]), HubError::SizeMismatch { expected: 128, actual: 50, .. }));
+        assert!(matches!(
+            check(&good[..50]),
+            HubError::SizeMismatch {
+                expected: 128,
+                actual: 50,
+                ..
+            }
+        ));
         let mut flipped = good.clone();
         flipped[7] ^= 1;
         assert!(matches!(check(&flipped), HubError::HashMismatch { .. }));
         assert!(matches!(check(b""), HubError::ZeroLength { .. }));
         let html = check(b"<!DOCTYPE html><html><body>502 Bad Gateway</body></html>");
-        assert!(matches!(html, HubError::ErrorBody { kind: BodyKind::Html, .. }), "{html}");
+        assert!(
+            matches!(
+                html,
+                HubError::ErrorBody {
+                    kind: BodyKind::Html,
+                    ..
+                }
+            ),
+            "{html}"
+        );
         let json = check(br#"{"error":"Entry not found"}"#);
-        assert!(matches!(json, HubError::ErrorBody { kind: BodyKind::Json, .. }), "{json}");
+        assert!(
+            matches!(
+                json,
+                HubError::ErrorBody {
+                    kind: BodyKind::Json,
+                    ..
+                }
+            ),
+            "{json}"
+        );
         assert!(json.to_string().ends_with("run the fix"), "{json}");
         let missing = tmp.path().join("absent");
-        assert_eq!(verify_file("o/n", &f, &missing, "x").unwrap(), FileState::Missing);
+        assert_eq!(
+            verify_file("o/n", &f, &missing, "x").unwrap(),
+            FileState::Missing
+        );
     }
 
     #[cfg(unix)]
@@ -495,6 +573,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("h");
         std::fs::write(&p, b"hello").unwrap();
-        assert_eq!(git_blob_sha1_file(&p).unwrap(), "b6fc4c620b67d95f953a5c1c1230aaab5db5a1b0");
+        assert_eq!(
+            git_blob_sha1_file(&p).unwrap(),
+            "b6fc4c620b67d95f953a5c1c1230aaab5db5a1b0"
+        );
     }
 }

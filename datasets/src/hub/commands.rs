@@ -75,7 +75,11 @@ pub fn list(opts: &HubOptions) -> Result<Report, HubError> {
 /// One word or phrase about the cache's copy of `m`.
 fn cache_status(m: &Manifest, offline: &HubOptions) -> String {
     match open_manifest(m, offline) {
-        Ok(s) => format!("verified ({} file{})", s.files.len(), if s.files.len() == 1 { "" } else { "s" }),
+        Ok(s) => format!(
+            "verified ({} file{})",
+            s.files.len(),
+            if s.files.len() == 1 { "" } else { "s" }
+        ),
         Err(HubError::NotInCache { .. }) => "not in cache".into(),
         Err(HubError::NotPinned { .. }) => "not fetched".into(),
         Err(e) => format!("INVALID: {}", short(&e)),
@@ -96,18 +100,35 @@ fn short(e: &HubError) -> &'static str {
 }
 
 /// `mtlbench data fetch NAME… [--revision COMMIT]`.
-pub fn fetch(names: &[String], revision: Option<&str>, opts: &HubOptions) -> Result<Report, HubError> {
+pub fn fetch(
+    names: &[String],
+    revision: Option<&str>,
+    opts: &HubOptions,
+) -> Result<Report, HubError> {
     let registry = opts.registry()?;
-    let manifests = names.iter().map(|n| registry.find(n)).collect::<Result<Vec<_>, _>>()?;
+    let manifests = names
+        .iter()
+        .map(|n| registry.find(n))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut text = String::new();
     for m in manifests {
         match fetch::fetch(m, opts, revision) {
             Ok(out) => {
                 let cache = RepoCache::new(&opts.cache_root(), &m.repo);
                 let _ = writeln!(text, "{} ({}@{})", m.name, m.repo, out.pins.revision);
-                let width = out.pins.files.iter().map(|f| f.path.len()).max().unwrap_or(0);
+                let width = out
+                    .pins
+                    .files
+                    .iter()
+                    .map(|f| f.path.len())
+                    .max()
+                    .unwrap_or(0);
                 for (f, action) in out.pins.files.iter().zip(&out.actions) {
-                    let _ = writeln!(text, "  {action:<10}  {:<width$}  {:>10} bytes  sha256 {}", f.path, f.size, f.sha256);
+                    let _ = writeln!(
+                        text,
+                        "  {action:<10}  {:<width$}  {:>10} bytes  sha256 {}",
+                        f.path, f.size, f.sha256
+                    );
                 }
                 if let Some(lock) = &out.lock_written {
                     let _ = writeln!(
@@ -116,9 +137,18 @@ pub fn fetch(names: &[String], revision: Option<&str>, opts: &HubOptions) -> Res
                         lock.display()
                     );
                 }
-                let _ = writeln!(text, "  snapshot: {}", cache.snapshot_dir(&out.pins.revision).display());
+                let _ = writeln!(
+                    text,
+                    "  snapshot: {}",
+                    cache.snapshot_dir(&out.pins.revision).display()
+                );
             }
-            Err(e) => return Ok(Report { text, error: Some(e) }),
+            Err(e) => {
+                return Ok(Report {
+                    text,
+                    error: Some(e),
+                })
+            }
         }
     }
     Ok(Report { text, error: None })
@@ -130,10 +160,27 @@ pub fn import(name: &str, path: &Path, opts: &HubOptions) -> Result<Report, HubE
     let m = registry.find(name)?;
     let out = import::import(m, path, &opts.cache_root())?;
     let mut text = String::new();
-    let _ = writeln!(text, "{} ({}@{}) from {}", m.name, m.repo, out.snapshot.revision, path.display());
-    let width = out.snapshot.files.iter().map(|f| f.path.len()).max().unwrap_or(0);
+    let _ = writeln!(
+        text,
+        "{} ({}@{}) from {}",
+        m.name,
+        m.repo,
+        out.snapshot.revision,
+        path.display()
+    );
+    let width = out
+        .snapshot
+        .files
+        .iter()
+        .map(|f| f.path.len())
+        .max()
+        .unwrap_or(0);
     for (f, action) in out.snapshot.files.iter().zip(&out.actions) {
-        let _ = writeln!(text, "  {action:<16}  {:<width$}  {:>10} bytes  sha256 {}", f.path, f.size, f.sha256);
+        let _ = writeln!(
+            text,
+            "  {action:<16}  {:<width$}  {:>10} bytes  sha256 {}",
+            f.path, f.size, f.sha256
+        );
     }
     let _ = writeln!(text, "  snapshot: {}", out.snapshot.dir.display());
     Ok(Report { text, error: None })
@@ -151,7 +198,10 @@ pub fn verify(names: &[String], opts: &HubOptions) -> Result<Report, HubError> {
             .filter(|m| RepoCache::new(&root, &m.repo).folder().exists())
             .collect()
     } else {
-        names.iter().map(|n| registry.find(n)).collect::<Result<_, _>>()?
+        names
+            .iter()
+            .map(|n| registry.find(n))
+            .collect::<Result<_, _>>()?
     };
     let offline = HubOptions {
         offline: true,
@@ -160,11 +210,17 @@ pub fn verify(names: &[String], opts: &HubOptions) -> Result<Report, HubError> {
     let mut text = String::new();
     let mut error = None;
     if manifests.is_empty() {
-        let _ = writeln!(text, "nothing to verify: the cache {} holds none of the manifests", root.display());
+        let _ = writeln!(
+            text,
+            "nothing to verify: the cache {} holds none of the manifests",
+            root.display()
+        );
     }
     for m in manifests {
         match open_manifest(m, &offline) {
-            Ok(Snapshot { revision, files, .. }) => {
+            Ok(Snapshot {
+                revision, files, ..
+            }) => {
                 let bytes: u64 = files.iter().map(|f| f.size).sum();
                 let _ = writeln!(
                     text,

@@ -27,7 +27,9 @@ impl std::fmt::Display for BodyKind {
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     /// No manifest of that name.
-    #[error("unknown data manifest `{name}`; known: {known}. Run `mtlbench data list` to see them")]
+    #[error(
+        "unknown data manifest `{name}`; known: {known}. Run `mtlbench data list` to see them"
+    )]
     UnknownManifest { name: String, known: String },
 
     /// A manifest failed to parse or validate.
@@ -193,7 +195,9 @@ pub enum HubError {
     },
 
     /// The local package given to `data import` lacks a file or is not what was expected.
-    #[error("`{name}`: {path} is not a usable import source: {message}. Obtain it with `{obtain}`")]
+    #[error(
+        "`{name}`: {path} is not a usable import source: {message}. Obtain it with `{obtain}`"
+    )]
     ImportSource {
         name: String,
         path: PathBuf,
@@ -258,7 +262,10 @@ impl HubError {
     }
 
     /// An I/O error adapter for `map_err`.
-    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |cause| HubError::Io { op, path, cause }
     }

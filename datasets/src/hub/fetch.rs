@@ -54,7 +54,11 @@ pub struct FetchOutcome {
 
 /// `mtlbench data fetch NAME [--revision COMMIT]`: downloads what the cache lacks or holds
 /// damaged, verifies everything, and pins a manifest without digests on its first fetch.
-pub fn fetch(m: &Manifest, opts: &HubOptions, revision: Option<&str>) -> Result<FetchOutcome, HubError> {
+pub fn fetch(
+    m: &Manifest,
+    opts: &HubOptions,
+    revision: Option<&str>,
+) -> Result<FetchOutcome, HubError> {
     if m.is_import() {
         return Err(HubError::ImportOnly {
             name: m.name.clone(),
@@ -152,7 +156,12 @@ fn refetch_remedy(m: &Manifest) -> String {
 }
 
 /// The first fetch of a manifest without digests: resolve, list, download, check, record.
-fn pin_first_fetch(m: &Manifest, cache: &RepoCache, client: &Client, from: &str) -> Result<Lock, HubError> {
+fn pin_first_fetch(
+    m: &Manifest,
+    cache: &RepoCache,
+    client: &Client,
+    from: &str,
+) -> Result<Lock, HubError> {
     let commit = client.resolve(from)?;
     let tree = client.tree(&commit)?;
     let entries: Vec<(String, u64)> = tree
@@ -165,17 +174,26 @@ fn pin_first_fetch(m: &Manifest, cache: &RepoCache, client: &Client, from: &str)
     let mut selected: Vec<(String, u64)> = Vec::new();
     if m.include.is_empty() {
         for f in &m.files {
-            let entry = entries.iter().find(|(p, _)| *p == f.path).ok_or_else(|| HubError::NoSuchFile {
-                repo: m.repo.clone(),
-                revision: commit.clone(),
-                pattern: f.path.clone(),
-            })?;
+            let entry =
+                entries
+                    .iter()
+                    .find(|(p, _)| *p == f.path)
+                    .ok_or_else(|| HubError::NoSuchFile {
+                        repo: m.repo.clone(),
+                        revision: commit.clone(),
+                        pattern: f.path.clone(),
+                    })?;
             selected.push(entry.clone());
         }
     } else {
         for pattern in &m.include {
             let before = selected.len();
-            selected.extend(entries.iter().filter(|(p, _)| glob_match(pattern, p)).cloned());
+            selected.extend(
+                entries
+                    .iter()
+                    .filter(|(p, _)| glob_match(pattern, p))
+                    .cloned(),
+            );
             if selected.len() == before {
                 return Err(HubError::NoSuchFile {
                     repo: m.repo.clone(),
@@ -191,7 +209,7 @@ fn pin_first_fetch(m: &Manifest, cache: &RepoCache, client: &Client, from: &str)
     let mut files = Vec::with_capacity(selected.len());
     for (path, size) in selected {
         let snapshot = cache.snapshot_file(&commit, &path);
-        let damaged = matches!(std::fs::symlink_metadata(&snapshot), Ok(_));
+        let damaged = std::fs::symlink_metadata(&snapshot).is_ok();
         client.download(&commit, &path, damaged)?;
         let pinned = m.file(&path).and_then(|f| f.sha256.clone());
         let etag = std::fs::read_link(&snapshot)
@@ -252,7 +270,12 @@ fn sha256_file_or_empty(path: &std::path::Path) -> String {
     sha256_file(path).unwrap_or_default()
 }
 
-fn missing_after_download(m: &Manifest, commit: &str, file: &str, looked: &std::path::Path) -> HubError {
+fn missing_after_download(
+    m: &Manifest,
+    commit: &str,
+    file: &str,
+    looked: &std::path::Path,
+) -> HubError {
     HubError::NotInCache {
         repo: m.repo.clone(),
         revision: commit.to_owned(),
@@ -281,9 +304,14 @@ impl Client {
             builder = builder.endpoint(endpoint.clone());
         }
         let endpoint = opts.endpoint_name();
-        let client: HFClientSync = builder
-            .build_sync()
-            .map_err(|e| HubError::fetch(&m.repo, "nothing (building the client)".into(), &endpoint, e))?;
+        let client: HFClientSync = builder.build_sync().map_err(|e| {
+            HubError::fetch(
+                &m.repo,
+                "nothing (building the client)".into(),
+                &endpoint,
+                e,
+            )
+        })?;
         let (owner, name) = m.repo.split_once('/').unwrap_or(("", &m.repo));
         Ok(Self {
             repo_id: m.repo.clone(),
@@ -341,7 +369,13 @@ impl Client {
 
     /// Downloads one pinned file and verifies it. A damaged blob left by an earlier run may be
     /// reused by hf-hub, so a failed check is retried once with a forced download.
-    fn download_verified(&self, cache: &RepoCache, commit: &str, f: &DataFile, force: bool) -> Result<(), HubError> {
+    fn download_verified(
+        &self,
+        cache: &RepoCache,
+        commit: &str,
+        f: &DataFile,
+        force: bool,
+    ) -> Result<(), HubError> {
         let remedy = format!(
             "the endpoint served these bytes: run `mtlbench data fetch {}` again, and if it \
              persists check `--endpoint`/`HF_ENDPOINT` or a proxy between you and the Hub",

