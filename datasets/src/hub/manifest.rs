@@ -307,13 +307,17 @@ impl Manifest {
                 let derived = import_revision(&self.repo, &self.pinned_files());
                 match &self.revision {
                     Some(rev) if *rev == derived => {}
-                    Some(rev) => return Err(format!(
+                    Some(rev) => {
+                        return Err(format!(
                         "revision `{rev}` is not the one derived from the file list ({derived}); \
                              an import repo's revision changes when its files do"
-                    )),
-                    None => return Err(format!(
+                    ))
+                    }
+                    None => {
+                        return Err(format!(
                         "an import manifest states its derived revision: revision = \"{derived}\""
-                    )),
+                    ))
+                    }
                 }
             }
             Origin::Hub => {
