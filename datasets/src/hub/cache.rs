@@ -309,28 +309,22 @@ pub fn sniff_error_body(path: &Path) -> Result<Option<(BodyKind, String)>, HubEr
 
 /// Lower-case hex sha256 of a file, streamed.
 pub fn sha256_file(path: &Path) -> Result<String, HubError> {
-    let mut file = File::open(path).map_err(HubError::io("opening", path))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).map_err(HubError::io("reading", path))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex(&hasher.finalize()))
+    hash_file(Sha256::new(), path)
 }
 
 /// Git's blob id of a file: sha1 of `"blob <len>\0"` + bytes (the ETag of a non-LFS Hub file).
 pub fn git_blob_sha1_file(path: &Path) -> Result<String, HubError> {
-    use sha1::Sha1;
     let len = std::fs::metadata(path)
         .map_err(HubError::io("inspecting", path))?
         .len();
-    let mut file = File::open(path).map_err(HubError::io("opening", path))?;
-    let mut hasher = Sha1::new();
+    let mut hasher = sha1::Sha1::new();
     hasher.update(format!("blob {len}\0").as_bytes());
+    hash_file(hasher, path)
+}
+
+/// Feeds a file to `hasher` in 1 MiB chunks; lower-case hex of the digest.
+fn hash_file<D: Digest>(mut hasher: D, path: &Path) -> Result<String, HubError> {
+    let mut file = File::open(path).map_err(HubError::io("opening", path))?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = file.read(&mut buf).map_err(HubError::io("reading", path))?;

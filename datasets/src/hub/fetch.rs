@@ -105,7 +105,7 @@ pub fn fetch(
             }
         }
     };
-    let remedy = refetch_remedy(m);
+    let remedy = "downloading it again".to_owned();
     let mut actions = Vec::with_capacity(pins.files.len());
     for f in &pins.files {
         let path = cache.snapshot_file(&pins.revision, &f.path);
@@ -147,11 +147,11 @@ pub(crate) fn download_verified(
     Ok(())
 }
 
-fn refetch_remedy(m: &Manifest) -> String {
+/// The remedy for bad bytes just downloaded.
+fn refetch_remedy(name: &str) -> String {
     format!(
-        "the endpoint served these bytes: run `mtlbench data fetch {}` again, and if it persists \
-         check `--endpoint`/`HF_ENDPOINT` or a proxy between you and the Hub",
-        m.name
+        "the endpoint served these bytes: run `mtlbench data fetch {name}` again, and if it \
+         persists check `--endpoint`/`HF_ENDPOINT` or a proxy between you and the Hub"
     )
 }
 
@@ -205,7 +205,7 @@ fn pin_first_fetch(
         selected.sort();
         selected.dedup();
     }
-    let remedy = refetch_remedy(m);
+    let remedy = refetch_remedy(&m.name);
     let mut files = Vec::with_capacity(selected.len());
     for (path, size) in selected {
         let snapshot = cache.snapshot_file(&commit, &path);
@@ -226,7 +226,9 @@ fn pin_first_fetch(
             },
         };
         if verify_file(&m.repo, &probe, &snapshot, &remedy)? == FileState::Missing {
-            return Err(missing_after_download(m, &commit, &path, &snapshot));
+            return Err(missing_after_download(
+                &m.repo, &m.name, &commit, &path, &snapshot,
+            ));
         }
         if expected_sha.is_none() {
             match etag.as_deref().filter(|e| is_hex(e, 40)) {
@@ -271,18 +273,19 @@ fn sha256_file_or_empty(path: &std::path::Path) -> String {
 }
 
 fn missing_after_download(
-    m: &Manifest,
+    repo: &str,
+    name: &str,
     commit: &str,
     file: &str,
     looked: &std::path::Path,
 ) -> HubError {
     HubError::NotInCache {
-        repo: m.repo.clone(),
+        repo: repo.to_owned(),
         revision: commit.to_owned(),
         file: file.to_owned(),
         looked: looked.to_path_buf(),
         why: " after a download that reported success".into(),
-        remedy: refetch_remedy(m),
+        remedy: refetch_remedy(name),
     }
 }
 
@@ -376,11 +379,7 @@ impl Client {
         f: &DataFile,
         force: bool,
     ) -> Result<(), HubError> {
-        let remedy = format!(
-            "the endpoint served these bytes: run `mtlbench data fetch {}` again, and if it \
-             persists check `--endpoint`/`HF_ENDPOINT` or a proxy between you and the Hub",
-            self.name
-        );
+        let remedy = refetch_remedy(&self.name);
         let snapshot = cache.snapshot_file(commit, &f.path);
         let mut force = force;
         loop {
@@ -388,14 +387,13 @@ impl Client {
             match verify_file(&self.repo_id, f, &snapshot, &remedy) {
                 Ok(FileState::Verified) => return Ok(()),
                 Ok(FileState::Missing) => {
-                    return Err(HubError::NotInCache {
-                        repo: self.repo_id.clone(),
-                        revision: commit.to_owned(),
-                        file: f.path.clone(),
-                        looked: snapshot,
-                        why: " after a download that reported success".into(),
-                        remedy,
-                    })
+                    return Err(missing_after_download(
+                        &self.repo_id,
+                        &self.name,
+                        commit,
+                        &f.path,
+                        &snapshot,
+                    ))
                 }
                 Err(_) if !force => force = true,
                 Err(e) => return Err(e),
