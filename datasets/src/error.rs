@@ -15,4 +15,23 @@ pub enum Error {
     /// A source file could not be read or decoded.
     #[error(transparent)]
     Format(#[from] crate::formats::FormatError),
+    /// Real data: a manifest, the cache, a fetch or an import failed (see [`crate::hub`]).
+    #[error(transparent)]
+    Hub(Box<crate::hub::HubError>),
+}
+
+impl From<crate::hub::HubError> for Error {
+    fn from(e: crate::hub::HubError) -> Self {
+        Error::Hub(Box::new(e))
+    }
+}
+
+impl Error {
+    /// The hub error inside, if any (for exit codes: data missing or invalid).
+    pub fn hub(&self) -> Option<&crate::hub::HubError> {
+        match self {
+            Error::Hub(e) => Some(e),
+            _ => None,
+        }
+    }
 }
