@@ -38,6 +38,12 @@ pub static DATASETS: &[DatasetSpec] = &[
         build: multi_mnist::multi_mnist,
     },
     DatasetSpec {
+        name: "multi-mnist",
+        help: "Two MNIST digits (full 60k+10k, Hub parquet ylecun/mnist; source = hub only) overlaid, tasks: left and right digit",
+        params: multi_mnist::PARAMS,
+        build: multi_mnist::multi_mnist_full,
+    },
+    DatasetSpec {
         name: "multi-fashion-mnist",
         help: "A Fashion-MNIST item left and an MNIST digit right, tasks: both classes",
         params: multi_mnist::PARAMS,
