@@ -442,12 +442,17 @@ struct Sourced {
     revision: String,
 }
 
+/// Reads the shipped subset of one kind of item, split, with its files.
+type ReadSubset = fn() -> Result<([ImageSet; 3], Vec<DataFile>)>;
+/// Reads and splits one kind of item from a snapshot folder.
+type ReadDir = fn(&std::path::Path) -> Result<[ImageSet; 3]>;
+
 /// How one kind of item is read from each source; `None` where the source does not exist.
 struct ItemSources {
     /// The shipped subset, already split.
-    subset: Option<fn() -> Result<([ImageSet; 3], Vec<DataFile>)>>,
+    subset: Option<ReadSubset>,
     /// An import manifest and the reader of its snapshot folder.
-    cache: Option<(&'static str, fn(&std::path::Path) -> Result<[ImageSet; 3]>)>,
+    cache: Option<(&'static str, ReadDir)>,
     /// The Hub parquet files.
     hub: Option<HubImages>,
 }
@@ -497,28 +502,34 @@ fn no_such_source(items: Items, source: Source) -> crate::Error {
 /// [`source::snapshot`].
 fn sourced(items: Items, kind: &ItemSources, source: Source) -> Result<Sourced> {
     let missing = || no_such_source(items, source);
-    let (manifest, splits): (&str, Box<dyn Fn(&std::path::Path) -> Result<[ImageSet; 3]>>) =
-        match source {
-            Source::Subset => {
-                let (splits, files) = kind.subset.ok_or_else(missing)?()?;
-                return Ok(Sourced {
-                    splits,
-                    files,
-                    revision: subset::REVISION.into(),
-                });
-            }
-            Source::Cache => {
-                let (manifest, read_dir) = kind.cache.ok_or_else(missing)?;
-                (manifest, Box::new(read_dir))
-            }
-            Source::Hub => {
-                let hub = kind.hub.ok_or_else(missing)?;
-                (hub.manifest, Box::new(move |dir| read_hub_dir(dir, &hub)))
-            }
-        };
+    match source {
+        Source::Subset => {
+            let (splits, files) = kind.subset.ok_or_else(missing)?()?;
+            Ok(Sourced {
+                splits,
+                files,
+                revision: subset::REVISION.into(),
+            })
+        }
+        Source::Cache => {
+            let (manifest, read_dir) = kind.cache.ok_or_else(missing)?;
+            from_snapshot(manifest, read_dir)
+        }
+        Source::Hub => {
+            let hub = kind.hub.ok_or_else(missing)?;
+            from_snapshot(hub.manifest, |dir| read_hub_dir(dir, &hub))
+        }
+    }
+}
+
+/// Images read by `read` from the verified snapshot of `manifest`, with its files and revision.
+fn from_snapshot(
+    manifest: &str,
+    read: impl FnOnce(&std::path::Path) -> Result<[ImageSet; 3]>,
+) -> Result<Sourced> {
     let snap = source::snapshot(manifest)?;
     Ok(Sourced {
-        splits: splits(&snap.dir)?,
+        splits: read(&snap.dir)?,
         revision: source::revision(&snap),
         files: snap.files,
     })
