@@ -12,16 +12,18 @@ use mtl_datasets::multi_mnist::FASHION_HUB;
 use mtl_datasets::raw::ImageSet;
 use util::{Run, Workdir};
 
+/// `mtlbench --threads 1 run --dataset multi-fashion` followed by `extra`.
+fn multi_fashion_run<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--threads", "1", "run", "--dataset", "multi-fashion"];
+    args.extend_from_slice(extra);
+    args
+}
+
 #[test]
 fn multi_fashion_subset_trains_lenet_and_records_its_files_and_seed() {
     let w = Workdir::new();
     let run = w
-        .run(&[
-            "--threads",
-            "1",
-            "run",
-            "--dataset",
-            "multi-fashion",
+        .run(&multi_fashion_run(&[
             "--data",
             "max_train=128",
             "--data",
@@ -34,7 +36,7 @@ fn multi_fashion_subset_trains_lenet_and_records_its_files_and_seed() {
             "epochs=1",
             "--out",
             "runs",
-        ])
+        ]))
         .expect_code(0);
     assert!(run.stdout().contains("| left "), "{}", run.stdout());
     let records: Vec<_> = std::fs::read_dir(w.join("runs"))
@@ -138,12 +140,7 @@ fn multi_fashion_from_hub_parquet_fetches_pins_trains_and_fails_on_damage() {
     );
 
     let train_args = |out: &'static str| {
-        vec![
-            "--threads",
-            "1",
-            "run",
-            "--dataset",
-            "multi-fashion",
+        multi_fashion_run(&[
             "--data",
             "source=hub",
             "--model",
@@ -152,7 +149,7 @@ fn multi_fashion_from_hub_parquet_fetches_pins_trains_and_fails_on_damage() {
             "epochs=1",
             "--out",
             out,
-        ]
+        ])
     };
     let record = |dir: &str| -> serde_json::Value {
         let records: Vec<_> = std::fs::read_dir(w.join(dir))

@@ -844,20 +844,19 @@ mod tests {
         assert!(err.to_string().contains("no column `img`"), "{err}");
     }
 
+    /// The error a registry builder gives for `params`, as text.
+    fn build_error(build: fn(&Value) -> Result<Box<dyn Dataset>>, params: Value) -> String {
+        build(&params).err().expect("an error").to_string()
+    }
+
     #[test]
     fn sources_that_a_benchmark_lacks_point_to_the_one_that_has_them() {
-        let err = multi_mnist(&serde_json::json!({"source": "hub"}))
-            .err()
-            .unwrap()
-            .to_string();
+        let err = build_error(multi_mnist, serde_json::json!({"source": "hub"}));
         assert!(
             err.contains("multi-mnist-10k") && err.contains("`multi-mnist` benchmark"),
             "{err}"
         );
-        let err = multi_mnist_full(&serde_json::json!({"source": "subset"}))
-            .err()
-            .unwrap()
-            .to_string();
+        let err = build_error(multi_mnist_full, serde_json::json!({"source": "subset"}));
         assert!(
             err.contains("source = \"hub\"") && err.contains("`multi-mnist-10k`"),
             "{err}"
@@ -867,10 +866,7 @@ mod tests {
 
     #[test]
     fn bad_parameters_and_items_are_reported() {
-        let err = multi_fashion(&serde_json::json!({"layout": "diagonal"}))
-            .err()
-            .unwrap()
-            .to_string();
+        let err = build_error(multi_fashion, serde_json::json!({"layout": "diagonal"}));
         assert!(
             err.contains("multi-fashion") && err.contains("layout"),
             "{err}"
