@@ -172,6 +172,16 @@ fn multi_fashion_from_hub_parquet_fetches_pins_trains_and_fails_on_damage() {
     let endpoint = server.endpoint().to_owned();
     let run = |args: &[&str], offline: bool| hub_run(&w, &endpoint, args, offline);
 
+    // Not fetched yet: the manifest has no pins, so the run says how to pin it.
+    let unpinned = run(&tiny_run("multi-fashion", &["source=hub"], "early"), false).expect_code(3);
+    assert!(
+        unpinned
+            .stderr()
+            .contains("run `mtlbench data fetch fashion-mnist` once"),
+        "{}",
+        unpinned.stderr()
+    );
+
     // The built-in `fashion-mnist` manifest: the first fetch resolves the branch and pins it.
     let fetch = run(&["data", "fetch", "fashion-mnist"], false).expect_code(0);
     assert!(
