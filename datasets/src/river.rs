@@ -159,7 +159,8 @@ fn from_params(which: RiverTable, params: &Value) -> Result<Box<dyn Dataset>> {
         return Err(Error::InvalidConfig {
             dataset: which.name().into(),
             message: format!(
-                "no subset of this table ships in the repository: use source = \"cache\" after `mtlbench data import {} <river wheel>` (or fetch)",
+                "no source = \"{}\" (no subset of this table ships in the repository): use source = \"cache\" after `mtlbench data import {} <river wheel>` (or fetch)",
+                config.source.name(),
                 which.manifest()
             ),
         });

@@ -1,5 +1,5 @@
-//! Where a real benchmark's bytes come from: the subset shipped in the repository or the
-//! full data from the Hub cache.
+//! Where a real benchmark's bytes come from: the subset shipped in the repository, the full
+//! data imported into (or fetched to) the Hub cache, or the Hub's own parquet conversion.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +16,10 @@ pub enum Source {
     /// The full data from the verified Hub-cache snapshot of the dataset's manifest (filled by
     /// `mtlbench data fetch` or `mtlbench data import`).
     Cache,
+    /// The full data from the Hub's parquet files (manifests `fashion-mnist`, `mnist`; Image
+    /// struct + ClassLabel), fetched and pinned by `mtlbench data fetch`, verified from the
+    /// same cache before every use.
+    Hub,
 }
 
 impl Source {
@@ -24,6 +28,7 @@ impl Source {
         match self {
             Source::Subset => "subset",
             Source::Cache => "cache",
+            Source::Hub => "hub",
         }
     }
 }

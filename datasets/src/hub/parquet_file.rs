@@ -160,8 +160,8 @@ pub fn read_image_set(
         };
         let label = u8::try_from(label)
             .map_err(|_| err(path, format!("row {i}: label {label} is outside 0..=255")))?;
-        let (rows_, cols, pixels) =
-            decode_grey_png(bytes).map_err(|m| err(path, format!("row {i}: {m}")))?;
+        let (rows_, cols, pixels) = decode_grey_png(bytes)
+            .map_err(|m| err(path, format!("row {i}: `{image_column}`: {m}")))?;
         if i == 0 {
             set.rows = rows_;
             set.cols = cols;
@@ -170,7 +170,7 @@ pub fn read_image_set(
             return Err(err(
                 path,
                 format!(
-                    "row {i}: image is {rows_}×{cols}, earlier ones {}×{}",
+                    "row {i}: `{image_column}` is {rows_}×{cols}, earlier ones {}×{}",
                     set.rows, set.cols
                 ),
             ));
