@@ -297,10 +297,14 @@ mod tests {
             let Targets::Real(y) = t else {
                 panic!("regression targets")
             };
-            for r in 0..s.rows() {
-                let dot: f64 = (0..5).map(|j| s.x[r * 5 + j] as f64 * ds.theta[k][j]).sum();
+            for (row, &got) in s.x.chunks(5).zip(y) {
+                let dot: f64 = row
+                    .iter()
+                    .zip(&ds.theta[k])
+                    .map(|(&x, t)| x as f64 * t)
+                    .sum();
                 let want = ds.config.scale(k) * dot;
-                assert!((y[r] as f64 - want).abs() < 1e-3 * want.abs().max(1.0));
+                assert!((got as f64 - want).abs() < 1e-3 * want.abs().max(1.0));
             }
         }
     }
