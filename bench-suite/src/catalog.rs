@@ -9,14 +9,14 @@ pub fn listing() -> String {
     let mut out = String::new();
     let _ = writeln!(out, "DATASETS");
     for d in mtl_datasets::DATASETS {
-        let _ = writeln!(out, "  {:<18} {}", d.name, d.help);
+        let _ = writeln!(out, "  {:<20} {}", d.name, d.help);
         for (name, help) in d.params {
             let _ = writeln!(out, "      {name:<16} {help}");
         }
     }
     let _ = writeln!(out, "\nMETHODS");
     for m in mtl_methods::METHODS {
-        let _ = writeln!(out, "  {:<18} {}", m.name, m.help);
+        let _ = writeln!(out, "  {:<20} {}", m.name, m.help);
         let defaults = m.default_config();
         for p in m.params() {
             let default = match defaults.get(p.name) {
@@ -43,7 +43,7 @@ pub fn listing() -> String {
                 )
             })
             .collect();
-        let _ = writeln!(out, "  {:<18} {}", arch.name(), arch.help());
+        let _ = writeln!(out, "  {:<20} {}", arch.name(), arch.help());
         let _ = writeln!(out, "      widths: {}", widths.join(" "));
     }
     out
