@@ -29,7 +29,12 @@ fn main() -> ExitCode {
         std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
     }
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("MTLBENCH_LOG"))
+        // Without MTLBENCH_LOG only errors are logged, and not hf-hub's own retry errors: every
+        // failed download reaches the user as our error, with the file and the fix.
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MTLBENCH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,hf_hub=off")),
+        )
         .with_writer(std::io::stderr)
         .init();
     match run(cli) {
