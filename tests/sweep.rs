@@ -580,3 +580,67 @@ fn several_datasets_run_in_one_sweep_each_with_its_own_baselines() {
         assert_eq!(r["stl_cells"].as_array().unwrap().len(), k);
     }
 }
+
+#[test]
+fn each_dataset_can_have_its_own_models_and_a_model_that_cannot_take_the_input_is_refused() {
+    let w = Workdir::new();
+    let text = "seeds = [0]\nmodels = [\"mlp-xs\"]\n\
+         [[datasets]]\nname = \"synthetic-linear\"\ntasks = 2\ntrain = 64\nval = 16\ntest = 16\n\
+         [[datasets]]\nname = \"multi-fashion\"\nmax_train = 64\nmodels = [\"lenet-xs\"]\n\
+         [train]\nepochs = 1\nbatch_size = 32\n\
+         [[methods]]\nname = \"uniform\"\n";
+    w.write("own.toml", text);
+    let run = w
+        .run(&["sweep", "own.toml", "--out", "res", "-q"])
+        .expect_code(0);
+    assert!(
+        run.stdout().contains("6 runs (6 trained"),
+        "{}",
+        run.stdout()
+    );
+    let models: Vec<(String, String)> = records_without_timing(&w.join("res"))
+        .into_iter()
+        .map(|(_, r)| {
+            let id = r["dataset"]["id"].as_str().unwrap();
+            let name = id.split('/').next().unwrap().to_owned();
+            (name, r["model"]["name"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    for (dataset, model) in &models {
+        let want = if dataset == "multi-fashion" {
+            "lenet-xs"
+        } else {
+            "mlp-xs"
+        };
+        assert_eq!(model, want, "{models:?}");
+    }
+
+    // A convolutional model on a dataset of feature vectors: refused before anything is made.
+    w.write(
+        "bad.toml",
+        &text.replace("models = [\"mlp-xs\"]", "models = [\"lenet-xs\"]"),
+    );
+    let bad = w
+        .run(&["sweep", "bad.toml", "--out", "bad", "-q"])
+        .expect_code(2);
+    assert!(
+        bad.stderr().contains("datasets[0]") && bad.stderr().contains("needs image inputs"),
+        "{}",
+        bad.stderr()
+    );
+    assert!(!w.join("bad").exists());
+    // Models belong to datasets or the whole sweep, not to methods.
+    w.write(
+        "method.toml",
+        &text.replace(
+            "name = \"uniform\"\n",
+            "name = \"uniform\"\nmodels = [\"mlp-s\"]\n",
+        ),
+    );
+    let err = w.run(&["check", "method.toml"]).expect_code(2);
+    assert!(
+        err.stderr().contains("methods[0].models"),
+        "{}",
+        err.stderr()
+    );
+}

@@ -71,11 +71,15 @@ pub fn check(text: &str, origin: &str, out: &mut dyn Write) -> Result<()> {
     let stl = cells.iter().filter(|c| c.method.name == "stl").count();
     writeln!(
         out,
-        "  {} runs: {} datasets × {} methods × {} models × {} seeds, plus {stl} single-task baselines; plan {}",
+        "  {} runs: {} datasets × {} methods × {} × {} seeds, plus {stl} single-task baselines; plan {}",
         cells.len(),
         plan.datasets.len(),
         plan.methods.iter().filter(|m| m.name != "stl").count(),
-        plan.models.len(),
+        if plan.datasets.iter().all(|d| d.models.len() == plan.models.len()) {
+            format!("{} models", plan.models.len())
+        } else {
+            "per-dataset models".to_owned()
+        },
         plan.seeds.len(),
         plan.id()
     )

@@ -184,6 +184,17 @@ fn lenet_stages(
     Ok((c, vec![first, second], flat))
 }
 
+impl ModelSpec {
+    /// Checks that the model can take inputs of `input_shape` (one example), so a sweep
+    /// refuses a mismatch before training; `lenet` needs `[channels, height, width]` images.
+    pub fn check_input(&self, input_shape: &[usize]) -> Result<()> {
+        match self.arch {
+            Arch::LeNet => lenet_stages(self, input_shape, &Device::Cpu).map(|_| ()),
+            Arch::Linear | Arch::Mlp => Ok(()),
+        }
+    }
+}
+
 /// A linear layer `y = x Wᵀ (+ b)` over parameters `w` (out × in) and optional `b`.
 fn linear(x: &Tensor, w: &Var, b: Option<&Var>) -> Result<Tensor> {
     let y = x.matmul(&w.as_tensor().t()?)?;

@@ -25,6 +25,9 @@ pub const MAX_WORKERS: usize = 64;
 #[derive(Debug, Clone, Deserialize)]
 struct Entry {
     name: String,
+    /// Models for this dataset only (dataset entries; replaces the top-level list).
+    #[serde(default)]
+    models: Option<Vec<String>>,
     #[serde(flatten)]
     params: toml::Table,
 }
@@ -34,6 +37,7 @@ struct Entry {
 #[serde(deny_unknown_fields)]
 struct SweepFile {
     seeds: Vec<u64>,
+    #[serde(default)]
     models: Vec<String>,
     #[serde(default)]
     dataset: Option<Entry>,
@@ -86,7 +90,8 @@ pub struct SweepSpec {
     single_table: bool,
     /// Datasets with their parameters, file order.
     pub datasets: Vec<Named>,
-    models: Vec<String>,
+    /// The models of each dataset (its own list, else the top-level one), file order.
+    dataset_models: Vec<Vec<String>>,
     methods: Vec<MethodEntry>,
     seeds: Vec<u64>,
     train: TrainConfig,
@@ -102,6 +107,8 @@ pub struct PlanDataset {
     pub named: Named,
     /// Number of tasks.
     pub num_tasks: usize,
+    /// Models trained on it, ladder order as given.
+    pub models: Vec<String>,
 }
 
 /// A validated sweep: datasets × methods × models × seeds, every dataset opened.
@@ -109,7 +116,7 @@ pub struct PlanDataset {
 pub struct SweepPlan {
     /// The datasets, file order.
     pub datasets: Vec<PlanDataset>,
-    /// Model names, ladder order as given.
+    /// Every model of the plan (each dataset's list, first-seen order).
     pub models: Vec<String>,
     /// Methods with canonical hyper-parameters, grids expanded.
     pub methods: Vec<Named>,
@@ -121,6 +128,24 @@ pub struct SweepPlan {
     pub stl: bool,
     /// Device, results folder and worker count from the file.
     pub settings: SweepSettings,
+}
+
+/// Checks a model list at `field`: not empty, every name parses, none twice.
+fn check_models(
+    models: &[String],
+    field: &str,
+    at: &dyn Fn(String, String) -> Error,
+) -> Result<()> {
+    for (i, m) in models.iter().enumerate() {
+        ModelSpec::parse(m).map_err(|e| at(format!("{field}[{i}]"), inner_message(e)))?;
+        if models[..i].contains(m) {
+            return Err(at(
+                format!("{field}[{i}]"),
+                format!("model `{m}` is listed twice"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn to_json(table: &toml::Table) -> Value {
@@ -151,21 +176,7 @@ impl SweepSpec {
                 format!("seeds must be distinct, got {:?}", file.seeds),
             ));
         }
-        if file.models.is_empty() {
-            return Err(at(
-                "models".into(),
-                "needs at least one model, e.g. models = [\"mlp-m\"]".into(),
-            ));
-        }
-        for (i, m) in file.models.iter().enumerate() {
-            ModelSpec::parse(m).map_err(|e| at(format!("models[{i}]"), inner_message(e)))?;
-            if file.models[..i].contains(m) {
-                return Err(at(
-                    format!("models[{i}]"),
-                    format!("model `{m}` is listed twice"),
-                ));
-            }
-        }
+        check_models(&file.models, "models", &at)?;
         if file.methods.is_empty() {
             return Err(at(
                 "methods".into(),
@@ -175,12 +186,18 @@ impl SweepSpec {
         file.train
             .validate("train")
             .map_err(|e| at(String::new(), inner_message(e)))?;
-        let datasets = Self::datasets(&file, &at)?;
+        let (datasets, dataset_models) = Self::datasets(&file, &at)?;
         let single_table = file.dataset.is_some();
         let mut methods: Vec<MethodEntry> = Vec::new();
         for (i, m) in file.methods.iter().enumerate() {
             let spec = mtl_methods::find(&m.name)
                 .map_err(|e| at(format!("methods[{i}].name"), e.to_string()))?;
+            if m.models.is_some() {
+                return Err(at(
+                    format!("methods[{i}].models"),
+                    "models are chosen at the top level or per dataset, not per method".into(),
+                ));
+            }
             for (params, grid_point) in expand_grid(spec, &m.params)
                 .map_err(|(field, message)| at(format!("methods[{i}]{field}"), message))?
             {
@@ -227,7 +244,7 @@ impl SweepSpec {
             origin: origin.to_owned(),
             single_table,
             datasets,
-            models: file.models,
+            dataset_models,
             methods,
             seeds: file.seeds,
             train: file.train,
@@ -241,7 +258,11 @@ impl SweepSpec {
     }
 
     /// The `[dataset]` table or the `[[datasets]]` entries (one of the two), names checked.
-    fn datasets(file: &SweepFile, at: &dyn Fn(String, String) -> Error) -> Result<Vec<Named>> {
+    /// Each comes with its models: its own `models`, else the top-level list.
+    fn datasets(
+        file: &SweepFile,
+        at: &dyn Fn(String, String) -> Error,
+    ) -> Result<(Vec<Named>, Vec<Vec<String>>)> {
         let (entries, key): (Vec<&Entry>, &str) = match (&file.dataset, file.datasets.is_empty()) {
             (Some(_), false) => {
                 return Err(at(
@@ -260,6 +281,7 @@ impl SweepSpec {
             }
         };
         let mut out: Vec<Named> = Vec::new();
+        let mut models = Vec::new();
         for (i, d) in entries.into_iter().enumerate() {
             let path = if key == "dataset" {
                 key.to_owned()
@@ -280,9 +302,28 @@ impl SweepSpec {
                     ),
                 ));
             }
+            let own = d.models.as_ref().unwrap_or(&file.models);
+            if own.is_empty() {
+                let field = if d.models.is_some() {
+                    format!("{path}.models")
+                } else {
+                    "models".into()
+                };
+                return Err(at(
+                    field,
+                    format!(
+                        "needs at least one model, e.g. models = [\"mlp-m\"], at the top level or in the entry of dataset `{}`",
+                        d.name
+                    ),
+                ));
+            }
+            if d.models.is_some() {
+                check_models(own, &format!("{path}.models"), at)?;
+            }
             out.push(named);
+            models.push(own.clone());
         }
-        Ok(out)
+        Ok((out, models))
     }
 
     /// The field of dataset `i` in the file: `dataset` or `datasets[i]`.
@@ -338,14 +379,30 @@ impl SweepSpec {
                         ),
                     })?;
             }
+            let models = self.dataset_models[i].clone();
+            for m in &models {
+                ModelSpec::parse(m)?
+                    .check_input(&ds.input_shape())
+                    .map_err(|e| Error::Config {
+                        path: format!("{}: {}", self.origin, self.dataset_field(i)),
+                        message: inner_message(e),
+                    })?;
+            }
             plan_datasets.push(PlanDataset {
                 named: named.clone(),
                 num_tasks,
+                models,
             });
+        }
+        let mut all_models: Vec<String> = Vec::new();
+        for m in self.dataset_models.iter().flatten() {
+            if !all_models.contains(m) {
+                all_models.push(m.clone());
+            }
         }
         Ok(SweepPlan {
             datasets: plan_datasets,
-            models: self.models,
+            models: all_models,
             methods: self.methods.into_iter().map(|m| m.named).collect(),
             seeds: self.seeds,
             train: self.train,
@@ -512,7 +569,7 @@ impl SweepPlan {
             let baselines = self.stl_methods(ds.num_tasks);
             let listed = self.methods.iter().filter(|m| !baselines.contains(m));
             for method in baselines.iter().chain(listed) {
-                for model in &self.models {
+                for model in &ds.models {
                     for &seed in &self.seeds {
                         cells.push(RunConfig {
                             dataset: ds.named.clone(),
