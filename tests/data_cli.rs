@@ -29,6 +29,16 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .expect("spawn mtlbench")
 }
 
+/// `mtlbench data import` of the fixture manifest `tiny-idx` from `pkg` (see [`tiny_idx`]).
+const IMPORT_TINY_IDX: &[&str] = &[
+    "data",
+    "--manifests",
+    "manifests",
+    "import",
+    "tiny-idx",
+    "pkg",
+];
+
 fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -114,17 +124,7 @@ fn list_shows_every_manifest_origin_and_cache_state() {
 fn import_then_list_and_verify_then_damage_is_exit_3() {
     let tmp = tempfile::tempdir().unwrap();
     let files = tiny_idx(tmp.path());
-    let out = run(
-        tmp.path(),
-        &[
-            "data",
-            "--manifests",
-            "manifests",
-            "import",
-            "tiny-idx",
-            "pkg",
-        ],
-    );
+    let out = run(tmp.path(), IMPORT_TINY_IDX);
     let (stdout, stderr) = text(&out);
     assert_eq!(code(&out), 0, "{stderr}");
     assert!(
@@ -150,17 +150,7 @@ fn import_then_list_and_verify_then_damage_is_exit_3() {
     );
 
     // Re-import: nothing to do.
-    let out = run(
-        tmp.path(),
-        &[
-            "data",
-            "--manifests",
-            "manifests",
-            "import",
-            "tiny-idx",
-            "pkg",
-        ],
-    );
+    let out = run(tmp.path(), IMPORT_TINY_IDX);
     assert!(
         text(&out).0.contains("already verified"),
         "{:?}",
