@@ -584,15 +584,31 @@ pub fn png_grey(rows: u32, cols: u32, pixels: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A snappy-compressed parquet writer for `schema` at `path`, with optional key-value metadata.
+fn parquet_writer(
+    path: &Path,
+    schema: parquet::schema::types::Type,
+    metadata: Option<Vec<parquet::file::metadata::KeyValue>>,
+) -> parquet::file::writer::SerializedFileWriter<std::fs::File> {
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .set_key_value_metadata(metadata)
+        .build();
+    let file = std::fs::File::create(path).expect("create parquet");
+    parquet::file::writer::SerializedFileWriter::new(
+        file,
+        std::sync::Arc::new(schema),
+        std::sync::Arc::new(props),
+    )
+    .expect("parquet writer")
+}
+
 /// Writes a parquet file in the Hub's image-classification schema
 /// (`image: struct {bytes, path}`, `label: int64`), snappy-compressed, with a `huggingface`
 /// metadata entry naming the features as the `datasets` library does.
 pub fn write_image_parquet(path: &Path, images: &[(Vec<u8>, i64)]) {
-    use parquet::basic::Compression;
     use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
     use parquet::file::metadata::KeyValue;
-    use parquet::file::properties::WriterProperties;
-    use parquet::file::writer::SerializedFileWriter;
     use parquet::schema::parser::parse_message_type;
 
     let schema = parse_message_type(
@@ -606,20 +622,14 @@ pub fn write_image_parquet(path: &Path, images: &[(Vec<u8>, i64)]) {
     )
     .expect("schema");
     let features = r#"{"info": {"features": {"image": {"_type": "Image"}, "label": {"names": ["0","1","2","3","4","5","6","7","8","9"], "_type": "ClassLabel"}}}}"#;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_key_value_metadata(Some(vec![KeyValue::new(
+    let mut writer = parquet_writer(
+        path,
+        schema,
+        Some(vec![KeyValue::new(
             "huggingface".into(),
             features.to_owned(),
-        )]))
-        .build();
-    let file = std::fs::File::create(path).expect("create parquet");
-    let mut writer = SerializedFileWriter::new(
-        file,
-        std::sync::Arc::new(schema),
-        std::sync::Arc::new(props),
-    )
-    .expect("parquet writer");
+        )]),
+    );
     let mut rg = writer.next_row_group().expect("row group");
     let n = images.len();
     // image.bytes: present (def 2); image.path: null inside a present struct (def 1).
@@ -656,10 +666,7 @@ pub fn write_numeric_parquet(
     flag: &[bool],
     pos: &[[f32; 3]],
 ) {
-    use parquet::basic::Compression;
     use parquet::data_type::{BoolType, DoubleType, FloatType, Int64Type};
-    use parquet::file::properties::WriterProperties;
-    use parquet::file::writer::SerializedFileWriter;
     use parquet::schema::parser::parse_message_type;
 
     let schema = parse_message_type(
@@ -675,16 +682,7 @@ pub fn write_numeric_parquet(
         }",
     )
     .expect("schema");
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .build();
-    let file = std::fs::File::create(path).expect("create parquet");
-    let mut writer = SerializedFileWriter::new(
-        file,
-        std::sync::Arc::new(schema),
-        std::sync::Arc::new(props),
-    )
-    .expect("parquet writer");
+    let mut writer = parquet_writer(path, schema, None);
     let mut rg = writer.next_row_group().expect("row group");
     let mut col = rg.next_column().expect("column").expect("energy");
     col.typed::<DoubleType>()
