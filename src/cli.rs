@@ -41,6 +41,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Real data: list, fetch, import and verify pinned datasets in the Hub cache.
     Data(DataArgs),
+    /// Regenerate a study of the literature (its sweeps, tables and plots); resumes what is
+    /// already recorded.
+    Study(StudyArgs),
 }
 
 /// Options of `mtlbench run`.
@@ -113,6 +116,39 @@ pub struct ResumeArgs {
     /// Cells trained side by side [default: the stored file's `workers`, else 1].
     #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: Option<u16>,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Options of `mtlbench study`.
+#[derive(Debug, Args)]
+pub struct StudyArgs {
+    /// Study name: a folder of --studies holding a study.toml (see --list).
+    #[arg(required_unless_present = "list")]
+    pub name: Option<String>,
+    /// List the studies and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// The CI-sized variant: tiny sweeps, same tables and plots.
+    #[arg(long)]
+    pub quick: bool,
+    /// Folder of the studies.
+    #[arg(long, default_value = "reports/studies")]
+    pub studies: PathBuf,
+    /// Folder for the generated tables and plots [default: the study's `out` (its committed
+    /// folder under reports/results/), or results/studies/<name>-quick/report with --quick].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Folder for the runs' records [default: results/studies/<name>[-quick]/runs].
+    #[arg(long)]
+    pub runs: Option<PathBuf>,
+    /// Device: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Cells trained side by side.
+    #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,

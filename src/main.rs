@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use cli::{
-    CheckArgs, Cli, Command, DataArgs, DataCommand, ReportArgs, ResumeArgs, RunArgs, SweepArgs,
+    CheckArgs, Cli, Command, DataArgs, DataCommand, ReportArgs, ResumeArgs, RunArgs, StudyArgs,
+    SweepArgs,
 };
 use mtl_bench::config::{params_from_pairs, Named};
 use mtl_bench::progress::ProgressMode;
@@ -113,7 +114,52 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check(args) => check(args),
         Command::Report(args) => report(args),
         Command::Data(args) => data(args),
+        Command::Study(args) => {
+            interrupt::install()?;
+            study(args)
+        }
     }
+}
+
+/// Progress bars on a terminal, one line per run otherwise, or none.
+fn progress_mode(quiet: bool) -> ProgressMode {
+    if quiet {
+        ProgressMode::Quiet
+    } else if std::io::stderr().is_terminal() {
+        ProgressMode::Bars
+    } else {
+        ProgressMode::Lines
+    }
+}
+
+fn study(args: StudyArgs) -> anyhow::Result<()> {
+    let Some(name) = args.name.filter(|_| !args.list) else {
+        for name in mtl_bench::study::list(&args.studies)? {
+            println!("{name}");
+        }
+        return Ok(());
+    };
+    let options = mtl_bench::study::StudyOptions {
+        studies: args.studies,
+        quick: args.quick,
+        out: args.out,
+        runs: args.runs,
+        device: args.device,
+        workers: args.jobs.into(),
+        progress: progress_mode(args.quiet),
+        method_order: method_order(),
+    };
+    let outcome = mtl_bench::study::run_study(&name, &options)?;
+    let runs: usize = outcome.parts.iter().map(|p| p.records.len()).sum();
+    for path in &outcome.written {
+        println!("wrote {}", path.display());
+    }
+    println!(
+        "study {name}: {} parts, {runs} runs; tables in {}",
+        outcome.parts.len(),
+        outcome.out.join("tables.md").display()
+    );
+    Ok(())
 }
 
 fn env(device: &str, workers: usize) -> anyhow::Result<RunEnv> {
@@ -149,7 +195,7 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
     let data = mtl_datasets::find(&run.dataset.name)
         .and_then(|d| d.build(&run.dataset.params))
         .map_err(mtl_bench::Error::from)?;
-    let record = train_cell(&run, data.as_ref(), &env, Some(&args.out), &mut || {})?;
+    let record = train_cell(&run, data.as_ref(), &env, Some(&args.out), &None, &mut || {})?;
     let path =
         mtl_reports::write_record_atomic(&args.out, &record).map_err(mtl_bench::Error::from)?;
     print!("{}", mtl_reports::table::run_summary(&record));
@@ -222,13 +268,7 @@ fn sweep_text(text: String, origin: String, name: &str, args: SweepArgs) -> anyh
         .out
         .or(settings.out)
         .unwrap_or_else(|| PathBuf::from("results").join(format!("{name}-{}", plan.id())));
-    let progress = if args.quiet {
-        ProgressMode::Quiet
-    } else if std::io::stderr().is_terminal() {
-        ProgressMode::Bars
-    } else {
-        ProgressMode::Lines
-    };
+    let progress = progress_mode(args.quiet);
     let options = SweepOptions {
         workers,
         progress,

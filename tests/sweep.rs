@@ -47,7 +47,7 @@ fn sweep_prints_the_table_and_writes_valid_records() {
     for (name, r) in &records {
         assert_eq!(format!("{}.json", r["cell_id"].as_str().unwrap()), *name);
         assert_eq!(r["status"]["state"], "completed");
-        assert_eq!(r["schema_version"], 1);
+        assert_eq!(r["schema_version"], 2);
         assert_eq!(r["epochs"].as_array().unwrap().len(), 3);
         assert_eq!(r["dataset"]["tasks"].as_array().unwrap().len(), 3);
         assert!(r["stamp"]["git_commit"]
@@ -309,7 +309,7 @@ fn a_diverging_run_is_recorded_as_such_and_the_sweep_goes_on() {
     assert_eq!(rows.len(), 8, "{out}");
     for row in rows {
         let (method, n, diverged) = (row[0], row[2], *row.last().unwrap());
-        assert_eq!(n, "0", "no completed seeds: {row:?}");
+        assert_eq!(n, "0/1", "the seed run has no Δm%, and says so: {row:?}");
         assert_eq!(diverged, if method == "stl" { "3" } else { "1" }, "{row:?}");
     }
 }

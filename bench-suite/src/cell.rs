@@ -50,7 +50,12 @@ pub fn search_id(run: &RunConfig) -> String {
         .collect()
 }
 
-fn search_record(id: String, outcome: SearchOutcome) -> SearchRecord {
+fn search_record(
+    id: String,
+    outcome: SearchOutcome,
+    backend: &SessionBackend<'_>,
+    started: Instant,
+) -> SearchRecord {
     SearchRecord {
         id,
         weights: outcome.weights,
@@ -60,23 +65,34 @@ fn search_record(id: String, outcome: SearchOutcome) -> SearchRecord {
             trainings: outcome.budget.trainings,
             steps: outcome.budget.steps,
             schedule_steps: outcome.budget.schedule_steps,
+            encoder_backward: backend.encoder_backward(),
+            includes_run: outcome.member.is_some(),
         },
         history: outcome.history,
+        wall_s: Some(started.elapsed().as_secs_f64()),
     }
 }
 
+/// Single-task baselines' validation metrics, task order, for `selection = "dm"`.
+pub type Baselines = Option<Vec<f64>>;
+
 /// The search of `run`'s method, from `cache` if it holds it, else run now (and stored there).
-/// `None` for online methods.
+/// `None` for online methods and for searches whose result is their own member (those run
+/// inside [`train_cell`], once per seed).
 pub fn search_for(
     run: &RunConfig,
     dataset: &dyn Dataset,
     env: &RunEnv,
     cache: Option<&Path>,
+    baselines: &Baselines,
 ) -> Result<Option<SearchRecord>> {
     let spec = mtl_methods::find(&run.method.name)?;
     let Some(mut search) = spec.search(&run.method.params, dataset.tasks().len())? else {
         return Ok(None);
     };
+    if search.keeps_member() {
+        return Ok(None);
+    }
     let id = search_id(run);
     let path = cache.map(|dir| dir.join(SEARCH_DIR).join(format!("{id}.json")));
     if let Some(path) = &path {
@@ -91,10 +107,12 @@ pub fn search_for(
             }
         }
     }
+    let started = Instant::now();
     let model = ModelSpec::parse(&run.model)?;
-    let mut backend = SessionBackend::new(dataset, model, run.train.clone(), env.device.clone(), 0);
+    let mut backend = SessionBackend::new(dataset, model, run.train.clone(), env.device.clone(), 0)
+        .with_baselines(baselines.clone());
     let outcome = search.run(&mut backend, 0)?;
-    let found = search_record(id, outcome);
+    let found = search_record(id, outcome, &backend, started);
     if let Some(path) = &path {
         let bytes = serde_json::to_vec_pretty(&found).expect("search records serialise");
         mtl_reports::store::write_atomic(path, &bytes)?;
@@ -102,31 +120,86 @@ pub fn search_for(
     Ok(Some(found))
 }
 
+/// A search whose result is its own trained member (PBT with `pbt_result = "member"`), run
+/// for `run`'s seed: the member's finished training and the search record.
+fn member_search(
+    run: &RunConfig,
+    dataset: &dyn Dataset,
+    env: &RunEnv,
+    mut search: Box<dyn mtl_methods::search::WeightSearch>,
+    baselines: &Baselines,
+) -> Result<(TrainedRun, SearchRecord)> {
+    let started = Instant::now();
+    let model = ModelSpec::parse(&run.model)?;
+    let mut backend = SessionBackend::new(
+        dataset,
+        model,
+        run.train.clone(),
+        env.device.clone(),
+        run.seed,
+    )
+    .with_baselines(baselines.clone());
+    let outcome = search.run(&mut backend, run.seed)?;
+    let member = outcome.member.ok_or_else(|| {
+        Error::Internal(format!("the search of {} kept no member", run.method.name))
+    })?;
+    let session = backend.take(member)?;
+    let found = search_record(search_id(run), outcome, &backend, started);
+    Ok((session.finish()?, found))
+}
+
 /// Trains `run` (after its search, if any) and returns its record. `cache` is the results
-/// folder whose `searches/` holds shared searches.
+/// folder whose `searches/` holds shared searches; `baselines` are the single-task validation
+/// metrics that `selection = "dm"` needs.
 pub fn train_cell(
     run: &RunConfig,
     dataset: &dyn Dataset,
     env: &RunEnv,
     cache: Option<&Path>,
+    baselines: &Baselines,
     on_step: &mut dyn FnMut(),
 ) -> Result<RunRecord> {
+    let spec = mtl_methods::find(&run.method.name)?;
+    let k = dataset.tasks().len();
+    if let Some(search) = spec.search(&run.method.params, k)? {
+        if search.keeps_member() {
+            // The run is the search's member: its time is the whole population's.
+            let clock = RunClock::start(env.workers);
+            let (done, found) = member_search(run, dataset, env, search, baselines)?;
+            let model = ModelSpec::parse(&run.model)?;
+            let found = SearchRecord {
+                wall_s: None,
+                ..found
+            };
+            return Ok(record(run, dataset, env, &model, done, Some(found), &clock));
+        }
+    }
+    let search = search_for(run, dataset, env, cache, baselines)?;
+    // The run's own time; a search it needed is charged in `timing.search_s`.
     let clock = RunClock::start(env.workers);
-    let search = search_for(run, dataset, env, cache)?;
     let method: Box<dyn Method> = match &search {
         Some(s) => Box::new(FixedWeights::new(
             Weights::simplex(s.weights.clone()).map_err(Error::from)?,
         )),
-        None => {
-            mtl_methods::find(&run.method.name)?.build(&run.method.params, dataset.tasks().len())?
-        }
+        None => spec.build(&run.method.params, k)?,
     };
-    let spec = ModelSpec::parse(&run.model)?;
-    let mut session = Session::new(dataset, &spec, method, &run.train, run.seed, &env.device)?;
+    let model = ModelSpec::parse(&run.model)?;
+    let mut session = Session::new(dataset, &model, method, &run.train, run.seed, &env.device)?;
+    if let Some(b) = baselines {
+        session.set_baselines(b.clone())?;
+    }
+    if session.needs_baselines() {
+        return Err(Error::Config {
+            path: "train.selection".into(),
+            message: "`dm` selects on validation Δm against the single-task baselines, which \
+                      only a sweep with `stl = true` trains; use `metric` or `loss` for a single run"
+                .into(),
+        });
+    }
     let total = session.total_steps();
     session.train_steps(total, on_step)?;
     let done = session.finish()?;
-    Ok(record(run, dataset, env, &spec, done, search, &clock))
+    Ok(record(run, dataset, env, &model, done, search, &clock))
 }
 
 /// When a run started: wall-clock for the record, monotonic for its duration; and whether
@@ -214,6 +287,7 @@ pub fn record(
         status: done.status,
         epochs: done.epochs,
         selected_epoch: done.selected_epoch,
+        selection: done.selection,
         test: tasks
             .iter()
             .enumerate()
@@ -227,12 +301,17 @@ pub fn record(
         cost: done.cost,
         method_state: done.method_state,
         stl_cells: Vec::new(),
-        search,
-        timing: timing(&done.step_ms, clock, env.workers),
+        timing: timing(&done.step_ms, clock, env.workers, &search),
+        search: search.map(|s| SearchRecord { wall_s: None, ..s }),
     }
 }
 
-fn timing(step_ms: &[f64], clock: &RunClock, workers: usize) -> Timing {
+fn timing(
+    step_ms: &[f64],
+    clock: &RunClock,
+    workers: usize,
+    search: &Option<SearchRecord>,
+) -> Timing {
     let mut sorted = step_ms.to_vec();
     sorted.sort_by(f64::total_cmp);
     let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
@@ -255,5 +334,80 @@ fn timing(step_ms: &[f64], clock: &RunClock, workers: usize) -> Timing {
         }
         .into(),
         workers,
+        search_s: search.as_ref().and_then(|s| s.wall_s).unwrap_or(0.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Named, TrainConfig};
+    use candle_core::Device;
+    use mtl_datasets::{SyntheticLinear, SyntheticLinearConfig};
+
+    fn pbt_record(result: &str, seed: u64) -> RunRecord {
+        let ds = SyntheticLinear::new(SyntheticLinearConfig {
+            tasks: 2,
+            dim: 8,
+            train: 256,
+            val: 128,
+            test: 64,
+            task_scales: vec![1.0, 3.0],
+            ..Default::default()
+        })
+        .unwrap();
+        let run = RunConfig::validated(
+            Named {
+                name: "synthetic-linear".into(),
+                params: serde_json::json!({"tasks": 2, "dim": 8, "train": 256, "val": 128, "test": 64, "task_scales": [1.0, 3.0]}),
+            },
+            "mlp-xs",
+            "tuned",
+            &serde_json::json!({"strategy": "pbt", "population": 4, "ready": 8, "pbt_result": result}),
+            TrainConfig {
+                epochs: 3,
+                batch_size: 32,
+                lr: 0.02,
+                ..Default::default()
+            },
+            seed,
+        )
+        .unwrap();
+        let env = RunEnv {
+            device: Device::Cpu,
+            stamp: crate::stamp::stamp(&Device::Cpu),
+            workers: 1,
+        };
+        train_cell(&run, &ds, &env, None, &None, &mut || {}).unwrap()
+    }
+
+    #[test]
+    fn pbt_keeps_its_winning_member_with_the_population_as_its_budget() {
+        let r = pbt_record("member", 0);
+        let search = r.search.as_ref().unwrap();
+        let schedule = 3 * 8;
+        assert!(search.budget.includes_run);
+        assert_eq!(search.budget.trainings, 4);
+        assert_eq!(search.budget.steps, 4 * schedule);
+        assert_eq!(search.budget.encoder_backward, 4 * schedule);
+        assert_eq!(r.cost.steps, schedule, "the record is one member's training");
+        assert_eq!(r.epochs.len(), 3, "its lineage's epoch logs");
+        assert!(r.selected_epoch >= 1);
+        assert!(search.wall_s.is_none() && r.timing.search_s == 0.0 && r.timing.total_s > 0.0);
+        assert!(search.history["schedule"].as_array().is_some());
+        // PBT runs per seed: another seed, another population.
+        let other = pbt_record("member", 1);
+        assert_ne!(other.search.as_ref().unwrap().history, search.history);
+    }
+
+    #[test]
+    fn pbt_retrain_retrains_the_final_weights_on_top_of_the_search() {
+        let r = pbt_record("retrain", 0);
+        let search = r.search.as_ref().unwrap();
+        assert!(!search.budget.includes_run);
+        assert_eq!(search.budget.trainings, 4);
+        for (used, chosen) in r.weights.last.iter().zip(&search.weights) {
+            assert_eq!(used, chosen, "trained with the chosen weights");
+        }
     }
 }

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::ModelSpec;
 use crate::optim::OptimizerKind;
+use crate::selection::Objective;
 use crate::{Error, Result};
 
 /// Training settings shared by every cell of a sweep.
@@ -34,6 +35,9 @@ pub struct TrainConfig {
     /// Log gradient diagnostics (norms, cosine, GMS, condition number, conflict rate) on the
     /// first batch of every epoch: K extra backward passes per epoch.
     pub diagnostics: bool,
+    /// What checkpoint selection and weight searches minimise on validation: `loss`,
+    /// `metric` (default) or `dm` (see [`crate::selection`]).
+    pub selection: Objective,
 }
 
 impl Default for TrainConfig {
@@ -49,14 +53,10 @@ impl Default for TrainConfig {
             beta2: 0.999,
             eps: 1e-8,
             diagnostics: false,
+            selection: Objective::default(),
         }
     }
 }
-
-/// The rule that picks the checkpoint whose test metrics are reported.
-pub const SELECTION_RULE: &str =
-    "min over epochs 0..=E of the mean over scored tasks (all; stl: its own) \
-     of val_loss_k / val_loss_k(epoch 0)";
 
 impl TrainConfig {
     /// Checks ranges; errors name the field under `prefix`.
@@ -118,10 +118,10 @@ impl TrainConfig {
         Ok(config)
     }
 
-    /// The record's `train` field: the configuration plus the selection rule.
+    /// The record's `train` field: the configuration plus the selection rule in words.
     pub fn to_record_value(&self) -> Value {
         let mut v = serde_json::to_value(self).expect("train config serialises");
-        v["selection"] = Value::String(SELECTION_RULE.into());
+        v["selection_rule"] = Value::String(self.selection.rule().into());
         v
     }
 }

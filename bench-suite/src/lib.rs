@@ -17,8 +17,10 @@ pub mod plan;
 pub mod progress;
 pub mod results_dir;
 pub mod search;
+pub mod selection;
 pub mod stamp;
 pub mod step;
+pub mod study;
 pub mod sweep;
 pub mod trainer;
 

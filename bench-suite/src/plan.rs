@@ -186,6 +186,14 @@ impl SweepSpec {
         file.train
             .validate("train")
             .map_err(|e| at(String::new(), inner_message(e)))?;
+        if file.train.selection == crate::selection::Objective::Dm && !file.stl {
+            return Err(at(
+                "train.selection".into(),
+                "`dm` selects on validation Δm against the single-task baselines; it needs \
+                 `stl = true`"
+                    .into(),
+            ));
+        }
         let (datasets, dataset_models) = Self::datasets(&file, &at)?;
         let single_table = file.dataset.is_some();
         let mut methods: Vec<MethodEntry> = Vec::new();

@@ -25,7 +25,9 @@ pub struct SessionBackend<'a> {
     seed: u64,
     members: Vec<Option<Session<'a>>>,
     weights: Vec<Weights>,
-    reference: Option<Vec<f64>>,
+    reference: Option<(Vec<f64>, Vec<f64>)>,
+    baselines: Option<Vec<f64>>,
+    encoder_backward: u64,
 }
 
 impl<'a> SessionBackend<'a> {
@@ -47,7 +49,42 @@ impl<'a> SessionBackend<'a> {
             members: Vec::new(),
             weights: Vec::new(),
             reference: None,
+            baselines: None,
+            encoder_backward: 0,
         }
+    }
+
+    /// Scores members by Δm against these single-task validation metrics (`selection = "dm"`).
+    pub fn with_baselines(mut self, baselines: Option<Vec<f64>>) -> Self {
+        self.baselines = baselines;
+        self
+    }
+
+    /// Backward passes through the shared encoder over all members so far.
+    pub fn encoder_backward(&self) -> u64 {
+        self.encoder_backward
+    }
+
+    /// Takes a member out of the backend (a kept search result).
+    pub fn take(&mut self, member: usize) -> mtl_methods::Result<Session<'a>> {
+        self.members
+            .get_mut(member)
+            .and_then(Option::take)
+            .ok_or_else(|| internal(format!("search member {member} does not exist")))
+    }
+
+    /// Trains `member` with `train` and charges the encoder backward passes it spent.
+    fn charged<T>(
+        &mut self,
+        member: usize,
+        train: impl FnOnce(&mut Session<'a>) -> mtl_methods::Result<T>,
+    ) -> mtl_methods::Result<T> {
+        let s = self.member(member)?;
+        let before = s.encoder_backward();
+        let out = train(s);
+        let spent = self.member(member)?.encoder_backward() - before;
+        self.encoder_backward += spent;
+        out
     }
 
     fn member(&mut self, i: usize) -> mtl_methods::Result<&mut Session<'a>> {
@@ -155,10 +192,18 @@ impl SearchBackend for SessionBackend<'_> {
             seed,
             &self.device,
         ))?;
-        // All members are scored against the first member's initial validation losses.
+        // All members are scored against the first member's initial validation results.
         match &self.reference {
             Some(r) => lift(session.set_reference(r.clone()))?,
-            None => self.reference = Some(session.reference().to_vec()),
+            None => self.reference = Some(session.reference()),
+        }
+        if let Some(b) = &self.baselines {
+            lift(session.set_baselines(b.clone()))?;
+        }
+        if session.needs_baselines() {
+            return Err(internal(
+                "selection = \"dm\" needs the single-task baselines' validation metrics".into(),
+            ));
         }
         self.members.push(Some(session));
         self.weights.push(weights.clone());
@@ -166,10 +211,11 @@ impl SearchBackend for SessionBackend<'_> {
     }
 
     fn train(&mut self, member: usize, steps: u64) -> mtl_methods::Result<u64> {
-        let s = self.member(member)?;
-        let before = s.steps_done();
-        lift(s.train_steps(steps, &mut || {}))?;
-        Ok(s.steps_done() - before)
+        self.charged(member, |s| {
+            let before = s.steps_done();
+            lift(s.train_steps(steps, &mut || {}))?;
+            Ok(s.steps_done() - before)
+        })
     }
 
     fn train_measuring(
@@ -187,17 +233,20 @@ impl SearchBackend for SessionBackend<'_> {
             seen: 0,
             acc: Arc::clone(&acc),
         }));
-        let before = s.steps_done();
-        let losses_before = s.loss_totals().to_vec();
-        lift(s.train_steps(steps, &mut || {}))?;
-        let taken = s.steps_done() - before;
-        let loss: Vec<f64> = s
-            .loss_totals()
-            .iter()
-            .zip(&losses_before)
-            .map(|(a, b)| (a - b) / taken.max(1) as f64)
-            .collect();
-        s.set_method(Box::new(FixedWeights::new(weights)));
+        let (taken, loss) = self.charged(member, |s| {
+            let before = s.steps_done();
+            let losses_before = s.loss_totals().to_vec();
+            lift(s.train_steps(steps, &mut || {}))?;
+            let taken = s.steps_done() - before;
+            let loss: Vec<f64> = s
+                .loss_totals()
+                .iter()
+                .zip(&losses_before)
+                .map(|(a, b)| (a - b) / taken.max(1) as f64)
+                .collect();
+            s.set_method(Box::new(FixedWeights::new(weights)));
+            Ok((taken, loss))
+        })?;
         let acc = acc.lock().expect("measuring lock");
         let n = acc.measured.max(1) as f64;
         Ok(WindowMetrics {
@@ -280,6 +329,8 @@ mod tests {
             epochs,
             batch_size: 32,
             lr: 0.02,
+            // The loss objective is smooth in λ here; the MAE metric's argmin is noisier.
+            selection: crate::selection::Objective::Loss,
             ..Default::default()
         }
     }
@@ -359,11 +410,16 @@ mod tests {
         let mut b = backend(&ds, "mlp-xs", 3);
         let w = Weights::uniform(2);
         let (m0, m1) = (b.spawn(&w, 0).unwrap(), b.spawn(&w, 1).unwrap());
-        b.train(m0, 5).unwrap();
-        b.train(m1, 5).unwrap();
+        // 10 steps: one epoch of 8 ended, so each has a best checkpoint of its own.
+        b.train(m0, 10).unwrap();
+        b.train(m1, 10).unwrap();
         assert_ne!(params(&b, m0), params(&b, m1), "different initialisations");
+        assert_ne!(b.best_score(m0).unwrap(), b.best_score(m1).unwrap());
         b.copy(m0, m1).unwrap();
         assert_eq!(params(&b, m0), params(&b, m1));
+        // The lineage's best checkpoint comes along (PBT reports the lineage's selection).
+        assert_eq!(b.best_score(m0).unwrap(), b.best_score(m1).unwrap());
+        assert_eq!(b.encoder_backward(), 20, "one backward per step, charged per member");
         // With the same Adam moments and the same batches, one more step keeps them equal.
         let batch = ds.batches(mtl_datasets::Split::Train, 32, 1, 9).remove(0);
         for m in [m0, m1] {
@@ -421,6 +477,13 @@ mod tests {
             }
         }
         assert_eq!(exploits, 2, "one member replaced per round except the last");
+        // The kept member and its lineage's weight schedule, from step 0.
+        assert!(a.member.is_some());
+        let schedule = a.history["schedule"].as_array().unwrap();
+        assert_eq!(schedule[0]["from_step"], 0);
+        let last = schedule.last().unwrap()["weights"].as_array().unwrap();
+        let last: Vec<f64> = last.iter().map(|x| x.as_f64().unwrap()).collect();
+        assert_eq!(last, a.weights, "the schedule ends with the chosen weights");
         assert!((a.weights.iter().sum::<f64>() - 1.0).abs() < 1e-9);
         assert_eq!(a, pbt(0), "same seed, same search");
         assert_ne!(a.history, pbt(1).history);
@@ -434,8 +497,11 @@ mod tests {
             windows: 4,
             ..Default::default()
         };
-        let out = search.run(&mut backend(&ds, "mlp-xs", 4), 0).unwrap();
+        let mut b = backend(&ds, "mlp-xs", 4);
+        let out = search.run(&mut b, 0).unwrap();
         assert_eq!(out.budget.trainings, 1);
+        // Every step measured: K = 2 backward passes per step, all charged to the search.
+        assert_eq!(b.encoder_backward(), 2 * out.budget.steps);
         let windows = out.history["windows"].as_array().unwrap();
         assert_eq!(windows.len(), 4);
         let gms: Vec<f64> = windows

@@ -12,13 +12,17 @@ use mtl_datasets::{Dataset, Split};
 use mtl_reports::record::RunStatus;
 use mtl_reports::{write_record_atomic, RunRecord};
 
-use crate::cell::{search_for, search_id, train_cell};
+use crate::cell::{search_for, search_id, train_cell, Baselines};
 use crate::config::RunConfig;
 use crate::plan::SweepPlan;
 use crate::progress::{ProgressMode, SweepProgress};
 use crate::results_dir::{PlanStamp, ResultsDir};
+use crate::selection::Objective;
 use crate::trainer::RunEnv;
 use crate::{Error, Result};
+
+/// Registry name of the single-task baselines.
+const STL: &str = "stl";
 
 /// How a sweep runs.
 #[derive(Debug, Clone)]
@@ -81,6 +85,7 @@ struct Shared<'a> {
     next: AtomicUsize,
     stop: AtomicBool,
     searches: Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
+    reused: &'a BTreeMap<usize, RunRecord>,
     finished: Mutex<BTreeMap<usize, RunRecord>>,
 }
 
@@ -109,13 +114,16 @@ impl Shared<'_> {
     /// Runs the weight search of `cell`'s method, if it has one, unless it is cached: one
     /// search per (dataset, model, method), shared by every seed. The first worker to need it
     /// runs it; the others wait for its cached result.
-    fn shared_search(&self, cell: &RunConfig, dataset: &dyn Dataset) -> Result<()> {
+    fn shared_search(
+        &self,
+        cell: &RunConfig,
+        dataset: &dyn Dataset,
+        baselines: &Baselines,
+    ) -> Result<()> {
         let spec = mtl_methods::find(&cell.method.name)?;
-        if spec
-            .search(&cell.method.params, dataset.tasks().len())?
-            .is_none()
-        {
-            return Ok(());
+        match spec.search(&cell.method.params, dataset.tasks().len())? {
+            Some(search) if !search.keeps_member() => {}
+            _ => return Ok(()),
         }
         let lock = self
             .searches
@@ -127,7 +135,78 @@ impl Shared<'_> {
         let _guard = lock
             .lock()
             .map_err(|_| Error::Internal("search lock poisoned".into()))?;
-        search_for(cell, dataset, self.env, Some(self.folder.path())).map(|_| ())
+        search_for(cell, dataset, self.env, Some(self.folder.path()), baselines).map(|_| ())
+    }
+
+    /// The single-task validation metrics `selection = "dm"` scores `cell` against: its own
+    /// seed's baselines, or for a search shared by every seed the mean over the sweep's seeds.
+    /// Waits for those baselines to finish (they come first in the queue, so some worker
+    /// holds each). `Ok(None)` when not needed; `Err` when the sweep stops meanwhile or a
+    /// baseline has no validation result.
+    fn baselines(&self, cell: &RunConfig, dataset: &dyn Dataset) -> Result<Option<Baselines>> {
+        if cell.train.selection != Objective::Dm || cell.method.name == STL {
+            return Ok(Some(None));
+        }
+        let shared = mtl_methods::find(&cell.method.name)?
+            .search(&cell.method.params, dataset.tasks().len())?
+            .is_some_and(|s| !s.keeps_member());
+        let seeds = if shared {
+            self.plan.seeds.clone()
+        } else {
+            vec![cell.seed]
+        };
+        let k = dataset.tasks().len();
+        let mut sum = vec![0.0; k];
+        for &seed in &seeds {
+            let ids = self.plan.stl_cells(&RunConfig {
+                seed,
+                ..cell.clone()
+            });
+            for (task, id) in ids.iter().enumerate() {
+                let Some(record) = self.wait_for(id)? else {
+                    return Ok(None);
+                };
+                sum[task] += selected_val_metric(&record, task).ok_or_else(|| Error::Config {
+                    path: "train.selection".into(),
+                    message: format!(
+                        "the single-task baseline {id} of task {task} has no selected \
+                         validation result (it diverged), so `dm` cannot score {}; use \
+                         `metric`",
+                        cell.method.name
+                    ),
+                })?;
+            }
+        }
+        Ok(Some(Some(
+            sum.iter().map(|s| s / seeds.len() as f64).collect(),
+        )))
+    }
+
+    /// The record of cell `id` once it exists; `None` if the sweep stops first.
+    fn wait_for(&self, id: &str) -> Result<Option<RunRecord>> {
+        let index = self
+            .cells
+            .iter()
+            .position(|c| c.cell_id() == id)
+            .ok_or_else(|| Error::Internal(format!("baseline cell {id} is not in the plan")))?;
+        loop {
+            if let Some(r) = self.reused.get(&index) {
+                return Ok(Some(r.clone()));
+            }
+            let finished = self
+                .finished
+                .lock()
+                .map_err(|_| Error::Internal("results poisoned".into()))?;
+            if let Some(r) = finished.get(&index) {
+                return Ok(Some(r.clone()));
+            }
+            drop(finished);
+            crate::interrupt::check()?;
+            if self.stop.load(Ordering::SeqCst) {
+                return Ok(None);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     fn train(&self, index: usize) -> Result<()> {
@@ -143,13 +222,17 @@ impl Shared<'_> {
         );
         let started = Instant::now();
         self.folder.log("start", &id, &label)?;
+        let Some(baselines) = self.baselines(cell, dataset)? else {
+            return Ok(());
+        };
         let mut run = self.progress.start_run(&label, steps_of(cell, dataset));
-        let trained = self.shared_search(cell, dataset).and_then(|()| {
+        let trained = self.shared_search(cell, dataset, &baselines).and_then(|()| {
             train_cell(
                 cell,
                 dataset,
                 self.env,
                 Some(self.folder.path()),
+                &baselines,
                 &mut || run.step(),
             )
         });
@@ -187,6 +270,15 @@ impl Shared<'_> {
             .insert(index, record);
         Ok(())
     }
+}
+
+/// Validation metric of a single-task baseline's own task at its selected epoch.
+fn selected_val_metric(record: &RunRecord, task: usize) -> Option<f64> {
+    let epoch = record.selected_epoch.checked_sub(1)?;
+    record
+        .completed()
+        .then(|| record.epochs.get(epoch)?.val_metric.get(task).copied())
+        .flatten()
 }
 
 /// Runs every cell of `plan` (whose datasets, plan order, are `datasets`) into `dir`:
@@ -255,6 +347,7 @@ pub fn run_sweep(
         next: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
         searches: Mutex::new(BTreeMap::new()),
+        reused: &scan.reused,
         finished: Mutex::new(BTreeMap::new()),
     };
     let results: Vec<Result<()>> = std::thread::scope(|scope| {

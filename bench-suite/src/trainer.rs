@@ -7,12 +7,15 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use mtl_datasets::{Batch, Dataset, Split};
 use mtl_methods::{Diagnostics, Method};
-use mtl_reports::record::{Cost, EpochLog, GradDiagnostics, RunStatus, Stamp, WeightsSummary};
+use mtl_reports::record::{
+    Cost, EpochLog, GradDiagnostics, RunStatus, Selection, Stamp, WeightsSummary,
+};
 
 use crate::config::TrainConfig;
 use crate::loss::{metric_sum, targets_tensor, task_loss};
 use crate::model::{Model, ModelSpec};
 use crate::optim;
+use crate::selection::Scorer;
 use crate::step::{encode_groups, params_gram, task_losses, train_step, BackwardCount, NonFinite};
 use crate::Result;
 
@@ -28,6 +31,7 @@ pub struct RunEnv {
 }
 
 /// Running summary of the weights λ over all steps.
+#[derive(Clone)]
 struct WeightsTracker {
     last: Vec<f64>,
     sum: Vec<f64>,
@@ -96,7 +100,8 @@ pub struct Session<'a> {
     weights: WeightsTracker,
     step_ms: Vec<f64>,
     epochs: Vec<EpochLog>,
-    reference_val: Vec<f64>,
+    scorer: Scorer,
+    initial_score: f64,
     best: (f64, usize, Vec<Tensor>),
     status: RunStatus,
     started: bool,
@@ -112,8 +117,10 @@ pub struct TrainedRun {
     pub status: RunStatus,
     /// Per-epoch logs.
     pub epochs: Vec<EpochLog>,
-    /// Validation-selected epoch (0 = initial parameters).
+    /// Validation-selected epoch (from 1; 0 only when no trained epoch was scored).
     pub selected_epoch: usize,
+    /// How it was selected.
+    pub selection: Selection,
     /// Test loss per task of the selected parameters.
     pub test_loss: Vec<f64>,
     /// Test metric per task of the selected parameters.
@@ -147,7 +154,11 @@ impl<'a> Session<'a> {
         let outputs: Vec<usize> = tasks.iter().map(|t| t.output_dim()).collect();
         let model = Model::new(spec, &dataset.input_shape(), &outputs, seed, device)?;
         let optimizer = optim::build(train, model.params());
-        let (reference_val, _) = evaluate(&model, dataset, Split::Val, device)?;
+        let scored = method.scored_tasks().unwrap_or_else(|| (0..k).collect());
+        let higher = tasks.iter().map(|t| t.metric.higher_is_better()).collect();
+        let initial = evaluate(&model, dataset, Split::Val, device)?;
+        let scorer = Scorer::new(train.selection, scored, higher, initial.clone());
+        let initial_score = scorer.score(&initial.0, &initial.1);
         let snapshot = model.snapshot()?;
         Ok(Self {
             dataset,
@@ -169,8 +180,9 @@ impl<'a> Session<'a> {
             weights: WeightsTracker::new(k),
             step_ms: Vec::new(),
             epochs: Vec::new(),
-            best: (1.0, 0, snapshot),
-            reference_val,
+            best: (f64::INFINITY, 0, snapshot),
+            scorer,
+            initial_score,
             status: RunStatus::Completed,
             started: false,
             diagnostics: train.diagnostics,
@@ -196,12 +208,17 @@ impl<'a> Session<'a> {
         self.step
     }
 
+    /// Backward passes through the shared encoder so far, training and diagnostics.
+    pub fn encoder_backward(&self) -> u64 {
+        self.count.encoder + self.diagnostic_backward
+    }
+
     /// Sum over all steps so far of each task's training loss.
     pub fn loss_totals(&self) -> &[f64] {
         &self.loss_total
     }
 
-    /// Best selection score over completed epochs (the initial parameters count as epoch 0).
+    /// Best selection score over completed (trained) epochs; +∞ before the first one.
     pub fn best_score(&self) -> f64 {
         if self.diverged() {
             f64::INFINITY
@@ -226,42 +243,60 @@ impl<'a> Session<'a> {
         self.started = false;
     }
 
-    /// Uses `reference` (validation loss per task) to normalise selection scores, so scores of
-    /// several sessions compare on one scale.
-    pub fn set_reference(&mut self, reference: Vec<f64>) -> Result<()> {
-        self.reference_val = reference;
-        self.best.0 = self.score(&evaluate(&self.model, self.dataset, Split::Val, &self.device)?.0);
+    /// Uses `reference` (validation losses and metrics per task) to normalise selection
+    /// scores, so scores of several sessions compare on one scale.
+    pub fn set_reference(&mut self, reference: (Vec<f64>, Vec<f64>)) -> Result<()> {
+        self.scorer.set_reference(reference);
+        self.rescore_initial()
+    }
+
+    /// The normalising validation losses and metrics (the initial model's, unless set).
+    pub fn reference(&self) -> (Vec<f64>, Vec<f64>) {
+        self.scorer.reference()
+    }
+
+    /// Sets the single-task baselines' validation metrics, task order, for `selection = "dm"`.
+    pub fn set_baselines(&mut self, baselines: Vec<f64>) -> Result<()> {
+        self.scorer.set_baselines(baselines);
+        self.rescore_initial()
+    }
+
+    /// Whether selection still waits for single-task baselines (`dm` without them).
+    pub fn needs_baselines(&self) -> bool {
+        self.scorer.needs_baselines()
+    }
+
+    fn rescore_initial(&mut self) -> Result<()> {
+        if self.step > 0 {
+            return Err(crate::Error::Internal(
+                "the selection reference changed after training started".into(),
+            ));
+        }
+        let (loss, metric) = evaluate(&self.model, self.dataset, Split::Val, &self.device)?;
+        self.initial_score = self.scorer.score(&loss, &metric);
         Ok(())
     }
 
-    /// The normalising validation losses (the initial model's, unless set).
-    pub fn reference(&self) -> &[f64] {
-        &self.reference_val
-    }
-
-    fn score(&self, val: &[f64]) -> f64 {
-        let relative = |t: usize| val[t] / self.reference_val[t].max(f64::MIN_POSITIVE);
-        let tasks = self
-            .method
-            .scored_tasks()
-            .unwrap_or_else(|| (0..val.len()).collect());
-        tasks.iter().map(|&t| relative(t)).sum::<f64>() / tasks.len().max(1) as f64
-    }
-
-    /// Selection score of the current parameters: mean over tasks of validation loss relative
-    /// to the reference (lower is better; +∞ once diverged).
+    /// Selection score of the current parameters (lower is better; +∞ once diverged).
     pub fn val_score(&self) -> Result<f64> {
         if self.diverged() {
             return Ok(f64::INFINITY);
         }
-        let s = self.score(&evaluate(&self.model, self.dataset, Split::Val, &self.device)?.0);
-        Ok(if s.is_finite() { s } else { f64::INFINITY })
+        let (loss, metric) = evaluate(&self.model, self.dataset, Split::Val, &self.device)?;
+        Ok(self.scorer.score(&loss, &metric))
     }
 
-    /// Copies parameters and optimiser state from `other` (PBT's exploit step).
+    /// Takes over `other`'s training — parameters, optimiser state, epoch logs, the weights
+    /// seen and the best checkpoint so far (PBT's exploit step: the member continues
+    /// `other`'s lineage, so what it reports at the end is that lineage's).
     pub fn copy_state_from(&mut self, other: &Session<'_>) -> Result<()> {
         self.model.restore(&other.model.snapshot()?)?;
         self.optimizer = other.optimizer.boxed_clone();
+        self.best = other.best.clone();
+        self.initial_score = other.initial_score;
+        self.epochs = other.epochs.clone();
+        self.weights = other.weights.clone();
+        self.loss_total = other.loss_total.clone();
         Ok(())
     }
 
@@ -392,7 +427,7 @@ impl<'a> Session<'a> {
             return Ok(());
         }
         let n = self.epoch_steps.max(1) as f64;
-        let s = self.score(&val_loss);
+        let s = self.scorer.score(&val_loss, &val_metric);
         self.epochs.push(EpochLog {
             epoch: self.epoch,
             train_loss: self.loss_sum.iter().map(|v| v / n).collect(),
@@ -412,6 +447,13 @@ impl<'a> Session<'a> {
     /// Restores the validation-selected parameters and evaluates them on the test split.
     pub fn finish(self) -> Result<TrainedRun> {
         self.model.restore(&self.best.2)?;
+        let finite = |x: f64| x.is_finite().then_some(x);
+        let selection = Selection {
+            objective: self.scorer.objective().name().into(),
+            score: finite(self.best.0),
+            initial_score: finite(self.initial_score),
+            improved: self.best.0 < self.initial_score,
+        };
         let (test_loss, test_metric) =
             evaluate(&self.model, self.dataset, Split::Test, &self.device)?;
         let steps = self.step.max(1) as f64;
@@ -419,6 +461,7 @@ impl<'a> Session<'a> {
             status: self.status,
             epochs: self.epochs,
             selected_epoch: self.best.1,
+            selection,
             test_loss,
             test_metric,
             weights: self.weights.summary(),
@@ -472,4 +515,63 @@ pub fn evaluate(
         metric[t] /= n;
     }
     Ok((loss, metric))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::selection::Objective;
+    use mtl_datasets::{SyntheticLinear, SyntheticLinearConfig};
+    use mtl_methods::uniform::FixedWeights;
+    use mtl_methods::Weights;
+
+    fn finished(lr: f64, epochs: usize, selection: Objective) -> TrainedRun {
+        let ds = SyntheticLinear::new(SyntheticLinearConfig {
+            tasks: 2,
+            dim: 8,
+            train: 256,
+            val: 128,
+            test: 64,
+            ..Default::default()
+        })
+        .unwrap();
+        let train = TrainConfig {
+            epochs,
+            batch_size: 32,
+            lr,
+            selection,
+            ..Default::default()
+        };
+        let method = Box::new(FixedWeights::new(Weights::uniform(2)));
+        let spec = ModelSpec::parse("mlp-xs").unwrap();
+        let mut s = Session::new(&ds, &spec, method, &train, 0, &Device::Cpu).unwrap();
+        s.train_steps(s.total_steps(), &mut || {}).unwrap();
+        s.finish().unwrap()
+    }
+
+    #[test]
+    fn the_untrained_epoch_is_never_selected_and_a_worse_run_is_not_improved() {
+        // Adam at lr 1 wrecks the model in its first epoch; the initial parameters would win
+        // the argmin, but only trained epochs are selectable.
+        for objective in [Objective::Loss, Objective::Metric] {
+            let run = finished(1.0, 2, objective);
+            assert!(run.status == RunStatus::Completed, "{:?}", run.status);
+            assert!(run.selected_epoch >= 1, "{objective:?}: {}", run.selected_epoch);
+            let (score, initial) = (run.selection.score.unwrap(), run.selection.initial_score.unwrap());
+            assert!(score > initial, "{objective:?}: {score} vs {initial}");
+            assert!(!run.selection.improved);
+            assert_eq!(run.selection.objective, objective.name());
+            // The selected epoch is the argmin of the logged validation results.
+            let logged = &run.epochs[run.selected_epoch - 1];
+            assert_eq!(logged.epoch, run.selected_epoch);
+        }
+    }
+
+    #[test]
+    fn a_sound_run_improves_and_selects_its_best_trained_epoch() {
+        let run = finished(0.01, 3, Objective::Metric);
+        assert!(run.selection.improved);
+        assert!(run.selection.score.unwrap() < run.selection.initial_score.unwrap());
+        assert!((1..=3).contains(&run.selected_epoch));
+    }
 }

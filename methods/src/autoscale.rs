@@ -318,6 +318,7 @@ impl WeightSearch for AutoScaleConfig {
             rule: self.describe(),
             budget: backend.budget(),
             history: json!({ "window_steps": window, "measured_steps": measured, "windows": history }),
+            member: None,
         })
     }
 }

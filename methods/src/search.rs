@@ -90,12 +90,23 @@ pub struct SearchOutcome {
     pub budget: Budget,
     /// Every trial / generation / window, in order.
     pub history: serde_json::Value,
+    /// The backend member kept (not released) as the result itself, for searches whose
+    /// result is a trained model rather than weights to retrain (PBT's winning member).
+    #[serde(default)]
+    pub member: Option<usize>,
 }
 
 /// A search over fixed weights.
 pub trait WeightSearch {
     /// Runs the search; `seed` seeds its own randomness.
     fn run(&mut self, backend: &mut dyn SearchBackend, seed: u64) -> Result<SearchOutcome>;
+
+    /// Whether the result is one of the search's own trained members (kept, see
+    /// [`SearchOutcome::member`]) rather than weights to retrain on every seed. Such a search
+    /// runs once per seed, as the run itself.
+    fn keeps_member(&self) -> bool {
+        false
+    }
 }
 
 /// Counts what a search spends while forwarding to the harness.

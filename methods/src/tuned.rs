@@ -14,15 +14,22 @@
 //!   uniform) and their own initialisation, train side by side; every `ready` steps the worst
 //!   `truncation` fraction copies parameters, optimiser state and weights of a randomly chosen
 //!   member of the best fraction (exploit) and multiplies each weight by exp(σε), ε ~ N(0, 1),
-//!   σ = `perturb`, renormalised to the simplex (explore). The final weights of the member with
-//!   the best validation objective at the end are chosen.
+//!   σ = `perturb`, renormalised to the simplex (explore); a member that copies another takes
+//!   over its lineage (epoch logs and best checkpoint too). With `pbt_result = "member"`
+//!   (default) the result is what PBT found: the member whose lineage has the best selected
+//!   checkpoint, with its weight schedule recorded; PBT then runs once per seed (seeded by it)
+//!   and the whole population is that run's budget. `pbt_result = "retrain"` instead retrains
+//!   the final weights of the member with the best validation objective at the end, from
+//!   scratch, on every seed.
 //!
-//! The validation objective is the harness's selection score: mean over tasks of validation
-//! loss relative to a common reference model's. Budget: trainings × schedule steps (recorded).
-//! The chosen λ is then retrained on every seed at the cost of `uniform` (one backward/step).
+//! The validation objective is the harness's selection objective (`[train] selection`), scored
+//! against a common reference model so members compare. Budget: trainings × schedule steps
+//! (recorded; the harness adds backward passes and wall time). Grid, random and retrained PBT
+//! weights are then retrained on every seed at the cost of `uniform` (one backward/step).
 //!
 //! Hyper-parameters: `strategy` (grid), `step` h (0.1; 1/h an integer), `trials` (16),
-//! `population` (8), `ready` (50 steps), `truncation` (0.25), `perturb` (0.2), `search_seed` (0).
+//! `population` (8), `ready` (50 steps), `truncation` (0.25), `perturb` (0.2), `search_seed` (0),
+//! `pbt_result` (member).
 
 use rand::seq::IndexedRandom;
 use rand_distr::{Distribution, StandardNormal};
@@ -47,6 +54,16 @@ pub enum Strategy {
     Pbt,
 }
 
+/// What a PBT search returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PbtResult {
+    /// The winning member itself: its model and its weight schedule.
+    Member,
+    /// The winner's final weights, retrained from scratch on every seed.
+    Retrain,
+}
+
 /// Hyper-parameters of `tuned`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -67,6 +84,8 @@ pub struct TunedConfig {
     pub perturb: f64,
     /// Seed of the search (candidates, member initialisations, PBT choices).
     pub search_seed: u64,
+    /// What PBT returns.
+    pub pbt_result: PbtResult,
 }
 
 impl Default for TunedConfig {
@@ -80,6 +99,7 @@ impl Default for TunedConfig {
             truncation: 0.25,
             perturb: 0.2,
             search_seed: 0,
+            pbt_result: PbtResult::Member,
         }
     }
 }
@@ -133,6 +153,11 @@ impl MethodConfig for TunedConfig {
                 name: "search_seed",
                 kind: "integer",
                 help: "seed of the search",
+            },
+            ParamDoc {
+                name: "pbt_result",
+                kind: "member | retrain",
+                help: "PBT's result: the winning member itself, or its final weights retrained",
             },
         ]
     }
@@ -196,7 +221,7 @@ impl WeightSearch for TunedConfig {
     fn run(&mut self, backend: &mut dyn SearchBackend, seed: u64) -> Result<SearchOutcome> {
         let mut metered = Metered::new(backend);
         let seed = seed.wrapping_add(self.search_seed);
-        let (weights, score, rule, history) = match self.strategy {
+        let (weights, score, rule, history, member) = match self.strategy {
             Strategy::Grid | Strategy::Random => {
                 let k = metered.num_tasks();
                 let mut rng = search_rng(seed);
@@ -205,7 +230,8 @@ impl WeightSearch for TunedConfig {
                 } else {
                     (0..self.trials).map(|_| dirichlet(k, &mut rng)).collect()
                 };
-                trials(&mut metered, candidates)?
+                let (w, s, rule, history) = trials(&mut metered, candidates)?;
+                (w, s, rule, history, None)
             }
             Strategy::Pbt => pbt(self, &mut metered, seed)?,
         };
@@ -215,7 +241,12 @@ impl WeightSearch for TunedConfig {
             rule,
             budget: metered.budget(),
             history,
+            member,
         })
+    }
+
+    fn keeps_member(&self) -> bool {
+        self.strategy == Strategy::Pbt && self.pbt_result == PbtResult::Member
     }
 }
 
@@ -269,7 +300,11 @@ fn perturb(w: &Weights, sigma: f64, rng: &mut rand_chacha::ChaCha8Rng) -> Weight
     Weights::normalized(&scaled).unwrap_or_else(|_| w.clone())
 }
 
-fn pbt(config: &TunedConfig, backend: &mut dyn SearchBackend, seed: u64) -> Result<Chosen> {
+fn pbt(
+    config: &TunedConfig,
+    backend: &mut dyn SearchBackend,
+    seed: u64,
+) -> Result<(Weights, f64, String, serde_json::Value, Option<usize>)> {
     let k = backend.num_tasks();
     let p = config.population;
     let mut rng = search_rng(seed);
@@ -288,6 +323,11 @@ fn pbt(config: &TunedConfig, backend: &mut dyn SearchBackend, seed: u64) -> Resu
     let schedule = backend.schedule_steps();
     let replace = ((p as f64 * config.truncation).floor() as usize).max(1);
     let mut rounds = Vec::new();
+    // Per member, the weight schedule of its lineage: (first step, weights) entries.
+    let mut lineage: Vec<Vec<serde_json::Value>> = weights
+        .iter()
+        .map(|w| vec![json!({ "from_step": 0, "weights": w.as_slice() })])
+        .collect();
     let mut done = 0;
     let mut scores = vec![f64::INFINITY; p];
     while done < schedule {
@@ -309,6 +349,9 @@ fn pbt(config: &TunedConfig, backend: &mut dyn SearchBackend, seed: u64) -> Resu
                 backend.copy(members[source], members[bottom])?;
                 weights[bottom] = perturb(&weights[source], config.perturb, &mut rng);
                 backend.set_weights(members[bottom], &weights[bottom])?;
+                lineage[bottom] = lineage[source].clone();
+                lineage[bottom]
+                    .push(json!({ "from_step": done, "weights": weights[bottom].as_slice() }));
                 events.push(json!({ "member": bottom, "copied_from": source, "new_weights": weights[bottom].as_slice() }));
             }
         }
@@ -319,18 +362,33 @@ fn pbt(config: &TunedConfig, backend: &mut dyn SearchBackend, seed: u64) -> Resu
             "exploit": events,
         }));
     }
+    let keep = config.pbt_result == PbtResult::Member;
+    let best: Vec<f64> = members
+        .iter()
+        .map(|&m| backend.best_score(m))
+        .collect::<Result<_>>()?;
+    // The member: best selected checkpoint of its lineage; retrain: best final parameters.
+    let ranked = if keep { &best } else { &scores };
     let winner = (0..p)
-        .min_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b)))
+        .min_by(|&a, &b| ranked[a].total_cmp(&ranked[b]).then(a.cmp(&b)))
         .expect("population ≥ 2");
-    let best = backend.best_score(members[winner])?;
-    for &m in &members {
-        backend.release(m);
+    for (i, &m) in members.iter().enumerate() {
+        if !(keep && i == winner) {
+            backend.release(m);
+        }
     }
+    let rule = if keep {
+        "the member whose lineage has the best selected checkpoint (validation objective), kept \
+         as the result with its weight schedule"
+    } else {
+        "final weights of the member with the best validation objective after the last round, \
+         retrained"
+    };
     Ok((
         weights[winner].clone(),
-        best,
-        "final weights of the member with the best validation objective after the last round"
-            .into(),
-        json!({ "rounds": rounds, "winner": winner }),
+        best[winner],
+        rule.into(),
+        json!({ "rounds": rounds, "winner": winner, "schedule": lineage[winner] }),
+        keep.then_some(members[winner]),
     ))
 }

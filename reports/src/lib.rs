@@ -19,6 +19,7 @@ pub mod partition;
 pub mod plot;
 pub mod record;
 pub mod report;
+pub mod search_trace;
 pub mod sheet;
 pub mod stats;
 pub mod store;

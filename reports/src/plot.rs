@@ -26,6 +26,11 @@ const COLOURS: [RGBColor; 10] = [
     RGBColor(100, 110, 0),
 ];
 
+/// The `i`-th plot colour (cycled).
+pub fn colour(i: usize) -> RGBColor {
+    COLOURS[i % COLOURS.len()]
+}
+
 /// Legend entry of the front line.
 pub const FRONT_LABEL: &str = "scalarization front";
 /// Legend entry of the single-task corner.

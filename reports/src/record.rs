@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Version of the record layout; bump on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Everything known about one finished run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,8 +32,11 @@ pub struct RunRecord {
     pub status: RunStatus,
     /// Per-epoch logs.
     pub epochs: Vec<EpochLog>,
-    /// Epoch (from 1) whose parameters were selected on validation; 0 = initial parameters.
+    /// Epoch (from 1) whose parameters were selected on validation; 0 only when no trained
+    /// epoch could be scored (the run diverged in its first epoch).
     pub selected_epoch: usize,
+    /// How the checkpoint was selected and whether it improved on the initial parameters.
+    pub selection: Selection,
     /// Test results of the selected parameters, task order.
     pub test: Vec<TaskResult>,
     /// The weights λ the method used.
@@ -169,6 +172,21 @@ pub enum RunStatus {
     },
 }
 
+/// The validation selection of a run's checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Selection {
+    /// The objective minimised over trained epochs: `loss`, `metric` or `dm`.
+    pub objective: String,
+    /// Its value at the selected epoch (null when no trained epoch was scored).
+    pub score: Option<f64>,
+    /// Its value for the initial parameters (never selectable; shown for comparison).
+    pub initial_score: Option<f64>,
+    /// Whether the selected epoch scores better than the initial parameters; a run that
+    /// never did is reported as not improved.
+    pub improved: bool,
+}
+
 /// Losses and metrics after one epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -263,6 +281,10 @@ pub struct SearchRecord {
     pub budget: SearchBudget,
     /// Trials, PBT rounds or exploration windows, in order.
     pub history: Value,
+    /// Wall time of the search, seconds. Kept in the search's own file only: a run record
+    /// carries it in `timing.search_s`, so records stay comparable apart from `timing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_s: Option<f64>,
 }
 
 /// Compute spent by a search.
@@ -275,6 +297,13 @@ pub struct SearchBudget {
     pub steps: u64,
     /// Steps of one full training schedule.
     pub schedule_steps: u64,
+    /// Backward passes through the shared encoder over all trainings, gradient measurements
+    /// (AutoScale's windows) included.
+    pub encoder_backward: u64,
+    /// Whether the reported run is one of the search's trainings (PBT's winning member), so
+    /// its cost is already in this budget.
+    #[serde(default)]
+    pub includes_run: bool,
 }
 
 /// Wall-clock timings; never compared across runs for determinism.
@@ -285,7 +314,8 @@ pub struct Timing {
     pub step_ms_median: f64,
     /// Mean time of one training step, milliseconds.
     pub step_ms_mean: f64,
-    /// Whole run, seconds.
+    /// Whole run, seconds: its training and evaluation, not a weight search run before it
+    /// (`search_s`); for PBT's kept member, its whole population.
     pub total_s: f64,
     /// Start, seconds since the Unix epoch.
     pub started_unix: f64,
@@ -303,6 +333,10 @@ pub struct Timing {
     /// Cells the sweep trained side by side in this process (1 = one at a time).
     #[serde(default)]
     pub workers: usize,
+    /// Wall time of the weight search this run's weights came from, seconds (0 without one);
+    /// a search shared by several seeds is charged to each.
+    #[serde(default)]
+    pub search_s: f64,
 }
 
 impl RunRecord {
@@ -318,6 +352,7 @@ impl RunRecord {
                 peak_rss_bytes: 0,
                 peak_rss_scope: String::new(),
                 workers: 0,
+                search_s: 0.0,
             },
             ..self.clone()
         }

@@ -13,7 +13,7 @@ use crate::pareto::{pareto_sheet, views};
 use crate::plot::pareto_svg;
 use crate::sheet::{Format, Sheet};
 use crate::store::write_atomic;
-use crate::table::{main_sheet, per_task_sheet, rank_sheet, ComparisonTable};
+use crate::table::{main_sheet, per_task_sheet, rank_sheet, timing_sheet, ComparisonTable};
 use crate::{Result, RunRecord};
 
 /// One SVG plot and its file name.
@@ -91,6 +91,7 @@ impl Report {
                 sheets: vec![
                     main_sheet(b),
                     per_task_sheet(b),
+                    timing_sheet(b),
                     model_size_sheet(b),
                     pareto_sheet(b, &pareto),
                     paired_sheet(b),
@@ -101,7 +102,7 @@ impl Report {
         let comparison = ComparisonTable {
             blocks: sections
                 .iter()
-                .map(|s| (s.label.clone(), s.sheets[..2].to_vec()))
+                .map(|s| (s.label.clone(), s.sheets[..3].to_vec()))
                 .collect(),
             ranks: rank_sheet(&analysis),
             notes: analysis.notes.clone(),

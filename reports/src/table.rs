@@ -2,7 +2,7 @@
 //! CI over seeds), rank, cost and budget; the per-task test metrics beside it; the mean rank
 //! of each method over every dataset × model column. Also the one-run summary of `run`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tabled::builder::Builder;
 use tabled::settings::Style;
@@ -16,11 +16,22 @@ use crate::{Result, RunRecord};
 pub const MAIN_LEGEND: &str = "Δm% = mean over tasks of the relative test-metric change \
 against the single-task baselines (stl) of the same model and seed, sign-flipped where higher \
 is better: negative is better. Mean ± half-width of the 95 % t-interval over the n seeds \
-(n − 1 degrees of freedom; n = 1 shows the mean alone); diverged runs are excluded and \
-counted in div. rank = rank of the mean Δm% among the methods of the same dataset and model \
-(1 = best; ties share). bwd/step = backward passes through the shared encoder per step; \
-step× = median step time relative to uniform on the same model; budget = training steps \
-including any weight search, in units of one training.";
+(n − 1 degrees of freedom; n = 1 shows the mean alone); n = a/b when only a of the b seeds \
+run have a Δm% (the others diverged, or their baselines did); div = diverged runs. rank = \
+rank of the mean Δm% among the methods of the same dataset and model (1 = best; ties share). \
+epoch = validation-selected epoch, mean over seeds (never the untrained epoch 0; \
+\"k n.i.\" = k runs whose best trained epoch did not improve on the initial model). \
+bwd/step = backward passes through the shared encoder per step; budget = backward passes \
+through the shared encoder spent for the result, weight search included, in units of one \
+uniform training (stl: its K trainings).";
+
+/// Legend of the timing table.
+pub const TIMING_LEGEND: &str = "Wall-clock cost, which depends on the machine (kept apart \
+from the tables above, which regenerate byte-identically): step× = median step time \
+relative to uniform on the same model; run s = mean wall time of one run (for PBT's kept \
+member: its whole population), search s = mean wall time of the weight search its weights \
+came from (a search shared by the seeds is charged to each), total× = (run s + search s) \
+relative to uniform's run s.";
 
 /// Legend of the per-task table.
 pub const PER_TASK_LEGEND: &str = "Test metric of the validation-selected epoch, mean ± \
@@ -59,7 +70,8 @@ impl std::fmt::Display for ComparisonTable {
             writeln!(f, "{}", wrap(n, WRAP))?;
         }
         writeln!(f, "{}", wrap(MAIN_LEGEND, WRAP))?;
-        write!(f, "{}", wrap(PER_TASK_LEGEND, WRAP))
+        writeln!(f, "{}", wrap(PER_TASK_LEGEND, WRAP))?;
+        write!(f, "{}", wrap(TIMING_LEGEND, WRAP))
     }
 }
 
@@ -74,7 +86,7 @@ pub fn comparison_table(records: &[RunRecord], method_order: &[&str]) -> Result<
             .map(|b| {
                 (
                     b.block.label.clone(),
-                    vec![main_sheet(b), per_task_sheet(b)],
+                    vec![main_sheet(b), per_task_sheet(b), timing_sheet(b)],
                 )
             })
             .collect(),
@@ -86,34 +98,25 @@ pub fn comparison_table(records: &[RunRecord], method_order: &[&str]) -> Result<
 /// The main table of one block.
 pub fn main_sheet(b: &BlockAnalysis<'_>) -> Sheet {
     let columns = [
-        "method", "model", "n", "Δm%↓", "rank", "bwd/step", "step×", "budget", "div",
+        "method", "model", "n", "Δm%↓", "rank", "epoch", "bwd/step", "budget", "div",
     ];
     let rows = b
         .groups
         .iter()
         .zip(&b.rank)
         .map(|(g, rank)| {
-            let uniform_step = b
-                .uniform(&g.model.name)
-                .and_then(|u| u.summary(|r| r.timing.step_ms_median));
-            let step = g.summary(|r| r.timing.step_ms_median);
             vec![
                 Cell::text(&g.label),
                 Cell::text(&g.model.name),
-                Cell::text(g.seeds().to_string()),
+                Cell::text(seeds_cell(g)),
                 if g.is_stl() {
                     Cell::text("0 (ref)")
                 } else {
                     Cell::estimate(g.delta_summary(), NumberStyle::Percent)
                 },
                 rank.map_or(Cell::Missing, |r| Cell::text(r.to_string())),
+                epoch_cell(g),
                 backward_cell(g),
-                match (step, uniform_step) {
-                    (Some(s), Some(u)) if u.mean > 0.0 => {
-                        Cell::text(format!("{:.2}", s.mean / u.mean))
-                    }
-                    _ => Cell::Missing,
-                },
                 budget_cell(g, b.tasks().len()),
                 Cell::text(g.diverged().to_string()),
             ]
@@ -125,6 +128,70 @@ pub fn main_sheet(b: &BlockAnalysis<'_>) -> Sheet {
         columns: columns.iter().map(|c| c.to_string()).collect(),
         rows,
         notes: vec![MAIN_LEGEND.into()],
+    }
+}
+
+/// The wall-clock table of one block: step and run times relative to uniform.
+pub fn timing_sheet(b: &BlockAnalysis<'_>) -> Sheet {
+    let ratio = |x: Option<f64>, base: Option<f64>| match (x, base) {
+        (Some(x), Some(u)) if u > 0.0 => Cell::text(format!("{:.2}", x / u)),
+        _ => Cell::Missing,
+    };
+    let seconds = |x: Option<f64>| x.map_or(Cell::Missing, |x| Cell::text(format!("{x:.1}")));
+    let rows = b
+        .groups
+        .iter()
+        .map(|g| {
+            let uniform = b.uniform(&g.model.name);
+            let mean = |g: &Group<'_>, f: fn(&RunRecord) -> f64| g.summary(f).map(|s| s.mean);
+            let step = |r: &RunRecord| r.timing.step_ms_median;
+            let run = |r: &RunRecord| r.timing.total_s;
+            let total = |r: &RunRecord| r.timing.total_s + r.timing.search_s;
+            let uniform_run = uniform.and_then(|u| mean(u, run));
+            vec![
+                Cell::text(&g.label),
+                Cell::text(&g.model.name),
+                ratio(mean(g, step), uniform.and_then(|u| mean(u, step))),
+                seconds(mean(g, run)),
+                seconds(mean(g, |r| r.timing.search_s)),
+                ratio(mean(g, total), uniform_run),
+            ]
+        })
+        .collect();
+    Sheet {
+        kind: "timing",
+        title: format!("Wall-clock cost on {}", b.block.label),
+        columns: ["method", "model", "step×", "run s", "search s", "total×"]
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
+        rows,
+        notes: vec![TIMING_LEGEND.into()],
+    }
+}
+
+/// Seeds with a Δm% value, as `a/b` of the seeds run when some have none.
+fn seeds_cell(g: &Group<'_>) -> String {
+    let run = g.runs.iter().map(|r| r.seed).collect::<BTreeSet<_>>().len();
+    let valued = if g.is_stl() { g.seeds() } else { g.delta.len() };
+    if valued == run {
+        run.to_string()
+    } else {
+        format!("{valued}/{run}")
+    }
+}
+
+/// Mean selected epoch over completed runs, with the count of runs that did not improve on
+/// their initial parameters.
+fn epoch_cell(g: &Group<'_>) -> Cell {
+    let Some(mean) = g.summary(|r| r.selected_epoch as f64) else {
+        return Cell::Missing;
+    };
+    let not_improved = g.done().filter(|r| !r.selection.improved).count();
+    if not_improved == 0 {
+        Cell::text(format!("{:.1}", mean.mean))
+    } else {
+        Cell::text(format!("{:.1} ({not_improved} n.i.)", mean.mean))
     }
 }
 
@@ -218,16 +285,25 @@ fn backward_cell(g: &Group<'_>) -> Cell {
     }
 }
 
-/// Training steps spent per reported run, search included, in units of the run itself:
-/// 1.0× for online methods, 1 + (search steps / run steps) for searched weights, K× for the
-/// K single-task baselines together.
+/// Backward passes through the shared encoder spent for one reported run, its weight search
+/// included (once: PBT's kept member is part of its population), in units of one uniform
+/// training (the run's steps × 1 backward); K× for the K single-task baselines together.
 fn budget_cell(g: &Group<'_>, k: usize) -> Cell {
     if g.is_stl() {
         return Cell::text(format!("{k}.0×"));
     }
     match g.summary(|r| {
-        let search = r.search.as_ref().map_or(0, |s| s.budget.steps);
-        1.0 + search as f64 / r.cost.steps.max(1) as f64
+        let run = r.cost.steps as f64 * r.cost.encoder_backward_per_step;
+        let total = match &r.search {
+            Some(s) if s.budget.includes_run => s.budget.encoder_backward as f64,
+            Some(s) => s.budget.encoder_backward as f64 + run,
+            None => run,
+        };
+        let unit = r
+            .search
+            .as_ref()
+            .map_or(r.cost.steps, |s| s.budget.schedule_steps);
+        total / unit.max(1) as f64
     }) {
         Some(s) => Cell::text(format!("{:.1}×", s.mean)),
         None => Cell::Missing,

@@ -149,7 +149,7 @@ fn records_of_another_schema_version_never_share_a_column() {
     let rep = report(&records);
     assert_eq!(rep.sections.len(), 4);
     assert!(
-        rep.notes.iter().all(|n| n.contains("schema (`0` vs `1`)")),
+        rep.notes.iter().all(|n| n.contains("schema (`0` vs `2`)")),
         "{:?}",
         rep.notes
     );
@@ -163,11 +163,11 @@ fn a_record_file_of_another_schema_version_is_refused_by_name() {
         let p = entry.unwrap().path();
         std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
     }
-    let old = dir.path().join("0455489b5d3dd9eb.json");
+    let old = dir.path().join("3e22ec7a5c0cf4b4.json");
     let text = std::fs::read_to_string(&old).unwrap();
     std::fs::write(
         &old,
-        text.replacen("\"schema_version\": 1", "\"schema_version\": 0", 1),
+        text.replacen("\"schema_version\": 2", "\"schema_version\": 0", 1),
     )
     .unwrap();
     let err = load_records(dir.path()).unwrap_err();
@@ -177,7 +177,7 @@ fn a_record_file_of_another_schema_version_is_refused_by_name() {
     );
     let msg = err.to_string();
     assert!(
-        msg.contains("0455489b5d3dd9eb.json") && msg.contains("Regenerate"),
+        msg.contains("3e22ec7a5c0cf4b4.json") && msg.contains("Regenerate"),
         "{msg}"
     );
 }
@@ -201,7 +201,11 @@ fn svg_plots_parse_and_hold_one_series_per_method() {
             .iter()
             .find(|s| s.plots.contains(plot))
             .unwrap();
-        let pareto = &section.sheets[3];
+        let pareto = section
+            .sheets
+            .iter()
+            .find(|s| s.kind == "pareto")
+            .unwrap();
         let model = plot
             .file_name
             .trim_end_matches(".svg")

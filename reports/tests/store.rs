@@ -43,7 +43,7 @@ fn bad_record_files_are_reported_with_their_path_and_reason() {
         ),
         (
             "schema.json",
-            good.replacen("\"schema_version\": 1", "\"schema_version\": 99", 1),
+            good.replacen("\"schema_version\": 2", "\"schema_version\": 99", 1),
             "schema version 99",
         ),
         (

@@ -1,0 +1,273 @@
+//! What the weight searches of a record set chose and how: the chosen weights of every
+//! searched method beside each other with their validation score and cost, and AutoScale's
+//! per-window metric trace (Yang et al., 2025) as a table and a plot.
+
+use std::collections::BTreeMap;
+
+use plotters::prelude::*;
+use serde_json::Value;
+
+use crate::sheet::{Cell, NumberStyle, Sheet};
+use crate::{Error, Result, RunRecord};
+
+/// One search (shared by seeds, or one per seed for PBT's kept member), its method label.
+struct Found<'a> {
+    label: String,
+    model: &'a str,
+    seeds: Vec<u64>,
+    record: &'a RunRecord,
+}
+
+/// Searches in `records`, one entry per distinct search id, by (model, label).
+fn searches(records: &[RunRecord]) -> Vec<Found<'_>> {
+    let mut by_id: BTreeMap<(&str, String, &str), Found<'_>> = BTreeMap::new();
+    for r in records {
+        let Some(s) = &r.search else { continue };
+        let label = method_label(r);
+        by_id
+            .entry((r.model.name.as_str(), label.clone(), s.id.as_str()))
+            .or_insert_with(|| Found {
+                label,
+                model: &r.model.name,
+                seeds: Vec::new(),
+                record: r,
+            })
+            .seeds
+            .push(r.seed);
+    }
+    by_id.into_values().collect()
+}
+
+/// The method name with the parameters that name its variant (`strategy`, `exploration`).
+fn method_label(r: &RunRecord) -> String {
+    let variant = ["strategy", "exploration"]
+        .iter()
+        .filter_map(|k| r.method.config.get(*k).and_then(Value::as_str))
+        .collect::<Vec<_>>();
+    if variant.is_empty() {
+        r.method.name.clone()
+    } else {
+        format!("{} {}", r.method.name, variant.join(","))
+    }
+}
+
+fn weights_text(w: &[f64]) -> String {
+    w.iter()
+        .map(|x| format!("{x:.3}"))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The chosen weights of every search: method, model, seeds, λ, validation score, trainings
+/// and encoder backward passes in units of one training.
+pub fn chosen_weights_sheet(records: &[RunRecord]) -> Option<Sheet> {
+    let found = searches(records);
+    if found.is_empty() {
+        return None;
+    }
+    let rows = found
+        .iter()
+        .map(|f| {
+            let s = f.record.search.as_ref().expect("searches have a search");
+            let seeds = f
+                .seeds
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            vec![
+                Cell::text(&f.label),
+                Cell::text(f.model),
+                Cell::text(seeds),
+                Cell::text(weights_text(&s.weights)),
+                s.score
+                    .map_or(Cell::Missing, |x| Cell::number(x, NumberStyle::Metric)),
+                Cell::text(s.budget.trainings.to_string()),
+                Cell::text(format!(
+                    "{:.2}",
+                    s.budget.encoder_backward as f64 / s.budget.schedule_steps.max(1) as f64
+                )),
+            ]
+        })
+        .collect();
+    Some(Sheet {
+        kind: "search",
+        title: "Weights chosen by the searches".into(),
+        columns: [
+            "method", "model", "seeds", "λ", "val score↓", "trainings", "bwd (trainings)",
+        ]
+        .iter()
+        .map(|c| c.to_string())
+        .collect(),
+        rows,
+        notes: vec![
+            "λ = the weights each search chose (PBT with its member kept: the weights its winning \
+             lineage ended with; the schedule is in the record). val score = the selection \
+             objective of the choice on validation (lower is better; scored against the \
+             search's own reference model, so compare within a search only). bwd = backward \
+             passes through the shared encoder the search spent, in units of one uniform \
+             training."
+                .into(),
+        ],
+    })
+}
+
+/// One AutoScale exploration's windows.
+struct Trace<'a> {
+    model: &'a str,
+    windows: Vec<&'a Value>,
+}
+
+fn traces(records: &[RunRecord]) -> Vec<Trace<'_>> {
+    searches(records)
+        .into_iter()
+        .filter(|f| f.record.method.name == "autoscale")
+        .filter_map(|f| {
+            let windows = f.record.search.as_ref()?.history.get("windows")?.as_array()?;
+            Some(Trace {
+                model: f.model,
+                windows: windows.iter().collect(),
+            })
+        })
+        .collect()
+}
+
+fn numbers(v: Option<&Value>) -> Vec<f64> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default()
+}
+
+/// AutoScale's exploration windows: weights trained with, gradient norms, GMS of the
+/// weighted gradients, condition number, conflict rate and the weights set for the next
+/// window.
+pub fn window_sheets(records: &[RunRecord]) -> Vec<Sheet> {
+    traces(records)
+        .into_iter()
+        .map(|t| {
+            let rows = t
+                .windows
+                .iter()
+                .map(|w| {
+                    let m = w.get("metrics");
+                    let get = |k: &str| m.and_then(|m| m.get(k)).and_then(Value::as_f64);
+                    vec![
+                        Cell::text(w.get("window").map_or(String::new(), Value::to_string)),
+                        Cell::text(weights_text(&numbers(w.get("trained_with")))),
+                        Cell::text(weights_text(&numbers(m.and_then(|m| m.get("grad_norm"))))),
+                        get("weighted_gms").map_or(Cell::Missing, |x| Cell::number(x, NumberStyle::Ratio)),
+                        get("condition_number")
+                            .map_or(Cell::Missing, |x| Cell::number(x, NumberStyle::Metric)),
+                        get("conflict_rate").map_or(Cell::Missing, |x| Cell::number(x, NumberStyle::Ratio)),
+                        Cell::text(weights_text(&numbers(w.get("weights")))),
+                    ]
+                })
+                .collect();
+            Sheet {
+                kind: "autoscale-windows",
+                title: format!("AutoScale exploration windows, {}", t.model),
+                columns: [
+                    "window", "trained with λ", "‖g_k‖", "GMS (weighted)", "cond(G)", "conflict",
+                    "next λ",
+                ]
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+                rows,
+                notes: vec![
+                    "Per window of AutoScale's exploratory run: the weights it trained with, the \
+                     mean per-task gradient norms w.r.t. the shared parameters, the mean gradient \
+                     magnitude similarity of the weighted gradients, the condition number of the \
+                     gradient matrix, the fraction of conflicting task pairs, and the weights the \
+                     rule set for the next window."
+                        .into(),
+                ],
+            }
+        })
+        .collect()
+}
+
+/// A line plot per AutoScale exploration: each task's weight and the weighted GMS over the
+/// windows. Returns (model, SVG text).
+pub fn window_plots(records: &[RunRecord]) -> Result<Vec<(String, String)>> {
+    traces(records)
+        .into_iter()
+        .map(|t| {
+            let mut svg = String::new();
+            draw_trace(&t, &mut svg).map_err(|message| Error::Plot {
+                what: format!("autoscale windows / {}", t.model),
+                message,
+            })?;
+            svg.push('\n');
+            Ok((t.model.to_owned(), svg))
+        })
+        .collect()
+}
+
+fn draw_trace(t: &Trace<'_>, out: &mut String) -> std::result::Result<(), String> {
+    let fail = |e: &dyn std::fmt::Display| e.to_string();
+    let weights: Vec<Vec<f64>> = t.windows.iter().map(|w| numbers(w.get("weights"))).collect();
+    let gms: Vec<f64> = t
+        .windows
+        .iter()
+        .map(|w| {
+            w.get("metrics")
+                .and_then(|m| m.get("weighted_gms"))
+                .and_then(Value::as_f64)
+                .unwrap_or(f64::NAN)
+        })
+        .collect();
+    let k = weights.first().map_or(0, Vec::len);
+    let n = t.windows.len().max(1);
+    let root = SVGBackend::with_string(out, crate::plot::SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("AutoScale windows, {}: λ_k set per window and weighted GMS", t.model),
+            ("sans-serif", 16),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0f64..(n as f64 - 1.0).max(1.0), 0f64..1.05f64)
+        .map_err(|e| fail(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("window")
+        .y_desc("λ_k, GMS")
+        .draw()
+        .map_err(|e| fail(&e))?;
+    for task in 0..k {
+        let colour = crate::plot::colour(task);
+        chart
+            .draw_series(LineSeries::new(
+                weights
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, w)| w.get(task).map(|x| (i as f64, *x))),
+                colour.stroke_width(2),
+            ))
+            .map_err(|e| fail(&e))?
+            .label(format!("λ_{}", task + 1))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour));
+    }
+    chart
+        .draw_series(LineSeries::new(
+            gms.iter()
+                .enumerate()
+                .filter(|(_, g)| g.is_finite())
+                .map(|(i, g)| (i as f64, *g)),
+            BLACK.stroke_width(2),
+        ))
+        .map_err(|e| fail(&e))?
+        .label("GMS of weighted gradients")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| fail(&e))?;
+    root.present().map_err(|e| fail(&e))?;
+    Ok(())
+}
