@@ -1,0 +1,109 @@
+//! Every committed study, end to end in its quick (CI) variant through the real binary: the
+//! sweeps train, the generated tables match their snapshot, and a second invocation reuses
+//! the records and regenerates the same bytes.
+
+mod util;
+
+use std::path::Path;
+
+use util::Workdir;
+
+fn studies_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/studies")
+}
+
+fn study_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(studies_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("study.toml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Runs `mtlbench study NAME --quick` into the work folder; returns the generated folder.
+fn quick(w: &Workdir, name: &str) -> std::path::PathBuf {
+    let studies = studies_dir();
+    let run = w.run(&[
+        "--threads",
+        "1",
+        "study",
+        name,
+        "--quick",
+        "--quiet",
+        "--studies",
+        studies.to_str().unwrap(),
+        "--out",
+        "report",
+        "--runs",
+        "runs",
+    ]);
+    run.expect_code(0);
+    w.join("report")
+}
+
+#[test]
+fn every_study_regenerates_its_quick_tables_identically() {
+    let names = study_names();
+    assert!(!names.is_empty(), "no study.toml under reports/studies");
+    for name in names {
+        let w = Workdir::new();
+        let out = quick(&w, &name);
+        let tables = std::fs::read_to_string(out.join("tables.md")).unwrap();
+        assert!(tables.contains("--quick"), "{tables}");
+        assert!(std::fs::read_to_string(out.join("timing.md")).is_ok());
+        insta::assert_snapshot!(format!("study-{name}-quick-tables"), tables);
+        // Again: every record is reused and every file comes out byte-identical.
+        let before: Vec<(String, Vec<u8>)> = files(&out);
+        quick(&w, &name);
+        let after = files(&out);
+        let changed: Vec<&str> = before
+            .iter()
+            .zip(&after)
+            .filter(|(a, b)| a != b && a.0 != "timing.md")
+            .map(|(a, _)| a.0.as_str())
+            .collect();
+        assert_eq!(before.len(), after.len());
+        assert!(changed.is_empty(), "{name}: {changed:?} changed");
+        // Every plot the tables link is there and is an SVG.
+        for link in tables
+            .lines()
+            .filter_map(|l| l.strip_prefix("![").and_then(|l| l.split_once("](")))
+        {
+            let file = link.1.trim_end_matches(')');
+            let svg = std::fs::read_to_string(out.join(file)).unwrap();
+            assert!(svg.contains("<svg"), "{file}");
+        }
+    }
+}
+
+#[test]
+fn an_unknown_study_is_a_configuration_error_naming_the_folder() {
+    let w = Workdir::new();
+    let run = w.run(&[
+        "study",
+        "nope",
+        "--studies",
+        studies_dir().to_str().unwrap(),
+    ]);
+    let run = run.expect_code(2);
+    assert!(run.stderr().contains("nope"), "{}", run.stderr());
+    assert!(w.listing().is_empty(), "nothing created: {:?}", w.listing());
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
