@@ -195,7 +195,14 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
     let data = mtl_datasets::find(&run.dataset.name)
         .and_then(|d| d.build(&run.dataset.params))
         .map_err(mtl_bench::Error::from)?;
-    let record = train_cell(&run, data.as_ref(), &env, Some(&args.out), &None, &mut || {})?;
+    let record = train_cell(
+        &run,
+        data.as_ref(),
+        &env,
+        Some(&args.out),
+        &None,
+        &mut || {},
+    )?;
     let path =
         mtl_reports::write_record_atomic(&args.out, &record).map_err(mtl_bench::Error::from)?;
     print!("{}", mtl_reports::table::run_summary(&record));

@@ -390,7 +390,10 @@ mod tests {
         assert_eq!(search.budget.trainings, 4);
         assert_eq!(search.budget.steps, 4 * schedule);
         assert_eq!(search.budget.encoder_backward, 4 * schedule);
-        assert_eq!(r.cost.steps, schedule, "the record is one member's training");
+        assert_eq!(
+            r.cost.steps, schedule,
+            "the record is one member's training"
+        );
         assert_eq!(r.epochs.len(), 3, "its lineage's epoch logs");
         assert!(r.selected_epoch >= 1);
         assert!(search.wall_s.is_none() && r.timing.search_s == 0.0 && r.timing.total_s > 0.0);

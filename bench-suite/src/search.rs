@@ -419,7 +419,11 @@ mod tests {
         assert_eq!(params(&b, m0), params(&b, m1));
         // The lineage's best checkpoint comes along (PBT reports the lineage's selection).
         assert_eq!(b.best_score(m0).unwrap(), b.best_score(m1).unwrap());
-        assert_eq!(b.encoder_backward(), 20, "one backward per step, charged per member");
+        assert_eq!(
+            b.encoder_backward(),
+            20,
+            "one backward per step, charged per member"
+        );
         // With the same Adam moments and the same batches, one more step keeps them equal.
         let batch = ds.batches(mtl_datasets::Split::Train, 32, 1, 9).remove(0);
         for m in [m0, m1] {

@@ -226,16 +226,18 @@ impl Shared<'_> {
             return Ok(());
         };
         let mut run = self.progress.start_run(&label, steps_of(cell, dataset));
-        let trained = self.shared_search(cell, dataset, &baselines).and_then(|()| {
-            train_cell(
-                cell,
-                dataset,
-                self.env,
-                Some(self.folder.path()),
-                &baselines,
-                &mut || run.step(),
-            )
-        });
+        let trained = self
+            .shared_search(cell, dataset, &baselines)
+            .and_then(|()| {
+                train_cell(
+                    cell,
+                    dataset,
+                    self.env,
+                    Some(self.folder.path()),
+                    &baselines,
+                    &mut || run.step(),
+                )
+            });
         let mut record = match trained {
             Ok(record) => record,
             Err(e) => {

@@ -556,8 +556,15 @@ mod tests {
         for objective in [Objective::Loss, Objective::Metric] {
             let run = finished(1.0, 2, objective);
             assert!(run.status == RunStatus::Completed, "{:?}", run.status);
-            assert!(run.selected_epoch >= 1, "{objective:?}: {}", run.selected_epoch);
-            let (score, initial) = (run.selection.score.unwrap(), run.selection.initial_score.unwrap());
+            assert!(
+                run.selected_epoch >= 1,
+                "{objective:?}: {}",
+                run.selected_epoch
+            );
+            let (score, initial) = (
+                run.selection.score.unwrap(),
+                run.selection.initial_score.unwrap(),
+            );
             assert!(score > initial, "{objective:?}: {score} vs {initial}");
             assert!(!run.selection.improved);
             assert_eq!(run.selection.objective, objective.name());

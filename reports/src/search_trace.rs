@@ -94,7 +94,13 @@ pub fn chosen_weights_sheet(records: &[RunRecord]) -> Option<Sheet> {
         kind: "search",
         title: "Weights chosen by the searches".into(),
         columns: [
-            "method", "model", "seeds", "λ", "val score↓", "trainings", "bwd (trainings)",
+            "method",
+            "model",
+            "seeds",
+            "λ",
+            "val score↓",
+            "trainings",
+            "bwd (trainings)",
         ]
         .iter()
         .map(|c| c.to_string())
@@ -123,7 +129,13 @@ fn traces(records: &[RunRecord]) -> Vec<Trace<'_>> {
         .into_iter()
         .filter(|f| f.record.method.name == "autoscale")
         .filter_map(|f| {
-            let windows = f.record.search.as_ref()?.history.get("windows")?.as_array()?;
+            let windows = f
+                .record
+                .search
+                .as_ref()?
+                .history
+                .get("windows")?
+                .as_array()?;
             Some(Trace {
                 model: f.model,
                 windows: windows.iter().collect(),
@@ -155,10 +167,12 @@ pub fn window_sheets(records: &[RunRecord]) -> Vec<Sheet> {
                         Cell::text(w.get("window").map_or(String::new(), Value::to_string)),
                         Cell::text(weights_text(&numbers(w.get("trained_with")))),
                         Cell::text(weights_text(&numbers(m.and_then(|m| m.get("grad_norm"))))),
-                        get("weighted_gms").map_or(Cell::Missing, |x| Cell::number(x, NumberStyle::Ratio)),
+                        get("weighted_gms")
+                            .map_or(Cell::Missing, |x| Cell::number(x, NumberStyle::Ratio)),
                         get("condition_number")
                             .map_or(Cell::Missing, |x| Cell::number(x, NumberStyle::Metric)),
-                        get("conflict_rate").map_or(Cell::Missing, |x| Cell::number(x, NumberStyle::Ratio)),
+                        get("conflict_rate")
+                            .map_or(Cell::Missing, |x| Cell::number(x, NumberStyle::Ratio)),
                         Cell::text(weights_text(&numbers(w.get("weights")))),
                     ]
                 })
@@ -167,7 +181,12 @@ pub fn window_sheets(records: &[RunRecord]) -> Vec<Sheet> {
                 kind: "autoscale-windows",
                 title: format!("AutoScale exploration windows, {}", t.model),
                 columns: [
-                    "window", "trained with λ", "‖g_k‖", "GMS (weighted)", "cond(G)", "conflict",
+                    "window",
+                    "trained with λ",
+                    "‖g_k‖",
+                    "GMS (weighted)",
+                    "cond(G)",
+                    "conflict",
                     "next λ",
                 ]
                 .iter()
@@ -206,7 +225,11 @@ pub fn window_plots(records: &[RunRecord]) -> Result<Vec<(String, String)>> {
 
 fn draw_trace(t: &Trace<'_>, out: &mut String) -> std::result::Result<(), String> {
     let fail = |e: &dyn std::fmt::Display| e.to_string();
-    let weights: Vec<Vec<f64>> = t.windows.iter().map(|w| numbers(w.get("weights"))).collect();
+    let weights: Vec<Vec<f64>> = t
+        .windows
+        .iter()
+        .map(|w| numbers(w.get("weights")))
+        .collect();
     let gms: Vec<f64> = t
         .windows
         .iter()
@@ -223,7 +246,10 @@ fn draw_trace(t: &Trace<'_>, out: &mut String) -> std::result::Result<(), String
     root.fill(&WHITE).map_err(|e| fail(&e))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            format!("AutoScale windows, {}: λ_k set per window and weighted GMS", t.model),
+            format!(
+                "AutoScale windows, {}: λ_k set per window and weighted GMS",
+                t.model
+            ),
             ("sans-serif", 16),
         )
         .margin(12)

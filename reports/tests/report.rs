@@ -201,11 +201,7 @@ fn svg_plots_parse_and_hold_one_series_per_method() {
             .iter()
             .find(|s| s.plots.contains(plot))
             .unwrap();
-        let pareto = section
-            .sheets
-            .iter()
-            .find(|s| s.kind == "pareto")
-            .unwrap();
+        let pareto = section.sheets.iter().find(|s| s.kind == "pareto").unwrap();
         let model = plot
             .file_name
             .trim_end_matches(".svg")

@@ -81,7 +81,10 @@ impl StudySpec {
             message,
         };
         if !valid_name(name) {
-            return Err(bad("", format!("`{name}` is not a study name (letters, digits, `-`)")));
+            return Err(bad(
+                "",
+                format!("`{name}` is not a study name (letters, digits, `-`)"),
+            ));
         }
         let text = std::fs::read_to_string(&path).map_err(|e| {
             bad(
@@ -124,8 +127,7 @@ impl StudySpec {
 
     /// Sweep file of `part` in the full or quick variant.
     pub fn sweep_file(&self, part: &PartSpec, quick: bool) -> PathBuf {
-        self.dir
-            .join(if quick { &part.quick } else { &part.sweep })
+        self.dir.join(if quick { &part.quick } else { &part.sweep })
     }
 }
 
@@ -167,10 +169,16 @@ mod tests {
         let ok = format!("{head}[[parts]]\nname = \"a\"\ntitle = \"A\"\nsweep = \"a.toml\"\nquick = \"a.toml\"\n");
         let spec = study(tmp.path(), &ok).unwrap();
         assert_eq!(spec.parts[0].analysis, None);
-        assert_eq!(spec.sweep_file(&spec.parts[0], true), tmp.path().join("s/a.toml"));
+        assert_eq!(
+            spec.sweep_file(&spec.parts[0], true),
+            tmp.path().join("s/a.toml")
+        );
         let missing = ok.replace("quick = \"a.toml\"", "quick = \"b.toml\"");
         let err = study(tmp.path(), &missing).unwrap_err().to_string();
-        assert!(err.contains("parts[0].quick") && err.contains("b.toml"), "{err}");
+        assert!(
+            err.contains("parts[0].quick") && err.contains("b.toml"),
+            "{err}"
+        );
         let twice = format!("{ok}{}", &ok[head.len()..]);
         let err = study(tmp.path(), &twice).unwrap_err().to_string();
         assert!(err.contains("parts[1].name"), "{err}");
