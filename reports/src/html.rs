@@ -4,8 +4,9 @@
 //! and is a pure function of its input, so regenerating it gives the same bytes (R21). Every
 //! text is escaped; the markup is also well-formed XML, so tests can parse it.
 //!
-//! A report's page is [`crate::Report::page`]; a study page is the study's README as intro plus
-//! its tables and plots:
+//! A report's page is [`crate::Report::page`]; a study page is the same page with the study's
+//! README as title and intro (`report.page().with_readme(&readme).render()?`), or one built
+//! from its own sections:
 //!
 //! ```
 //! use mtl_reports::html::{Block, Page, PageSection};
@@ -71,6 +72,22 @@ pub enum Block {
 }
 
 impl Page {
+    /// The page with a README as its text: the README's first line, if it is a `# ` heading,
+    /// becomes the title, and the rest the intro (a study page: the study's README, then its
+    /// tables and plots).
+    pub fn with_readme(mut self, readme: &str) -> Self {
+        let text = readme.trim_start();
+        let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
+        match first.strip_prefix("# ") {
+            Some(title) => {
+                self.title = title.trim().to_owned();
+                self.intro = rest.to_owned();
+            }
+            None => self.intro = readme.to_owned(),
+        }
+        self
+    }
+
     /// The page as HTML. Fails only on a plot that is not an SVG document.
     pub fn render(&self) -> Result<String> {
         let mut ids = Ids::default();
@@ -177,10 +194,11 @@ nav h2 { margin-top: .6rem; border: none; font-size: 1.1rem; }
 nav ol { margin: .1rem 0; padding-left: 1.4rem; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: .85rem; font-variant-numeric: tabular-nums; }
-th, td { border: 1px solid #d4d4d4; padding: .2rem .5rem; text-align: left; vertical-align: top; }
+th, td { border: 1px solid #d4d4d4; padding: .2rem .5rem; text-align: left; vertical-align: top;
+  white-space: nowrap; }
 thead th { background: #eef1f4; }
 tbody tr:nth-child(even) { background: #fafafa; }
-td.num { text-align: right; white-space: nowrap; }
+td.num { text-align: right; }
 .legend { font-size: .82rem; color: #444; max-width: 62rem; }
 figure { margin: 1rem 0 1.5rem; }
 figure svg { max-width: 100%; height: auto; border: 1px solid #eee; }
@@ -332,6 +350,20 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn a_readme_gives_title_and_intro() {
+        let p = page(vec![]).with_readme("\n# A study\n\nIt ran.\n");
+        assert_eq!(
+            (p.title.as_str(), p.intro.as_str()),
+            ("A study", "\nIt ran.\n")
+        );
+        let p = page(vec![]).with_readme("No title.\n# Later\n");
+        assert_eq!(
+            (p.title.as_str(), p.intro.as_str()),
+            ("T", "No title.\n# Later\n")
+        );
     }
 
     #[test]

@@ -239,3 +239,36 @@ fn printing_the_page_gives_the_written_file() {
     let file = std::fs::read_to_string(&written[0]).unwrap();
     assert_eq!(file, report.to_text(Format::Html).unwrap());
 }
+
+#[test]
+fn study_pages_of_the_committed_result_notes_are_well_formed() {
+    let report = report(&fixtures());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+    let mut notes: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    notes.sort();
+    assert!(!notes.is_empty());
+    for path in notes {
+        let readme = std::fs::read_to_string(&path).unwrap();
+        let page = report.page().with_readme(&readme);
+        let html = page.render().unwrap();
+        let doc = parse(&html);
+        let h1: Vec<String> = elements(&doc, "h1").into_iter().map(text).collect();
+        let title = readme.lines().next().unwrap().trim_start_matches("# ");
+        assert_eq!(h1, [title], "{}", path.display());
+        // The README's pipe tables become tables too.
+        let pipe_tables = readme
+            .lines()
+            .filter(|l| l.starts_with("|-") || l.starts_with("| -") || l.starts_with("|:"))
+            .count();
+        assert_eq!(
+            elements(&doc, "table").len(),
+            sheets(&page).len() + pipe_tables,
+            "{}",
+            path.display()
+        );
+    }
+}
