@@ -1,7 +1,8 @@
 //! The whole report of a record set: per comparable dataset block the main, per-task,
 //! model-size, Pareto and paired tables plus SVG loss plots, the mean ranks and the records'
-//! provenance; rendered as Markdown, CSV, LaTeX or one HTML page. Rendering is a pure function of the records (no clock, no paths, no
-//! hash-map order), so regenerating gives byte-identical files (R21).
+//! provenance; rendered as Markdown, CSV, LaTeX or one HTML page. Rendering is a pure function
+//! of the records (no clock, no paths, no hash-map order), so regenerating gives byte-identical
+//! files (R21).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

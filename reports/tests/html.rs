@@ -1,6 +1,7 @@
 //! The HTML page of the committed fixture records: every sheet becomes a `<table>` with its
 //! title, columns, cells and legends, every plot an inline `<svg>`, the contents link to every
-//! section and table, nothing is loaded from elsewhere, text from the records is escaped, and a
+//! section and table, nothing is loaded from elsewhere, text from the records is escaped,
+//! separation notes come first, the committed result notes make well-formed study pages, and a
 //! snapshot of the page (plots elided) pins the rest. The page is parsed as XML (it is written
 //! well-formed), so a stray `<` or `&` fails the parse.
 
@@ -270,5 +271,30 @@ fn study_pages_of_the_committed_result_notes_are_well_formed() {
             "{}",
             path.display()
         );
+    }
+}
+
+#[test]
+fn the_page_says_why_blocks_were_separated_before_the_datasets() {
+    let mut records = fixtures();
+    for r in records.iter_mut().filter(|r| r.seed == 0) {
+        r.schema_version = 0;
+    }
+    let report = report(&records);
+    let html = html_of(&report);
+    let doc = parse(&html);
+    let headings: Vec<String> = elements(&doc, "h2").into_iter().map(text).collect();
+    assert_eq!(headings[1], "Separated datasets", "{headings:?}");
+    assert!(headings[2].starts_with("Dataset: "), "{headings:?}");
+    let section = elements(&doc, "section")[0];
+    let paragraphs: Vec<String> = section
+        .children()
+        .filter(|n| n.has_tag_name("p"))
+        .map(text)
+        .collect();
+    assert_eq!(paragraphs.len(), report.notes.len());
+    // Backticks of the notes become code: the text is the note without them.
+    for (p, note) in paragraphs.iter().zip(&report.notes) {
+        assert_eq!(p, &note.replace('`', ""));
     }
 }
