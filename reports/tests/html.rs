@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{fixtures, report};
+use common::{fixtures, mixed_schema_fixtures, report};
 use mtl_reports::html::{Block, Page};
 use mtl_reports::sheet::Sheet;
 use mtl_reports::{Format, Report};
@@ -276,10 +276,7 @@ fn study_pages_of_the_committed_result_notes_are_well_formed() {
 
 #[test]
 fn the_page_says_why_blocks_were_separated_before_the_datasets() {
-    let mut records = fixtures();
-    for r in records.iter_mut().filter(|r| r.seed == 0) {
-        r.schema_version = 0;
-    }
+    let records = mixed_schema_fixtures();
     let report = report(&records);
     let html = html_of(&report);
     let doc = parse(&html);

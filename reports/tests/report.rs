@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{fixture_dir, fixtures, report, METHOD_ORDER};
+use common::{fixture_dir, fixtures, mixed_schema_fixtures, report, METHOD_ORDER};
 use mtl_reports::plot::{FRONT_LABEL, IDEAL_LABEL};
 use mtl_reports::record::DataFileInfo;
 use mtl_reports::{comparison_table, load_records, Error, Format, Report};
@@ -134,10 +134,7 @@ fn other_data_revisions_and_file_hashes_are_reported_apart_and_said_why() {
 
 #[test]
 fn records_of_another_schema_version_never_share_a_column() {
-    let mut records = fixtures();
-    for r in records.iter_mut().filter(|r| r.seed == 0) {
-        r.schema_version = 0;
-    }
+    let records = mixed_schema_fixtures();
     let rep = report(&records);
     assert_eq!(rep.sections.len(), 4);
     assert!(

@@ -19,6 +19,16 @@ pub fn fixtures() -> Vec<RunRecord> {
     load_records(&fixture_dir()).unwrap()
 }
 
+/// The fixture records with those of seed 0 re-stamped as record schema 0, which the report
+/// must keep apart (R20).
+pub fn mixed_schema_fixtures() -> Vec<RunRecord> {
+    let mut records = fixtures();
+    for r in records.iter_mut().filter(|r| r.seed == 0) {
+        r.schema_version = 0;
+    }
+    records
+}
+
 /// The report of `records`.
 pub fn report(records: &[RunRecord]) -> Report {
     Report::build(records, METHOD_ORDER).unwrap()
