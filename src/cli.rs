@@ -166,11 +166,12 @@ pub struct CheckArgs {
 pub struct ReportArgs {
     /// Folder of run records (*.json).
     pub results: PathBuf,
-    /// Table format.
+    /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
     pub format: ReportFormat,
-    /// Folder to write the full report and its SVG plots into (atomically). Without it, md
-    /// prints the comparison table (as after a sweep), csv and latex print their tables.
+    /// Folder to write the full report into (atomically), with its SVG plots beside it (html:
+    /// inline). Without it, md prints the comparison table (as after a sweep), csv and latex
+    /// print their tables, html prints the page.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -184,6 +185,8 @@ pub enum ReportFormat {
     Csv,
     /// LaTeX tables with booktabs rules (report.tex).
     Latex,
+    /// One self-contained HTML page, plots inline (report.html).
+    Html,
 }
 
 impl From<ReportFormat> for mtl_reports::Format {
@@ -192,6 +195,7 @@ impl From<ReportFormat> for mtl_reports::Format {
             ReportFormat::Md => Self::Markdown,
             ReportFormat::Csv => Self::Csv,
             ReportFormat::Latex => Self::Latex,
+            ReportFormat::Html => Self::Html,
         }
     }
 }

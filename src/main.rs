@@ -335,7 +335,12 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
                 println!("wrote {}", path.display());
             }
         }
-        None => print!("{}", report.to_text(args.format.into())),
+        None => print!(
+            "{}",
+            report
+                .to_text(args.format.into())
+                .map_err(mtl_bench::Error::from)?
+        ),
     }
     Ok(())
 }

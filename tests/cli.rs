@@ -2,6 +2,8 @@
 
 mod util;
 
+use std::path::Path;
+
 use util::{small_run, Workdir};
 
 #[test]
@@ -76,6 +78,32 @@ fn report_on_an_empty_folder_says_what_to_run() {
     std::fs::create_dir(w.join("empty")).unwrap();
     let run = w.run(&["report", "empty"]).expect_code(2);
     assert!(run.stderr().contains("mtlbench sweep"), "{}", run.stderr());
+}
+
+#[test]
+fn report_html_writes_one_page_and_prints_the_same_without_out() {
+    let records = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/tests/fixtures/records");
+    let records = records.to_str().unwrap();
+    let w = Workdir::new();
+    let run = w
+        .run(&["report", records, "--format", "html", "--out", "page"])
+        .expect_code(0);
+    assert!(
+        run.stdout().contains("wrote page/report.html"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(
+        w.listing(),
+        ["page", "page/report.html"],
+        "the page holds its plots"
+    );
+    let page = std::fs::read_to_string(w.join("page/report.html")).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>") && page.matches("<svg ").count() == 4);
+    let printed = w
+        .run(&["report", records, "--format", "html"])
+        .expect_code(0);
+    assert_eq!(printed.stdout(), page);
 }
 
 #[test]

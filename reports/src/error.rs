@@ -31,6 +31,9 @@ pub enum Error {
     /// A plot could not be drawn.
     #[error("drawing the plot of {what}: {message}. Report this as a bug with the records that caused it")]
     Plot { what: String, message: String },
+    /// A plot given to an HTML page is not an SVG document.
+    #[error("the plot `{what}` is not an SVG document (its text must hold one `<svg>` element, as an .svg file does)")]
+    NotSvg { what: String },
 }
 
 impl Error {

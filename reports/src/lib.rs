@@ -4,19 +4,23 @@
 //! statistics over seeds ([`stats`]), Pareto dominance and hypervolume ([`hypervolume`]), and
 //! the report: records are split into comparable blocks ([`partition`], R20), grouped per
 //! model and method ([`analysis`]), and tabulated ([`table`], [`model_size`], [`pareto`],
-//! [`paired`]) into format-neutral [`sheet::Sheet`]s rendered as Markdown, CSV or LaTeX, with
-//! SVG plots ([`plot`]); [`report::Report`] assembles them. It knows nothing of tensors or
-//! training.
+//! [`paired`]) into format-neutral [`sheet::Sheet`]s rendered as Markdown, CSV, LaTeX or one
+//! self-contained HTML page ([`html`], with [`prose`] for its text), with SVG plots ([`plot`])
+//! and the records' [`provenance`]; [`report::Report`] assembles them. It knows nothing of
+//! tensors or training.
 
 pub mod analysis;
 pub mod error;
 pub mod failpoint;
+pub mod html;
 pub mod hypervolume;
 pub mod model_size;
 pub mod paired;
 pub mod pareto;
 pub mod partition;
 pub mod plot;
+pub mod prose;
+pub mod provenance;
 pub mod record;
 pub mod report;
 pub mod search_trace;

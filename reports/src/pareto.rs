@@ -21,6 +21,8 @@ use crate::RunRecord;
 pub const SCALARIZATION: &[&str] = &["uniform", "fixed", "tuned"];
 /// Margin of the reference point beyond the worst loss, as a fraction of the loss range.
 pub const REFERENCE_MARGIN: f64 = 0.1;
+/// [`Sheet::kind`] of the Pareto table.
+pub const PARETO_KIND: &str = "pareto";
 
 /// One method configuration's runs in loss space.
 #[derive(Debug, Clone, PartialEq)]
@@ -242,7 +244,7 @@ pub fn pareto_sheet(b: &BlockAnalysis<'_>, views: &[ParetoView]) -> Sheet {
         SCALARIZATION.join(", ")
     ));
     Sheet {
-        kind: "pareto",
+        kind: PARETO_KIND,
         title: format!("Pareto view on {}", b.block.label),
         columns,
         rows,

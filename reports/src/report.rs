@@ -1,16 +1,19 @@
 //! The whole report of a record set: per comparable dataset block the main, per-task,
-//! model-size, Pareto and paired tables plus SVG loss plots, and the mean ranks; rendered as
-//! Markdown, CSV or LaTeX. Rendering is a pure function of the records (no clock, no paths, no
-//! hash-map order), so regenerating gives byte-identical files (R21).
+//! model-size, Pareto and paired tables plus SVG loss plots, the mean ranks and the records'
+//! provenance; rendered as Markdown, CSV, LaTeX or one HTML page. Rendering is a pure function
+//! of the records (no clock, no paths, no hash-map order), so regenerating gives byte-identical
+//! files (R21).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::analysis::Analysis;
+use crate::html::{Block, Page, PageSection};
 use crate::model_size::model_size_sheet;
 use crate::paired::paired_sheet;
-use crate::pareto::{pareto_sheet, views};
+use crate::pareto::{pareto_sheet, views, PARETO_KIND};
 use crate::plot::pareto_svg;
+use crate::provenance::provenance_sheet;
 use crate::sheet::{Format, Sheet};
 use crate::store::write_atomic;
 use crate::table::{main_sheet, per_task_sheet, rank_sheet, timing_sheet, ComparisonTable};
@@ -51,6 +54,10 @@ pub struct Report {
     pub notes: Vec<String>,
     /// The terminal comparison table (main and per-task tables).
     pub comparison: ComparisonTable,
+    /// What the records say about the software, machine and data that produced them.
+    pub provenance: Sheet,
+    /// Number of records the report was built from.
+    pub records: usize,
 }
 
 /// A rendered output file.
@@ -112,6 +119,8 @@ impl Report {
             ranks: rank_sheet(&analysis),
             notes: analysis.notes,
             comparison,
+            provenance: provenance_sheet(records),
+            records: records.len(),
         })
     }
 
@@ -120,28 +129,29 @@ impl Report {
         self.sections.iter().flat_map(|s| &s.plots)
     }
 
-    /// The report's documents in `format`: `report.md` or `report.tex`, or one CSV file per
-    /// table kind (`main.csv`, ...; split per dataset as `<kind>-<dataset>.csv` where the
-    /// datasets' columns differ).
-    pub fn render(&self, format: Format) -> Vec<Output> {
-        match format {
-            Format::Markdown => vec![Output {
-                file_name: "report.md".into(),
-                contents: self.markdown(),
-            }],
-            Format::Latex => vec![Output {
-                file_name: "report.tex".into(),
-                contents: self.latex(),
-            }],
+    /// The report's documents in `format`: `report.md`, `report.tex` or `report.html`, or one
+    /// CSV file per table kind (`main.csv`, ...; split per dataset as `<kind>-<dataset>.csv`
+    /// where the datasets' columns differ).
+    pub fn render(&self, format: Format) -> Result<Vec<Output>> {
+        let one = |file_name: &str, contents: String| {
+            vec![Output {
+                file_name: file_name.into(),
+                contents,
+            }]
+        };
+        Ok(match format {
+            Format::Markdown => one("report.md", self.markdown()),
+            Format::Latex => one("report.tex", self.latex()),
+            Format::Html => one("report.html", self.page().render()?),
             Format::Csv => self.csv(),
-        }
+        })
     }
 
     /// What `mtlbench report` prints without an output folder: for Markdown the terminal
-    /// comparison table (the one a sweep prints) and a pointer to the full report; for CSV and
-    /// LaTeX the documents (CSV files each preceded by a `# <file name>` line).
-    pub fn to_text(&self, format: Format) -> String {
-        match format {
+    /// comparison table (the one a sweep prints) and a pointer to the full report; for LaTeX and
+    /// HTML the document; for CSV the files, each preceded by a `# <file name>` line.
+    pub fn to_text(&self, format: Format) -> Result<String> {
+        Ok(match format {
             Format::Markdown => format!(
                 "{}\n\nThe full report (model-size, Pareto and paired tables, {} SVG plots) is \
                  written by `--out DIR`.\n",
@@ -149,20 +159,72 @@ impl Report {
                 self.plots().count()
             ),
             Format::Latex => self.latex(),
+            Format::Html => self.page().render()?,
             Format::Csv => self
                 .csv()
                 .iter()
                 .map(|o| format!("# {}\n{}\n", o.file_name, o.contents))
                 .collect(),
+        })
+    }
+
+    /// The report as one [`Page`]: per dataset its tables, each plot after the Pareto table;
+    /// then the mean ranks and the provenance. Separation notes come before the datasets.
+    pub fn page(&self) -> Page {
+        let mut sections = Vec::new();
+        if !self.notes.is_empty() {
+            sections.push(PageSection {
+                heading: "Separated datasets".into(),
+                blocks: self.notes.iter().cloned().map(Block::Prose).collect(),
+            });
+        }
+        for s in &self.sections {
+            let mut blocks: Vec<Block> = s.sheets.iter().cloned().map(Block::Table).collect();
+            let at = s
+                .sheets
+                .iter()
+                .position(|t| t.kind == PARETO_KIND)
+                .map_or(blocks.len(), |i| i + 1);
+            blocks.splice(at..at, s.plots.iter().cloned().map(Block::Plot));
+            sections.push(PageSection {
+                heading: format!("Dataset: {}", s.label),
+                blocks,
+            });
+        }
+        if let Some(r) = &self.ranks {
+            sections.push(PageSection {
+                heading: "All datasets".into(),
+                blocks: vec![Block::Table(r.clone())],
+            });
+        }
+        sections.push(PageSection {
+            heading: "Provenance".into(),
+            blocks: vec![Block::Table(self.provenance.clone())],
+        });
+        Page {
+            title: "mtlbench report".into(),
+            intro: format!(
+                "The tables and plots of {} run records in {} comparable dataset blocks, \
+                 regenerated byte for byte by `mtlbench report --format html`. Estimates are \
+                 means over seeds ± the half-width of their 95 % t-interval; the legend under \
+                 each table says what it shows. The provenance of the records is at the end.",
+                self.records,
+                self.sections.len()
+            ),
+            sections,
         }
     }
 
-    /// Writes the documents in `format` and every SVG plot into `dir` (created if needed),
-    /// each file atomically; returns the paths in write order.
+    /// Writes the documents in `format` into `dir` (created if needed), with every SVG plot
+    /// beside them except for HTML (whose page holds them), each file atomically; returns the
+    /// paths in write order.
     pub fn write(&self, dir: &Path, format: Format) -> Result<Vec<PathBuf>> {
         let mut written = Vec::new();
-        let plots = self.plots().map(|p| (p.file_name.as_str(), p.svg.as_str()));
-        let docs: Vec<Output> = self.render(format);
+        let plots = self
+            .plots()
+            .filter(|_| format != Format::Html)
+            .map(|p| (p.file_name.as_str(), p.svg.as_str()));
+        let docs: Vec<Output> = self.render(format)?;
         for (name, text) in docs
             .iter()
             .map(|o| (o.file_name.as_str(), o.contents.as_str()))
@@ -260,7 +322,7 @@ impl Report {
 }
 
 /// Lower-case ASCII letters and digits, other runs of characters as one `-`.
-fn slugify(s: &str) -> String {
+pub(crate) fn slugify(s: &str) -> String {
     let mut out = String::new();
     for ch in s.chars() {
         if ch.is_ascii_alphanumeric() {

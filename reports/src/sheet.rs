@@ -14,6 +14,8 @@ pub enum Format {
     Csv,
     /// LaTeX `tabular` with booktabs rules.
     Latex,
+    /// One self-contained HTML page with the plots inline.
+    Html,
 }
 
 impl Format {
@@ -23,6 +25,7 @@ impl Format {
             Format::Markdown => "md",
             Format::Csv => "csv",
             Format::Latex => "tex",
+            Format::Html => "html",
         }
     }
 }
@@ -83,8 +86,9 @@ impl Cell {
         }
     }
 
-    /// Human-readable text: `mean ± ci`, `mean` alone when there is no interval.
-    fn display(&self) -> String {
+    /// Human-readable text: `mean ± ci`, `mean` alone when there is no interval, `–` when
+    /// missing.
+    pub fn display(&self) -> String {
         match self {
             Cell::Text(s) => s.clone(),
             Cell::Missing => "–".into(),
