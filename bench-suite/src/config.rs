@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::dropout::Dropout;
 use crate::model::ModelSpec;
 use crate::optim::OptimizerKind;
 use crate::selection::Objective;
@@ -38,6 +39,26 @@ pub struct TrainConfig {
     /// What checkpoint selection and weight searches minimise on validation: `loss`,
     /// `metric` (default) or `dm` (see [`crate::selection`]).
     pub selection: Objective,
+    /// Step decay: the learning rate of (1-based) epoch e is lr · lr_decay^⌊e / lr_decay_every⌋
+    /// ([`crate::optim::epoch_lr`]); in (0, 1], default 1 (constant).
+    #[serde(skip_serializing_if = "is_one")]
+    pub lr_decay: f64,
+    /// Epochs between decays (0 = no schedule, the default).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub lr_decay_every: usize,
+    /// Dropout during training: `none` (default) or `sener-koltun` (`lenet` models).
+    #[serde(skip_serializing_if = "Dropout::is_none")]
+    pub dropout: Dropout,
+}
+
+// Fields added after records existed are left out of the canonical JSON at their defaults,
+// so the cell ids (hashes of that JSON) of configurations without them do not change.
+fn is_one(v: &f64) -> bool {
+    *v == 1.0
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 impl Default for TrainConfig {
@@ -54,6 +75,9 @@ impl Default for TrainConfig {
             eps: 1e-8,
             diagnostics: false,
             selection: Objective::default(),
+            lr_decay: 1.0,
+            lr_decay_every: 0,
+            dropout: Dropout::None,
         }
     }
 }
@@ -104,7 +128,45 @@ impl TrainConfig {
                 format!("must be finite and > 0, got {}", self.eps),
             ));
         }
+        if !(self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
+            return Err(bad(
+                "lr_decay",
+                format!("must be in (0, 1], got {}", self.lr_decay),
+            ));
+        }
+        match (self.lr_decay < 1.0, self.lr_decay_every > 0) {
+            (true, false) => {
+                return Err(bad(
+                    "lr_decay_every",
+                    format!(
+                        "must be ≥ 1 (epochs between decays) when lr_decay = {} is set, e.g. lr_decay_every = 10",
+                        self.lr_decay
+                    ),
+                ))
+            }
+            (false, true) => {
+                return Err(bad(
+                    "lr_decay",
+                    format!(
+                        "must be < 1 when lr_decay_every = {} is set (a factor of 1 is no schedule), e.g. lr_decay = 0.85",
+                        self.lr_decay_every
+                    ),
+                ))
+            }
+            _ => {}
+        }
         Ok(())
+    }
+
+    /// Checks the settings that depend on the model (`dropout`); errors name the field under
+    /// `prefix`.
+    pub fn validate_for(&self, prefix: &str, model: &ModelSpec) -> Result<()> {
+        self.dropout
+            .check_model(model)
+            .map_err(|message| Error::Config {
+                path: format!("{prefix}.dropout"),
+                message,
+            })
     }
 
     /// Training settings from a JSON object of overrides (null = defaults).
@@ -187,7 +249,7 @@ impl RunConfig {
         seed: u64,
     ) -> Result<Self> {
         train.validate("train")?;
-        ModelSpec::parse(model)?;
+        train.validate_for("train", &ModelSpec::parse(model)?)?;
         let ds = mtl_datasets::find(&dataset.name)?.build(&dataset.params)?;
         let spec = mtl_methods::find(method)?;
         let params = spec.canonical_config(method_params)?;
@@ -211,5 +273,71 @@ pub(crate) fn inner_message(e: Error) -> String {
         Error::Config { path, message } if path.is_empty() => message,
         Error::Config { path, message } => format!("{path}: {message}"),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_fields_stay_out_of_the_json_at_their_defaults() {
+        let json = serde_json::to_value(TrainConfig::default()).unwrap();
+        for field in ["lr_decay", "lr_decay_every", "dropout"] {
+            assert!(json.get(field).is_none(), "{field} in {json}");
+        }
+        let sk = TrainConfig {
+            lr_decay: 0.85,
+            lr_decay_every: 10,
+            dropout: Dropout::SenerKoltun,
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&sk).unwrap();
+        assert_eq!(json["lr_decay"], 0.85);
+        assert_eq!(json["lr_decay_every"], 10);
+        assert_eq!(json["dropout"], "sener-koltun");
+        let back: TrainConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back, sk);
+        sk.validate("train").unwrap();
+    }
+
+    #[test]
+    fn schedule_and_dropout_errors_name_the_field() {
+        let cases = [
+            (
+                serde_json::json!({"lr_decay": 0.0, "lr_decay_every": 10}),
+                "train.lr_decay:",
+            ),
+            (
+                serde_json::json!({"lr_decay": 1.5, "lr_decay_every": 10}),
+                "train.lr_decay:",
+            ),
+            (
+                serde_json::json!({"lr_decay": 0.85}),
+                "train.lr_decay_every:",
+            ),
+            (serde_json::json!({"lr_decay_every": 10}), "train.lr_decay:"),
+            (serde_json::json!({"dropout": "half"}), "dropout"),
+        ];
+        for (params, want) in cases {
+            let err = TrainConfig::from_params(&params, "train")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{params}: {err}");
+        }
+        let sk = TrainConfig {
+            dropout: Dropout::SenerKoltun,
+            ..Default::default()
+        };
+        let err = sk
+            .validate_for("train", &ModelSpec::parse("mlp-m").unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("train.dropout:") && err.contains("mlp-m"),
+            "{err}"
+        );
+        sk.validate_for("train", &ModelSpec::parse("lenet-m").unwrap())
+            .unwrap();
     }
 }

@@ -80,11 +80,30 @@ impl ConvStage {
 
     /// Inputs `rows × (c_in·h·w)` → outputs `rows × (pooled_h · pooled_w · c_out)`,
     /// channels-last, for kernel `w` (`c_out × c_in × k × k`) and bias `b` (`c_out`).
-    pub(crate) fn forward(&self, x: &Tensor, w: &Var, b: &Var) -> Result<Tensor> {
-        self.forward_on(x, w, b, x.device().is_cpu())
+    /// `channel_mask` (`1 × c_out`, entries 0 or 1) multiplies every position of each output
+    /// channel: the same as masking the convolution before pooling and relu, which commute
+    /// with a 0/1 factor per channel (see [`crate::dropout`]).
+    pub(crate) fn forward(
+        &self,
+        x: &Tensor,
+        w: &Var,
+        b: &Var,
+        channel_mask: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let y = self.forward_on(x, w, b, x.device().is_cpu())?;
+        let Some(mask) = channel_mask else {
+            return Ok(y);
+        };
+        let rows = y.dim(0)?;
+        let c_out = w.dim(0)?;
+        let positions = self.pooled.0 * self.pooled.1;
+        Ok(y.reshape((rows, positions, c_out))?
+            .broadcast_mul(&mask.reshape((1, 1, c_out))?)?
+            .reshape((rows, positions * c_out))?)
     }
 
-    /// [`ConvStage::forward`] with the CPU custom ops (`kernels`) or tensor expressions.
+    /// [`ConvStage::forward`] without a mask, with the CPU custom ops (`kernels`) or tensor
+    /// expressions.
     fn forward_on(&self, x: &Tensor, w: &Var, b: &Var, kernels: bool) -> Result<Tensor> {
         let rows = x.dim(0)?;
         let c_out = w.dim(0)?;
@@ -134,7 +153,7 @@ mod tests {
     }
 
     /// candle's conv2d with bias, then `pool`, relu, permuted to channels-last.
-    fn reference(x: &Tensor, w: &Var, b: &Var, pool: fn(Tensor) -> Tensor) -> Tensor {
+    fn reference(x: &Tensor, w: &Var, b: &Var, pool: impl Fn(Tensor) -> Tensor) -> Tensor {
         let c = w.dim(0).unwrap();
         let y = x
             .conv2d(w.as_tensor(), 0, 1, 1, 1)
@@ -181,7 +200,7 @@ mod tests {
         let stage = ConvStage::new((2, 13, 11), true, 5, &dev).unwrap().unwrap();
         assert_eq!(stage.pooled, (4, 3));
         let ours = stage
-            .forward(&x.as_tensor().flatten_from(1).unwrap(), &w, &b)
+            .forward(&x.as_tensor().flatten_from(1).unwrap(), &w, &b, None)
             .unwrap();
         let theirs = reference(x.as_tensor(), &w, &b, pool_by_max);
         close(&ours, &theirs);
@@ -216,7 +235,39 @@ mod tests {
         let stage = ConvStage::new((2, 13, 11), false, 5, &dev)
             .unwrap()
             .unwrap();
-        close(&stage.forward(&last, &w, &b).unwrap(), &theirs);
+        close(&stage.forward(&last, &w, &b, None).unwrap(), &theirs);
         assert!(ConvStage::new((1, 5, 5), true, 5, &dev).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_channel_mask_after_pooling_equals_one_before_it() {
+        // Sener & Koltun mask the convolution's output, then pool and rectify; the stage
+        // masks its pooled, rectified output. Same values and gradients for a 0/1 mask.
+        let dev = Device::Cpu;
+        let x = var(&[3, 2, 12, 12], 4);
+        let (w, b) = (var(&[4, 2, 5, 5], 5), var(&[4], 6));
+        let mask = Tensor::new(&[[1f32, 0.0, 0.0, 1.0]], &dev).unwrap();
+        let stage = ConvStage::new((2, 12, 12), true, 5, &dev).unwrap().unwrap();
+        let ours = stage
+            .forward(&x.as_tensor().flatten_from(1).unwrap(), &w, &b, Some(&mask))
+            .unwrap();
+        let nchw = mask.reshape((1, 4, 1, 1)).unwrap();
+        let masked_first = |y: Tensor| pool_by_max(y.broadcast_mul(&nchw).unwrap());
+        let theirs = reference(x.as_tensor(), &w, &b, masked_first);
+        close(&ours, &theirs);
+        let g_ours = ours.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        let g_theirs = theirs.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        for v in [&x, &w, &b] {
+            close(
+                g_ours.get(v.as_tensor()).unwrap(),
+                g_theirs.get(v.as_tensor()).unwrap(),
+            );
+        }
+        // The masked channels get no gradient at all.
+        let gb = g_ours.get(b.as_tensor()).unwrap().to_vec1::<f32>().unwrap();
+        assert!(
+            gb[1] == 0.0 && gb[2] == 0.0 && gb[0] != 0.0 && gb[3] != 0.0,
+            "{gb:?}"
+        );
     }
 }

@@ -7,6 +7,7 @@ pub mod check;
 pub mod config;
 pub mod conv;
 mod conv_ops;
+pub mod dropout;
 pub mod error;
 pub mod interrupt;
 pub mod lock;

@@ -324,7 +324,32 @@ impl Model {
     /// The shared representation z of inputs `x` (rows × input_dim; image rows are
     /// reshaped to the model's input shape).
     pub fn encode(&self, x: &Tensor) -> Result<Tensor> {
+        self.encode_masked(x, None)
+    }
+
+    /// Channels of the encoder's last convolution and width of the heads' hidden layer: where
+    /// [`crate::dropout`] masks act (`lenet` only).
+    pub fn dropout_widths(&self) -> Option<(usize, usize)> {
+        match self.spec.arch {
+            Arch::LeNet => Some((lenet_channels(self.spec.width).1, self.spec.width)),
+            Arch::Linear | Arch::Mlp => None,
+        }
+    }
+
+    fn no_dropout_sites(&self) -> Error {
+        Error::Internal(format!(
+            "a dropout mask was given to model `{}`, which has no dropout sites",
+            self.spec.name
+        ))
+    }
+
+    /// [`Model::encode`] with the second convolution's channels multiplied by
+    /// `channel_mask` (`1 × channels`, see [`crate::dropout`]); `None` is the plain encoder.
+    pub fn encode_masked(&self, x: &Tensor, channel_mask: Option<&Tensor>) -> Result<Tensor> {
         let p = &self.params;
+        if channel_mask.is_some() && self.spec.arch != Arch::LeNet {
+            return Err(self.no_dropout_sites());
+        }
         match self.spec.arch {
             Arch::Linear => linear(x, &p[0].var, None),
             Arch::Mlp => {
@@ -339,13 +364,14 @@ impl Model {
                     let parts = (0..rows)
                         .step_by(LENET_CHUNK)
                         .map(|start| {
-                            self.encode(&x.narrow(0, start, LENET_CHUNK.min(rows - start))?)
+                            let part = x.narrow(0, start, LENET_CHUNK.min(rows - start))?;
+                            self.encode_masked(&part, channel_mask)
                         })
                         .collect::<Result<Vec<_>>>()?;
                     return Ok(Tensor::cat(&parts, 0)?);
                 }
-                let h = self.stages[0].forward(x, &p[0].var, &p[1].var)?;
-                let h = self.stages[1].forward(&h, &p[2].var, &p[3].var)?;
+                let h = self.stages[0].forward(x, &p[0].var, &p[1].var, None)?;
+                let h = self.stages[1].forward(&h, &p[2].var, &p[3].var, channel_mask)?;
                 Ok(linear(&h, &p[4].var, Some(&p[5].var))?.relu()?)
             }
         }
@@ -353,15 +379,26 @@ impl Model {
 
     /// Head `k`'s output on representation `z`.
     pub fn head(&self, k: usize, z: &Tensor) -> Result<Tensor> {
+        self.head_masked(k, z, None)
+    }
+
+    /// [`Model::head`] with the hidden layer multiplied element-wise by `mask` (`rows ×
+    /// width`, see [`crate::dropout`]); `None` is the plain head.
+    pub fn head_masked(&self, k: usize, z: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
         let r = &self.heads[k];
         let p = &self.params[r.clone()];
-        match self.spec.arch {
-            Arch::Linear => linear(z, &p[0].var, None),
-            Arch::Mlp => linear(z, &p[0].var, Some(&p[1].var)),
-            Arch::LeNet => {
+        match (self.spec.arch, mask) {
+            (Arch::Linear, None) => linear(z, &p[0].var, None),
+            (Arch::Mlp, None) => linear(z, &p[0].var, Some(&p[1].var)),
+            (Arch::LeNet, _) => {
                 let h = linear(z, &p[0].var, Some(&p[1].var))?.relu()?;
+                let h = match mask {
+                    Some(m) => h.mul(m)?,
+                    None => h,
+                };
                 linear(&h, &p[2].var, Some(&p[3].var))
             }
+            (Arch::Linear | Arch::Mlp, Some(_)) => Err(self.no_dropout_sites()),
         }
     }
 
@@ -420,6 +457,65 @@ mod tests {
         assert_ne!(flat(&a), flat(&c));
         assert_eq!(a.params().len(), 4 + 2 * 2);
         assert_eq!(Model::count(a.encoder_params()), 32 * 5 + 32 + 32 * 32 + 32);
+    }
+
+    #[test]
+    fn the_channel_mask_zeroes_whole_channels_of_every_row() {
+        use crate::dropout::{Dropout, Masks};
+        let spec = ModelSpec::parse("lenet-m").unwrap();
+        let m = Model::new(&spec, &[1, 28, 28], &[10, 10], 0, &Device::Cpu).unwrap();
+        let rows = 6;
+        let x = Tensor::randn(0f32, 1.0, (rows, 784), &Device::Cpu).unwrap();
+        let batch = mtl_datasets::Batch {
+            groups: vec![mtl_datasets::InputGroup {
+                x: x.flatten_all().unwrap().to_vec1().unwrap(),
+                rows,
+                targets: vec![(0, mtl_datasets::Targets::Labels(vec![0; rows]))],
+            }],
+        };
+        let masks = Masks::draw(Dropout::SenerKoltun, &m, &batch, 1, 0, &Device::Cpu).unwrap();
+        let p = &m.params;
+        let h = m.stages[0].forward(&x, &p[0].var, &p[1].var, None).unwrap();
+        let second = |mask| {
+            m.stages[1]
+                .forward(&h, &p[2].var, &p[3].var, mask)
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap()
+        };
+        let (plain, masked) = (second(None), second(masks.channels()));
+        let c2 = 20;
+        let (mut dropped, mut kept) = (0, 0);
+        for c in 0..c2 {
+            // Channels-last: position-major, so channel c is every c2-th entry of a row.
+            let entries = |rows: &[Vec<f32>]| -> Vec<f32> {
+                rows.iter()
+                    .flat_map(|r| r.iter().skip(c).step_by(c2).copied())
+                    .collect::<Vec<_>>()
+            };
+            let (a, b) = (entries(&plain), entries(&masked));
+            assert_eq!(a.len(), rows * 16);
+            if b.iter().all(|&v| v == 0.0) && a.iter().any(|&v| v != 0.0) {
+                dropped += 1;
+            } else {
+                assert_eq!(a, b, "channel {c} is neither dropped nor untouched");
+                kept += 1;
+            }
+        }
+        assert!(dropped > 0 && kept > 0, "{dropped} dropped, {kept} kept");
+        // Off without a mask: the plain encoder is what `encode` computes.
+        let z = m.encode(&x).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(
+            z,
+            m.encode_masked(&x, None).unwrap().to_vec2::<f32>().unwrap()
+        );
+        assert_ne!(
+            z,
+            m.encode_masked(&x, masks.channels())
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap()
+        );
     }
 
     #[test]

@@ -32,6 +32,23 @@ pub trait Optimizer {
     fn step(&mut self, params: &[Param], grads: &[Tensor]) -> Result<()>;
     /// A copy with the same state (PBT copies optimiser state with the parameters).
     fn boxed_clone(&self) -> Box<dyn Optimizer>;
+    /// Sets the learning rate of the following steps (a schedule's value, [`epoch_lr`]).
+    fn set_lr(&mut self, lr: f64);
+}
+
+/// The learning rate of 1-based epoch `epoch`: `lr · lr_decay^⌊epoch / lr_decay_every⌋`, or
+/// `lr` without a schedule (`lr_decay_every = 0`).
+///
+/// This is the schedule of Sener & Koltun's `train_multi_task.py` with `lr_decay = 0.85`,
+/// `lr_decay_every = 10`: at the start of every epoch whose number is a multiple of 10 the
+/// rate is multiplied by 0.85, so epochs 1–9 run at `lr`, 10–19 at 0.85 `lr`, …, and epoch 100
+/// at 0.85¹⁰ `lr`. (PyTorch's `StepLR(step_size=10)` would decay one epoch later.)
+pub fn epoch_lr(config: &TrainConfig, epoch: usize) -> f64 {
+    if config.lr_decay_every == 0 {
+        return config.lr;
+    }
+    let decays = (epoch / config.lr_decay_every).min(i32::MAX as usize) as i32;
+    config.lr * config.lr_decay.powi(decays)
 }
 
 /// Builds the optimiser for `params`.
@@ -168,6 +185,10 @@ impl Optimizer for Fused {
         Box::new(self.clone())
     }
 
+    fn set_lr(&mut self, lr: f64) {
+        self.config.lr = lr;
+    }
+
     fn step(&mut self, params: &[Param], grads: &[Tensor]) -> Result<()> {
         if params.len() != grads.len() {
             return Err(Error::Internal(format!(
@@ -282,6 +303,47 @@ mod tests {
             .unwrap();
         // buf = 1, then 1.9: p = −0.1 − 0.19.
         assert!((values(&p)[0] + 0.29).abs() < 1e-6);
+    }
+
+    #[test]
+    fn step_decay_follows_sener_and_koltun() {
+        let sk = TrainConfig {
+            lr: 5e-4,
+            lr_decay: 0.85,
+            lr_decay_every: 10,
+            ..Default::default()
+        };
+        for (epoch, decays) in [
+            (1, 0),
+            (9, 0),
+            (10, 1),
+            (19, 1),
+            (20, 2),
+            (55, 5),
+            (100, 10),
+        ] {
+            let want = 5e-4 * 0.85f64.powi(decays);
+            assert!((epoch_lr(&sk, epoch) - want).abs() < 1e-18, "epoch {epoch}");
+        }
+        let flat = TrainConfig::default();
+        assert_eq!(epoch_lr(&flat, 1), flat.lr);
+        assert_eq!(epoch_lr(&flat, 1000), flat.lr);
+    }
+
+    #[test]
+    fn set_lr_changes_the_next_step() {
+        // SGD without momentum or decay moves by lr · g: 0.1 first, then 0.05 after set_lr.
+        let p = param(&[0.0]);
+        let mut c = config(OptimizerKind::Sgd);
+        (c.weight_decay, c.momentum) = (0.0, 0.0);
+        let mut opt = build(&c, std::slice::from_ref(&p));
+        let g = Tensor::new(&[1.0f32], &Device::Cpu).unwrap();
+        opt.step(std::slice::from_ref(&p), std::slice::from_ref(&g))
+            .unwrap();
+        opt.set_lr(0.05);
+        opt.step(std::slice::from_ref(&p), std::slice::from_ref(&g))
+            .unwrap();
+        assert!((values(&p)[0] + 0.15).abs() < 1e-6, "{:?}", values(&p));
     }
 
     #[test]

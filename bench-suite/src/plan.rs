@@ -195,6 +195,11 @@ impl SweepSpec {
             ));
         }
         let (datasets, dataset_models) = Self::datasets(&file, &at)?;
+        for model in dataset_models.iter().flatten() {
+            file.train
+                .validate_for("train", &ModelSpec::parse(model)?)
+                .map_err(|e| at(String::new(), inner_message(e)))?;
+        }
         let single_table = file.dataset.is_some();
         let mut methods: Vec<MethodEntry> = Vec::new();
         for (i, m) in file.methods.iter().enumerate() {
@@ -695,6 +700,20 @@ mod tests {
             (
                 format!("{BASE}[[methods]]\nname = \"mgda\"\nnormalization = [\"l2\", \"l3\"]"),
                 "grid point normalization = \"l3\"",
+            ),
+            (
+                format!(
+                    "{BASE}[train]\ndropout = \"sener-koltun\"\n[[methods]]\nname = \"uniform\""
+                ),
+                "train.dropout: dropout = \"sener-koltun\" acts on MultiLeNet",
+            ),
+            (
+                format!("{BASE}[train]\nlr_decay = 0.85\n[[methods]]\nname = \"uniform\""),
+                "train.lr_decay_every",
+            ),
+            (
+                format!("{BASE}[[methods]]\nname = \"mgda\"\nmin_weight = 0.001"),
+                "min_weight",
             ),
         ];
         for (text, want) in cases {

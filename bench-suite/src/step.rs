@@ -10,6 +10,7 @@ use candle_core::{Device, Tensor, Var};
 use mtl_datasets::Batch;
 use mtl_methods::{GradSource, Gram, Method, StepInput, Update};
 
+use crate::dropout::Masks;
 use crate::loss::{targets_tensor, task_loss};
 use crate::model::Model;
 use crate::{Error, Result};
@@ -40,18 +41,20 @@ pub(crate) struct NonFinite {
 }
 
 /// The per-task loss tensors of a batch, task order, computed from each group's
-/// representation by `encode` (the encoder itself, or a detached copy for MGDA-UB).
+/// representation by `encode` (the encoder itself, or a detached copy for MGDA-UB), with the
+/// step's dropout `masks` in the heads.
 pub(crate) fn task_losses(
     model: &Model,
     tasks: &[mtl_datasets::Task],
     batch: &Batch,
     zs: &[Tensor],
+    masks: &Masks,
     device: &Device,
 ) -> Result<Vec<Tensor>> {
     let mut losses: Vec<Option<Tensor>> = vec![None; tasks.len()];
-    for (group, z) in batch.groups.iter().zip(zs) {
+    for (g, (group, z)) in batch.groups.iter().zip(zs).enumerate() {
         for (t, targets) in &group.targets {
-            let out = model.head(*t, z)?;
+            let out = model.head_masked(*t, z, masks.head(g, *t))?;
             losses[*t] = Some(task_loss(
                 &tasks[*t],
                 &out,
@@ -155,17 +158,19 @@ fn weights_of(update: Update) -> Vec<f64> {
     }
 }
 
-/// The representation of each input group.
-pub(crate) fn encode_groups(model: &Model, batch: &Batch, device: &Device) -> Result<Vec<Tensor>> {
+/// The representation of each input group, with the step's dropout `masks` in the encoder.
+pub(crate) fn encode_groups(
+    model: &Model,
+    batch: &Batch,
+    masks: &Masks,
+    device: &Device,
+) -> Result<Vec<Tensor>> {
     batch
         .groups
         .iter()
         .map(|g| {
-            model.encode(&Tensor::from_slice(
-                &g.x,
-                (g.rows, g.x.len() / g.rows.max(1)),
-                device,
-            )?)
+            let x = Tensor::from_slice(&g.x, (g.rows, g.x.len() / g.rows.max(1)), device)?;
+            model.encode_masked(&x, masks.channels())
         })
         .collect()
 }
@@ -193,20 +198,23 @@ pub(crate) fn params_gram(
 }
 
 /// One training step: forward, the method's weights, backward. The optimiser is applied by
-/// the caller.
+/// the caller. Every gradient of the step — the per-task ones the method sees and the
+/// update's — comes from the one forward pass made with `masks`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn train_step(
     model: &Model,
     tasks: &[mtl_datasets::Task],
     batch: &Batch,
     method: &mut dyn Method,
     step: u64,
+    masks: &Masks,
     count: &mut BackwardCount,
     device: &Device,
 ) -> Result<std::result::Result<StepResult, NonFinite>> {
-    let zs = encode_groups(model, batch, device)?;
+    let zs = encode_groups(model, batch, masks, device)?;
     match method.needs().grads {
         GradSource::None => {
-            let losses = task_losses(model, tasks, batch, &zs, device)?;
+            let losses = task_losses(model, tasks, batch, &zs, masks, device)?;
             let values = match loss_values(&losses)? {
                 Ok(v) => v,
                 Err(e) => return Ok(Err(e)),
@@ -229,7 +237,7 @@ pub(crate) fn train_step(
             }))
         }
         GradSource::Params => {
-            let losses = task_losses(model, tasks, batch, &zs, device)?;
+            let losses = task_losses(model, tasks, batch, &zs, masks, device)?;
             let values = match loss_values(&losses)? {
                 Ok(v) => v,
                 Err(e) => return Ok(Err(e)),
@@ -254,7 +262,7 @@ pub(crate) fn train_step(
                 .map(|z| Var::from_tensor(&z.detach()))
                 .collect::<candle_core::Result<_>>()?;
             let z_tensors: Vec<Tensor> = z_vars.iter().map(|v| v.as_tensor().clone()).collect();
-            let losses = task_losses(model, tasks, batch, &z_tensors, device)?;
+            let losses = task_losses(model, tasks, batch, &z_tensors, masks, device)?;
             let values = match loss_values(&losses)? {
                 Ok(v) => v,
                 Err(e) => return Ok(Err(e)),
@@ -315,6 +323,7 @@ mod tests {
         grads: GradSource,
         weights: Vec<f64>,
         seen_gram: Option<Gram>,
+        seen_losses: Vec<f64>,
     }
 
     impl Method for Probe {
@@ -324,6 +333,7 @@ mod tests {
 
         fn step(&mut self, input: &StepInput<'_>) -> mtl_methods::Result<Update> {
             self.seen_gram = input.gram.cloned();
+            self.seen_losses = input.losses.to_vec();
             Ok(Update::Weights(Weights::simplex(self.weights.clone())?))
         }
     }
@@ -356,10 +366,21 @@ mod tests {
         batch: &Batch,
         grads: GradSource,
     ) -> (Vec<Vec<f32>>, Probe, BackwardCount) {
+        run_masked(model, ds, batch, grads, &Masks::none())
+    }
+
+    fn run_masked(
+        model: &Model,
+        ds: &SyntheticLinear,
+        batch: &Batch,
+        grads: GradSource,
+        masks: &Masks,
+    ) -> (Vec<Vec<f32>>, Probe, BackwardCount) {
         let mut probe = Probe {
             grads,
             weights: vec![0.2, 0.3, 0.5],
             seen_gram: None,
+            seen_losses: Vec::new(),
         };
         let mut count = BackwardCount::default();
         let out = train_step(
@@ -368,6 +389,7 @@ mod tests {
             batch,
             &mut probe,
             0,
+            masks,
             &mut count,
             &Device::Cpu,
         )
@@ -441,6 +463,89 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn close_all(a: &[Vec<f32>], b: &[Vec<f32>], ctx: &str) {
+        for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
+            assert!(
+                (x - y).abs() <= 1e-5 * y.abs().max(1e-2),
+                "{ctx}: {x} vs {y}"
+            );
+        }
+    }
+
+    fn close_gram(a: &Gram, b: &Gram, ctx: &str) {
+        for (x, y) in a.as_slice().iter().zip(b.as_slice()) {
+            assert!(
+                (x - y).abs() <= 1e-5 * y.abs().max(1e-6),
+                "{ctx}: {x} vs {y}"
+            );
+        }
+    }
+
+    /// The Gram of ∂L_k/∂z with the heads under `masks`, computed directly.
+    fn z_gram(model: &Model, ds: &SyntheticLinear, batch: &Batch, masks: &Masks) -> Gram {
+        let zs = encode_groups(model, batch, masks, &Device::Cpu).unwrap();
+        let z = Var::from_tensor(&zs[0].detach()).unwrap();
+        let losses = task_losses(
+            model,
+            ds.tasks(),
+            batch,
+            &[z.as_tensor().clone()],
+            masks,
+            &Device::Cpu,
+        )
+        .unwrap();
+        let rows: Vec<Vec<f32>> = losses
+            .iter()
+            .map(|l| {
+                let store = l.backward().unwrap();
+                let g = store.get(z.as_tensor()).unwrap();
+                g.flatten_all().unwrap().to_vec1().unwrap()
+            })
+            .collect();
+        Gram::from_rows(&rows)
+    }
+
+    #[test]
+    fn dropout_masks_are_shared_by_the_gradient_pass_and_the_update() {
+        use crate::dropout::Dropout;
+        let (ds, model, batch) = setup("lenet-xs");
+        let draw = |step| {
+            Masks::draw(Dropout::SenerKoltun, &model, &batch, 9, step, &Device::Cpu).unwrap()
+        };
+        let (masks, other) = (draw(0), draw(1));
+        // Reference: the gradient of Σ λ_k L_k under `masks`, and the per-task losses.
+        let (reference, plain_probe, _) = run_masked(&model, &ds, &batch, GradSource::None, &masks);
+        let zs = encode_groups(&model, &batch, &masks, &Device::Cpu).unwrap();
+        let losses = task_losses(&model, ds.tasks(), &batch, &zs, &masks, &Device::Cpu).unwrap();
+        let want_losses = loss_values(&losses).unwrap().ok().unwrap();
+        assert_eq!(plain_probe.seen_losses, want_losses);
+        let (params_gram_masked, _) = params_gram(&model, &losses).unwrap();
+        for source in [GradSource::Params, GradSource::Representation] {
+            let ctx = format!("{source:?}");
+            let (grads, probe, _) = run_masked(&model, &ds, &batch, source, &masks);
+            // The update's gradient is that of the masked network ...
+            close_all(&grads, &reference, &ctx);
+            // ... and so are the losses and per-task gradients the method saw.
+            assert_eq!(probe.seen_losses, want_losses, "{ctx}");
+            let gram = probe.seen_gram.unwrap();
+            let want = match source {
+                GradSource::Params => params_gram_masked.clone(),
+                _ => z_gram(&model, &ds, &batch, &masks),
+            };
+            close_gram(&gram, &want, &ctx);
+            // Another step's masks give another Gram matrix.
+            let (_, probe_other, _) = run_masked(&model, &ds, &batch, source, &other);
+            assert_ne!(
+                probe_other.seen_gram.unwrap().as_slice(),
+                gram.as_slice(),
+                "{ctx}"
+            );
+        }
+        // Without masks the gradient differs: the masks took effect.
+        let (plain, _, _) = run(&model, &ds, &batch, GradSource::None);
+        assert_ne!(plain, reference);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use mtl_reports::record::{
 };
 
 use crate::config::TrainConfig;
+use crate::dropout::Masks;
 use crate::loss::{metric_sum, targets_tensor, task_loss};
 use crate::model::{Model, ModelSpec};
 use crate::optim;
@@ -108,6 +109,8 @@ pub struct Session<'a> {
     diagnostics: bool,
     epoch_diagnostics: Option<GradDiagnostics>,
     diagnostic_backward: u64,
+    /// Training settings (the learning-rate schedule and dropout are read per epoch / step).
+    train: TrainConfig,
 }
 
 /// What a finished session produced, before it is stamped into a record.
@@ -152,6 +155,7 @@ impl<'a> Session<'a> {
         let tasks = dataset.tasks();
         let k = tasks.len();
         let outputs: Vec<usize> = tasks.iter().map(|t| t.output_dim()).collect();
+        train.validate_for("train", spec)?;
         let model = Model::new(spec, &dataset.input_shape(), &outputs, seed, device)?;
         let optimizer = optim::build(train, model.params());
         let scored = method.scored_tasks().unwrap_or_else(|| (0..k).collect());
@@ -188,6 +192,7 @@ impl<'a> Session<'a> {
             diagnostics: train.diagnostics,
             epoch_diagnostics: None,
             diagnostic_backward: 0,
+            train: train.clone(),
         })
     }
 
@@ -317,6 +322,8 @@ impl<'a> Session<'a> {
                 Some(b) => b,
                 None if self.epoch < self.planned_epochs => {
                     self.epoch += 1;
+                    self.optimizer
+                        .set_lr(optim::epoch_lr(&self.train, self.epoch));
                     self.pending = self
                         .dataset
                         .batches(Split::Train, self.batch_size, self.epoch, self.seed)
@@ -351,12 +358,14 @@ impl<'a> Session<'a> {
     pub fn step_on(&mut self, batch: &Batch) -> Result<bool> {
         let tasks = self.dataset.tasks();
         let t0 = Instant::now();
+        let masks = self.masks(batch)?;
         let result = train_step(
             &self.model,
             tasks,
             batch,
             &mut *self.method,
             self.step,
+            &masks,
             &mut self.count,
             &self.device,
         )?;
@@ -397,12 +406,25 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// The dropout masks of the current step on `batch` (none without dropout).
+    fn masks(&self, batch: &Batch) -> Result<Masks> {
+        Masks::draw(
+            self.train.dropout,
+            &self.model,
+            batch,
+            self.seed,
+            self.step,
+            &self.device,
+        )
+    }
+
     /// Gradient diagnostics on `batch` w.r.t. the shared parameters (K extra backward passes,
-    /// counted apart from the method's; no update).
+    /// counted apart from the method's; no update), with the masks of the step about to run.
     fn measure(&mut self, batch: &Batch) -> Result<GradDiagnostics> {
         let tasks = self.dataset.tasks();
-        let zs = encode_groups(&self.model, batch, &self.device)?;
-        let losses = task_losses(&self.model, tasks, batch, &zs, &self.device)?;
+        let masks = self.masks(batch)?;
+        let zs = encode_groups(&self.model, batch, &masks, &self.device)?;
+        let losses = task_losses(&self.model, tasks, batch, &zs, &masks, &self.device)?;
         let (gram, _) = params_gram(&self.model, &losses)?;
         self.diagnostic_backward += losses.len() as u64;
         let d = Diagnostics::from_gram(&gram);
@@ -520,6 +542,7 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dropout::Dropout;
     use crate::selection::Objective;
     use mtl_datasets::{SyntheticLinear, SyntheticLinearConfig};
     use mtl_methods::uniform::FixedWeights;
@@ -580,5 +603,98 @@ mod tests {
         assert!(run.selection.improved);
         assert!(run.selection.score.unwrap() < run.selection.initial_score.unwrap());
         assert!((1..=3).contains(&run.selected_epoch));
+    }
+
+    /// 48 training pairs of the shipped MultiFashion subset: 3 steps of 16 per epoch.
+    fn fashion() -> Box<dyn Dataset> {
+        mtl_datasets::find("multi-fashion")
+            .unwrap()
+            .build(&serde_json::json!({"source": "subset", "max_train": 48}))
+            .unwrap()
+    }
+
+    /// A `uniform` session of `lenet-xs` trained to the end of its schedule.
+    fn trained<'a>(ds: &'a dyn Dataset, config: &TrainConfig) -> Session<'a> {
+        let method = mtl_methods::find("uniform")
+            .unwrap()
+            .build(&serde_json::Value::Null, 2)
+            .unwrap();
+        let spec = ModelSpec::parse("lenet-xs").unwrap();
+        let mut s = Session::new(ds, &spec, method, config, 0, &Device::Cpu).unwrap();
+        s.train_steps(s.total_steps(), &mut || {}).unwrap();
+        s
+    }
+
+    /// Every parameter value of `model`.
+    fn values(model: &Model) -> Vec<f32> {
+        model
+            .params()
+            .iter()
+            .flat_map(|p| p.var.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+            .collect()
+    }
+
+    /// Every parameter value after training with `config`.
+    fn params(ds: &dyn Dataset, config: &TrainConfig) -> Vec<f32> {
+        values(trained(ds, config).model())
+    }
+
+    fn base() -> TrainConfig {
+        TrainConfig {
+            epochs: 1,
+            batch_size: 16,
+            lr: 2e-3,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_schedule_sets_each_epochs_learning_rate() {
+        let ds = fashion();
+        let decayed = |every| TrainConfig {
+            lr_decay: 0.5,
+            lr_decay_every: every,
+            ..base()
+        };
+        // Epoch 1 with a decay every epoch runs at lr · ½: the same parameters as lr / 2.
+        let halved = params(ds.as_ref(), &TrainConfig { lr: 1e-3, ..base() });
+        assert_eq!(params(ds.as_ref(), &decayed(1)), halved);
+        // A decay every 2 epochs leaves epoch 1 at lr.
+        let later = params(ds.as_ref(), &decayed(2));
+        assert_eq!(later, params(ds.as_ref(), &base()));
+        assert_ne!(later, halved);
+    }
+
+    #[test]
+    fn dropout_training_is_seeded_and_evaluation_is_plain() {
+        let ds = fashion();
+        let sk = TrainConfig {
+            dropout: Dropout::SenerKoltun,
+            ..base()
+        };
+        let s = trained(ds.as_ref(), &sk);
+        let after = values(s.model());
+        assert_eq!(params(ds.as_ref(), &sk), after);
+        assert_ne!(params(ds.as_ref(), &base()), after);
+        // Evaluation applies no mask: the loss it reports is the plain network's.
+        let mut batches = ds.batches(Split::Val, 4096, 0, 0);
+        assert_eq!(batches.len(), 1, "the whole validation split in one batch");
+        let batch = batches.remove(0);
+        let group = &batch.groups[0];
+        let x = Tensor::from_slice(&group.x, (group.rows, 784), &Device::Cpu).unwrap();
+        let loss_with = |masks: &Masks| {
+            let z = s.model().encode_masked(&x, masks.channels()).unwrap();
+            let out = s.model().head_masked(0, &z, masks.head(0, 0)).unwrap();
+            let y = targets_tensor(&group.targets[0].1, &Device::Cpu).unwrap();
+            task_loss(&ds.tasks()[0], &out, &y)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        let (loss, _) = evaluate(s.model(), ds.as_ref(), Split::Val, &Device::Cpu).unwrap();
+        let masks =
+            Masks::draw(Dropout::SenerKoltun, s.model(), &batch, 0, 3, &Device::Cpu).unwrap();
+        assert!((loss[0] as f32 - loss_with(&Masks::none())).abs() < 1e-5);
+        assert!((loss[0] as f32 - loss_with(&masks)).abs() > 1e-3);
     }
 }

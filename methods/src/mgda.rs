@@ -31,6 +31,12 @@
 //! - `normalization`: `none | l2 | loss | loss+`, default `loss+`.
 //! - `max_iter`: Frank–Wolfe iteration cap (K ≥ 3), integer ≥ 1, default 250.
 //! - `tol`: stop when an iteration moves λ by less than this in L1 norm, float > 0, default 1e-5.
+//! - `min_weight`: two tasks only, clamp the weights to [`min_weight`, 1 − `min_weight`], float
+//!   in [0, ½], default 0 (the exact min-norm point). `0.001` reproduces the reference code,
+//!   whose K = 2 solver answers 0.999 / 0.001 instead of 1 / 0 when the min-norm point is one
+//!   of the two gradients (`_min_norm_element_from2` in `min_norm_solvers.py`), so no task's
+//!   weight ever reaches 0. Refused for K ≠ 2, where the reference applies no such floor to
+//!   the answer.
 //!
 //! Cost per step: K backward passes through the whole network (one per task gradient w.r.t. the
 //! shared parameters θ) plus the weighted backward, and an O(K·D) Gram matrix; the solve itself
@@ -67,6 +73,14 @@ pub struct MgdaConfig {
     pub max_iter: usize,
     /// Stop when λ moves by less than this (L1) in one iteration, > 0; default 1e-5.
     pub tol: f64,
+    /// Two tasks only: clamp λ to [`min_weight`, 1 − `min_weight`], in [0, ½]; default 0.
+    /// Left out of the canonical JSON at 0, so cell ids of configurations without it stay.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub min_weight: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl Default for MgdaConfig {
@@ -75,6 +89,7 @@ impl Default for MgdaConfig {
             normalization: Normalization::LossPlus,
             max_iter: DEFAULT_MAX_ITER,
             tol: DEFAULT_TOL,
+            min_weight: 0.0,
         }
     }
 }
@@ -85,6 +100,7 @@ impl MgdaConfig {
         MinNormConfig {
             max_iter: self.max_iter,
             tol: self.tol,
+            min_weight: self.min_weight,
         }
     }
 
@@ -105,6 +121,11 @@ impl MgdaConfig {
             kind: "float > 0",
             help: "stop when one Frank–Wolfe iteration moves λ by less than this (L1 norm)",
         },
+        ParamDoc {
+            name: "min_weight",
+            kind: "float in [0, 0.5]",
+            help: "2 tasks only: clamp λ to [min_weight, 1 − min_weight]; 0.001 = Sener & Koltun's code (default 0: exact)",
+        },
     ];
 
     /// Range checks shared by `mgda` and `mgda-ub`; the message names the field.
@@ -119,6 +140,12 @@ impl MgdaConfig {
             return Err(format!(
                 "field `tol` must be a finite number > 0, got {}; the default is {DEFAULT_TOL:e}",
                 self.tol
+            ));
+        }
+        if !(0.0..=0.5).contains(&self.min_weight) {
+            return Err(format!(
+                "field `min_weight` must be in [0, 0.5], got {}; the default is 0 and Sener & Koltun's code uses 0.001",
+                self.min_weight
             ));
         }
         Ok(())
@@ -166,6 +193,14 @@ impl MinNormWeighting {
             return Err(Error::InvalidConfig {
                 method: name.to_owned(),
                 message: "needs at least one task, got 0".to_owned(),
+            });
+        }
+        if config.min_weight > 0.0 && num_tasks != 2 {
+            return Err(Error::InvalidConfig {
+                method: name.to_owned(),
+                message: format!(
+                    "field `min_weight` applies to 2 tasks only (the reference code's two-task closed form); this dataset has {num_tasks}. Remove it or set it to 0"
+                ),
             });
         }
         Ok(Self {
@@ -263,6 +298,50 @@ mod tests {
             assert!(bad.validate().unwrap_err().contains("tol"), "{tol}");
         }
         assert!(MgdaConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn min_weight_is_checked_and_left_out_at_zero() {
+        for bad in [-0.1, 0.6, f64::NAN] {
+            let c = MgdaConfig {
+                min_weight: bad,
+                ..Default::default()
+            };
+            assert!(c.validate().unwrap_err().contains("min_weight"), "{bad}");
+        }
+        let c = MgdaConfig {
+            min_weight: 0.001,
+            ..Default::default()
+        };
+        assert_eq!(serde_json::to_value(c).unwrap()["min_weight"], 0.001);
+        assert!(c.build(2).is_ok());
+        for k in [1, 3] {
+            let err = c.build(k).err().unwrap().to_string();
+            assert!(
+                err.contains("min_weight") && err.contains("2 tasks"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn min_weight_gives_the_reference_floor_at_a_vertex() {
+        // g1 = (1, 0), g2 = (2, 1), no normalisation: the exact answer is (1, 0).
+        let gram = Gram::from_rows(&[vec![1.0f32, 0.0], vec![2.0, 1.0]]);
+        let weights = |min_weight: f64| {
+            let config = MgdaConfig {
+                normalization: Normalization::None,
+                min_weight,
+                ..Default::default()
+            };
+            MinNormWeighting::new("mgda", config, 2, GradSource::Params)
+                .unwrap()
+                .weights(&gram, &[1.0, 1.0])
+                .unwrap()
+                .into_vec()
+        };
+        assert_eq!(weights(0.0), vec![1.0, 0.0]);
+        assert_eq!(weights(0.001), vec![0.999, 0.001]);
     }
 
     #[test]

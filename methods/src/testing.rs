@@ -405,7 +405,8 @@ pub fn example_params(method: &str, k: usize) -> Value {
 }
 
 /// Labelled hyper-parameter sets that together cover a method's behaviours: one per
-/// normalisation for `mgda` and `mgda-ub`; for `autoscale` its default (a search, which a
+/// normalisation for `mgda` and `mgda-ub` (and, for K = 2, `none` and `loss+` with the
+/// reference code's `min_weight = 0.001`); for `autoscale` its default (a search, which a
 /// stepping harness skips) and two online `prefix` runs — the gradient-norm metric measured
 /// every other step (so `needs()` changes from step to step and again when the prefix ends)
 /// and the loss metric; half of the steps are the prefix, so a short run reaches the fixed
@@ -423,15 +424,27 @@ pub fn param_variants(method: &str, k: usize) -> Vec<(String, Value)> {
                 json!({ "exploration": "prefix", "prefix": 0.5, "metric": "loss" }),
             ),
         ],
-        "mgda" | "mgda-ub" => Normalization::ALL
-            .iter()
-            .map(|n| {
-                (
-                    n.as_str().to_owned(),
-                    json!({ "normalization": n.as_str() }),
-                )
-            })
-            .collect(),
+        "mgda" | "mgda-ub" => {
+            let mut variants: Vec<(String, Value)> = Normalization::ALL
+                .iter()
+                .map(|n| {
+                    (
+                        n.as_str().to_owned(),
+                        json!({ "normalization": n.as_str() }),
+                    )
+                })
+                .collect();
+            // Sener & Koltun's two-task floor, defined for K = 2 only.
+            if k == 2 {
+                for n in [Normalization::None, Normalization::LossPlus] {
+                    variants.push((
+                        format!("{} min_weight 0.001", n.as_str()),
+                        json!({ "normalization": n.as_str(), "min_weight": 0.001 }),
+                    ));
+                }
+            }
+            variants
+        }
         _ => vec![("example".to_owned(), example_params(method, k))],
     }
 }

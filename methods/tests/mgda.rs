@@ -284,7 +284,7 @@ fn registry_entries_need_the_right_gradients_and_share_the_config() {
     assert_eq!(ub.default_config(), expected);
     assert_eq!(mgda.params(), ub.params());
     let names: Vec<_> = mgda.params().iter().map(|p| p.name).collect();
-    assert_eq!(names, ["normalization", "max_iter", "tol"]);
+    assert_eq!(names, ["normalization", "max_iter", "tol", "min_weight"]);
 }
 
 #[test]
@@ -295,6 +295,7 @@ fn invalid_configs_name_the_field() {
             (json!({"max_iter": 0}), "max_iter"),
             (json!({"tol": 0.0}), "tol"),
             (json!({"tol": -1e-3}), "tol"),
+            (json!({"min_weight": 0.7}), "min_weight"),
             (json!({"normalization": "l1"}), "l1"),
             (json!({"normalisation": "l2"}), "normalisation"),
         ] {

@@ -300,7 +300,9 @@ fn two_task_closed_form(method: &str, params: &Value, case: &Case) -> Vec<f64> {
             (0..2).map(|i| f64::from(u8::from(i == task))).collect()
         }
         // Sener & Koltun (2018), Algorithm 1, on the Gram of g_k / c_k: λ₁ = clamp((M₂₂ − M₁₂) /
-        // (M₁₁ + M₂₂ − 2M₁₂), 0, 1); ½ when the two (normalised) gradients coincide.
+        // (M₁₁ + M₂₂ − 2M₁₂), 0, 1); ½ when the two (normalised) gradients coincide. With
+        // `min_weight` m, the smaller weight is raised to m (their code's 0.999 / 0.001 at a
+        // vertex, `_min_norm_element_from2` in `min_norm_solvers.py`).
         "mgda" | "mgda-ub" => {
             let normalization: Normalization =
                 serde_json::from_value(params["normalization"].clone()).unwrap();
@@ -328,7 +330,14 @@ fn two_task_closed_form(method: &str, params: &Value, case: &Case) -> Vec<f64> {
             } else {
                 ((m22 - m12) / denom).clamp(0.0, 1.0)
             };
-            vec![l1, 1.0 - l1]
+            let m = params["min_weight"].as_f64().unwrap_or(0.0);
+            if l1 < m {
+                vec![m, 1.0 - m]
+            } else if 1.0 - l1 < m {
+                vec![1.0 - m, m]
+            } else {
+                vec![l1, 1.0 - l1]
+            }
         }
         other => panic!(
             "no two-task closed form for `{other}`: add one to `two_task_closed_form` (with \

@@ -25,7 +25,12 @@
 //!   plain iterations stayed 6 % above the optimal norm; with away steps the rate is linear.
 //!   The stopping rule (L1 change < `tol`) is the reference's.
 //! - The closed form clamps to exactly 0 or 1; the reference returns 0.001 / 0.999 there, which
-//!   keeps every task slightly active and keeps Frank–Wolfe from stopping at a vertex.
+//!   keeps every task slightly active and keeps Frank–Wolfe from stopping at a vertex. For
+//!   K = 2, [`MinNormConfig::min_weight`] (default 0) restores it as an option: the weight is
+//!   clamped to [`min_weight`, 1 − `min_weight`], so `min_weight = 0.001` gives the reference's
+//!   answer at a vertex. (The reference changes only the vertex cases; a clamp also lifts an
+//!   interior weight below 0.001 to 0.001, a difference of less than 0.001 in λ.) Frank–Wolfe
+//!   (K ≥ 3) is not affected.
 //! - A segment whose end points coincide (denominator ≈ 0 relative to the diagonal) is
 //!   degenerate: the K = 2 closed form answers (½, ½), a Frank–Wolfe step stays where it is.
 //! - M is symmetrised and divided by its largest absolute entry before solving, so the answer
@@ -77,6 +82,9 @@ pub struct MinNormConfig {
     pub max_iter: usize,
     /// Stop when one iteration changes λ by less than this in L1 norm; finite and > 0.
     pub tol: f64,
+    /// K = 2 only: the weights are clamped to [`min_weight`, 1 − `min_weight`]; in [0, ½].
+    /// 0 (the default) keeps the exact min-norm point; 0.001 is the reference code's floor.
+    pub min_weight: f64,
 }
 
 impl Default for MinNormConfig {
@@ -84,6 +92,7 @@ impl Default for MinNormConfig {
         Self {
             max_iter: DEFAULT_MAX_ITER,
             tol: DEFAULT_TOL,
+            min_weight: 0.0,
         }
     }
 }
@@ -145,6 +154,19 @@ fn segment_min(aa: f64, ab: f64, bb: f64) -> Option<f64> {
     } else {
         gamma.clamp(0.0, 1.0)
     })
+}
+
+/// (γ, 1 − γ) with the smaller weight raised to at least `floor` (clamped into [0, ½]); the
+/// raised weight is exactly `floor`, its partner 1 − `floor`.
+fn floored_pair(gamma: f64, floor: f64) -> Vec<f64> {
+    let floor = floor.clamp(0.0, 0.5);
+    if gamma < floor {
+        vec![floor, 1.0 - floor]
+    } else if 1.0 - gamma < floor {
+        vec![1.0 - floor, floor]
+    } else {
+        vec![gamma, 1.0 - gamma]
+    }
 }
 
 /// ‖γ a + (1 − γ) b‖² from the 2×2 Gram of (a, b).
@@ -212,7 +234,8 @@ pub fn min_norm(gram: &Gram, config: &MinNormConfig) -> MinNormSolution {
 
     if k == 2 {
         let gamma = two_task_weight(a[0], a[1], a[3]);
-        let weights = vec![gamma, 1.0 - gamma];
+        let weights = floored_pair(gamma, config.min_weight);
+        let gamma = weights[0];
         let norm_sq = segment_cost(gamma, a[0], a[1], a[3]).max(0.0) * scale;
         return MinNormSolution {
             weights,
@@ -506,6 +529,30 @@ mod tests {
     }
 
     #[test]
+    fn min_weight_floors_a_two_task_vertex() {
+        // g1 = (1, 0), g2 = (2, 1): the unclamped weight of task 2 is 0.
+        let floored = MinNormConfig {
+            min_weight: 0.001,
+            ..Default::default()
+        };
+        let gram = Gram::from_rows(&[vec![1.0f32, 0.0], vec![2.0, 1.0]]);
+        let sol = min_norm(&gram, &floored);
+        assert_eq!(sol.weights, vec![0.999, 0.001]);
+        // ‖0.999 g1 + 0.001 g2‖² = 0.999² + 2·0.999·0.001·2 + 0.001²·5.
+        let want = 0.999f64.powi(2) + 4.0 * 0.999 * 0.001 + 5.0 * 0.001f64.powi(2);
+        assert!((sol.norm_sq - want).abs() < 1e-12, "{}", sol.norm_sq);
+        let swapped = Gram::from_rows(&[vec![2.0f32, 1.0], vec![1.0, 0.0]]);
+        assert_eq!(min_norm(&swapped, &floored).weights, vec![0.001, 0.999]);
+        // Interior points, coinciding gradients and K ≥ 3 are left alone.
+        let interior = Gram::from_rows(&[vec![1.0f32, 0.0], vec![0.0, 2.0]]);
+        assert!((min_norm(&interior, &floored).weights[0] - 0.8).abs() < 1e-12);
+        let same = Gram::from_rows(&[vec![3.0f32, -4.0], vec![3.0, -4.0]]);
+        assert_eq!(min_norm(&same, &floored).weights, vec![0.5, 0.5]);
+        let three = Gram::from_rows(&[vec![1.0f32, 0.0], vec![0.0, 5.0], vec![-1.0, 0.0]]);
+        assert_eq!(min_norm(&three, &floored).weights, vec![0.5, 0.0, 0.5]);
+    }
+
+    #[test]
     fn two_task_weight_closed_form_values() {
         assert!((two_task_weight(1.0, 0.0, 4.0) - 0.8).abs() < 1e-15);
         assert!((two_task_weight(4.0, 0.0, 1.0) - 0.2).abs() < 1e-15);
@@ -673,6 +720,7 @@ mod tests {
             &MinNormConfig {
                 max_iter: 1,
                 tol: 1e-12,
+                ..Default::default()
             },
         );
         assert_eq!(sol.iterations, 1);
