@@ -40,14 +40,15 @@ pub(crate) struct NonFinite {
 }
 
 /// The per-task loss tensors of a batch, task order, computed from each group's
-/// representation by `encode` (the encoder itself, or a detached copy for MGDA-UB).
-pub(crate) fn task_losses(
+/// representation by `encode` (the encoder itself, or a detached copy for MGDA-UB); `None` for
+/// a task the batch has no data for.
+fn present_losses(
     model: &Model,
     tasks: &[mtl_datasets::Task],
     batch: &Batch,
     zs: &[Tensor],
     device: &Device,
-) -> Result<Vec<Tensor>> {
+) -> Result<Vec<Option<Tensor>>> {
     let mut losses: Vec<Option<Tensor>> = vec![None; tasks.len()];
     for (group, z) in batch.groups.iter().zip(zs) {
         for (t, targets) in &group.targets {
@@ -59,22 +60,48 @@ pub(crate) fn task_losses(
             )?);
         }
     }
-    losses
+    Ok(losses)
+}
+
+/// [`present_losses`] of a batch that feeds every task.
+pub(crate) fn task_losses(
+    model: &Model,
+    tasks: &[mtl_datasets::Task],
+    batch: &Batch,
+    zs: &[Tensor],
+    device: &Device,
+) -> Result<Vec<Tensor>> {
+    present_losses(model, tasks, batch, zs, device)?
         .into_iter()
         .enumerate()
         .map(|(t, l)| l.ok_or_else(|| Error::Internal(format!("batch has no data for task {t}"))))
         .collect()
 }
 
-fn loss_values(losses: &[Tensor]) -> Result<std::result::Result<Vec<f64>, NonFinite>> {
+/// The loss values, 0 for a task not computed; the first non-finite one is an error.
+fn loss_values<'a>(
+    losses: impl Iterator<Item = Option<&'a Tensor>>,
+) -> Result<std::result::Result<Vec<f64>, NonFinite>> {
     let values: Vec<f64> = losses
-        .iter()
-        .map(|l| Ok(l.to_scalar::<f32>()? as f64))
+        .map(|l| l.map_or(Ok(0.0), |l| Ok(l.to_scalar::<f32>()? as f64)))
         .collect::<Result<_>>()?;
     Ok(match values.iter().position(|v| !v.is_finite()) {
         Some(task) => Err(NonFinite { task }),
         None => Ok(values),
     })
+}
+
+/// The batch a method needs: all of it, or — for a method that trains only some tasks and
+/// needs no per-task gradients (a single-task baseline, see [`Method::scored_tasks`]) — only
+/// their targets and the input groups that feed them, so no head runs for the other tasks and
+/// the other domains of a multi-domain batch are not encoded.
+fn needed<'a>(method: &dyn Method, batch: &'a Batch) -> std::borrow::Cow<'a, Batch> {
+    match method.scored_tasks() {
+        Some(own) if method.needs().grads == GradSource::None => {
+            std::borrow::Cow::Owned(batch.restricted_to(&own))
+        }
+        _ => std::borrow::Cow::Borrowed(batch),
+    }
 }
 
 /// The gradient of every parameter from one `GradStore` (zeros where a parameter got none).
@@ -203,11 +230,12 @@ pub(crate) fn train_step(
     count: &mut BackwardCount,
     device: &Device,
 ) -> Result<std::result::Result<StepResult, NonFinite>> {
+    let batch = &*needed(method, batch);
     let zs = encode_groups(model, batch, device)?;
     match method.needs().grads {
         GradSource::None => {
-            let losses = task_losses(model, tasks, batch, &zs, device)?;
-            let values = match loss_values(&losses)? {
+            let losses = present_losses(model, tasks, batch, &zs, device)?;
+            let values = match loss_values(losses.iter().map(Option::as_ref))? {
                 Ok(v) => v,
                 Err(e) => return Ok(Err(e)),
             };
@@ -216,10 +244,27 @@ pub(crate) fn train_step(
                 losses: &values,
                 gram: None,
             })?);
-            let mut total = losses[0].affine(lambda[0], 0.0)?;
-            for t in 1..losses.len() {
-                total = total.add(&losses[t].affine(lambda[t], 0.0)?)?;
+            let mut total: Option<Tensor> = None;
+            for (t, loss) in losses.iter().enumerate() {
+                match loss {
+                    Some(l) => {
+                        let term = l.affine(lambda[t], 0.0)?;
+                        total = Some(match total {
+                            Some(s) => s.add(&term)?,
+                            None => term,
+                        });
+                    }
+                    None if lambda[t] != 0.0 => {
+                        return Err(Error::Internal(format!(
+                            "task {t} got weight {} but was not computed: the method trains only tasks {:?}",
+                            lambda[t],
+                            method.scored_tasks()
+                        )))
+                    }
+                    None => {}
+                }
             }
+            let total = total.ok_or_else(|| Error::Internal("no task to train".into()))?;
             let store = total.backward()?;
             count.encoder += 1;
             Ok(Ok(StepResult {
@@ -230,7 +275,7 @@ pub(crate) fn train_step(
         }
         GradSource::Params => {
             let losses = task_losses(model, tasks, batch, &zs, device)?;
-            let values = match loss_values(&losses)? {
+            let values = match loss_values(losses.iter().map(Some))? {
                 Ok(v) => v,
                 Err(e) => return Ok(Err(e)),
             };
@@ -255,7 +300,7 @@ pub(crate) fn train_step(
                 .collect::<candle_core::Result<_>>()?;
             let z_tensors: Vec<Tensor> = z_vars.iter().map(|v| v.as_tensor().clone()).collect();
             let losses = task_losses(model, tasks, batch, &z_tensors, device)?;
-            let values = match loss_values(&losses)? {
+            let values = match loss_values(losses.iter().map(Some))? {
                 Ok(v) => v,
                 Err(e) => return Ok(Err(e)),
             };
@@ -315,11 +360,16 @@ mod tests {
         grads: GradSource,
         weights: Vec<f64>,
         seen_gram: Option<Gram>,
+        own: Option<Vec<usize>>,
     }
 
     impl Method for Probe {
         fn needs(&self) -> Needs {
             Needs { grads: self.grads }
+        }
+
+        fn scored_tasks(&self) -> Option<Vec<usize>> {
+            self.own.clone()
         }
 
         fn step(&mut self, input: &StepInput<'_>) -> mtl_methods::Result<Update> {
@@ -360,26 +410,28 @@ mod tests {
             grads,
             weights: vec![0.2, 0.3, 0.5],
             seen_gram: None,
+            own: None,
         };
+        let (out, count) = step_with(model, ds, batch, &mut probe).unwrap();
+        (flatten(&out.ok().unwrap().grads), probe, count)
+    }
+
+    fn step_with(
+        model: &Model,
+        ds: &SyntheticLinear,
+        batch: &Batch,
+        probe: &mut Probe,
+    ) -> Result<(std::result::Result<StepResult, NonFinite>, BackwardCount)> {
         let mut count = BackwardCount::default();
-        let out = train_step(
-            model,
-            ds.tasks(),
-            batch,
-            &mut probe,
-            0,
-            &mut count,
-            &Device::Cpu,
-        )
-        .unwrap()
-        .ok()
-        .unwrap();
-        let flat = out
-            .grads
+        let out = train_step(model, ds.tasks(), batch, probe, 0, &mut count, &Device::Cpu)?;
+        Ok((out, count))
+    }
+
+    fn flatten(grads: &[Tensor]) -> Vec<Vec<f32>> {
+        grads
             .iter()
             .map(|g| g.flatten_all().unwrap().to_vec1::<f32>().unwrap())
-            .collect();
-        (flat, probe, count)
+            .collect()
     }
 
     /// A multi-domain batch (Royer et al., 2023): the first half of the rows is one domain
@@ -441,6 +493,46 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_single_task_method_never_reads_the_other_domains() {
+        let (ds, model, batch) = setup("mlp-xs");
+        let clean = multi_domain(&batch);
+        let probe = |own: Option<Vec<usize>>, weights: Vec<f64>| Probe {
+            grads: GradSource::None,
+            weights,
+            seen_gram: None,
+            own,
+        };
+        let (full, _) = step_with(&model, &ds, &clean, &mut probe(None, vec![1.0, 0.0, 0.0]))
+            .unwrap();
+        let full = full.ok().unwrap();
+        // Poison the second domain: a step that encoded it would see non-finite losses.
+        let mut poisoned = clean.clone();
+        poisoned.groups[1].x.fill(f32::NAN);
+        let (only, count) = step_with(
+            &model,
+            &ds,
+            &poisoned,
+            &mut probe(Some(vec![0]), vec![1.0, 0.0, 0.0]),
+        )
+        .unwrap();
+        let only = only.ok().expect("the second domain is not read");
+        assert_eq!(only.losses[0], full.losses[0]);
+        assert_eq!(&only.losses[1..], [0.0, 0.0], "not computed");
+        assert_eq!(flatten(&only.grads), flatten(&full.grads));
+        assert_eq!((count.encoder, count.heads), (1, 0));
+        // Weight on a task that was not computed is the method's bug, not silently dropped.
+        let err = step_with(
+            &model,
+            &ds,
+            &clean,
+            &mut probe(Some(vec![0]), vec![0.5, 0.5, 0.0]),
+        )
+        .err()
+        .expect("an error");
+        assert!(err.to_string().contains("task 1"), "{err}");
     }
 
     #[test]
