@@ -8,7 +8,7 @@ use mtl_datasets::hub::testing::{
     commit_id, png_grey, sha256_hex, write_image_parquet, FixtureFile, FixtureRepo, HubServer,
 };
 use mtl_datasets::hub::RepoCache;
-use mtl_datasets::multi_mnist::{FASHION_HUB, MNIST_HUB};
+use mtl_datasets::image_sources::{FASHION_HUB, MNIST_HUB};
 use mtl_datasets::raw::ImageSet;
 use util::{Run, Workdir};
 

@@ -42,15 +42,15 @@ pub(crate) struct NonFinite {
 
 /// The per-task loss tensors of a batch, task order, computed from each group's
 /// representation by `encode` (the encoder itself, or a detached copy for MGDA-UB), with the
-/// step's dropout `masks` in the heads.
-pub(crate) fn task_losses(
+/// step's dropout `masks` in the heads; `None` for a task the batch has no data for.
+fn present_losses(
     model: &Model,
     tasks: &[mtl_datasets::Task],
     batch: &Batch,
     zs: &[Tensor],
     masks: &Masks,
     device: &Device,
-) -> Result<Vec<Tensor>> {
+) -> Result<Vec<Option<Tensor>>> {
     let mut losses: Vec<Option<Tensor>> = vec![None; tasks.len()];
     for (g, (group, z)) in batch.groups.iter().zip(zs).enumerate() {
         for (t, targets) in &group.targets {
@@ -62,22 +62,49 @@ pub(crate) fn task_losses(
             )?);
         }
     }
-    losses
+    Ok(losses)
+}
+
+/// [`present_losses`] of a batch that feeds every task.
+pub(crate) fn task_losses(
+    model: &Model,
+    tasks: &[mtl_datasets::Task],
+    batch: &Batch,
+    zs: &[Tensor],
+    masks: &Masks,
+    device: &Device,
+) -> Result<Vec<Tensor>> {
+    present_losses(model, tasks, batch, zs, masks, device)?
         .into_iter()
         .enumerate()
         .map(|(t, l)| l.ok_or_else(|| Error::Internal(format!("batch has no data for task {t}"))))
         .collect()
 }
 
-fn loss_values(losses: &[Tensor]) -> Result<std::result::Result<Vec<f64>, NonFinite>> {
+/// The loss values, 0 for a task not computed; the first non-finite one is an error.
+fn loss_values<'a>(
+    losses: impl Iterator<Item = Option<&'a Tensor>>,
+) -> Result<std::result::Result<Vec<f64>, NonFinite>> {
     let values: Vec<f64> = losses
-        .iter()
-        .map(|l| Ok(l.to_scalar::<f32>()? as f64))
+        .map(|l| l.map_or(Ok(0.0), |l| Ok(l.to_scalar::<f32>()? as f64)))
         .collect::<Result<_>>()?;
     Ok(match values.iter().position(|v| !v.is_finite()) {
         Some(task) => Err(NonFinite { task }),
         None => Ok(values),
     })
+}
+
+/// The batch a method needs: all of it, or — for a method that trains only some tasks and
+/// needs no per-task gradients (a single-task baseline, see [`Method::scored_tasks`]) — only
+/// their targets and the input groups that feed them, so no head runs for the other tasks and
+/// the other domains of a multi-domain batch are not encoded.
+fn needed<'a>(method: &dyn Method, batch: &'a Batch) -> std::borrow::Cow<'a, Batch> {
+    match method.scored_tasks() {
+        Some(own) if method.needs().grads == GradSource::None => {
+            std::borrow::Cow::Owned(batch.restricted_to(&own))
+        }
+        _ => std::borrow::Cow::Borrowed(batch),
+    }
 }
 
 /// The gradient of every parameter from one `GradStore` (zeros where a parameter got none).
@@ -211,11 +238,12 @@ pub(crate) fn train_step(
     count: &mut BackwardCount,
     device: &Device,
 ) -> Result<std::result::Result<StepResult, NonFinite>> {
+    let batch = &*needed(method, batch);
     let zs = encode_groups(model, batch, masks, device)?;
     match method.needs().grads {
         GradSource::None => {
-            let losses = task_losses(model, tasks, batch, &zs, masks, device)?;
-            let values = match loss_values(&losses)? {
+            let losses = present_losses(model, tasks, batch, &zs, masks, device)?;
+            let values = match loss_values(losses.iter().map(Option::as_ref))? {
                 Ok(v) => v,
                 Err(e) => return Ok(Err(e)),
             };
@@ -224,10 +252,27 @@ pub(crate) fn train_step(
                 losses: &values,
                 gram: None,
             })?);
-            let mut total = losses[0].affine(lambda[0], 0.0)?;
-            for t in 1..losses.len() {
-                total = total.add(&losses[t].affine(lambda[t], 0.0)?)?;
+            let mut total: Option<Tensor> = None;
+            for (t, loss) in losses.iter().enumerate() {
+                match loss {
+                    Some(l) => {
+                        let term = l.affine(lambda[t], 0.0)?;
+                        total = Some(match total {
+                            Some(s) => s.add(&term)?,
+                            None => term,
+                        });
+                    }
+                    None if lambda[t] != 0.0 => {
+                        return Err(Error::Internal(format!(
+                            "task {t} got weight {} but was not computed: the method trains only tasks {:?}",
+                            lambda[t],
+                            method.scored_tasks()
+                        )))
+                    }
+                    None => {}
+                }
             }
+            let total = total.ok_or_else(|| Error::Internal("no task to train".into()))?;
             let store = total.backward()?;
             count.encoder += 1;
             Ok(Ok(StepResult {
@@ -238,7 +283,7 @@ pub(crate) fn train_step(
         }
         GradSource::Params => {
             let losses = task_losses(model, tasks, batch, &zs, masks, device)?;
-            let values = match loss_values(&losses)? {
+            let values = match loss_values(losses.iter().map(Some))? {
                 Ok(v) => v,
                 Err(e) => return Ok(Err(e)),
             };
@@ -263,7 +308,7 @@ pub(crate) fn train_step(
                 .collect::<candle_core::Result<_>>()?;
             let z_tensors: Vec<Tensor> = z_vars.iter().map(|v| v.as_tensor().clone()).collect();
             let losses = task_losses(model, tasks, batch, &z_tensors, masks, device)?;
-            let values = match loss_values(&losses)? {
+            let values = match loss_values(losses.iter().map(Some))? {
                 Ok(v) => v,
                 Err(e) => return Ok(Err(e)),
             };
@@ -324,11 +369,16 @@ mod tests {
         weights: Vec<f64>,
         seen_gram: Option<Gram>,
         seen_losses: Vec<f64>,
+        own: Option<Vec<usize>>,
     }
 
     impl Method for Probe {
         fn needs(&self) -> Needs {
             Needs { grads: self.grads }
+        }
+
+        fn scored_tasks(&self) -> Option<Vec<usize>> {
+            self.own.clone()
         }
 
         fn step(&mut self, input: &StepInput<'_>) -> mtl_methods::Result<Update> {
@@ -381,27 +431,38 @@ mod tests {
             weights: vec![0.2, 0.3, 0.5],
             seen_gram: None,
             seen_losses: Vec::new(),
+            own: None,
         };
+        let (out, count) = step_with(model, ds, batch, &mut probe, masks).unwrap();
+        (flatten(&out.ok().unwrap().grads), probe, count)
+    }
+
+    fn step_with(
+        model: &Model,
+        ds: &SyntheticLinear,
+        batch: &Batch,
+        probe: &mut Probe,
+        masks: &Masks,
+    ) -> Result<(std::result::Result<StepResult, NonFinite>, BackwardCount)> {
         let mut count = BackwardCount::default();
         let out = train_step(
             model,
             ds.tasks(),
             batch,
-            &mut probe,
+            probe,
             0,
             masks,
             &mut count,
             &Device::Cpu,
-        )
-        .unwrap()
-        .ok()
-        .unwrap();
-        let flat = out
-            .grads
+        )?;
+        Ok((out, count))
+    }
+
+    fn flatten(grads: &[Tensor]) -> Vec<Vec<f32>> {
+        grads
             .iter()
             .map(|g| g.flatten_all().unwrap().to_vec1::<f32>().unwrap())
-            .collect();
-        (flat, probe, count)
+            .collect()
     }
 
     /// A multi-domain batch (Royer et al., 2023): the first half of the rows is one domain
@@ -546,6 +607,56 @@ mod tests {
         // Without masks the gradient differs: the masks took effect.
         let (plain, _, _) = run(&model, &ds, &batch, GradSource::None);
         assert_ne!(plain, reference);
+    }
+
+    #[test]
+    fn a_single_task_method_never_reads_the_other_domains() {
+        let (ds, model, batch) = setup("mlp-xs");
+        let clean = multi_domain(&batch);
+        let probe = |own: Option<Vec<usize>>, weights: Vec<f64>| Probe {
+            grads: GradSource::None,
+            weights,
+            seen_gram: None,
+            seen_losses: Vec::new(),
+            own,
+        };
+        let none = Masks::none();
+        let (full, _) = step_with(
+            &model,
+            &ds,
+            &clean,
+            &mut probe(None, vec![1.0, 0.0, 0.0]),
+            &none,
+        )
+        .unwrap();
+        let full = full.ok().unwrap();
+        // Poison the second domain: a step that encoded it would see non-finite losses.
+        let mut poisoned = clean.clone();
+        poisoned.groups[1].x.fill(f32::NAN);
+        let (only, count) = step_with(
+            &model,
+            &ds,
+            &poisoned,
+            &mut probe(Some(vec![0]), vec![1.0, 0.0, 0.0]),
+            &none,
+        )
+        .unwrap();
+        let only = only.ok().expect("the second domain is not read");
+        assert_eq!(only.losses[0], full.losses[0]);
+        assert_eq!(&only.losses[1..], [0.0, 0.0], "not computed");
+        assert_eq!(flatten(&only.grads), flatten(&full.grads));
+        assert_eq!((count.encoder, count.heads), (1, 0));
+        // Weight on a task that was not computed is the method's bug, not silently dropped.
+        let err = step_with(
+            &model,
+            &ds,
+            &clean,
+            &mut probe(Some(vec![0]), vec![0.5, 0.5, 0.0]),
+            &none,
+        )
+        .err()
+        .expect("an error");
+        assert!(err.to_string().contains("task 1"), "{err}");
     }
 
     #[test]

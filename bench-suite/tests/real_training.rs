@@ -13,8 +13,9 @@ use std::path::PathBuf;
 use candle_core::Device;
 use mtl_bench::{ModelSpec, Session, TrainConfig};
 use mtl_datasets::formats::qm9_csv;
+use mtl_datasets::image_sources::read_fashion_dir;
 use mtl_datasets::loaded::Loaded;
-use mtl_datasets::multi_mnist::{self, read_fashion_dir, Items, MultiImageConfig};
+use mtl_datasets::multi_mnist::{self, Items, MultiImageConfig};
 use mtl_datasets::qm9::{self, Qm9Config};
 use mtl_datasets::Dataset;
 

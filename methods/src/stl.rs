@@ -7,8 +7,14 @@
 //! from runs of the same pipeline, never from typed-in numbers (Maninis et al., CVPR 2019;
 //! Vandenhende et al., TPAMI 2021, for Δm).
 //!
+//! On multi-domain data the baseline of a task sees exactly its domain's rows of each batch
+//! of the multi-task runs (same steps, same rows), and the trainer neither encodes the other
+//! domains nor runs the other heads (see [`Method::scored_tasks`]); the record's training
+//! losses of the other tasks are 0 (not computed), their validation and test values those of
+//! untrained heads.
+//!
 //! Hyper-parameters: `task` (index from 0, required in effect: default 0). Cost: one backward
-//! pass per step; K runs per baseline.
+//! pass per step, over the trained task's rows only; K runs per baseline.
 
 use serde::{Deserialize, Serialize};
 
