@@ -133,6 +133,9 @@ pub struct StudyArgs {
     /// The CI-sized variant: tiny sweeps, same tables and plots.
     #[arg(long)]
     pub quick: bool,
+    /// Only this part (repeatable); the generated files then cover only the parts given.
+    #[arg(long = "part", value_name = "PART")]
+    pub parts: Vec<String>,
     /// Folder of the studies.
     #[arg(long, default_value = "reports/studies")]
     pub studies: PathBuf,

@@ -148,6 +148,7 @@ fn study(args: StudyArgs) -> anyhow::Result<()> {
         workers: args.jobs.into(),
         progress: progress_mode(args.quiet),
         method_order: method_order(),
+        parts: args.parts,
     };
     let outcome = mtl_bench::study::run_study(&name, &options)?;
     let runs: usize = outcome.parts.iter().map(|p| p.records.len()).sum();

@@ -93,6 +93,28 @@ fn an_unknown_study_is_a_configuration_error_naming_the_folder() {
     assert!(w.listing().is_empty(), "nothing created: {:?}", w.listing());
 }
 
+#[test]
+fn an_unknown_part_is_refused_with_the_parts_there_are() {
+    let w = Workdir::new();
+    let studies = studies_dir();
+    let run = w
+        .run(&[
+            "study",
+            "autoscale",
+            "--part",
+            "nope",
+            "--studies",
+            studies.to_str().unwrap(),
+        ])
+        .expect_code(2);
+    assert!(
+        run.stderr().contains("nope") && run.stderr().contains("qm9"),
+        "{}",
+        run.stderr()
+    );
+    assert!(w.listing().is_empty(), "nothing created: {:?}", w.listing());
+}
+
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
         .unwrap()

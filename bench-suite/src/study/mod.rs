@@ -40,6 +40,9 @@ pub struct StudyOptions {
     pub progress: ProgressMode,
     /// Methods in table row order.
     pub method_order: Vec<&'static str>,
+    /// Only these parts (by name); empty = every part. The generated files then cover only
+    /// them.
+    pub parts: Vec<String>,
 }
 
 /// The records of one part.
@@ -64,7 +67,28 @@ pub struct StudyOutcome {
 
 /// Trains every part of study `name` (resuming recorded runs) and writes its generated files.
 pub fn run_study(name: &str, options: &StudyOptions) -> Result<StudyOutcome> {
-    let study = StudySpec::load(&options.studies, name)?;
+    let mut study = StudySpec::load(&options.studies, name)?;
+    if let Some(unknown) = options
+        .parts
+        .iter()
+        .find(|p| !study.parts.iter().any(|s| &s.name == *p))
+    {
+        return Err(Error::Config {
+            path: "--part".into(),
+            message: format!(
+                "study {name} has no part `{unknown}`; its parts: {}",
+                study
+                    .parts
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    if !options.parts.is_empty() {
+        study.parts.retain(|p| options.parts.contains(&p.name));
+    }
     let suffix = if options.quick { "-quick" } else { "" };
     let base = PathBuf::from("results")
         .join("studies")
