@@ -5,13 +5,15 @@
 //! the report: records are split into comparable blocks ([`partition`], R20), grouped per
 //! model and method ([`analysis`]), and tabulated ([`table`], [`model_size`], [`pareto`],
 //! [`paired`]) into format-neutral [`sheet::Sheet`]s rendered as Markdown, CSV or LaTeX, with
-//! SVG plots ([`plot`]); [`report::Report`] assembles them. It knows nothing of tensors or
-//! training.
+//! SVG plots ([`plot`]); [`report::Report`] assembles them. [`linear_front`] computes the
+//! exact Pareto front of the `synthetic-linear` benchmark in closed form. It knows nothing of
+//! tensors or training.
 
 pub mod analysis;
 pub mod error;
 pub mod failpoint;
 pub mod hypervolume;
+pub mod linear_front;
 pub mod model_size;
 pub mod paired;
 pub mod pareto;
