@@ -547,6 +547,7 @@ mod tests {
     use mtl_datasets::{SyntheticLinear, SyntheticLinearConfig};
     use mtl_methods::uniform::FixedWeights;
     use mtl_methods::Weights;
+    use mtl_reports::linear_front::LinearProblem;
 
     fn finished(lr: f64, epochs: usize, selection: Objective) -> TrainedRun {
         let ds = SyntheticLinear::new(SyntheticLinearConfig {
@@ -696,5 +697,52 @@ mod tests {
             Masks::draw(Dropout::SenerKoltun, s.model(), &batch, 0, 3, &Device::Cpu).unwrap();
         assert!((loss[0] as f32 - loss_with(&Masks::none())).abs() < 1e-5);
         assert!((loss[0] as f32 - loss_with(&masks)).abs() > 1e-3);
+    }
+
+    /// The test loss the trainer records (`evaluate`: the row mean of `task_loss`, squared
+    /// error without ½) is the closed-form population loss the front analysis uses, for a
+    /// linear model with encoder u and optimal heads ⟨s_k θ_k, u⟩.
+    #[test]
+    fn evaluated_loss_is_the_closed_form_population_loss() {
+        let ds = SyntheticLinear::new(SyntheticLinearConfig {
+            tasks: 3,
+            dim: 3,
+            noise: 0.3,
+            train: 8,
+            val: 8,
+            test: 40_000,
+            task_scales: vec![1.0, 2.0, 0.5],
+            thetas: vec![
+                vec![1.0, 0.0, 0.0],
+                vec![0.3, 0.9, 0.1],
+                vec![-0.2, 0.4, 0.9],
+            ],
+            ..Default::default()
+        })
+        .unwrap();
+        let u = [0.6f64, 0.8, 0.0];
+        let t = ds.scaled_task_vectors();
+        let spec = ModelSpec::parse("linear-w1").unwrap();
+        let model = Model::new(&spec, &[3], &[1, 1, 1], 0, &Device::Cpu).unwrap();
+        let mut weights =
+            vec![Tensor::from_slice(&u.map(|v| v as f32), (1, 3), &Device::Cpu).unwrap()];
+        for tk in &t {
+            let head: f64 = tk.iter().zip(u).map(|(a, b)| a * b).sum();
+            weights.push(Tensor::from_slice(&[head as f32], (1, 1), &Device::Cpu).unwrap());
+        }
+        model.restore(&weights).unwrap();
+        let (loss, _) = evaluate(&model, &ds, Split::Test, &Device::Cpu).unwrap();
+        let want = LinearProblem {
+            task_vectors: t,
+            noise: ds.noise(),
+            width: 1,
+        }
+        .losses(&[u.to_vec()])
+        .unwrap();
+        // 40 000 rows: the mean of squared Gaussian residuals is within ~1 % (1 σ) of its
+        // expectation; a ½ factor or a missing s_k² would be off by ≥ 25 %.
+        for (got, want) in loss.iter().zip(&want) {
+            assert!((got / want - 1.0).abs() < 0.04, "{loss:?} vs {want:?}");
+        }
     }
 }

@@ -9,13 +9,17 @@
 //!
 //! Parameters (defaults): `tasks` K (4), `dim` d (16), `noise` σ (0.1), `train`/`val`/`test`
 //! split sizes (2048/512/1024), `data_seed` (0; the data is fixed across run seeds),
-//! `task_scales` s_k (all 1; e.g. `[1, 100]` makes task 2's loss 10⁴ times larger).
+//! `task_scales` s_k (all 1; e.g. `[1, 100]` makes task 2's loss 10⁴ times larger),
+//! `thetas` (K rows of d numbers: explicit task vectors θ_k used instead of the random ones;
+//! the inputs and the noise stay those of `data_seed`, and the dataset id gains a short hash of
+//! the vectors so runs on different vectors never pool).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::loaded::SplitData;
 use crate::tabular::{TabularData, TabularSplit};
@@ -44,6 +48,9 @@ pub struct SyntheticLinearConfig {
     pub data_seed: u64,
     /// Per-task target scales s_k; empty means all 1.
     pub task_scales: Vec<f64>,
+    /// Explicit task vectors θ_k (`tasks` rows of `dim` numbers); empty means random ones.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub thetas: Vec<Vec<f64>>,
 }
 
 impl Default for SyntheticLinearConfig {
@@ -57,6 +64,7 @@ impl Default for SyntheticLinearConfig {
             test: 1024,
             data_seed: 0,
             task_scales: Vec::new(),
+            thetas: Vec::new(),
         }
     }
 }
@@ -113,7 +121,51 @@ impl SyntheticLinearConfig {
                 self.task_scales
             ));
         }
+        self.validate_thetas()
+    }
+
+    fn validate_thetas(&self) -> std::result::Result<(), String> {
+        if self.thetas.is_empty() {
+            return Ok(());
+        }
+        if self.thetas.len() != self.tasks {
+            return Err(format!(
+                "field `thetas` has {} rows but `tasks` is {}; give one task vector per task",
+                self.thetas.len(),
+                self.tasks
+            ));
+        }
+        for (k, row) in self.thetas.iter().enumerate() {
+            if row.len() != self.dim {
+                return Err(format!(
+                    "field `thetas` row {} has {} numbers but `dim` is {}",
+                    k + 1,
+                    row.len(),
+                    self.dim
+                ));
+            }
+            if let Some(v) = row.iter().find(|v| !v.is_finite()) {
+                return Err(format!(
+                    "field `thetas` row {} holds {v}; every entry must be finite",
+                    k + 1
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// First 8 hex digits of SHA-256 over the task vectors' f64 bits (little-endian, row by
+    /// row): the id tag of explicit `thetas`.
+    fn thetas_hash(&self) -> String {
+        let mut h = Sha256::new();
+        for v in self.thetas.iter().flatten() {
+            // + 0.0 maps −0.0 to 0.0: equal vectors get equal ids.
+            h.update((v + 0.0).to_bits().to_le_bytes());
+        }
+        h.finalize()[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     fn scale(&self, k: usize) -> f64 {
@@ -141,6 +193,10 @@ impl SyntheticLinear {
         ("test", "test examples (1024)"),
         ("data_seed", "generator seed, fixed across run seeds (0)"),
         ("task_scales", "per-task target scales s_k (all 1)"),
+        (
+            "thetas",
+            "explicit task vectors θ_k, `tasks` rows of `dim` numbers (random)",
+        ),
     ];
 
     /// Generates the dataset.
@@ -151,13 +207,20 @@ impl SyntheticLinear {
         })?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.data_seed);
         let d = config.dim;
-        let theta: Vec<Vec<f64>> = (0..config.tasks)
+        // The random vectors are drawn even when explicit ones replace them, so the inputs
+        // and the noise of a seed do not depend on `thetas`.
+        let random: Vec<Vec<f64>> = (0..config.tasks)
             .map(|_| {
                 (0..d)
                     .map(|_| rng.sample::<f64, _>(StandardNormal) / (d as f64).sqrt())
                     .collect()
             })
             .collect();
+        let theta = if config.thetas.is_empty() {
+            random
+        } else {
+            config.thetas.clone()
+        };
         let mut split = |rows: usize| {
             let x: Vec<f64> = (0..rows * d).map(|_| rng.sample(StandardNormal)).collect();
             let targets = theta
@@ -220,6 +283,22 @@ impl SyntheticLinear {
     pub fn theta(&self) -> &[Vec<f64>] {
         &self.theta
     }
+
+    /// The scaled task vectors s_k θ_k: task k's target is ⟨s_k θ_k, x⟩ + σ ε, so with
+    /// optimal heads its population MSE (the trainer's loss: mean squared error, no ½) is
+    /// σ² + ‖s_k θ_k‖² − (s_k θ_k)ᵀ P (s_k θ_k) for P the projection on the encoder's row space.
+    pub fn scaled_task_vectors(&self) -> Vec<Vec<f64>> {
+        self.theta
+            .iter()
+            .enumerate()
+            .map(|(k, th)| th.iter().map(|v| self.config.scale(k) * v).collect())
+            .collect()
+    }
+
+    /// The noise standard deviation σ.
+    pub fn noise(&self) -> f64 {
+        self.config.noise
+    }
 }
 
 impl Dataset for SyntheticLinear {
@@ -232,6 +311,9 @@ impl Dataset for SyntheticLinear {
         if !c.task_scales.is_empty() {
             let scales: Vec<String> = c.task_scales.iter().map(|s| s.to_string()).collect();
             id.push_str(&format!("-scales{}", scales.join("_")));
+        }
+        if !c.thetas.is_empty() {
+            id.push_str(&format!("-thetas{}", c.thetas_hash()));
         }
         id
     }
@@ -308,6 +390,92 @@ mod tests {
                 assert!((got as f64 - want).abs() < 1e-3 * want.abs().max(1.0));
             }
         }
+    }
+
+    fn explicit() -> SyntheticLinearConfig {
+        SyntheticLinearConfig {
+            thetas: vec![
+                vec![1.0, 0.0, 0.0, 0.0, 0.0],
+                vec![0.5, 0.5, 0.0, 0.0, -0.0],
+                vec![0.0, 0.0, 2.0, 0.0, 1.0],
+            ],
+            task_scales: vec![1.0, 3.0, 0.5],
+            ..small()
+        }
+    }
+
+    #[test]
+    fn explicit_thetas_replace_the_random_vectors_and_keep_inputs() {
+        let random = SyntheticLinear::new(small()).unwrap();
+        let ds = SyntheticLinear::new(explicit()).unwrap();
+        assert_eq!(ds.theta(), explicit().thetas.as_slice());
+        let want: Vec<Vec<f64>> = vec![
+            vec![1.0, 0.0, 0.0, 0.0, 0.0],
+            vec![1.5, 1.5, 0.0, 0.0, 0.0],
+            vec![0.0, 0.0, 1.0, 0.0, 0.5],
+        ];
+        assert_eq!(ds.scaled_task_vectors(), want);
+        assert_eq!(ds.noise(), 0.0);
+        for split in [Split::Train, Split::Val, Split::Test] {
+            let (a, b) = (random.data.split(split), ds.data.split(split));
+            assert_eq!(a.x, b.x, "inputs depend only on data_seed");
+            let Targets::Real(y) = &b.targets[1] else {
+                panic!("regression targets")
+            };
+            for (row, &got) in b.x.chunks(5).zip(y) {
+                let want = 1.5 * (row[0] + row[1]) as f64;
+                assert!((got as f64 - want).abs() < 1e-5 * want.abs().max(1.0));
+            }
+        }
+    }
+
+    #[test]
+    fn explicit_thetas_change_the_id_and_only_then() {
+        let id = |c: SyntheticLinearConfig| SyntheticLinear::new(c).unwrap().id();
+        let base = id(small());
+        assert_eq!(base, "synthetic-linear/k3-d5-noise0-n50-10-10-s0");
+        let a = id(explicit());
+        assert!(
+            a.starts_with(&format!("{base}-scales1_3_0.5-thetas")),
+            "{a}"
+        );
+        assert_eq!(a.len(), base.len() + "-scales1_3_0.5-thetas".len() + 8);
+        assert_eq!(a, id(explicit()));
+        let mut other = explicit();
+        other.thetas[2][4] = 1.0 + 1e-12;
+        assert_ne!(a, id(other));
+        let mut signed_zero = explicit();
+        signed_zero.thetas[1][4] = 0.0;
+        assert_eq!(a, id(signed_zero), "−0.0 and 0.0 are the same vector");
+    }
+
+    #[test]
+    fn bad_thetas_name_the_field() {
+        let err = |thetas: serde_json::Value| {
+            SyntheticLinear::from_params(
+                &serde_json::json!({"tasks": 2, "dim": 2, "thetas": thetas}),
+            )
+            .err()
+            .unwrap()
+            .to_string()
+        };
+        let e = err(serde_json::json!([[1, 0]]));
+        assert!(e.contains("`thetas` has 1 rows but `tasks` is 2"), "{e}");
+        let e = err(serde_json::json!([[1, 0], [0, 1, 0]]));
+        assert!(
+            e.contains("`thetas` row 2 has 3 numbers but `dim` is 2"),
+            "{e}"
+        );
+        let e = err(serde_json::json!([[1, 0], [0, "x"]]));
+        assert!(e.contains("thetas"), "{e}");
+        let mut c = explicit();
+        c.thetas[0][2] = f64::NAN;
+        let e = SyntheticLinear::new(c).err().unwrap().to_string();
+        assert!(e.contains("`thetas` row 1 holds NaN"), "{e}");
+        assert!(SyntheticLinear::from_params(
+            &serde_json::json!({"tasks": 2, "dim": 2, "thetas": [[1, 0], [0.5, -2]]})
+        )
+        .is_ok());
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub enum Error {
     /// The folder holds no records.
     #[error("no run records (*.json) in {path}. Run `mtlbench sweep --out {path}` first")]
     NoRecords { path: PathBuf },
+    /// A linear-front problem or its resolution is malformed.
+    #[error("linear front analysis: {message}")]
+    InvalidProblem { message: String },
     /// A plot could not be drawn.
     #[error("drawing the plot of {what}: {message}. Report this as a bug with the records that caused it")]
     Plot { what: String, message: String },

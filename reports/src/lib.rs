@@ -6,14 +6,16 @@
 //! model and method ([`analysis`]), and tabulated ([`table`], [`model_size`], [`pareto`],
 //! [`paired`]) into format-neutral [`sheet::Sheet`]s rendered as Markdown, CSV, LaTeX or one
 //! self-contained HTML page ([`html`], with [`prose`] for its text), with SVG plots ([`plot`])
-//! and the records' [`provenance`]; [`report::Report`] assembles them. It knows nothing of
-//! tensors or training.
+//! and the records' [`provenance`]; [`report::Report`] assembles them. [`linear_front`]
+//! computes the exact Pareto front of the `synthetic-linear` benchmark in closed form. It
+//! knows nothing of tensors or training.
 
 pub mod analysis;
 pub mod error;
 pub mod failpoint;
 pub mod html;
 pub mod hypervolume;
+pub mod linear_front;
 pub mod model_size;
 pub mod paired;
 pub mod pareto;

@@ -13,7 +13,7 @@ pub const SIZE: (u32, u32) = (720, 540);
 
 /// Okabe–Ito colours (distinguishable with colour-vision deficiencies) and three darker
 /// tones, cycled.
-const COLOURS: [RGBColor; 10] = [
+pub(crate) const COLOURS: [RGBColor; 10] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),

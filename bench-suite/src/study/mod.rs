@@ -5,6 +5,7 @@
 //! outputs of each part's extra analysis. The study's README beside them is written by people
 //! and quotes those files.
 
+mod linear_front;
 pub mod spec;
 
 use std::path::{Path, PathBuf};
@@ -185,7 +186,7 @@ pub fn render(
         tables.push_str(&format!("\n## {}\n\n", p.part.title));
         timing.push_str(&format!("\n## {}\n\n", p.part.title));
         let first = sections.len();
-        let extra = analysis_blocks(p)?;
+        let extra = analysis_blocks(p, options.quick)?;
         for mut section in report.page().sections {
             if section.heading == "Provenance" {
                 section.heading = format!("Provenance: {}", p.part.title);
@@ -249,7 +250,7 @@ pub fn render(
 }
 
 /// The tables and plots of a part's extra analysis.
-fn analysis_blocks(p: &PartOutcome) -> Result<Vec<Block>> {
+fn analysis_blocks(p: &PartOutcome, quick: bool) -> Result<Vec<Block>> {
     let mut blocks = Vec::new();
     match p.part.analysis {
         Some(PartAnalysis::SearchTrace) => {
@@ -267,7 +268,8 @@ fn analysis_blocks(p: &PartOutcome) -> Result<Vec<Block>> {
                 }));
             }
         }
-        Some(PartAnalysis::LinearFront) | None => {}
+        Some(PartAnalysis::LinearFront) => blocks = linear_front::blocks(&p.records, quick)?,
+        None => {}
     }
     Ok(blocks)
 }
