@@ -81,7 +81,8 @@ pub struct Resolution {
 }
 
 impl Resolution {
-    /// The study's resolution for `tasks` tasks (about a second per configuration).
+    /// The study's resolution for `tasks` tasks (in a debug build, measured on a loaded
+    /// 2-core machine: 1–15 s per K = 3 configuration, 5–90 s per K = 4 one).
     pub fn fine(tasks: usize) -> Self {
         match tasks {
             0..=2 => Self::new(400, 200, 256),
@@ -91,7 +92,7 @@ impl Resolution {
         }
     }
 
-    /// A coarse resolution for tests (well under a second).
+    /// A coarse resolution for tests (a fraction of a second to a second in a debug build).
     pub fn coarse(tasks: usize) -> Self {
         match tasks {
             0..=2 => Self::new(60, 30, 64),
