@@ -4,27 +4,103 @@
 //! among its candidates no candidate dominates, the best one for the Chebyshev scalarization
 //! towards the cell's centre line (min max_k ℓ̃_k − z_k, z on that line); a candidate that
 //! is not a scalarization optimum is then moved along its eigenvector sheet to that line's
-//! front point. The fraction reached is the share of cells whose point is reached.
+//! front point. Cells the candidates missed (a sheet can move fast with the weights) are
+//! filled from their neighbours by the same move. The fraction reached is the share of
+//! cells whose point is reached.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::candidates::{Candidate, Origin, Pool};
 use super::minmax::{smooth_max, SHARPNESS};
 use super::problem::{dot, eigen, Reduced};
 use super::search::{compass, simplex, GAP, POLISH};
 use super::{FrontPoint, Resolution, REACH_TOLERANCE};
-use crate::hypervolume::dominates;
+use crate::hypervolume::{dominates, non_dominated};
+
+/// A front point in the making: normalised losses, the weights it was found for and the
+/// eigenvalue ranks of its sheet (none for a tie-family member).
+#[derive(Debug, Clone)]
+struct Rep {
+    normalised: Vec<f64>,
+    weights: Vec<f64>,
+    sheet: Option<Vec<usize>>,
+}
 
 /// The front points (in cell order) and the fraction of cells reached.
 pub(super) fn front(red: &Reduced, pool: &Pool, resolution: &Resolution) -> (Vec<FrontPoint>, f64) {
-    let chosen = front_cells(&pool.candidates, resolution.front_cells);
-    let points: Vec<FrontPoint> = chosen
-        .iter()
-        .map(|(centre, i)| {
-            let c = &pool.candidates[*i];
-            let (l, w) = polish(red, pool, c, centre, resolution)
-                .unwrap_or_else(|| (c.normalised.clone(), c.weights.clone()));
-            front_point(red, pool, l, w, resolution)
+    let cells = resolution.front_cells;
+    let beaten = |l: &[f64]| pool.candidates.iter().any(|o| dominates(&o.normalised, l));
+    let mut reps: BTreeMap<Vec<i64>, Rep> = BTreeMap::new();
+    for (key, i) in front_cells(&pool.candidates, cells) {
+        let c = &pool.candidates[i];
+        let mut rep = Rep {
+            normalised: c.normalised.clone(),
+            weights: c.weights.clone(),
+            sheet: match &c.origin {
+                Origin::Grid { subset } => Some(subset.clone()),
+                Origin::Tie { .. } => None,
+            },
+        };
+        // A scalarization optimum stays as it is (its gap is exactly 0 at its weights).
+        if !c.top {
+            let z = centre_line(&key, cells);
+            if let Some(moved) = polish(red, &rep, &z, resolution) {
+                if towards(&moved.normalised, &z) < towards(&rep.normalised, &z)
+                    && !beaten(&moved.normalised)
+                {
+                    rep = moved;
+                }
+            }
+        }
+        reps.insert(key, rep);
+    }
+    // Cells the candidates missed (where a sheet moves fast with the weights) are filled
+    // from their neighbours, moving along the neighbour's sheet.
+    let mut queue: BTreeSet<Vec<i64>> = reps
+        .keys()
+        .flat_map(|k| neighbours(k))
+        .filter(|k| !reps.contains_key(k))
+        .collect();
+    let mut tried = BTreeSet::new();
+    let mut budget = 4 * reps.len() + 16;
+    while let Some(key) = queue.pop_first() {
+        if budget == 0 {
+            break;
+        }
+        budget -= 1;
+        tried.insert(key.clone());
+        let z = centre_line(&key, cells);
+        let sources: Vec<Rep> = neighbours(&key)
+            .iter()
+            .filter_map(|n| reps.get(n))
+            .filter(|r| r.sheet.is_some())
+            .cloned()
+            .collect();
+        let filled = sources.iter().find_map(|src| {
+            polish(red, src, &z, resolution)
+                .filter(|r| cell_of(&r.normalised, cells) == key && !beaten(&r.normalised))
+        });
+        if let Some(rep) = filled {
+            reps.insert(key.clone(), rep);
+            for n in neighbours(&key) {
+                if !reps.contains_key(&n) && !tried.contains(&n) {
+                    queue.insert(n);
+                }
+            }
+        }
+    }
+    let all: Vec<&Rep> = reps.values().collect();
+    let losses: Vec<Vec<f64>> = all.iter().map(|r| r.normalised.clone()).collect();
+    let points: Vec<FrontPoint> = non_dominated(&losses)
+        .into_iter()
+        .map(|i| {
+            front_point(
+                red,
+                pool,
+                all[i].normalised.clone(),
+                all[i].weights.clone(),
+                resolution,
+            )
         })
         .collect();
     let reached = points.iter().filter(|p| p.reached).count();
@@ -34,6 +110,28 @@ pub(super) fn front(red: &Reduced, pool: &Pool, resolution: &Resolution) -> (Vec
         reached as f64 / points.len() as f64
     };
     (points, fraction)
+}
+
+/// The cells sharing a face with `key`.
+fn neighbours(key: &[i64]) -> Vec<Vec<i64>> {
+    (0..key.len())
+        .flat_map(|j| {
+            [-1, 1].map(|d| {
+                let mut n = key.to_vec();
+                n[j] += d;
+                n
+            })
+        })
+        .collect()
+}
+
+/// A point of the diagonal line through the centre of cell `key`.
+fn centre_line(key: &[i64], cells: usize) -> Vec<f64> {
+    let centre: Vec<f64> = key
+        .iter()
+        .map(|&f| (f as f64 + 0.5) / cells as f64)
+        .collect();
+    lift(&centre)
 }
 
 /// Coordinates of ℓ̃ in the plane orthogonal to (1, …, 1) (Helmert basis).
@@ -75,8 +173,8 @@ fn towards(l: &[f64], z: &[f64]) -> f64 {
         .fold(f64::NEG_INFINITY, f64::max)
 }
 
-/// Per non-empty cell: its centre line's point `z` and the chosen candidate, in cell order.
-fn front_cells(candidates: &[Candidate], cells: usize) -> Vec<(Vec<f64>, usize)> {
+/// Per non-empty cell: its key and the chosen candidate, in cell order.
+fn front_cells(candidates: &[Candidate], cells: usize) -> Vec<(Vec<i64>, usize)> {
     let sum = |i: usize| candidates[i].normalised.iter().sum::<f64>();
     // A dominating candidate has a smaller sum: only that prefix is searched.
     let mut by_sum: Vec<usize> = (0..candidates.len()).collect();
@@ -108,29 +206,17 @@ fn front_cells(candidates: &[Candidate], cells: usize) -> Vec<(Vec<f64>, usize)>
             .collect();
         ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         if let Some(&(_, i)) = ranked.iter().find(|&&(_, i)| !dominated(i)) {
-            out.push((z, i));
+            out.push((key, i));
         }
     }
     out
 }
 
-/// A candidate that is not a scalarization optimum, moved along its eigenvector sheet
-/// (the same eigenvalue ranks of M(w), w varied) to the best point towards the diagonal line
-/// through `z`: exact on the sheet, so its gap stays exact. `None` for other candidates or
-/// when nothing improves.
-fn polish(
-    red: &Reduced,
-    pool: &Pool,
-    c: &Candidate,
-    z: &[f64],
-    resolution: &Resolution,
-) -> Option<(Vec<f64>, Vec<f64>)> {
-    let Origin::Grid { subset } = &c.origin else {
-        return None;
-    };
-    if c.top {
-        return None;
-    }
+/// `from` moved along its eigenvector sheet (the same eigenvalue ranks of M(w), w varied)
+/// to its best point towards the diagonal line through `z`: exact on the sheet, so its gap
+/// stays exact. `None` for a tie-family member.
+fn polish(red: &Reduced, from: &Rep, z: &[f64], resolution: &Resolution) -> Option<Rep> {
+    let subset = from.sheet.as_ref()?;
     let sheet = |w: &Vec<f64>| {
         let (_, vectors) = eigen(&red.weighted(w), red.rank);
         let basis: Vec<Vec<f64>> = subset.iter().map(|&i| vectors[i].clone()).collect();
@@ -140,11 +226,19 @@ fn polish(
     // Only the position inside the cell is at stake: a short, moderately sharp search.
     let f = |w: &Vec<f64>| smooth_max(&shifted(&sheet(w)), SHARPNESS[1]);
     let step = 1.0 / resolution.weight_steps as f64;
-    let w = compass(&simplex(red.tasks()), c.weights.clone(), step, POLISH, &f).0;
-    let l = sheet(&w);
-    let better = towards(&l, z) < towards(&c.normalised, z);
-    let beaten = pool.candidates.iter().any(|o| dominates(&o.normalised, &l));
-    (better && !beaten).then_some((l, w))
+    let w = compass(
+        &simplex(red.tasks()),
+        from.weights.clone(),
+        step,
+        POLISH,
+        &f,
+    )
+    .0;
+    Some(Rep {
+        normalised: sheet(&w),
+        weights: w,
+        sheet: Some(subset.clone()),
+    })
 }
 
 /// The front point with normalised losses `l` (found for weights `own`) and its gap to the

@@ -12,11 +12,11 @@
 //! scalarization with weights w gets the *top* q. So the candidates are, for every w on a
 //! simplex grid, the span of every q-subset of M(w)'s eigenvectors, plus, where two
 //! eigenvalues meet (found by compass search on their difference), the whole family of
-//! subspaces between them. Candidates are binned by their direction from the ideal point
-//! (in normalised losses ℓ̃_k = 1 − ‖P t̂_k‖², the squared sine between task k and P): the
-//! simplex of directions is cut by the planes d_k = i/cells into cells, and each cell keeps,
-//! among its candidates that no candidate dominates, the best one for the Chebyshev
-//! scalarization along the cell's central direction: one front point per cell.
+//! subspaces between them. In normalised losses ℓ̃_k = 1 − ‖P t̂_k‖² (the squared sine
+//! between task k and P) the front projects one-to-one onto the plane orthogonal to the
+//! diagonal (1, …, 1); that plane is cut into square cells of side 1 / `front_cells`, and each
+//! cell keeps one non-dominated point, moved along its eigenvector sheet onto the cell's
+//! centre line (cells the grid missed are filled from their neighbours the same way).
 //!
 //! **Reached.** A front point ℓ̃ is reached by scalarization iff some w makes it a minimiser
 //! of Σ w_k ℓ̃_k, i.e. iff its *gap* min_w [w·ℓ̃ − min_P w·ℓ̃(P)] is 0 (the inner minimum is
@@ -24,8 +24,8 @@
 //! on the grid and refined by compass search). Ties are included by construction: a point
 //! on the tie family of w minimises w's weighted sum. A point counts as reached when its
 //! gap is at most [`REACH_TOLERANCE`] (normalised loss units: a fraction of each task's
-//! explainable variance). The **fraction reached** is the share of the direction simplex
-//! (cells weighted by their volume) whose front point is reached.
+//! explainable variance). The **fraction reached** is the share of front cells whose point
+//! is reached: the share of the front's area seen along the diagonal.
 //!
 //! **Balanced point.** min over all P of max_k L_k (raw) and of max_k ℓ̃_k (normalised),
 //! from the best candidate refined by compass search over rotations of P (the maximum
@@ -81,7 +81,8 @@ pub struct Resolution {
 }
 
 impl Resolution {
-    /// The study's resolution for `tasks` tasks (about a second per configuration).
+    /// The study's resolution for `tasks` tasks (in a debug build, measured on a loaded
+    /// 2-core machine: 1–15 s per K = 3 configuration, 5–90 s per K = 4 one).
     pub fn fine(tasks: usize) -> Self {
         match tasks {
             0..=2 => Self::new(400, 200, 256),
@@ -91,7 +92,7 @@ impl Resolution {
         }
     }
 
-    /// A coarse resolution for tests (well under a second).
+    /// A coarse resolution for tests (a fraction of a second to a second in a debug build).
     pub fn coarse(tasks: usize) -> Self {
         match tasks {
             0..=2 => Self::new(60, 30, 64),
@@ -173,7 +174,7 @@ pub struct FrontAnalysis {
     pub noise_floor: f64,
     /// ‖t_k‖² (1 for a zero task): L_k = σ² + loss_scale_k · ℓ̃_k.
     pub loss_scale: Vec<f64>,
-    /// The front, one point per direction cell, in cell order.
+    /// The front, one point per cell of its projection along the diagonal, in cell order.
     pub front: Vec<FrontPoint>,
     /// Scalarization's solutions over the weight grid and the tie families.
     pub reachable: Vec<ScalarizedPoint>,

@@ -1,11 +1,12 @@
 //! SVG of a [`FrontAnalysis`] with trained runs' test losses: one panel per pair of tasks
 //! (the front and the scalarization set projected on those two losses) and, for three tasks,
-//! a triangle of directions from the ideal point (σ², …, σ²) in normalised losses, where the
-//! front is a surface seen face-on. House style of [`crate::plot`].
+//! the front seen along the diagonal (1, 1, 1) in normalised losses, where it is a surface
+//! seen face-on, each point at its own place. House style of [`crate::plot`].
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::cells::project;
 use super::FrontAnalysis;
 use crate::plot::COLOURS;
 use crate::{Error, Result};
@@ -87,46 +88,56 @@ fn draw(
     header
         .draw_text(title, &("sans-serif", 16).into_text_style(&header), (12, 6))
         .map_err(fail)?;
-    let key = format!(
-        "blue: front points scalarization reaches ({:.0} % of the front), orange: front points it \
-         cannot reach; grey: scalarization solutions; ✕ balanced point, ▲ best scalarization \
-         (max loss {} vs {}); other markers: runs' test losses",
-        100.0 * a.fraction_reached,
-        crate::sheet::metric(a.balanced.max_loss),
-        crate::sheet::metric(a.best_scalarization.max_loss),
-    );
-    header
-        .draw_text(&key, &("sans-serif", 11).into_text_style(&header), (12, 30))
-        .map_err(fail)?;
-    let second = if a.tasks == 3 {
-        "panels: population loss of one task against another (projections of the front); \
-         triangle: direction of each point from the ideal point in normalised losses"
-    } else {
-        "panels: population loss of one task against another (projections of the front)"
-    };
-    header
-        .draw_text(
-            second,
-            &("sans-serif", 11).into_text_style(&header),
-            (12, 46),
-        )
-        .map_err(fail)?;
+    let lines = [
+        format!(
+            "blue: front points that some scalarization weight reaches ({:.0} % of the front); \
+             orange: front points no weight reaches; grey: scalarization solutions",
+            100.0 * a.fraction_reached
+        ),
+        format!(
+            "✕ balanced point (max loss {}), ▲ best scalarization (max loss {}); open circles: \
+             runs' test losses",
+            crate::sheet::metric(a.balanced.max_loss),
+            crate::sheet::metric(a.best_scalarization.max_loss),
+        ),
+        if a.tasks == 3 {
+            "panels: one task's population loss against another's; last: the front seen along \
+             the diagonal (normalised losses, corners: one task entirely lost)"
+        } else {
+            "panels: one task's population loss against another's (projections of the front)"
+        }
+        .to_string(),
+    ];
+    for (n, line) in lines.iter().enumerate() {
+        let y = 26 + 14 * n as i32;
+        header
+            .draw_text(line, &("sans-serif", 11).into_text_style(&header), (12, y))
+            .map_err(fail)?;
+    }
     let areas = body.split_evenly(grid);
     let labels = run_labels(runs);
     for (n, &(i, j)) in pairs.iter().enumerate() {
-        let project = |p: &[f64]| (p[i], p[j]);
+        let place = |p: &[f64]| (p[i], p[j]);
         let axes = (
             format!("task {} loss", i + 1),
             format!("task {} loss", j + 1),
         );
-        panel(a, runs, &labels, &areas[n], &project, axes, n == 0)?;
+        panel(
+            a,
+            runs,
+            &labels,
+            &areas[n],
+            &place,
+            axes,
+            n == 0 && a.tasks != 3,
+        )?;
     }
     if a.tasks == 3 {
         let scale = a.loss_scale.clone();
         let floor = a.noise_floor;
-        let project = move |p: &[f64]| triangle(p, floor, &scale);
+        let place = move |p: &[f64]| diagonal_view(p, floor, &scale);
         let axes = (String::new(), String::new());
-        panel(a, runs, &labels, &areas[pairs.len()], &project, axes, false)?;
+        panel(a, runs, &labels, &areas[pairs.len()], &place, axes, true)?;
     }
     root.present().map_err(fail)?;
     Ok(())
@@ -143,21 +154,12 @@ fn run_labels(runs: &[RunPoint]) -> Vec<&str> {
     labels
 }
 
-/// The position in the direction triangle of raw losses `p`: barycentric coordinates of
-/// ℓ̃ / Σ ℓ̃ (the centre for the ideal point).
-fn triangle(p: &[f64], floor: f64, scale: &[f64]) -> (f64, f64) {
-    let l: Vec<f64> = p
-        .iter()
-        .zip(scale)
-        .map(|(v, s)| ((v - floor) / s).max(0.0))
-        .collect();
-    let sum: f64 = l.iter().sum();
-    let d: Vec<f64> = if sum > 0.0 {
-        l.iter().map(|v| v / sum).collect()
-    } else {
-        vec![1.0 / 3.0; 3]
-    };
-    (d[1] + 0.5 * d[2], d[2] * 3f64.sqrt() / 2.0)
+/// Raw losses `p` seen along the diagonal: their normalised losses projected on the plane
+/// orthogonal to (1, 1, 1).
+fn diagonal_view(p: &[f64], floor: f64, scale: &[f64]) -> (f64, f64) {
+    let l: Vec<f64> = p.iter().zip(scale).map(|(v, s)| (v - floor) / s).collect();
+    let xy = project(&l);
+    (xy[0], xy[1])
 }
 
 fn range(v: impl Iterator<Item = f64> + Clone) -> std::ops::Range<f64> {
@@ -173,7 +175,7 @@ fn panel(
     runs: &[RunPoint],
     labels: &[&str],
     area: &DrawingArea<SVGBackend, Shift>,
-    project: &dyn Fn(&[f64]) -> (f64, f64),
+    place: &dyn Fn(&[f64]) -> (f64, f64),
     axes: (String, String),
     legend: bool,
 ) -> Outcome {
@@ -182,18 +184,18 @@ fn panel(
         .reachable
         .iter()
         .step_by(stride)
-        .map(|s| project(&s.losses))
+        .map(|s| place(&s.losses))
         .collect();
     let front: Vec<((f64, f64), bool)> = a
         .front
         .iter()
-        .map(|p| (project(&p.losses), p.reached))
+        .map(|p| (place(&p.losses), p.reached))
         .collect();
     let marks = [
-        project(&a.balanced.losses),
-        project(&a.best_scalarization.losses),
+        place(&a.balanced.losses),
+        place(&a.best_scalarization.losses),
     ];
-    let run_xy: Vec<(f64, f64)> = runs.iter().map(|r| project(&r.losses)).collect();
+    let run_xy: Vec<(f64, f64)> = runs.iter().map(|r| place(&r.losses)).collect();
     let all: Vec<(f64, f64)> = sweep
         .iter()
         .chain(front.iter().map(|(p, _)| p))
@@ -201,9 +203,26 @@ fn panel(
         .chain(&run_xy)
         .copied()
         .collect();
-    let triangle = axes.0.is_empty();
-    let (xr, yr) = if triangle {
-        (-0.05..1.05, -0.05..0.92)
+    let face_on = axes.0.is_empty();
+    // The unit cube's outline seen along the diagonal: normalised losses lie inside it.
+    let cube: Vec<(f64, f64)> = [
+        [1.0, 0.0, 0.0],
+        [1.0, 1.0, 0.0],
+        [0.0, 1.0, 0.0],
+        [0.0, 1.0, 1.0],
+        [0.0, 0.0, 1.0],
+        [1.0, 0.0, 1.0],
+        [1.0, 0.0, 0.0],
+    ]
+    .iter()
+    .map(|v| {
+        let xy = project(v);
+        (xy[0], xy[1])
+    })
+    .collect();
+    let (xr, yr) = if face_on {
+        // Room on the right for the legend.
+        (-0.85..1.55, -0.9..0.9)
     } else {
         (
             range(all.iter().map(|p| p.0)),
@@ -212,27 +231,23 @@ fn panel(
     };
     let mut chart = ChartBuilder::on(area)
         .margin(10)
-        .x_label_area_size(if triangle { 0 } else { 36 })
-        .y_label_area_size(if triangle { 0 } else { 56 })
+        .x_label_area_size(if face_on { 0 } else { 36 })
+        .y_label_area_size(if face_on { 0 } else { 56 })
         .build_cartesian_2d(xr, yr)
         .map_err(fail)?;
-    if triangle {
-        let h = 3f64.sqrt() / 2.0;
+    if face_on {
         chart
             .draw_series(std::iter::once(PathElement::new(
-                vec![(0.0, 0.0), (1.0, 0.0), (0.5, h), (0.0, 0.0)],
-                BLACK.stroke_width(1),
+                cube.clone(),
+                BLACK.mix(0.5).stroke_width(1),
             )))
             .map_err(fail)?;
-        let corner = |t: &str, x: f64, y: f64| {
-            Text::new(t.to_string(), (x, y), ("sans-serif", 11).into_font())
+        let corner = |k: usize, (x, y): (f64, f64)| {
+            let text = format!("task {} lost", k + 1);
+            Text::new(text, (x - 0.12, y + 0.06), ("sans-serif", 11).into_font())
         };
         chart
-            .draw_series([
-                corner("task 1 worst", -0.04, -0.01),
-                corner("task 2 worst", 0.84, -0.01),
-                corner("task 3 worst", 0.44, h + 0.05),
-            ])
+            .draw_series([corner(0, cube[0]), corner(1, cube[2]), corner(2, cube[4])])
             .map_err(fail)?;
     } else {
         chart

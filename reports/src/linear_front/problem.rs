@@ -254,7 +254,7 @@ pub(crate) fn orthonormal_rows(rows: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
             v.iter_mut().zip(b).for_each(|(x, y)| *x -= c * y);
         }
         let n = dot(&v, &v).sqrt();
-        if !(n > 1e-10 * scale) {
+        if n.is_nan() || n <= 1e-10 * scale {
             return None;
         }
         v.iter_mut().for_each(|x| *x /= n);

@@ -59,6 +59,12 @@ pub const POLISH: Budget = Budget {
     max_evals: 400,
 };
 
+/// A move: from a point along direction `dir` by a signed step (None when impossible).
+pub type Move<'a, P> = &'a dyn Fn(&P, usize, f64) -> Option<P>;
+
+/// A pattern move: from `base` and `x`, the point beyond `x` (None when impossible).
+pub type Pattern<'a, P> = &'a dyn Fn(&P, &P) -> Option<P>;
+
 /// Where a compass search moves: `dirs` move directions, `moves(x, dir, ±step)` (None when
 /// impossible) and optionally `extrapolate(base, x)`, the point beyond x as far from x as x
 /// is from base (Hooke–Jeeves pattern move, which speeds travel along curved valleys).
@@ -66,9 +72,9 @@ pub struct Space<'a, P> {
     /// Number of move directions.
     pub dirs: usize,
     /// The move along direction `dir` by a signed step.
-    pub moves: &'a dyn Fn(&P, usize, f64) -> Option<P>,
+    pub moves: Move<'a, P>,
     /// The pattern move, where the space has one.
-    pub extrapolate: Option<&'a dyn Fn(&P, &P) -> Option<P>>,
+    pub extrapolate: Option<Pattern<'a, P>>,
 }
 
 /// The weight simplex of `k` tasks.
@@ -136,6 +142,8 @@ pub fn compass<P: Clone>(
 
 /// The simplex move number `dir` of `k(k − 1)`: shift `s` of weight from one coordinate to
 /// another, shortened at the boundary; `None` when nothing can move.
+// `&Vec`: the signature of a `Move` over weight vectors.
+#[allow(clippy::ptr_arg)]
 fn simplex_move(w: &Vec<f64>, dir: usize, s: f64) -> Option<Vec<f64>> {
     let (a, b) = simplex_pair(w.len(), dir);
     let (to, from) = if s > 0.0 { (a, b) } else { (b, a) };
@@ -156,6 +164,7 @@ pub fn simplex_pair(k: usize, dir: usize) -> (usize, usize) {
 }
 
 /// x + (x − base), shortened to stay on the simplex; `None` when it cannot move.
+#[allow(clippy::ptr_arg)]
 fn simplex_extrapolate(base: &Vec<f64>, x: &Vec<f64>) -> Option<Vec<f64>> {
     let d: Vec<f64> = x.iter().zip(base).map(|(a, b)| a - b).collect();
     let t = x

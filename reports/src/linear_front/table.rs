@@ -57,8 +57,8 @@ pub fn front_sheet(rows: &[(&str, &FrontAnalysis)]) -> Sheet {
             .collect(),
         notes: vec![
             "Population losses with optimal heads (closed form, mean squared error). \
-             reached %: share of the front, by direction from the ideal point in normalised \
-             losses, that some scalarization weight reaches (ties included)."
+             reached %: share of the front (by area of its projection along the diagonal, in \
+             normalised losses) that some scalarization weight reaches, ties included."
                 .into(),
             format!(
                 "A front point counts as reached when it lies within {REACH_TOLERANCE:e} \

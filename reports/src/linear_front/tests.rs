@@ -373,7 +373,7 @@ fn sheet_and_plot_show_the_analysis() {
     for want in [
         "mgda-ub",
         "uniform",
-        "task 3 worst",
+        "task 3 lost",
         "task 2 loss",
         "opposed, q = 1",
     ] {
