@@ -505,8 +505,8 @@ mod tests {
             seen_gram: None,
             own,
         };
-        let (full, _) = step_with(&model, &ds, &clean, &mut probe(None, vec![1.0, 0.0, 0.0]))
-            .unwrap();
+        let (full, _) =
+            step_with(&model, &ds, &clean, &mut probe(None, vec![1.0, 0.0, 0.0])).unwrap();
         let full = full.ok().unwrap();
         // Poison the second domain: a step that encoded it would see non-finite losses.
         let mut poisoned = clean.clone();

@@ -134,7 +134,10 @@ pub fn chunk(n: usize, steps: usize, step: usize) -> Range<usize> {
 
 impl SplitData for DomainData {
     fn split_len(&self, split: Split) -> usize {
-        self.domains.iter().map(|d| d.data.split(split).rows()).sum()
+        self.domains
+            .iter()
+            .map(|d| d.data.split(split).rows())
+            .sum()
     }
 
     fn batches(&self, split: Split, batch_size: usize, epoch: usize, seed: u64) -> Vec<Batch> {
@@ -222,11 +225,18 @@ mod tests {
         let d = two([30, 90]);
         assert_eq!(d.split_len(Split::Train), 120);
         let batches = d.batches(Split::Train, 16, 1, 7);
-        assert_eq!(batches.len(), 120usize.div_ceil(16), "the trainer's step count");
+        assert_eq!(
+            batches.len(),
+            120usize.div_ceil(16),
+            "the trainer's step count"
+        );
         for b in &batches {
             assert_eq!(b.groups.len(), 2, "every step feeds both domains");
             let (na, nb) = (b.groups[0].rows, b.groups[1].rows);
-            assert!((3..=4).contains(&na) && (11..=12).contains(&nb), "{na} {nb}");
+            assert!(
+                (3..=4).contains(&na) && (11..=12).contains(&nb),
+                "{na} {nb}"
+            );
             assert_eq!(b.groups[0].targets[0].0, 0);
             assert_eq!(b.groups[1].targets[0].0, 1);
             // Inputs and targets stay aligned.

