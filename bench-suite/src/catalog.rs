@@ -6,17 +6,27 @@ use crate::model::{Arch, SIZES};
 
 /// Everything a user can name in a config, with help and defaults.
 pub fn listing() -> String {
+    // One name column, as wide as the longest name.
+    let w = mtl_datasets::DATASETS
+        .iter()
+        .map(|d| d.name)
+        .chain(mtl_methods::METHODS.iter().map(|m| m.name))
+        .chain(Arch::ALL.iter().map(|a| a.name()))
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(20);
     let mut out = String::new();
     let _ = writeln!(out, "DATASETS");
     for d in mtl_datasets::DATASETS {
-        let _ = writeln!(out, "  {:<20} {}", d.name, d.help);
+        let _ = writeln!(out, "  {:<w$} {}", d.name, d.help);
         for (name, help) in d.params {
             let _ = writeln!(out, "      {name:<16} {help}");
         }
     }
     let _ = writeln!(out, "\nMETHODS");
     for m in mtl_methods::METHODS {
-        let _ = writeln!(out, "  {:<20} {}", m.name, m.help);
+        let _ = writeln!(out, "  {:<w$} {}", m.name, m.help);
         let defaults = m.default_config();
         for p in m.params() {
             let default = match defaults.get(p.name) {
@@ -43,7 +53,7 @@ pub fn listing() -> String {
                 )
             })
             .collect();
-        let _ = writeln!(out, "  {:<20} {}", arch.name(), arch.help());
+        let _ = writeln!(out, "  {:<w$} {}", arch.name(), arch.help());
         let _ = writeln!(out, "      widths: {}", widths.join(" "));
     }
     out

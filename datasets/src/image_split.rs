@@ -32,6 +32,19 @@ pub fn select(set: &ImageSet, mut keep: impl FnMut(usize) -> bool) -> ImageSet {
     out
 }
 
+/// The `n` images of `set` with the smallest hash keys (all when `n` ≥ its size), in `set`'s
+/// order: a subsample that does not depend on file order, so it is not biased by files sorted
+/// by class (the npm digits come one file per digit).
+pub fn smallest_keys(set: &ImageSet, n: usize) -> ImageSet {
+    let mut by_key: Vec<(u64, usize)> = (0..set.len()).map(|i| (key(set.image(i)), i)).collect();
+    by_key.sort_unstable();
+    let mut keep = vec![false; set.len()];
+    for &(_, i) in by_key.iter().take(n) {
+        keep[i] = true;
+    }
+    select(set, |i| keep[i])
+}
+
 /// The split of an npm digit with hash key `key`.
 pub fn digit_split(key: u64) -> Split {
     match key % 10 {
@@ -95,6 +108,33 @@ mod tests {
             kb.sort_unstable();
             assert_eq!(ka, kb);
         }
+    }
+
+    #[test]
+    fn smallest_keys_subsample_by_content_not_order() {
+        // Sorted by label, as the npm digits: a prefix would hold the low labels only.
+        let s = set(200);
+        let mut sorted: Vec<usize> = (0..200).collect();
+        sorted.sort_by_key(|&i| s.labels[i]);
+        let by_label = select(&s, |_| true);
+        let by_label = ImageSet {
+            pixels: sorted.iter().flat_map(|&i| s.image(i).to_vec()).collect(),
+            labels: sorted.iter().map(|&i| s.labels[i]).collect(),
+            ..by_label
+        };
+        let a = smallest_keys(&s, 50);
+        let b = smallest_keys(&by_label, 50);
+        assert_eq!(a.len(), 50);
+        let keys = |x: &ImageSet| {
+            let mut k: Vec<u64> = (0..x.len()).map(|i| key(x.image(i))).collect();
+            k.sort_unstable();
+            k
+        };
+        assert_eq!(keys(&a), keys(&b));
+        let mut labels = b.labels.clone();
+        labels.dedup();
+        assert!(labels.len() > 5, "many classes, not a prefix: {labels:?}");
+        assert_eq!(smallest_keys(&s, 500).len(), 200);
     }
 
     #[test]

