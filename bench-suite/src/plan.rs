@@ -602,6 +602,7 @@ impl SweepPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dropout::Dropout;
 
     #[test]
     fn default_sweep_is_valid() {
@@ -623,6 +624,32 @@ mod tests {
         let plan = SweepPlan::from_toml(&readme[start..end], "README.md").unwrap();
         assert!(plan.stl && plan.train.diagnostics);
         assert!(plan.methods.len() >= 5);
+    }
+
+    #[test]
+    fn the_sener_koltun_study_files_parse() {
+        // Parsed without their data (the full files read the Hub cache); `check` opens it.
+        macro_rules! study {
+            ($($name:literal),*) => {
+                [$(($name, include_str!(concat!("../../reports/studies/sener-koltun/", $name)))),*]
+            };
+        }
+        for (name, text) in study!(
+            "multifashion-sk.toml",
+            "multifashion-sk-quick.toml",
+            "multifashion-15ep.toml",
+            "multifashion-15ep-quick.toml",
+            "multimnist10k-sk.toml",
+            "multimnist10k-sk-quick.toml",
+            "multimnist10k-15ep.toml",
+            "multimnist10k-15ep-quick.toml"
+        ) {
+            let spec = SweepSpec::parse(text, name).unwrap();
+            let sk = name.contains("-sk");
+            assert_eq!(spec.train.dropout != Dropout::None, sk, "{name}");
+            assert_eq!(spec.train.lr_decay_every, if sk { 10 } else { 0 }, "{name}");
+            assert_eq!(spec.methods.len(), 6, "{name}");
+        }
     }
 
     #[test]
