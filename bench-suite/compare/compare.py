@@ -218,50 +218,54 @@ def meta_names(meta):
 # --------------------------------------------------------------------------- protocol
 
 
-def mtlbench_runs(a):
-    runs_dir = os.path.join(a.work, "runs")
-    os.makedirs(runs_dir, exist_ok=True)
-    records = load_records(runs_dir)
-    binary = os.path.join(ROOT, "target", a.profile, "mtlbench")
-    for seed in a.seeds.split(","):
-        for method in a.method:
-            if (int(seed), method) in records:
-                continue
-            name, _, rest = method.partition(":")
-            cmd = [binary, "--threads", str(a.threads), "run", "--method", name,
-                   "--seed", seed, "--out", runs_dir] + export_args(a)
-            for p in filter(None, rest.split(",")):
-                cmd += ["--param", p]
-            sh(cmd)
-            records = load_records(runs_dir)
-    return records
+def label(method):
+    return method.replace(":", "-").replace("=", "").replace(",", "-")
 
 
-def method_text(record):
-    name = record["method"]["name"]
-    params = record["method"].get("config") or {}
-    if name == "stl":
-        return f"stl:task={params.get('task', 0)}"
-    return name
-
-
-def load_records(runs_dir):
-    out = {}
-    for path in sorted(glob.glob(os.path.join(runs_dir, "**", "*.json"), recursive=True)):
+def read_record(folder):
+    """The one run record in `folder` (what `mtlbench run --out folder` wrote), or None."""
+    paths = sorted(glob.glob(os.path.join(folder, "**", "*.json"), recursive=True))
+    records = []
+    for path in paths:
         with open(path) as f:
             try:
                 r = json.load(f)
             except json.JSONDecodeError:
                 continue
-        if not isinstance(r, dict) or "cell_id" not in r:
-            continue
-        out[(r["seed"], method_text(r))] = {
-            "dataset": r["dataset"]["id"],
-            "status": r["status"].get("state"),
-            "selected_epoch": r["selected_epoch"],
-            "test_metric": [t["metric"] for t in r["test"]],
-            "val_loss": [e["val_loss"] for e in r["epochs"]],
-        }
+        if isinstance(r, dict) and "cell_id" in r:
+            records.append(r)
+    if len(records) > 1:
+        sys.exit(f"{folder}: {len(records)} run records, expected one")
+    if not records:
+        return None
+    r = records[0]
+    return {
+        "dataset": r["dataset"]["id"],
+        "status": r["status"].get("state"),
+        "selected_epoch": r["selected_epoch"],
+        "test_metric": [t["metric"] for t in r["test"]],
+        "val_loss": [e["val_loss"] for e in r["epochs"]],
+        "selection": r["train"].get("selection"),
+    }
+
+
+def mtlbench_runs(a):
+    """Every (method, seed) trained by `mtlbench run`, one folder each (reused if present)."""
+    binary = os.path.join(ROOT, "target", a.profile, "mtlbench")
+    out = {}
+    for seed in a.seeds.split(","):
+        for method in a.method:
+            folder = os.path.join(a.work, "runs", label(method), f"seed{seed}")
+            record = read_record(folder)
+            if record is None:
+                name, _, rest = method.partition(":")
+                cmd = [binary, "--threads", str(a.threads), "run", "--method", name,
+                       "--seed", seed, "--out", folder] + export_args(a)
+                for p in filter(None, rest.split(",")):
+                    cmd += ["--param", p]
+                sh(cmd)
+                record = read_record(folder)
+            out[(int(seed), method)] = record
     return out
 
 
@@ -272,6 +276,7 @@ def protocol(a):
         meta = json.load(f)
     records = mtlbench_runs(a)
     twin_out = os.path.join(a.work, "twin.json")
+    selections = {r["selection"] for r in records.values()}
     sh([a.python, os.path.join(HERE, "twin.py"), "protocol", export, "--seeds", a.seeds,
         "--epochs", str(meta["train"]["epochs"]), "--threads", str(a.threads),
         "--out", twin_out] + a.twin_flag + sum((["--method", m] for m in a.method), []))
@@ -377,9 +382,9 @@ def protocol(a):
             gaps.append(statistics.fmean(d) if d else math.nan)
         picks = [e for e in (0, 1, 2, 4, 9, 14) if e < len(gaps)]
         lines.append(f"- {method}: " + ", ".join(f"epoch {e + 1}: {gaps[e]:.1e}" for e in picks))
-    lines += ["", f"Twin selection rule: `{' '.join(a.twin_flag) or '--select loss'}` "
-              "(mtlbench's rule on this commit: min over epochs 0..=E of the mean over scored "
-              "tasks of val_loss_k / val_loss_k(epoch 0)).", "",
+    lines += ["", f"Selection: mtlbench's records say `selection = {sorted(selections)}`; the "
+              f"twin ran with `{' '.join(['twin.py protocol'] + a.twin_flag)}` (the export's "
+              "`train.selection` unless a flag says otherwise; trained epochs only).", "",
               f"Command: `{command_line()}`", ""]
     write_md(a.out, lines)
 
@@ -408,7 +413,7 @@ def main():
     p.add_argument("--profile", choices=("release", "debug"), default="release",
                    help="cargo profile of the exporter and of target/PROFILE/mtlbench")
     p.add_argument("--twin-flag", action="append", default=[],
-                   help="extra twin.py protocol flag, e.g. --twin-flag=--no-epoch0")
+                   help="extra twin.py protocol flag, e.g. --twin-flag=--epoch0")
     a = p.parse_args()
     a.work = os.path.abspath(a.work)
     a.out = os.path.abspath(a.out)

@@ -3,7 +3,7 @@
 
 Reads what `cargo run --release -p mtl-bench --example twin_export` wrote (meta.json,
 data.safetensors, seed{S}/init.safetensors, seed{S}/order.safetensors and, for the step
-test, seed{S}/steps-*.json, final-*.safetensors, trajectory-*.safetensors) and trains the
+test, seed{S}/steps-*.json, final-*, trajectory-*, grads-*.safetensors) and trains the
 same model in PyTorch from the same initial parameters on the same batches in the same order.
 
     twin.py step     EXPORT --method uniform --method mgda-ub [--seed 0] [--out FILE.json]
@@ -240,6 +240,9 @@ class MethodSpec:
         kv = dict(p.split("=", 1) for p in rest.split(",") if p)
         self.name, self.label, self.k = name, text.replace(":", "-").replace("=", ""), k
         self.normalization = kv.pop("normalization", "loss+")
+        self.min_weight = float(kv.pop("min_weight", 0.0))
+        self.max_iter = int(kv.pop("max_iter", 250))
+        self.tol = float(kv.pop("tol", 1e-5))
         self.scored = None
         if name == "uniform":
             self.weights = [1.0 / k] * k
@@ -287,7 +290,11 @@ def train_step(net, export, method, x, ys):
         gheads.append(g[1:])
     rows = [g.reshape(-1).double() for g in gz]
     gram = [[torch.dot(a, b).item() for b in rows] for a in rows]
-    lam = min_norm(normalised(gram, losses, method.normalization))
+    lam = min_norm(normalised(gram, losses, method.normalization), method.max_iter, method.tol)
+    if method.min_weight > 0 and len(lam) == 2:
+        # Sener & Koltun's K = 2 solver answers 0.999 / 0.001 at a vertex: a floor on λ.
+        low = min(max(method.min_weight, 0.0), 0.5)
+        lam = ([low, 1 - low] if lam[0] < low else [1 - low, low] if lam[1] < low else lam)
     G = gz[0] * f32(lam[0])
     for k in range(1, len(gz)):
         G = G + gz[k] * f32(lam[k])
@@ -313,6 +320,9 @@ class MtlbenchAdam:
         self.c = {k: npd(train[k]) for k in ("lr", "beta1", "beta2", "eps", "weight_decay")}
         self.m = [torch.zeros_like(p) for p in params]
         self.v = [torch.zeros_like(p) for p in params]
+
+    def set_lr(self, lr):
+        self.c["lr"] = self.npd(lr)
 
     def step(self, grads):
         self.t += 1
@@ -344,6 +354,10 @@ class TorchAdam:
         self.params = params
         self.opt = kind(params, lr=train["lr"], betas=(train["beta1"], train["beta2"]),
                         eps=train["eps"], weight_decay=train["weight_decay"], foreach=False)
+
+    def set_lr(self, lr):
+        for group in self.opt.param_groups:
+            group["lr"] = lr
 
     def step(self, grads):
         for p, g in zip(self.params, grads):
@@ -388,6 +402,7 @@ def param_gap(a, b):
 
 def step_test(args):
     ex = Export(args.export, args.dtype, args.ablate)
+    check_supported(ex.meta["train"])
     shadow = Export(args.export, torch.float64, args.ablate) if args.envelope else None
     orders = ex.orders(args.seed)
     report = {"export": ex.meta["dataset"]["id"], "model": ex.meta["model"]["name"],
@@ -414,8 +429,11 @@ def step_test(args):
         steps = len(ref)
         per_step = []
         batches = (b for e in sorted(orders) for b in ex.batches(args.seed, e, orders))
+        per_epoch = math.ceil(len(orders[1]) / ex.batch_size)
         for t in range(steps):
             x, ys = next(batches)
+            for o in (opt, opt64) if shadow else (opt,):
+                o.set_lr(epoch_lr(ex.meta["train"], t // per_epoch + 1))
             # Forced: the same batch from mtlbench's own parameters before this step, so the
             # difference is one step's rounding, not accumulated drift.
             before = init if t == 0 else [traj[f"step{t}.{n}"].to(args.dtype)
@@ -524,26 +542,36 @@ def step_test(args):
 # --------------------------------------------------------------------------- protocol
 
 
-def score(rule, val_loss, val_metric, reference, tasks, scored):
-    """Selection score, lower is better."""
+def score(rule, val, reference, tasks, scored):
+    """mtlbench's selection score (bench-suite/src/selection.rs), lower is better. `loss`: mean
+    over the scored tasks of val_loss_k / r_k; `metric`: mean of s_k (val_metric_k − r_k) / |r_k|
+    with s_k = −1 where higher is better; r = the initial parameters' validation results."""
     idx = scored if scored is not None else range(len(tasks))
     if rule == "loss":
-        return sum(val_loss[t] / max(reference[t], sys.float_info.min) for t in idx) / len(idx)
-    sign = [-1.0 if tasks[t]["metric"] == "accuracy" else 1.0 for t in range(len(tasks))]
-    return sum(sign[t] * val_metric[t] for t in idx) / len(idx)
+        terms = [val[0][t] / max(reference[0][t], sys.float_info.min) for t in idx]
+    else:
+        terms = [(-1.0 if tasks[t]["metric"] == "accuracy" else 1.0)
+                 * (val[1][t] - reference[1][t]) / max(abs(reference[1][t]), sys.float_info.min)
+                 for t in idx]
+    s = sum(terms) / len(terms)
+    return s if math.isfinite(s) else math.inf
+
+
+def epoch_lr(train, epoch):
+    """mtlbench's step decay (optim::epoch_lr): lr · decay^⌊epoch / every⌋, epochs from 1."""
+    every = train.get("lr_decay_every", 0)
+    return train["lr"] * (train.get("lr_decay", 1.0) ** (epoch // every) if every else 1.0)
 
 
 def train_run(ex, seed, method, args, orders):
     net = Net(ex, leaves(ex.params(seed)))
     opt = optimizer(args.adam, net.list, ex.meta["train"])
-    ref_loss, ref_metric = evaluate(net, ex, "val")
-    if args.epoch0:
-        best = (score(args.select, ref_loss, ref_metric, ref_loss, ex.tasks, method.scored), 0,
-                [p.detach().clone() for p in net.list])
-    else:
-        best = (math.inf, 0, [p.detach().clone() for p in net.list])
+    reference = evaluate(net, ex, "val")
+    initial = score(args.select, reference, reference, ex.tasks, method.scored)
+    best = (initial if args.epoch0 else math.inf, 0, [p.detach().clone() for p in net.list])
     epochs, lam_sum, steps = [], [0.0] * len(ex.tasks), 0
     for epoch in range(1, args.epochs + 1):
+        opt.set_lr(epoch_lr(ex.meta["train"], epoch))
         train_loss, n = [0.0] * len(ex.tasks), 0
         for x, ys in ex.batches(seed, epoch, orders):
             losses, lam, _, grads = train_step(net, ex, method, x, ys)
@@ -554,7 +582,7 @@ def train_run(ex, seed, method, args, orders):
             lam_sum = [a + b for a, b in zip(lam_sum, lam)]
             n, steps = n + 1, steps + 1
         val_loss, val_metric = evaluate(net, ex, "val")
-        s = score(args.select, val_loss, val_metric, ref_loss, ex.tasks, method.scored)
+        s = score(args.select, (val_loss, val_metric), reference, ex.tasks, method.scored)
         epochs.append({"epoch": epoch, "train_loss": [v / n for v in train_loss],
                        "val_loss": val_loss, "val_metric": val_metric, "score": s})
         if s < best[0]:
@@ -563,13 +591,28 @@ def train_run(ex, seed, method, args, orders):
         for p, q in zip(net.list, best[2]):
             p.copy_(q)
     test_loss, test_metric = evaluate(net, ex, "test")
-    return {"status": "completed", "selected_epoch": best[1], "test_loss": test_loss,
+    return {"status": "completed", "selected_epoch": best[1], "initial_score": initial,
+            "best_score": best[0], "test_loss": test_loss,
             "test_metric": test_metric, "epochs": epochs, "steps": steps,
             "lambda_mean": [v / max(steps, 1) for v in lam_sum]}
 
 
+def check_supported(train):
+    dropout = train.get("dropout", "none")
+    if dropout not in (None, "none"):
+        raise SystemExit(f"train.dropout = {dropout!r}: the twin has no dropout (its masks "
+                         "would have to be exported step by step)")
+    if train["optimizer"] not in ("adam", "adamw"):
+        raise SystemExit(f"train.optimizer = {train['optimizer']!r}: the twin has adam and adamw")
+
+
 def protocol(args):
     ex = Export(args.export, args.dtype)
+    check_supported(ex.meta["train"])
+    if args.select is None:
+        args.select = ex.meta["train"].get("selection", "loss")
+    if args.select not in ("loss", "metric"):
+        raise SystemExit(f"selection {args.select!r}: the twin has loss and metric")
     seeds = [int(s) for s in args.seeds.split(",")]
     have = ex.meta.get("epochs_exported", 0)
     if args.epochs > have:
@@ -634,11 +677,11 @@ def main():
     pr = sub.choices["protocol"]
     pr.add_argument("--seeds", default="0,1,2")
     pr.add_argument("--epochs", type=int, default=15)
-    pr.add_argument("--select", choices=("loss", "metric"), default="loss",
-                    help="loss: mean over scored tasks of val loss / initial val loss (mtlbench "
-                    "today); metric: mean over scored tasks of the val metric")
-    pr.add_argument("--no-epoch0", dest="epoch0", action="store_false",
-                    help="the initial parameters are not selectable (epoch 0 is by default)")
+    pr.add_argument("--select", choices=("loss", "metric"), default=None,
+                    help="selection objective (default: the export's train.selection)")
+    pr.add_argument("--epoch0", action="store_true",
+                    help="the initial parameters are selectable too (mtlbench before the "
+                    "selection change; by default only trained epochs are)")
     args = p.parse_args()
     args.ablate = getattr(args, "ablate", None)
     args.dtype = getattr(torch, args.dtype)

@@ -119,6 +119,13 @@ fn run(a: Args) -> Result<()> {
     let spec = ModelSpec::parse(&a.model)?;
     spec.check_input(&ds.input_shape())?;
     let train = TrainConfig::from_params(&params_from_pairs(&a.train, "--train")?, "--train")?;
+    if a.steps.is_some() && !train.dropout.is_none() {
+        return Err(
+            "--steps with dropout: the step log would need the dropout masks, which \
+                    are not exported; run the step test without dropout"
+                .into(),
+        );
+    }
     let methods = a
         .methods
         .iter()
