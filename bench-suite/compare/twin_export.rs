@@ -83,7 +83,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args> {
     if a.out.is_none() {
         return Err(format!("--out is required; {USAGE}").into());
     }
-    if a.steps.is_some() != !a.methods.is_empty() {
+    if a.steps.is_some() == a.methods.is_empty() {
         return Err("--steps and --method go together (the step test needs both)".into());
     }
     Ok(a)

@@ -234,9 +234,9 @@ fn the_step_log_is_that_of_a_normal_session() {
             run.log.iter().map(|s| s.step).collect::<Vec<_>>(),
             (0..steps).collect::<Vec<_>>()
         );
-        for t in 0..2 {
+        for (t, total) in totals.iter().enumerate() {
             let sum: f64 = run.log.iter().map(|s| s.losses[t]).sum();
-            assert_eq!(sum, totals[t], "{method}: task {t} loss total");
+            assert_eq!(sum, *total, "{method}: task {t} loss total");
         }
         assert_eq!(run.log.last().unwrap().weights, w_last);
         let mean: Vec<f64> = (0..2)
