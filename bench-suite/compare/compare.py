@@ -71,15 +71,25 @@ def export_args(a):
 
 
 def run_export(a, extra):
+    # Built with the whole workspace's features (as `cargo build` and `cargo test` resolve
+    # them), so the exporter shares their compiled dependencies instead of rebuilding candle.
     profile = ["--release"] if a.profile == "release" else []
-    cmd = ["cargo", "run"] + profile + ["-q", "-p", "mtl-bench", "--example", "twin_export",
-                                        "--", "--out", os.path.join(a.work, "export")]
+    sh(["cargo", "build", "-q", "--workspace", "--example", "twin_export"] + profile, cwd=ROOT)
+    exporter = os.path.join(ROOT, "target", a.profile, "examples", "twin_export")
+    cmd = [exporter, "--out", os.path.join(a.work, "export")]
     cmd += export_args(a) + extra
     sh(cmd, cwd=ROOT)
 
 
 def command_line():
-    return " ".join(shlex.quote(c) for c in ["bench-suite/compare/compare.py"] + sys.argv[1:])
+    """This run's command, with the machine's own folders (the venv, the work folder) named
+    by placeholders, so a committed table names no local path."""
+    args, placeholder = [], {"--python": "$VENV/bin/python", "--work": "$WORK"}
+    for i, arg in enumerate(sys.argv[1:]):
+        previous = sys.argv[i] if i > 0 else ""
+        args.append(placeholder.get(previous, arg))
+    return " ".join(["bench-suite/compare/compare.py"] + [a if a.startswith("$") else
+                                                          shlex.quote(a) for a in args])
 
 
 # --------------------------------------------------------------------------- step
