@@ -3,6 +3,8 @@
 //! the front seen along the diagonal (1, 1, 1) in normalised losses, where it is a surface
 //! seen face-on, each point at its own place. House style of [`crate::plot`].
 
+use std::collections::BTreeSet;
+
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -257,6 +259,16 @@ fn panel(
             .draw()
             .map_err(fail)?;
     }
+    // A mark drawn again on the same pixel changes nothing: keep the first of each, or the
+    // K = 4 fronts' pictures run to megabytes.
+    let pixel = |p: &(f64, f64)| chart.backend_coord(p);
+    let mut seen = BTreeSet::new();
+    let sweep: Vec<(f64, f64)> = sweep.into_iter().filter(|p| seen.insert(pixel(p))).collect();
+    let mut seen = BTreeSet::new();
+    let front: Vec<((f64, f64), bool)> = front
+        .into_iter()
+        .filter(|(p, reached)| seen.insert((pixel(p), *reached)))
+        .collect();
     chart
         .draw_series(sweep.iter().map(|&p| Circle::new(p, 1, SWEEP.filled())))
         .map_err(fail)?
