@@ -138,6 +138,29 @@ impl Masks {
         })
     }
 
+    /// The masks of `batch` restricted as [`Batch::restricted_to`] restricts it to `tasks`: the
+    /// same draws, for the groups and heads that remain, so a run that trains only some tasks
+    /// sees the masks a full batch would have given them.
+    pub fn restricted_to(&self, batch: &Batch, tasks: &[usize]) -> Self {
+        let heads = batch
+            .groups
+            .iter()
+            .zip(&self.heads)
+            .filter(|(group, _)| group.targets.iter().any(|(t, _)| tasks.contains(t)))
+            .map(|(_, heads)| {
+                heads
+                    .iter()
+                    .filter(|(t, _)| tasks.contains(t))
+                    .map(|(t, mask)| (*t, mask.clone()))
+                    .collect()
+            })
+            .collect();
+        Self {
+            channels: self.channels.clone(),
+            heads,
+        }
+    }
+
     /// The encoder's channel mask.
     pub fn channels(&self) -> Option<&Tensor> {
         self.channels.as_ref()

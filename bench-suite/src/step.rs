@@ -6,6 +6,8 @@
 //! [`Method::step`], and returns the gradient of Σ λ_k L_k for every parameter. Backward passes
 //! are counted where they happen.
 
+use std::borrow::Cow;
+
 use candle_core::{Device, Tensor, Var};
 use mtl_datasets::Batch;
 use mtl_methods::{GradSource, Gram, Method, StepInput, Update};
@@ -94,16 +96,22 @@ fn loss_values<'a>(
     })
 }
 
-/// The batch a method needs: all of it, or — for a method that trains only some tasks and
-/// needs no per-task gradients (a single-task baseline, see [`Method::scored_tasks`]) — only
-/// their targets and the input groups that feed them, so no head runs for the other tasks and
-/// the other domains of a multi-domain batch are not encoded.
-fn needed<'a>(method: &dyn Method, batch: &'a Batch) -> std::borrow::Cow<'a, Batch> {
+/// The batch a method needs, with its dropout masks: all of it, or — for a method that trains
+/// only some tasks and needs no per-task gradients (a single-task baseline, see
+/// [`Method::scored_tasks`]) — only their targets and the input groups that feed them, so no
+/// head runs for the other tasks and the other domains of a multi-domain batch are not
+/// encoded. The masks follow the batch's groups, so they are restricted alike.
+fn needed<'a>(
+    method: &dyn Method,
+    batch: &'a Batch,
+    masks: &'a Masks,
+) -> (Cow<'a, Batch>, Cow<'a, Masks>) {
     match method.scored_tasks() {
-        Some(own) if method.needs().grads == GradSource::None => {
-            std::borrow::Cow::Owned(batch.restricted_to(&own))
-        }
-        _ => std::borrow::Cow::Borrowed(batch),
+        Some(own) if method.needs().grads == GradSource::None => (
+            Cow::Owned(batch.restricted_to(&own)),
+            Cow::Owned(masks.restricted_to(batch, &own)),
+        ),
+        _ => (Cow::Borrowed(batch), Cow::Borrowed(masks)),
     }
 }
 
@@ -238,7 +246,8 @@ pub(crate) fn train_step(
     count: &mut BackwardCount,
     device: &Device,
 ) -> Result<std::result::Result<StepResult, NonFinite>> {
-    let batch = &*needed(method, batch);
+    let (batch, masks) = needed(method, batch, masks);
+    let (batch, masks) = (&*batch, &*masks);
     let zs = encode_groups(model, batch, masks, device)?;
     match method.needs().grads {
         GradSource::None => {
@@ -657,6 +666,35 @@ mod tests {
         .err()
         .expect("an error");
         assert!(err.to_string().contains("task 1"), "{err}");
+    }
+
+    #[test]
+    fn a_single_task_method_keeps_its_dropout_masks_on_a_multi_domain_batch() {
+        use crate::dropout::Dropout;
+        let (ds, model, batch) = setup("lenet-xs");
+        let batch = multi_domain(&batch);
+        let masks = Masks::draw(Dropout::SenerKoltun, &model, &batch, 5, 0, &Device::Cpu).unwrap();
+        let probe = |own: Option<Vec<usize>>| Probe {
+            grads: GradSource::None,
+            weights: vec![0.0, 1.0, 0.0],
+            seen_gram: None,
+            seen_losses: Vec::new(),
+            own,
+        };
+        // Task 1 is fed by the second domain only: training it alone (its domain restricted
+        // out of the batch) must see the masks the full batch drew for it.
+        let step = |own, masks: &Masks| {
+            let (out, _) = step_with(&model, &ds, &batch, &mut probe(own), masks).unwrap();
+            let out = out.ok().unwrap();
+            (out.losses[1], flatten(&out.grads))
+        };
+        let full = step(None, &masks);
+        assert_eq!(step(Some(vec![1]), &masks), full);
+        assert_ne!(
+            step(Some(vec![1]), &Masks::none()),
+            full,
+            "the masks took effect"
+        );
     }
 
     #[test]

@@ -263,7 +263,10 @@ fn panel(
     // K = 4 fronts' pictures run to megabytes.
     let pixel = |p: &(f64, f64)| chart.backend_coord(p);
     let mut seen = BTreeSet::new();
-    let sweep: Vec<(f64, f64)> = sweep.into_iter().filter(|p| seen.insert(pixel(p))).collect();
+    let sweep: Vec<(f64, f64)> = sweep
+        .into_iter()
+        .filter(|p| seen.insert(pixel(p)))
+        .collect();
     let mut seen = BTreeSet::new();
     let front: Vec<((f64, f64), bool)> = front
         .into_iter()
