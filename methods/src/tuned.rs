@@ -4,9 +4,11 @@
 //! Scalarization for Deep Multi-Task Learning") and Xin et al. (NeurIPS 2022, "Do Current
 //! Multi-Task Optimization Methods in Deep Learning Even Help?"): search the weights, select on
 //! validation, and report the budget next to the result. Strategies:
-//! - `grid`: the simplex lattice {λ_k = i_k·h} of step `step` h for K ≤ 3; for K > 3, `trials`
-//!   flat-Dirichlet samples (a lattice grows as (1/h)^(K−1)). Every candidate trains one full
-//!   schedule from the same initialisation; the lowest best-epoch validation objective wins.
+//! - `grid`: the simplex lattice {λ_k = i_k·h} of step `step` h, C(1/h + K − 1, K − 1) weights.
+//!   Every candidate trains one full schedule from the same initialisation; the lowest
+//!   best-epoch validation objective wins. A lattice of more than [`MAX_GRID`] weights is
+//!   refused: it grows as (1/h)^(K−1) (184,756 weights at K = 11, h = 0.1), so many tasks call
+//!   for a coarser step or `random`.
 //! - `random`: `trials` flat-Dirichlet samples, otherwise as `grid`.
 //! - `pbt`: population-based training after Royer, Blankevoort & Ehteshami Bejnordi (NeurIPS
 //!   2023, "Scalarization for Multi-Task and Multi-Domain Learning at Scale", §4; PBT from
@@ -46,7 +48,7 @@ use crate::{Error, Result, Weights};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
-    /// Simplex lattice (K ≤ 3) or Dirichlet samples (K > 3).
+    /// The simplex lattice of step `step` (at most 1000 weights).
     Grid,
     /// Dirichlet samples.
     Random,
@@ -72,7 +74,7 @@ pub struct TunedConfig {
     pub strategy: Strategy,
     /// Lattice step h of `grid`.
     pub step: f64,
-    /// Candidates of `random` (and of `grid` when K > 3).
+    /// Candidates of `random`.
     pub trials: usize,
     /// PBT population size.
     pub population: usize,
@@ -127,7 +129,7 @@ impl MethodConfig for TunedConfig {
             ParamDoc {
                 name: "trials",
                 kind: "integer ≥ 1",
-                help: "candidates for random (and grid when K > 3)",
+                help: "candidates of random",
             },
             ParamDoc {
                 name: "population",
@@ -207,11 +209,26 @@ impl MethodConfig for TunedConfig {
     }
 
     fn search(&self, num_tasks: usize) -> Result<Option<Box<dyn WeightSearch>>> {
-        if num_tasks == 0 {
-            return Err(Error::InvalidConfig {
+        let refuse = |message: String| {
+            Err(Error::InvalidConfig {
                 method: "tuned".into(),
-                message: "no tasks".into(),
-            });
+                message,
+            })
+        };
+        if num_tasks == 0 {
+            return refuse("no tasks".into());
+        }
+        if self.strategy == Strategy::Grid {
+            let size = lattice_size(num_tasks, self.lattice_n());
+            if size.is_none_or(|n| n > MAX_GRID) {
+                return refuse(format!(
+                    "strategy = \"grid\" with step = {} on {num_tasks} tasks is a lattice of {} \
+                     weights (more than {MAX_GRID}); use a coarser `step` or strategy = \
+                     \"random\" with `trials`",
+                    self.step,
+                    size.map_or_else(|| "too many".into(), |n| n.to_string()),
+                ));
+            }
         }
         Ok(Some(Box::new(self.clone())))
     }
@@ -225,7 +242,7 @@ impl WeightSearch for TunedConfig {
             Strategy::Grid | Strategy::Random => {
                 let k = metered.num_tasks();
                 let mut rng = search_rng(seed);
-                let candidates = if self.strategy == Strategy::Grid && k <= 3 {
+                let candidates = if self.strategy == Strategy::Grid {
                     simplex_lattice(k, self.lattice_n())
                 } else {
                     (0..self.trials).map(|_| dirichlet(k, &mut rng)).collect()
@@ -248,6 +265,15 @@ impl WeightSearch for TunedConfig {
     fn keeps_member(&self) -> bool {
         self.strategy == Strategy::Pbt && self.pbt_result == PbtResult::Member
     }
+}
+
+/// The largest lattice `grid` trains.
+pub const MAX_GRID: usize = 1000;
+
+/// C(n + k − 1, k − 1), the size of the simplex lattice of resolution n on k tasks; `None`
+/// when it exceeds `usize`.
+fn lattice_size(k: usize, n: usize) -> Option<usize> {
+    (1..k).try_fold(1usize, |c, i| c.checked_mul(n + i).map(|c| c / i))
 }
 
 type Chosen = (Weights, f64, String, serde_json::Value);
@@ -391,4 +417,50 @@ fn pbt(
         json!({ "rounds": rounds, "winner": winner, "schedule": lineage[winner] }),
         keep.then_some(members[winner]),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(step: f64) -> TunedConfig {
+        TunedConfig {
+            step,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn lattice_sizes_are_binomials() {
+        assert_eq!(lattice_size(2, 10), Some(11));
+        assert_eq!(lattice_size(3, 8), Some(45));
+        assert_eq!(lattice_size(4, 4), Some(35));
+        assert_eq!(lattice_size(11, 10), Some(184_756));
+        assert_eq!(lattice_size(1, 10), Some(1));
+        assert_eq!(lattice_size(128, 1000), None);
+        for (k, n) in [(2, 10), (3, 8), (4, 4), (5, 2)] {
+            assert_eq!(lattice_size(k, n), Some(simplex_lattice(k, n).len()));
+        }
+    }
+
+    #[test]
+    fn a_grid_too_large_for_its_tasks_is_refused_with_what_to_do() {
+        assert!(grid(0.25).search(4).unwrap().is_some());
+        assert!(grid(0.5).search(11).unwrap().is_some(), "66 weights");
+        let Err(err) = grid(0.1).search(11) else {
+            panic!("a lattice of 184,756 weights was accepted");
+        };
+        let text = err.to_string();
+        for want in ["184756", "coarser `step`", "\"random\""] {
+            assert!(text.contains(want), "{text}");
+        }
+        let random = TunedConfig {
+            strategy: Strategy::Random,
+            ..grid(0.1)
+        };
+        assert!(
+            random.search(11).unwrap().is_some(),
+            "random ignores the step"
+        );
+    }
 }
