@@ -9,10 +9,10 @@
         --train epochs=15 --train batch_size=256 --seeds 0,1,2 \
         --method uniform --method mgda-ub --method stl:task=0 --method stl:task=1
 
-Both modes first run the exporter (`cargo run --release -p mtl-bench --example twin_export`)
+Both modes first build and run the exporter (`cargo build --workspace --example twin_export`)
 into WORK/export. `step` then runs twin.py's step test three ways (f32 with torch.optim.Adam,
 f32 with mtlbench's Adam formula, f64) and tabulates the differences. `protocol` trains every
-(method, seed) with `target/release/mtlbench run` (records in WORK/runs, reused when present)
+(method, seed) with `target/PROFILE/mtlbench run` (records in WORK/runs, reused when present)
 and with the twin (WORK/twin.json, resumed when present), and tabulates per-task test metrics
 and Δm% (mean ± 95 % t-interval over seeds) of both, with the paired differences.
 Standard library only; the twin runs under --python (a venv with torch, see README.md).
