@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::analysis::Analysis;
+use crate::data_draws::draws_sheets;
 use crate::html::{Block, Page, PageSection};
 use crate::model_size::model_size_sheet;
 use crate::paired::paired_sheet;
@@ -50,6 +51,9 @@ pub struct Report {
     pub sections: Vec<Section>,
     /// Mean ranks over dataset × model columns (when there are several).
     pub ranks: Option<Sheet>,
+    /// Data draw against training seed, per family of blocks that differ only in the draw
+    /// ([`crate::data_draws`]).
+    pub draws: Vec<Sheet>,
     /// Why blocks were separated (R20).
     pub notes: Vec<String>,
     /// The terminal comparison table (main and per-task tables).
@@ -117,6 +121,7 @@ impl Report {
         Ok(Self {
             sections,
             ranks: rank_sheet(&analysis),
+            draws: draws_sheets(records),
             notes: analysis.notes,
             comparison,
             provenance: provenance_sheet(records),
@@ -191,10 +196,11 @@ impl Report {
                 blocks,
             });
         }
-        if let Some(r) = &self.ranks {
+        let across: Vec<Block> = self.across().cloned().map(Block::Table).collect();
+        if !across.is_empty() {
             sections.push(PageSection {
                 heading: "All datasets".into(),
-                blocks: vec![Block::Table(r.clone())],
+                blocks: across,
             });
         }
         sections.push(PageSection {
@@ -255,11 +261,20 @@ impl Report {
                 out.push_str(&format!("![{}]({})\n\n", p.title, p.file_name));
             }
         }
-        if let Some(r) = &self.ranks {
-            out.push_str("## All datasets\n\n");
-            out.push_str(&r.markdown());
+        for (i, sheet) in self.across().enumerate() {
+            if i == 0 {
+                out.push_str("## All datasets\n\n");
+            } else {
+                out.push('\n');
+            }
+            out.push_str(&sheet.markdown());
         }
         out
+    }
+
+    /// The tables over all blocks: the mean ranks, then the data-draw tables.
+    fn across(&self) -> impl Iterator<Item = &Sheet> {
+        self.ranks.iter().chain(&self.draws)
     }
 
     fn latex(&self) -> String {
@@ -275,9 +290,9 @@ impl Report {
                 out.push_str(&sheet.latex());
             }
         }
-        if let Some(r) = &self.ranks {
+        for sheet in self.across() {
             out.push('\n');
-            out.push_str(&r.latex());
+            out.push_str(&sheet.latex());
         }
         out
     }
@@ -314,6 +329,18 @@ impl Report {
             out.push(Output {
                 file_name: "rank.csv".into(),
                 contents: r.csv(&[], true),
+            });
+        }
+        if !self.draws.is_empty() {
+            let contents = self
+                .draws
+                .iter()
+                .enumerate()
+                .map(|(i, d)| d.csv(&[("family", d.title.as_str())], i == 0))
+                .collect();
+            out.push(Output {
+                file_name: "draws.csv".into(),
+                contents,
             });
         }
         out.sort_by(|a, b| a.file_name.cmp(&b.file_name));
