@@ -388,8 +388,9 @@ pub fn extreme_losses(k: usize, seed: u64) -> Case {
 
 /// Valid hyper-parameters of the registered method `method` for K ≥ 1 tasks: `fixed` gets the
 /// non-uniform simplex vector λ_k ∝ k + 1, `stl` the last task, `mgda` and `mgda-ub` their
-/// defaults spelled out; any other name (`tuned`, `autoscale`, …) `null`, its defaults — a new
-/// method that needs more must add itself here.
+/// defaults spelled out; `tuned` a grid of step ½ (its default step 0.1 is a lattice of more
+/// weights than `grid` trains from K = 5 tasks on); any other name (`autoscale`, …) `null`, its
+/// defaults — a new method that needs more must add itself here.
 pub fn example_params(method: &str, k: usize) -> Value {
     match method {
         "uniform" => json!({}),
@@ -400,6 +401,7 @@ pub fn example_params(method: &str, k: usize) -> Value {
         "mgda" | "mgda-ub" => json!({ "normalization": Normalization::LossPlus.as_str() }),
         // The last task, so that "always task 0" would not pass unnoticed.
         "stl" => json!({ "task": k - 1 }),
+        "tuned" => json!({ "step": 0.5 }),
         _ => Value::Null,
     }
 }
