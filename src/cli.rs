@@ -152,6 +152,10 @@ pub struct StudyArgs {
     /// Cells trained side by side.
     #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
+    /// Run a part whose sweep file changed into its runs folder (refused otherwise): records
+    /// of cells both configurations share are reused; the tables show the current cells only.
+    #[arg(long)]
+    pub allow_config_change: bool,
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,

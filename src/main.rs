@@ -149,6 +149,7 @@ fn study(args: StudyArgs) -> anyhow::Result<()> {
         progress: progress_mode(args.quiet),
         method_order: method_order(),
         parts: args.parts,
+        allow_config_change: args.allow_config_change,
     };
     let outcome = mtl_bench::study::run_study(&name, &options)?;
     let runs: usize = outcome.parts.iter().map(|p| p.records.len()).sum();

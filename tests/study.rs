@@ -115,6 +115,88 @@ fn an_unknown_part_is_refused_with_the_parts_there_are() {
     assert!(w.listing().is_empty(), "nothing created: {:?}", w.listing());
 }
 
+#[test]
+fn a_changed_sweep_file_is_refused_unless_allowed_and_then_only_its_cells_are_tabled() {
+    let w = Workdir::new();
+    std::fs::create_dir_all(w.join("studies/mini")).unwrap();
+    let sweep = |methods: &str| {
+        format!(
+            "seeds = [0]\nmodels = [\"linear-w1\"]\n[dataset]\nname = \"synthetic-linear\"\n\
+             tasks = 2\ndim = 4\ntrain = 64\nval = 32\ntest = 32\n[train]\nepochs = 1\n\
+             batch_size = 32\n{methods}"
+        )
+    };
+    w.write(
+        "studies/mini/study.toml",
+        "title = \"Mini\"\nout = \"mini-out\"\n[[parts]]\nname = \"only\"\n\
+         title = \"Only\"\nsweep = \"only.toml\"\nquick = \"only.toml\"\n",
+    );
+    let uniform = "[[methods]]\nname = \"uniform\"\n";
+    w.write(
+        "studies/mini/only.toml",
+        &sweep(&format!("{uniform}[[methods]]\nname = \"mgda\"\n")),
+    );
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "--threads",
+            "1",
+            "study",
+            "mini",
+            "--quiet",
+            "--studies",
+            "studies",
+        ];
+        a.extend_from_slice(extra);
+        a
+    };
+    w.run(&args(&[])).expect_code(0);
+    let runs = w.join("results/studies/mini/runs/only");
+    let before = records(&runs);
+    // Replace mgda by fixed weights: the plan changes.
+    w.write(
+        "studies/mini/only.toml",
+        &sweep(&format!(
+            "{uniform}[[methods]]\nname = \"fixed\"\nweights = [0.25, 0.75]\n"
+        )),
+    );
+    let refused = w.run(&args(&[])).expect_code(2);
+    assert!(
+        refused.stderr().contains("--allow-config-change"),
+        "{}",
+        refused.stderr()
+    );
+    w.run(&args(&["--allow-config-change"])).expect_code(0);
+    let after = records(&runs);
+    // The shared cells (uniform, stl) were reused byte for byte; the old mgda record stays in
+    // the folder but not in the tables, which show the current cells.
+    for (name, bytes) in &before {
+        assert_eq!(
+            after.get(name),
+            Some(bytes),
+            "{name} was retrained or removed"
+        );
+    }
+    assert!(after.len() > before.len());
+    let tables = std::fs::read_to_string(w.join("mini-out/tables.md")).unwrap();
+    assert!(tables.contains("| fixed"), "{tables}");
+    assert!(!tables.contains("| mgda"), "{tables}");
+}
+
+/// The record files of a runs folder by name.
+fn records(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
         .unwrap()

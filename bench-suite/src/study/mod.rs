@@ -44,6 +44,9 @@ pub struct StudyOptions {
     /// Only these parts (by name); empty = every part. The generated files then cover only
     /// them.
     pub parts: Vec<String>,
+    /// Run a part whose sweep file changed into its runs folder: the cells both
+    /// configurations share are reused, and the tables hold the current plan's records only.
+    pub allow_config_change: bool,
 }
 
 /// The records of one part.
@@ -124,7 +127,7 @@ pub fn run_study(name: &str, options: &StudyOptions) -> Result<StudyOutcome> {
         let sweep = SweepOptions {
             workers: options.workers,
             progress: options.progress,
-            allow_config_change: false,
+            allow_config_change: options.allow_config_change,
             origin,
             config_text: text,
         };
