@@ -86,8 +86,7 @@ def command_line():
     by placeholders, so a committed table names no local path."""
     args, placeholder = [], {"--python": "$VENV/bin/python", "--work": "$WORK"}
     for i, arg in enumerate(sys.argv[1:]):
-        previous = sys.argv[i] if i > 0 else ""
-        args.append(placeholder.get(previous, arg))
+        args.append(placeholder.get(sys.argv[i], arg))  # sys.argv[i] precedes arg
     return " ".join(["bench-suite/compare/compare.py"] + [a if a.startswith("$") else
                                                           shlex.quote(a) for a in args])
 

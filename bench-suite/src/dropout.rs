@@ -146,7 +146,7 @@ impl Masks {
             .groups
             .iter()
             .zip(&self.heads)
-            .filter(|(group, _)| group.targets.iter().any(|(t, _)| tasks.contains(t)))
+            .filter(|(group, _)| group.feeds_any(tasks))
             .map(|(_, heads)| {
                 heads
                     .iter()

@@ -47,6 +47,13 @@ pub struct InputGroup {
     pub targets: Vec<(usize, Targets)>,
 }
 
+impl InputGroup {
+    /// Whether this group feeds any of `tasks`.
+    pub fn feeds_any(&self, tasks: &[usize]) -> bool {
+        self.targets.iter().any(|(t, _)| tasks.contains(t))
+    }
+}
+
 /// One step's data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
@@ -62,7 +69,7 @@ impl Batch {
             groups: self
                 .groups
                 .iter()
-                .filter(|g| g.targets.iter().any(|(t, _)| tasks.contains(t)))
+                .filter(|g| g.feeds_any(tasks))
                 .map(|g| InputGroup {
                     x: g.x.clone(),
                     rows: g.rows,

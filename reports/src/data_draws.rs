@@ -19,7 +19,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::analysis::{Analysis, STL};
-use crate::record::RunRecord;
 use crate::sheet::{Cell, NumberStyle, Sheet};
 use crate::stats::summarize;
 
@@ -29,18 +28,12 @@ pub const DRAW_KEYS: &[&str] = &["pair_seed"];
 /// One quantity of one method over a family of draws: value by draw, then by seed.
 type Grid = BTreeMap<u64, BTreeMap<u64, f64>>;
 
-#[derive(Debug, Default)]
-struct Rows {
-    /// (model width, model, label) → quantity index → grid.
-    grids: BTreeMap<(usize, String, String), BTreeMap<usize, Grid>>,
-}
+/// (model width, model, label) → quantity index → grid.
+type Rows = BTreeMap<(usize, String, String), BTreeMap<usize, Grid>>;
 
-/// The variance components of every method and quantity over the data draws, one sheet per
-/// family of draws; empty when no family has two or more draws.
-pub fn draws_sheets(records: &[RunRecord]) -> Vec<Sheet> {
-    let Ok(analysis) = Analysis::new(records, &[]) else {
-        return Vec::new();
-    };
+/// The variance components of every method and quantity over the data draws of `analysis`,
+/// one sheet per family of draws; empty when no family has two or more draws.
+pub fn draws_sheets(analysis: &Analysis<'_>) -> Vec<Sheet> {
     // Family (dataset id without the draw, config without the draw keys) → rows.
     let mut families: BTreeMap<String, (Vec<String>, Rows)> = BTreeMap::new();
     for block in &analysis.blocks {
@@ -62,7 +55,7 @@ pub fn draws_sheets(records: &[RunRecord]) -> Vec<Sheet> {
         });
         for g in block.groups.iter().filter(|g| g.method != STL) {
             let key = (g.model.width, g.model.name.clone(), g.label.clone());
-            let grids = rows.grids.entry(key).or_default();
+            let grids = rows.entry(key).or_default();
             for (&seed, &d) in &g.delta {
                 grids
                     .entry(0)
@@ -122,7 +115,7 @@ fn dataset_name(id: &str) -> &str {
 
 fn sheet(family: &str, quantities: &[String], rows: &Rows) -> Option<Sheet> {
     let mut out = Vec::new();
-    for ((_, model, label), grids) in &rows.grids {
+    for ((_, model, label), grids) in rows {
         for (q, grid) in grids {
             let Some(c) = components(grid) else { continue };
             let style = if *q == 0 {

@@ -121,7 +121,7 @@ impl Report {
         Ok(Self {
             sections,
             ranks: rank_sheet(&analysis),
-            draws: draws_sheets(records),
+            draws: draws_sheets(&analysis),
             notes: analysis.notes,
             comparison,
             provenance: provenance_sheet(records),
