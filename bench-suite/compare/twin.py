@@ -12,7 +12,8 @@ same model in PyTorch from the same initial parameters on the same batches in th
 
 Everything the twin computes is its own PyTorch code: the model (torch.nn.functional), the
 losses, autograd, the MGDA-UB gradient w.r.t. the representation, the loss+ normalisation
-and the min-norm solve (closed form for K = 2, Frank-Wolfe for K >= 3), and Adam
+and the min-norm solve (closed form for K = 2; Frank-Wolfe, as the reference code, for
+K >= 3, where mtlbench solves exactly), and Adam
 (torch.optim.Adam by default; `--adam mtlbench` evaluates mtlbench's f32 formula instead).
 Not part of CI; needs torch, safetensors and numpy in a scratch venv (README.md here).
 """

@@ -5,8 +5,9 @@
 //! optimization", Comptes Rendus Mathématique 350 (2012); O. Sener and V. Koltun, "Multi-Task
 //! Learning as Multi-Objective Optimization", NeurIPS 2018, <https://arxiv.org/abs/1810.04650>.
 //! Each step solves λ* = argmin_{λ ∈ Δ} ‖Σ_k λ_k g_k / c_k‖² on the Gram matrix of the
-//! normalised gradients: closed form for K = 2, Frank–Wolfe (Sener & Koltun, Algorithm 2, with
-//! away steps added) for K ≥ 3; see [`solver::min_norm`](mod@crate::solver::min_norm). The
+//! normalised gradients: closed form for K = 2, an exact active-set solve (Wolfe's min-norm-point
+//! algorithm) for K ≥ 3 where the paper's Algorithm 2 runs Frank–Wolfe; see
+//! [`solver::min_norm`](mod@crate::solver::min_norm). The
 //! trainer then back-propagates Σ_k λ_k L_k on the **raw** losses, as the reference code does;
 //! −Σ λ_k g_k is a common descent direction unless the point is Pareto-stationary.
 //!
@@ -29,8 +30,11 @@
 //!
 //! Hyper-parameters:
 //! - `normalization`: `none | l2 | loss | loss+`, default `loss+`.
-//! - `max_iter`: Frank–Wolfe iteration cap (K ≥ 3), integer ≥ 1, default 250.
-//! - `tol`: stop when an iteration moves λ by less than this in L1 norm, float > 0, default 1e-5.
+//! - `max_iter`: cap on the exact solver's major cycles (K ≥ 3), integer ≥ 1, default 250; the
+//!   solve needs about as many as the optimum has active tasks.
+//! - `tol`: retired, float > 0, default 1e-5, no effect. It was the stopping tolerance of the
+//!   Frank–Wolfe loop the exact solver replaced, and stays accepted so that configurations and
+//!   records written before keep their identity.
 //! - `min_weight`: two tasks only, clamp the weights to [`min_weight`, 1 − `min_weight`], float
 //!   in [0, ½], default 0 (the exact min-norm point). `0.001` reproduces the reference code,
 //!   whose K = 2 solver answers 0.999 / 0.001 instead of 1 / 0 when the min-norm point is one
@@ -57,9 +61,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::method::{GradSource, Method, MethodConfig, Needs, ParamDoc, StepInput, Update};
-use crate::solver::min_norm::{
-    min_norm, MinNormConfig, MinNormSolution, DEFAULT_MAX_ITER, DEFAULT_TOL,
-};
+use crate::solver::min_norm::{min_norm, MinNormConfig, MinNormSolution, DEFAULT_MAX_ITER};
 use crate::solver::Normalization;
 use crate::{Error, Gram, Result, Weights};
 
@@ -69,9 +71,10 @@ use crate::{Error, Gram, Result, Weights};
 pub struct MgdaConfig {
     /// Gradient scaling before the solve; default `loss+` (the reference code's).
     pub normalization: Normalization,
-    /// Frank–Wolfe iteration cap (K ≥ 3), ≥ 1; default 250.
+    /// Cap on the exact solver's major cycles (K ≥ 3), ≥ 1; default 250.
     pub max_iter: usize,
-    /// Stop when λ moves by less than this (L1) in one iteration, > 0; default 1e-5.
+    /// Retired (no effect), > 0; default 1e-5: the Frank–Wolfe tolerance before the exact
+    /// solver, still accepted and written so that older cell ids stay.
     pub tol: f64,
     /// Two tasks only: clamp λ to [`min_weight`, 1 − `min_weight`], in [0, ½]; default 0.
     /// Left out of the canonical JSON at 0, so cell ids of configurations without it stay.
@@ -82,6 +85,9 @@ pub struct MgdaConfig {
 fn is_zero(v: &f64) -> bool {
     *v == 0.0
 }
+
+/// Default of the retired `tol` field (the Frank–Wolfe tolerance of the reference code).
+pub const DEFAULT_TOL: f64 = 1e-5;
 
 impl Default for MgdaConfig {
     fn default() -> Self {
@@ -99,7 +105,6 @@ impl MgdaConfig {
     pub fn min_norm(&self) -> MinNormConfig {
         MinNormConfig {
             max_iter: self.max_iter,
-            tol: self.tol,
             min_weight: self.min_weight,
         }
     }
@@ -114,12 +119,12 @@ impl MgdaConfig {
         ParamDoc {
             name: "max_iter",
             kind: "integer ≥ 1",
-            help: "Frank–Wolfe iteration cap for K ≥ 3 tasks",
+            help: "cap on the exact min-norm solver's major cycles for K ≥ 3 tasks",
         },
         ParamDoc {
             name: "tol",
             kind: "float > 0",
-            help: "stop when one Frank–Wolfe iteration moves λ by less than this (L1 norm)",
+            help: "retired, no effect: the Frank–Wolfe tolerance before the exact solver (kept so that older configs and records keep their identity)",
         },
         ParamDoc {
             name: "min_weight",

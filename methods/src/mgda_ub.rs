@@ -2,7 +2,7 @@
 //! w.r.t. the shared representation z, an upper-bound surrogate of MGDA.
 //!
 //! Paper: O. Sener and V. Koltun, "Multi-Task Learning as Multi-Objective Optimization",
-//! NeurIPS 2018, <https://arxiv.org/abs/1810.04650>, §3.3 and Algorithm 2 (Frank–Wolfe).
+//! NeurIPS 2018, <https://arxiv.org/abs/1810.04650>, §3.3 and Algorithm 2 (solved exactly here).
 //! With an encoder z = f(x; θ) shared by all task heads, the chain rule gives
 //! ∇_θ L_k = (∂z/∂θ)ᵀ ∇_z L_k, so ‖Σ_k λ_k ∇_θ L_k‖ ≤ ‖∂z/∂θ‖ · ‖Σ_k λ_k ∇_z L_k‖: minimising
 //! the right-hand side over the simplex (the Jacobian factor does not depend on λ) is the same
@@ -13,8 +13,8 @@
 //!
 //! Hyper-parameters, the same fields and defaults as `mgda` ([`MgdaConfig`]):
 //! - `normalization`: `none | l2 | loss | loss+`, default `loss+`.
-//! - `max_iter`: Frank–Wolfe iteration cap (K ≥ 3), integer ≥ 1, default 250.
-//! - `tol`: stop when an iteration moves λ by less than this in L1 norm, float > 0, default 1e-5.
+//! - `max_iter`: cap on the exact solver's major cycles (K ≥ 3), integer ≥ 1, default 250.
+//! - `tol`: retired, no effect (see [`crate::mgda`]), float > 0, default 1e-5.
 //!
 //! Cost per step: one forward pass, K cheap backward passes through the heads only (to get
 //! ∇_z L_k on the detached representation), then one weighted backward through the whole

@@ -107,8 +107,7 @@ impl Case {
     /// each step keeps the family's shape (identical stays identical, zero stays zero), and
     /// permuting or scaling the case commutes with making the run. Powers of two scale exactly,
     /// so a stateless method sees the same problem at every step, bit for bit up to the scale
-    /// (a factor such as 5/3 on the losses would move `mgda`'s Frank–Wolfe path by rounding,
-    /// and its stopping tolerance of 1e-5 then shows up in the weights).
+    /// (a factor such as 5/3 on the losses would move `mgda`'s solve by rounding).
     pub fn steps(&self, n: usize) -> Vec<Self> {
         (0..n)
             .map(|t| {

@@ -1,7 +1,8 @@
 //! Shared numerical pieces of the gradient-based methods, on small `f64` matrices only.
 //!
 //! - [`min_norm`](mod@min_norm): the min-norm point of the convex hull of K gradients given their Gram matrix
-//!   (closed form for K = 2, Frank–Wolfe for K ≥ 3), as used by `mgda` and `mgda-ub`.
+//!   (closed form for K = 2, exact active-set solve for K ≥ 3), as used by `mgda` and `mgda-ub`.
+//! - [`wolfe`]: Wolfe's min-norm-point algorithm, the exact solve behind it.
 //! - [`normalization`]: per-task gradient scales (`none | l2 | loss | loss+`) applied to the Gram
 //!   matrix before solving, ε-guarded in one place.
 //!
@@ -9,6 +10,7 @@
 
 pub mod min_norm;
 pub mod normalization;
+pub mod wolfe;
 
 pub use min_norm::{min_norm, two_task_weight, MinNormConfig, MinNormSolution};
 pub use normalization::Normalization;
