@@ -33,9 +33,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::method::{GradSource, Method, MethodConfig, Needs, ParamDoc, StepInput, Update};
+use crate::method::{
+    GradSource, Method, MethodConfig, Needs, ParamDoc, ScaleInvariance, StepInput, Update,
+};
 use crate::search::{Metered, SearchBackend, SearchOutcome, WeightSearch};
-use crate::{Error, Result, Weights};
+use crate::{Error, Gram, Result, Weights};
 
 /// Where AutoScale measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -278,6 +280,42 @@ impl MethodConfig for AutoScaleConfig {
             Exploration::Full => Some(Box::new(self.clone())),
             Exploration::Prefix => None,
         })
+    }
+
+    /// The default (a search, which the stepping suite skips) and two online `prefix` runs:
+    /// the gradient-norm metric measured every other step (so `needs()` changes from step to
+    /// step and again when the prefix ends) and the loss metric; half of the steps are the
+    /// prefix, so a short run reaches the fixed weights.
+    fn examples(_num_tasks: usize) -> Vec<(String, serde_json::Value)> {
+        vec![
+            ("full".to_owned(), json!({})),
+            (
+                "prefix".to_owned(),
+                json!({ "exploration": "prefix", "prefix": 0.5, "measure_every": 2 }),
+            ),
+            (
+                "prefix loss".to_owned(),
+                json!({ "exploration": "prefix", "prefix": 0.5, "metric": "loss" }),
+            ),
+        ]
+    }
+
+    /// λ_k ∝ 1/m_k of the prefix's mean metric. A common factor on ‖g_k‖ cancels in the
+    /// normalisation; per-task factors are what the `grad-norm` rule balances, by design. The
+    /// `loss` metric never looks at gradients.
+    fn scale_invariance(&self) -> ScaleInvariance {
+        ScaleInvariance {
+            common: true,
+            per_task: self.metric == Metric::Loss,
+        }
+    }
+
+    fn two_task_reference(
+        &self,
+        _: &Gram,
+        _: &[f64],
+    ) -> std::result::Result<Vec<f64>, &'static str> {
+        Err("its weights depend on the run's history (metric means over the prefix), not on one step's input; its unit tests pin the prefix rule on a 2-task run")
     }
 }
 

@@ -5,10 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::method::{Method, MethodConfig, ParamDoc};
+use serde_json::{json, Value};
+
+use crate::method::{Method, MethodConfig, ParamDoc, Property, ScaleInvariance};
 use crate::uniform::FixedWeights;
 use crate::weights::SIMPLEX_TOL;
-use crate::{Error, Result, Weights};
+use crate::{Error, Gram, Result, Weights};
 
 /// Hyper-parameters of `fixed`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -61,5 +63,34 @@ impl MethodConfig for FixedConfig {
         Ok(Box::new(FixedWeights::new(Weights::simplex(
             self.weights.clone(),
         )?)))
+    }
+
+    /// The non-uniform λ_k ∝ k + 1, so that weights tied to the wrong task would show.
+    fn examples(num_tasks: usize) -> Vec<(String, Value)> {
+        let total = (num_tasks * (num_tasks + 1) / 2) as f64;
+        let weights: Vec<f64> = (0..num_tasks).map(|i| (i + 1) as f64 / total).collect();
+        vec![("λ ∝ k + 1".to_owned(), json!({ "weights": weights }))]
+    }
+
+    fn permutation_equivariant() -> Property {
+        Property::Exempt("the user's weights are tied to task positions by definition")
+    }
+
+    fn mean_when_identical() -> Property {
+        Property::Exempt("the user's weights are whatever the user chose, whatever the gradients")
+    }
+
+    /// The weights never look at the gradients.
+    fn scale_invariance(&self) -> ScaleInvariance {
+        ScaleInvariance::FULL
+    }
+
+    /// The user's weights.
+    fn two_task_reference(
+        &self,
+        _: &Gram,
+        _: &[f64],
+    ) -> std::result::Result<Vec<f64>, &'static str> {
+        Ok(self.weights.clone())
     }
 }

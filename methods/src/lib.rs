@@ -29,6 +29,8 @@ pub mod weights;
 pub use diagnostics::Diagnostics;
 pub use error::{Error, Result};
 pub use gram::Gram;
-pub use method::{GradSource, Method, MethodConfig, Needs, ParamDoc, StepInput, Update};
+pub use method::{
+    GradSource, Method, MethodConfig, Needs, ParamDoc, Property, ScaleInvariance, StepInput, Update,
+};
 pub use registry::{find, MethodSpec, METHODS};
 pub use weights::Weights;

@@ -4,6 +4,33 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::{Gram, Result, Weights};
 
+/// Whether one property of the shared property suite (`methods/tests/properties.rs`) holds for
+/// a method, as the method declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Property {
+    /// The suite checks it.
+    Holds,
+    /// It does not hold, by definition; the reason is shown when the suite skips the method.
+    Exempt(&'static str),
+}
+
+/// How a method's weights respond to scaling the task gradients (losses unchanged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScaleInvariance {
+    /// The same weights when every gradient is multiplied by one factor c > 0.
+    pub common: bool,
+    /// The same weights when each task's gradient gets its own factor c_k > 0.
+    pub per_task: bool,
+}
+
+impl ScaleInvariance {
+    /// Invariant to both: weights that never look at the gradients.
+    pub const FULL: Self = Self {
+        common: true,
+        per_task: true,
+    };
+}
+
 /// Which per-task gradients a method needs before it can weight the losses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -95,4 +122,32 @@ pub trait MethodConfig: Serialize + DeserializeOwned + Default + 'static {
         let _ = num_tasks;
         Ok(None)
     }
+
+    // What the shared property suite checks, declared by the method itself, so that a new
+    // method is one file plus one registry line and the suite picks it up.
+
+    /// Labelled hyper-parameter sets for K ≥ 1 tasks that together cover the method's
+    /// behaviours; the first is its example. Default: the defaults alone.
+    fn examples(num_tasks: usize) -> Vec<(String, serde_json::Value)> {
+        let _ = num_tasks;
+        vec![("defaults".to_owned(), serde_json::json!({}))]
+    }
+    /// Permuting the tasks (gradients and losses) permutes the weights. Default: holds.
+    fn permutation_equivariant() -> Property {
+        Property::Holds
+    }
+    /// Identical gradients and equal losses give the mean 1/K. Default: holds.
+    fn mean_when_identical() -> Property {
+        Property::Holds
+    }
+    /// How these weights respond to gradient scaling.
+    fn scale_invariance(&self) -> ScaleInvariance;
+    /// The two-task weights of one step, written out from the paper's definition apart from
+    /// the production code (its provenance in a comment), or why there is none (a search
+    /// method, weights that depend on the run's history).
+    fn two_task_reference(
+        &self,
+        gram: &Gram,
+        losses: &[f64],
+    ) -> std::result::Result<Vec<f64>, &'static str>;
 }

@@ -60,7 +60,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::method::{GradSource, Method, MethodConfig, Needs, ParamDoc, StepInput, Update};
+use serde_json::{json, Value};
+
+use crate::method::{
+    GradSource, Method, MethodConfig, Needs, ParamDoc, ScaleInvariance, StepInput, Update,
+};
 use crate::solver::min_norm::{min_norm, MinNormConfig, MinNormSolution, DEFAULT_MAX_ITER};
 use crate::solver::Normalization;
 use crate::{Error, Gram, Result, Weights};
@@ -173,6 +177,113 @@ impl MethodConfig for MgdaConfig {
             num_tasks,
             GradSource::Params,
         )?))
+    }
+
+    fn examples(num_tasks: usize) -> Vec<(String, Value)> {
+        Self::variants(num_tasks)
+    }
+
+    fn scale_invariance(&self) -> ScaleInvariance {
+        self.scaling()
+    }
+
+    fn two_task_reference(
+        &self,
+        gram: &Gram,
+        losses: &[f64],
+    ) -> std::result::Result<Vec<f64>, &'static str> {
+        Ok(self.two_task_closed_form(gram, losses))
+    }
+}
+
+/// What the shared property suite checks of `mgda` and `mgda-ub` (both declare these).
+impl MgdaConfig {
+    /// One variant per normalisation, the reference code's `loss+` first; for K = 2 also `none`
+    /// and `loss+` with the reference code's `min_weight = 0.001`.
+    pub fn variants(num_tasks: usize) -> Vec<(String, Value)> {
+        let mut order = vec![Normalization::LossPlus];
+        order.extend(
+            Normalization::ALL
+                .iter()
+                .filter(|n| **n != Normalization::LossPlus),
+        );
+        let mut variants: Vec<(String, Value)> = order
+            .iter()
+            .map(|n| {
+                (
+                    n.as_str().to_owned(),
+                    json!({ "normalization": n.as_str() }),
+                )
+            })
+            .collect();
+        // Sener & Koltun's two-task floor, defined for K = 2 only.
+        if num_tasks == 2 {
+            for n in [Normalization::None, Normalization::LossPlus] {
+                variants.push((
+                    format!("{} min_weight 0.001", n.as_str()),
+                    json!({ "normalization": n.as_str(), "min_weight": 0.001 }),
+                ));
+            }
+        }
+        variants
+    }
+
+    /// The min-norm point of c·G is c times that of G, at the same λ. Per-task factors change
+    /// the hull unless the normalisation divides them out (‖g_k‖ in `l2` and `loss+`, where it
+    /// is guarded apart from L_k, so it divides out even when the guard rejects the loss).
+    pub fn scaling(&self) -> ScaleInvariance {
+        ScaleInvariance {
+            common: true,
+            per_task: matches!(
+                self.normalization,
+                Normalization::L2 | Normalization::LossPlus
+            ),
+        }
+    }
+
+    /// λ for two tasks, written out apart from the solver: Sener & Koltun (2018), Algorithm 1,
+    /// on the Gram matrix of g_k / c_k, λ₁ = clamp((M₂₂ − M₁₂) / (M₁₁ + M₂₂ − 2M₁₂), 0, 1), or ½
+    /// when the two normalised gradients coincide (denominator ≤ 1e-10 · max diagonal). The
+    /// factors c_k follow the documented normalisation rule: each of L_k and ‖g_k‖ is used when
+    /// finite and in [1e-150, 1e150], else replaced by 1, and the `loss+` product is clamped
+    /// into that range. With `min_weight` m the smaller weight is raised to m (the reference
+    /// code's 0.999 / 0.001 at a vertex, `_min_norm_element_from2` in `min_norm_solvers.py`).
+    fn two_task_closed_form(&self, gram: &Gram, losses: &[f64]) -> Vec<f64> {
+        let guarded = |c: f64| {
+            if c.is_finite() && (1e-150..=1e150).contains(&c) {
+                c
+            } else {
+                1.0
+            }
+        };
+        let c: Vec<f64> = (0..2)
+            .map(|i| {
+                let (norm, loss) = (gram.get(i, i).sqrt(), losses[i]);
+                match self.normalization {
+                    Normalization::None => 1.0,
+                    Normalization::L2 => guarded(norm),
+                    Normalization::Loss => guarded(loss),
+                    Normalization::LossPlus => (guarded(loss) * guarded(norm)).clamp(1e-150, 1e150),
+                }
+            })
+            .collect();
+        let m11 = gram.get(0, 0) / (c[0] * c[0]);
+        let m12 = gram.get(0, 1) / (c[0] * c[1]);
+        let m22 = gram.get(1, 1) / (c[1] * c[1]);
+        let denom = m11 + m22 - 2.0 * m12;
+        let l1 = if denom <= 1e-10 * m11.max(m22) {
+            0.5
+        } else {
+            ((m22 - m12) / denom).clamp(0.0, 1.0)
+        };
+        let m = self.min_weight;
+        if l1 < m {
+            vec![m, 1.0 - m]
+        } else if 1.0 - l1 < m {
+            vec![1.0 - m, m]
+        } else {
+            vec![l1, 1.0 - l1]
+        }
     }
 }
 

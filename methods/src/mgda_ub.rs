@@ -33,9 +33,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::method::{GradSource, Method, MethodConfig, ParamDoc};
+use crate::method::{GradSource, Method, MethodConfig, ParamDoc, ScaleInvariance};
 use crate::mgda::{MgdaConfig, MinNormWeighting};
-use crate::Result;
+use crate::{Gram, Result};
 
 /// Hyper-parameters of `mgda-ub`: exactly those of `mgda`, serialised identically.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -58,6 +58,23 @@ impl MethodConfig for MgdaUbConfig {
             num_tasks,
             GradSource::Representation,
         )?))
+    }
+
+    fn examples(num_tasks: usize) -> Vec<(String, serde_json::Value)> {
+        MgdaConfig::variants(num_tasks)
+    }
+
+    fn scale_invariance(&self) -> ScaleInvariance {
+        self.0.scaling()
+    }
+
+    /// `mgda`'s: the same solve on other gradients.
+    fn two_task_reference(
+        &self,
+        gram: &Gram,
+        losses: &[f64],
+    ) -> std::result::Result<Vec<f64>, &'static str> {
+        self.0.two_task_reference(gram, losses)
     }
 }
 

@@ -4,14 +4,14 @@ use serde_json::Value;
 
 use crate::autoscale::AutoScaleConfig;
 use crate::fixed::FixedConfig;
-use crate::method::{Method, MethodConfig, ParamDoc};
+use crate::method::{Method, MethodConfig, ParamDoc, Property, ScaleInvariance};
 use crate::mgda::MgdaConfig;
 use crate::mgda_ub::MgdaUbConfig;
 use crate::search::WeightSearch;
 use crate::stl::StlConfig;
 use crate::tuned::TunedConfig;
 use crate::uniform::UniformConfig;
-use crate::{Error, Result};
+use crate::{Error, Gram, Result};
 
 /// A registered method: its name, help line and typed configuration.
 pub struct MethodSpec {
@@ -23,7 +23,15 @@ pub struct MethodSpec {
     canonical: fn(&str, &Value) -> Result<Value>,
     build: fn(&str, &Value, usize) -> Result<Box<dyn Method>>,
     search: fn(&str, &Value, usize) -> Result<Option<SearchBox>>,
+    examples: fn(usize) -> Vec<(String, Value)>,
+    permutation_equivariant: fn() -> Property,
+    mean_when_identical: fn() -> Property,
+    scale_invariance: fn(&str, &Value) -> Result<ScaleInvariance>,
+    two_task_reference: fn(&str, &Value, &Gram, &[f64]) -> Result<TwoTask>,
 }
+
+/// A method's two-task reference weights, or why it has none.
+type TwoTask = std::result::Result<Vec<f64>, &'static str>;
 
 /// A boxed weight search.
 type SearchBox = Box<dyn WeightSearch>;
@@ -83,6 +91,19 @@ fn search<C: MethodConfig>(
     parse::<C>(method, params)?.search(num_tasks)
 }
 
+fn scale_invariance<C: MethodConfig>(method: &str, params: &Value) -> Result<ScaleInvariance> {
+    Ok(parse::<C>(method, params)?.scale_invariance())
+}
+
+fn two_task_reference<C: MethodConfig>(
+    method: &str,
+    params: &Value,
+    gram: &Gram,
+    losses: &[f64],
+) -> Result<TwoTask> {
+    Ok(parse::<C>(method, params)?.two_task_reference(gram, losses))
+}
+
 fn build<C: MethodConfig>(
     method: &str,
     params: &Value,
@@ -101,6 +122,11 @@ impl MethodSpec {
             canonical: canonical::<C>,
             build: build::<C>,
             search: search::<C>,
+            examples: C::examples,
+            permutation_equivariant: C::permutation_equivariant,
+            mean_when_identical: C::mean_when_identical,
+            scale_invariance: scale_invariance::<C>,
+            two_task_reference: two_task_reference::<C>,
         }
     }
 
@@ -140,6 +166,47 @@ impl MethodSpec {
     /// Builds the method for `num_tasks` tasks from `params`.
     pub fn build(&self, params: &Value, num_tasks: usize) -> Result<Box<dyn Method>> {
         (self.build)(self.name, params, num_tasks)
+    }
+
+    /// Labelled hyper-parameter sets covering the method's behaviours for `num_tasks` tasks,
+    /// the example first ([`MethodConfig::examples`]).
+    pub fn examples(&self, num_tasks: usize) -> Vec<(String, Value)> {
+        (self.examples)(num_tasks)
+    }
+
+    /// The example hyper-parameters for `num_tasks` tasks: the first of [`Self::examples`].
+    pub fn example(&self, num_tasks: usize) -> Value {
+        self.examples(num_tasks)
+            .into_iter()
+            .next()
+            .map_or(Value::Null, |(_, params)| params)
+    }
+
+    /// Whether permuting the tasks permutes the weights ([`MethodConfig::permutation_equivariant`]).
+    pub fn permutation_equivariant(&self) -> Property {
+        (self.permutation_equivariant)()
+    }
+
+    /// Whether identical gradients and equal losses give the mean
+    /// ([`MethodConfig::mean_when_identical`]).
+    pub fn mean_when_identical(&self) -> Property {
+        (self.mean_when_identical)()
+    }
+
+    /// How the weights configured by `params` respond to gradient scaling.
+    pub fn scale_invariance(&self, params: &Value) -> Result<ScaleInvariance> {
+        (self.scale_invariance)(self.name, params)
+    }
+
+    /// The two-task reference weights of one step under `params`, or why there are none
+    /// ([`MethodConfig::two_task_reference`]).
+    pub fn two_task_reference(
+        &self,
+        params: &Value,
+        gram: &Gram,
+        losses: &[f64],
+    ) -> Result<TwoTask> {
+        (self.two_task_reference)(self.name, params, gram, losses)
     }
 }
 

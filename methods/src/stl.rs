@@ -18,9 +18,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::method::{Method, MethodConfig, Needs, ParamDoc, StepInput, Update};
+use serde_json::{json, Value};
+
+use crate::method::{
+    Method, MethodConfig, Needs, ParamDoc, Property, ScaleInvariance, StepInput, Update,
+};
 use crate::uniform::FixedWeights;
-use crate::{Error, Result, Weights};
+use crate::{Error, Gram, Result, Weights};
 
 /// Hyper-parameters of `stl`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +59,36 @@ impl MethodConfig for StlConfig {
             task: self.task,
             weights: FixedWeights::new(Weights::simplex(one_hot)?),
         }))
+    }
+
+    /// The last task, so that "always task 0" would not pass unnoticed.
+    fn examples(num_tasks: usize) -> Vec<(String, Value)> {
+        let last = num_tasks.saturating_sub(1);
+        vec![(format!("task {last}"), json!({ "task": last }))]
+    }
+
+    fn permutation_equivariant() -> Property {
+        Property::Exempt("it trains the task at index `task`, a position by definition")
+    }
+
+    fn mean_when_identical() -> Property {
+        Property::Exempt("all weight is on one task by definition")
+    }
+
+    /// The weights never look at the gradients.
+    fn scale_invariance(&self) -> ScaleInvariance {
+        ScaleInvariance::FULL
+    }
+
+    /// e_task.
+    fn two_task_reference(
+        &self,
+        _: &Gram,
+        _: &[f64],
+    ) -> std::result::Result<Vec<f64>, &'static str> {
+        Ok((0..2)
+            .map(|i| f64::from(u8::from(i == self.task)))
+            .collect())
     }
 }
 

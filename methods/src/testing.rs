@@ -26,12 +26,10 @@
 //! step: [`Case::steps`] turns a case into a short run whose every step keeps the family's
 //! shape (zero, identical, opposite, …).
 //!
-//! [`example_params`] and [`param_variants`] give valid hyper-parameters for every registered
-//! method, so a harness can build each one from the registry.
+//! Valid hyper-parameters for every registered method come from the method itself
+//! ([`MethodSpec::examples`](crate::MethodSpec::examples)), so a harness can build each one from
+//! the registry.
 
-use serde_json::{json, Value};
-
-use crate::solver::Normalization;
 use crate::Gram;
 
 /// One named input: K gradient rows of equal length and K losses.
@@ -385,75 +383,9 @@ pub fn extreme_losses(k: usize, seed: u64) -> Case {
     )
 }
 
-/// Valid hyper-parameters of the registered method `method` for K ≥ 1 tasks: `fixed` gets the
-/// non-uniform simplex vector λ_k ∝ k + 1, `stl` the last task, `mgda` and `mgda-ub` their
-/// defaults spelled out; `tuned` a grid of step ½ (its default step 0.1 is a lattice of more
-/// weights than `grid` trains from K = 5 tasks on); any other name (`autoscale`, …) `null`, its
-/// defaults — a new method that needs more must add itself here.
-pub fn example_params(method: &str, k: usize) -> Value {
-    match method {
-        "uniform" => json!({}),
-        "fixed" => {
-            let total = (k * (k + 1) / 2) as f64;
-            json!({ "weights": (0..k).map(|i| (i + 1) as f64 / total).collect::<Vec<_>>() })
-        }
-        "mgda" | "mgda-ub" => json!({ "normalization": Normalization::LossPlus.as_str() }),
-        // The last task, so that "always task 0" would not pass unnoticed.
-        "stl" => json!({ "task": k - 1 }),
-        "tuned" => json!({ "step": 0.5 }),
-        _ => Value::Null,
-    }
-}
-
-/// Labelled hyper-parameter sets that together cover a method's behaviours: one per
-/// normalisation for `mgda` and `mgda-ub` (and, for K = 2, `none` and `loss+` with the
-/// reference code's `min_weight = 0.001`); for `autoscale` its default (a search, which a
-/// stepping harness skips) and two online `prefix` runs — the gradient-norm metric measured
-/// every other step (so `needs()` changes from step to step and again when the prefix ends)
-/// and the loss metric; half of the steps are the prefix, so a short run reaches the fixed
-/// weights. Anything else: [`example_params`] labelled `"example"`.
-pub fn param_variants(method: &str, k: usize) -> Vec<(String, Value)> {
-    match method {
-        "autoscale" => vec![
-            ("full".to_owned(), example_params(method, k)),
-            (
-                "prefix".to_owned(),
-                json!({ "exploration": "prefix", "prefix": 0.5, "measure_every": 2 }),
-            ),
-            (
-                "prefix loss".to_owned(),
-                json!({ "exploration": "prefix", "prefix": 0.5, "metric": "loss" }),
-            ),
-        ],
-        "mgda" | "mgda-ub" => {
-            let mut variants: Vec<(String, Value)> = Normalization::ALL
-                .iter()
-                .map(|n| {
-                    (
-                        n.as_str().to_owned(),
-                        json!({ "normalization": n.as_str() }),
-                    )
-                })
-                .collect();
-            // Sener & Koltun's two-task floor, defined for K = 2 only.
-            if k == 2 {
-                for n in [Normalization::None, Normalization::LossPlus] {
-                    variants.push((
-                        format!("{} min_weight 0.001", n.as_str()),
-                        json!({ "normalization": n.as_str(), "min_weight": 0.001 }),
-                    ));
-                }
-            }
-            variants
-        }
-        _ => vec![("example".to_owned(), example_params(method, k))],
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::METHODS;
 
     #[test]
     fn generator_is_deterministic_and_roughly_normal() {
@@ -500,21 +432,6 @@ mod tests {
             assert_eq!(names.contains(&"single task"), k == 1);
             assert_eq!(names.contains(&"opposite pairs"), k >= 3);
         }
-    }
-
-    #[test]
-    fn example_params_build_every_registered_method() {
-        for k in [1, 2, 5] {
-            for spec in METHODS {
-                for (label, params) in param_variants(spec.name, k) {
-                    if let Err(e) = spec.check(&params, k) {
-                        panic!("{} {label} K={k}: {params}: {e}", spec.name);
-                    }
-                }
-            }
-        }
-        let fixed = example_params("fixed", 3);
-        assert_eq!(fixed, json!({"weights": [1.0 / 6.0, 2.0 / 6.0, 3.0 / 6.0]}));
     }
 
     #[test]

@@ -38,11 +38,11 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::method::{Method, MethodConfig, ParamDoc};
+use crate::method::{Method, MethodConfig, ParamDoc, ScaleInvariance};
 use crate::search::{
     dirichlet, search_rng, simplex_lattice, Metered, SearchBackend, SearchOutcome, WeightSearch,
 };
-use crate::{Error, Result, Weights};
+use crate::{Error, Gram, Result, Weights};
 
 /// How `tuned` searches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -231,6 +231,25 @@ impl MethodConfig for TunedConfig {
             }
         }
         Ok(Some(Box::new(self.clone())))
+    }
+
+    /// A grid of step ½: the default step 0.1 is a lattice of more weights than the property
+    /// suite needs from K = 5 on.
+    fn examples(_num_tasks: usize) -> Vec<(String, serde_json::Value)> {
+        vec![("grid step 0.5".to_owned(), json!({ "step": 0.5 }))]
+    }
+
+    /// Fixed weights, whatever the gradients of a step.
+    fn scale_invariance(&self) -> ScaleInvariance {
+        ScaleInvariance::FULL
+    }
+
+    fn two_task_reference(
+        &self,
+        _: &Gram,
+        _: &[f64],
+    ) -> std::result::Result<Vec<f64>, &'static str> {
+        Err("a search method: its weights come from trainings run before the real one, not from one step's input; its unit tests cover the search")
     }
 }
 

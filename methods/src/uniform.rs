@@ -7,8 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::method::{GradSource, Method, MethodConfig, Needs, ParamDoc, StepInput, Update};
-use crate::{Result, Weights};
+use crate::method::{
+    GradSource, Method, MethodConfig, Needs, ParamDoc, ScaleInvariance, StepInput, Update,
+};
+use crate::{Gram, Result, Weights};
 
 /// `uniform` takes no hyper-parameters.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -22,6 +24,20 @@ impl MethodConfig for UniformConfig {
 
     fn build(&self, num_tasks: usize) -> Result<Box<dyn Method>> {
         Ok(Box::new(FixedWeights::new(Weights::uniform(num_tasks))))
+    }
+
+    /// The weights never look at the gradients.
+    fn scale_invariance(&self) -> ScaleInvariance {
+        ScaleInvariance::FULL
+    }
+
+    /// λ = 1/K.
+    fn two_task_reference(
+        &self,
+        _: &Gram,
+        _: &[f64],
+    ) -> std::result::Result<Vec<f64>, &'static str> {
+        Ok(vec![0.5, 0.5])
     }
 }
 

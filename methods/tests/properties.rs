@@ -2,8 +2,9 @@
 //! `tests/unit/aggregation/_asserts.py`.
 //!
 //! Every method in [`METHODS`] — so a newly registered one is covered on registration — with
-//! every online hyper-parameter variant of [`param_variants`] (each normalisation for `mgda`
-//! and `mgda-ub`, the `prefix` runs of `autoscale`), for K ∈ {1, 2, 3, 5}, on every seeded
+//! every online hyper-parameter variant the method declares ([`MethodSpec::examples`]: each
+//! normalisation for `mgda` and `mgda-ub`, the `prefix` runs of `autoscale`), for K ∈ {1, 2,
+//! 3, 5}, on every seeded
 //! family of [`cases`]. Each input is a short run ([`Case::steps`]) driven as the trainer drives
 //! it: [`Method::start`] with the run length, then at every step the Gram matrix only if
 //! [`Method::needs`] asks for gradients at that step. So stateless methods and methods whose
@@ -17,13 +18,17 @@
 //!   declares it, to a different factor per task;
 //! - the state (`Method::state`) survives a JSON round trip.
 //!
-//! A method that cannot have a property says so in an opt-out list below, with the reason; a
-//! method the closed-form and scaling tables do not know makes those tests fail with a message
-//! saying what to add. Requires `--features testing`.
+//! Which properties hold is declared by each method on its [`MethodConfig`] (issue 11: a new
+//! method is one file plus one registry line): a property that does not hold is
+//! [`Property::Exempt`] with the reason, the scaling behaviour is declared per configuration,
+//! and the two-task closed form is written out in the method's file apart from its production
+//! code (or the method says why it has none). Nothing here is keyed by method name. Requires
+//! `--features testing`.
+//!
+//! [`MethodConfig`]: mtl_methods::MethodConfig
 
-use mtl_methods::solver::Normalization;
-use mtl_methods::testing::{cases, identical, param_variants, Case, SplitMix64};
-use mtl_methods::{GradSource, Method, MethodSpec, StepInput, Update, METHODS};
+use mtl_methods::testing::{cases, identical, Case, SplitMix64};
+use mtl_methods::{GradSource, Method, MethodSpec, Property, StepInput, Update, METHODS};
 use serde_json::Value;
 
 const TASK_COUNTS: [usize; 4] = [1, 2, 3, 5];
@@ -36,39 +41,19 @@ const RUN_STEPS: usize = 6;
 /// Tolerance of the permutation property (the solver's path is the same up to rounding).
 const PERMUTATION_TOL: f64 = 1e-6;
 
-/// Methods whose weights legitimately depend on task order, and why.
-const NOT_PERMUTATION_EQUIVARIANT: &[(&str, &str)] = &[
-    (
-        "fixed",
-        "the user's weights are tied to task positions by definition",
-    ),
-    (
-        "stl",
-        "it trains the task at index `task`, a position by definition",
-    ),
-];
-
-/// Methods that need not answer the mean for identical gradients and equal losses, and why.
-const NOT_MEAN_WHEN_IDENTICAL: &[(&str, &str)] = &[
-    (
-        "fixed",
-        "the user's weights are whatever the user chose, whatever the gradients",
-    ),
-    ("stl", "all weight is on one task by definition"),
-];
-
-/// Methods without a two-task closed form of one step's input, and why.
-const NO_TWO_TASK_CLOSED_FORM: &[(&str, &str)] = &[(
-    "autoscale",
-    "its weights depend on the run's history (metric means over the prefix), not on one \
-     step's input; its unit tests pin the prefix rule on a 2-task run",
-)];
-
-fn opted_out(list: &[(&str, &str)], method: &str) -> bool {
-    list.iter().any(|(name, reason)| {
-        assert!(!reason.is_empty(), "opt-out of `{name}` needs a reason");
-        *name == method
-    })
+/// True when the method declares that `property` holds; an exemption must give its reason.
+fn holds(spec: &MethodSpec, property: Property) -> bool {
+    match property {
+        Property::Holds => true,
+        Property::Exempt(reason) => {
+            assert!(
+                !reason.trim().is_empty(),
+                "exemption of `{}` needs a reason",
+                spec.name
+            );
+            false
+        }
+    }
 }
 
 /// Step `t` of `method` on `case`, as the trainer does it: the Gram matrix only if the method
@@ -130,7 +115,7 @@ fn online_variants(k: usize) -> Vec<(&'static MethodSpec, String, Value)> {
     METHODS
         .iter()
         .flat_map(|spec| {
-            param_variants(spec.name, k)
+            spec.examples(k)
                 .into_iter()
                 .filter(move |(_, params)| !is_search(spec, params, k))
                 .map(move |(variant, params)| (spec, variant, params))
@@ -210,7 +195,7 @@ fn weights_are_finite_and_on_the_simplex() {
 fn weights_permute_with_the_tasks() {
     let mut checked = 0;
     for_every_input(|spec, _, params, case, ctx| {
-        if opted_out(NOT_PERMUTATION_EQUIVARIANT, spec.name) || case.k() < 2 {
+        if !holds(spec, spec.permutation_equivariant()) || case.k() < 2 {
             return;
         }
         let w = weights(spec, params, case, ctx);
@@ -240,7 +225,7 @@ fn whole_runs_through_all_families_permute_with_the_tasks() {
             let ctx = format!("{} ({variant}) K={k}, run through all families", spec.name);
             let w = run(spec, &params, &inputs, &ctx);
             assert_on_simplex(&w, k, &ctx);
-            if opted_out(NOT_PERMUTATION_EQUIVARIANT, spec.name) || k < 2 {
+            if !holds(spec, spec.permutation_equivariant()) || k < 2 {
                 continue;
             }
             for perm in permutations(k) {
@@ -263,7 +248,7 @@ fn identical_gradients_and_losses_give_the_mean() {
     let mut checked = 0;
     for k in TASK_COUNTS {
         for (spec, variant, params) in online_variants(k) {
-            if opted_out(NOT_MEAN_WHEN_IDENTICAL, spec.name) {
+            if !holds(spec, spec.mean_when_identical()) {
                 continue;
             }
             for case in identical(k, SEED) {
@@ -277,72 +262,20 @@ fn identical_gradients_and_losses_give_the_mean() {
     assert!(checked >= 4 * 3 * 11, "{checked}");
 }
 
-/// A guarded normalisation factor, written out from the documented rule
-/// (`solver::normalization`): used when finite and in [1e-150, 1e150], else 1.
-fn guarded(c: f64) -> f64 {
-    if c.is_finite() && (1e-150..=1e150).contains(&c) {
-        c
-    } else {
-        1.0
-    }
-}
-
-/// λ for K = 2, from each method's definition (provenance in the comments).
-fn two_task_closed_form(method: &str, params: &Value, case: &Case) -> Vec<f64> {
-    match method {
-        // λ = 1/K.
-        "uniform" => vec![0.5, 0.5],
-        // The user's weights.
-        "fixed" => serde_json::from_value(params["weights"].clone()).unwrap(),
-        // e_task.
-        "stl" => {
-            let task = params["task"].as_u64().unwrap_or(0);
-            (0..2).map(|i| f64::from(u8::from(i == task))).collect()
+/// The method's declared two-task reference weights of one step, or `None` when it declares
+/// none (with a reason).
+fn two_task_reference(spec: &MethodSpec, params: &Value, case: &Case) -> Option<Vec<f64>> {
+    match spec.two_task_reference(params, &case.gram(), &case.losses) {
+        Ok(Ok(w)) => Some(w),
+        Ok(Err(reason)) => {
+            assert!(
+                !reason.trim().is_empty(),
+                "`{}` must say why it has no two-task form",
+                spec.name
+            );
+            None
         }
-        // Sener & Koltun (2018), Algorithm 1, on the Gram of g_k / c_k: λ₁ = clamp((M₂₂ − M₁₂) /
-        // (M₁₁ + M₂₂ − 2M₁₂), 0, 1); ½ when the two (normalised) gradients coincide. With
-        // `min_weight` m, the smaller weight is raised to m (their code's 0.999 / 0.001 at a
-        // vertex, `_min_norm_element_from2` in `min_norm_solvers.py`).
-        "mgda" | "mgda-ub" => {
-            let normalization: Normalization =
-                serde_json::from_value(params["normalization"].clone()).unwrap();
-            let g = case.gram();
-            let c: Vec<f64> = (0..2)
-                .map(|i| {
-                    let (norm, loss) = (g.get(i, i).sqrt(), case.losses[i]);
-                    // Each factor guarded on its own; the `loss+` product clamped into range.
-                    match normalization {
-                        Normalization::None => 1.0,
-                        Normalization::L2 => guarded(norm),
-                        Normalization::Loss => guarded(loss),
-                        Normalization::LossPlus => {
-                            (guarded(loss) * guarded(norm)).clamp(1e-150, 1e150)
-                        }
-                    }
-                })
-                .collect();
-            let m11 = g.get(0, 0) / (c[0] * c[0]);
-            let m12 = g.get(0, 1) / (c[0] * c[1]);
-            let m22 = g.get(1, 1) / (c[1] * c[1]);
-            let denom = m11 + m22 - 2.0 * m12;
-            let l1 = if denom <= 1e-10 * m11.max(m22) {
-                0.5
-            } else {
-                ((m22 - m12) / denom).clamp(0.0, 1.0)
-            };
-            let m = params["min_weight"].as_f64().unwrap_or(0.0);
-            if l1 < m {
-                vec![m, 1.0 - m]
-            } else if 1.0 - l1 < m {
-                vec![1.0 - m, m]
-            } else {
-                vec![l1, 1.0 - l1]
-            }
-        }
-        other => panic!(
-            "no two-task closed form for `{other}`: add one to `two_task_closed_form` (with \
-             its provenance) or list the method in NO_TWO_TASK_CLOSED_FORM with a reason"
-        ),
+        Err(e) => panic!("{} with {params}: {e}", spec.name),
     }
 }
 
@@ -350,54 +283,22 @@ fn two_task_closed_form(method: &str, params: &Value, case: &Case) -> Vec<f64> {
 fn two_tasks_match_the_closed_form() {
     let mut checked = 0;
     for (spec, variant, params) in online_variants(2) {
-        if opted_out(NO_TWO_TASK_CLOSED_FORM, spec.name) {
-            continue;
-        }
         for case in cases(2, SEED) {
             let ctx = format!("{} ({variant}) K=2 on `{}`", spec.name, case.name);
             let inputs = case.steps(RUN_STEPS);
-            let w = run(spec, &params, &inputs, &ctx);
-            let want: Vec<Vec<f64>> = inputs
+            let Some(want) = inputs
                 .iter()
-                .map(|c| two_task_closed_form(spec.name, &params, c))
-                .collect();
+                .map(|c| two_task_reference(spec, &params, c))
+                .collect::<Option<Vec<_>>>()
+            else {
+                continue;
+            };
+            let w = run(spec, &params, &inputs, &ctx);
             assert_runs_close(&w, &want, 1e-9, &ctx);
             checked += 1;
         }
     }
     assert!(checked > 100, "{checked}");
-}
-
-/// How a method's weights respond to gradient scaling: (invariant to one common factor,
-/// invariant to a factor per task).
-fn scale_invariance(method: &str, params: &Value) -> (bool, bool) {
-    match method {
-        // The weights do not look at the gradients.
-        "uniform" | "fixed" | "stl" => (true, true),
-        // The min-norm point of c·G is c times that of G, at the same λ. Per-task factors
-        // change the hull unless the normalisation divides them out (‖g_k‖ in `l2`, `loss+`).
-        "mgda" | "mgda-ub" => {
-            let normalization: Normalization =
-                serde_json::from_value(params["normalization"].clone()).unwrap();
-            match normalization {
-                Normalization::None | Normalization::Loss => (true, false),
-                // ‖g_k‖ is guarded apart from L_k, so it divides out even when the guard
-                // rejects the loss (0, negative, non-finite: that factor becomes 1).
-                Normalization::L2 | Normalization::LossPlus => (true, true),
-            }
-        }
-        // `prefix` (the online variant): λ_k ∝ 1/m_k of the prefix's mean metric. A common
-        // factor on ‖g_k‖ cancels in the normalisation; per-task factors are what the
-        // `grad-norm` rule balances, by design. The `loss` metric never looks at gradients.
-        "autoscale" => match params["metric"].as_str() {
-            Some("loss") => (true, true),
-            _ => (true, false),
-        },
-        other => panic!(
-            "declare how `{other}` responds to gradient scaling in `scale_invariance` \
-             (common factor, per-task factor)"
-        ),
-    }
 }
 
 #[test]
@@ -414,7 +315,10 @@ fn scaling_the_gradients_keeps_the_declared_weights() {
     ];
     let (mut checked_common, mut checked_per_task) = (0, 0);
     for_every_input(|spec, _, params, case, ctx| {
-        let (common_inv, per_task_inv) = scale_invariance(spec.name, params);
+        let declared = spec
+            .scale_invariance(params)
+            .unwrap_or_else(|e| panic!("{ctx}: {e}"));
+        let (common_inv, per_task_inv) = (declared.common, declared.per_task);
         let w = weights(spec, params, case, ctx);
         if common_inv {
             for c in common {
@@ -482,18 +386,19 @@ fn state_survives_a_json_round_trip() {
 }
 
 #[test]
-fn opt_outs_name_registered_methods() {
-    for list in [
-        NOT_PERMUTATION_EQUIVARIANT,
-        NOT_MEAN_WHEN_IDENTICAL,
-        NO_TWO_TASK_CLOSED_FORM,
-    ] {
-        for (name, reason) in list {
+fn every_method_declares_examples_that_build() {
+    for spec in METHODS {
+        for k in TASK_COUNTS {
+            let examples = spec.examples(k);
             assert!(
-                METHODS.iter().any(|m| m.name == *name),
-                "stale opt-out `{name}`"
+                !examples.is_empty(),
+                "{} declares no example for K={k}",
+                spec.name
             );
-            assert!(!reason.is_empty(), "opt-out of `{name}` needs a reason");
+            for (label, params) in examples {
+                spec.check(&params, k)
+                    .unwrap_or_else(|e| panic!("{} ({label}) K={k}: {params}: {e}", spec.name));
+            }
         }
     }
 }
