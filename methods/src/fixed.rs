@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::{json, Value};
 
-use crate::method::{Method, MethodConfig, ParamDoc, Property, ScaleInvariance};
+use crate::method::{Method, MethodConfig, ParamDoc, Property};
 use crate::uniform::FixedWeights;
 use crate::weights::SIMPLEX_TOL;
 use crate::{Error, Gram, Result, Weights};
@@ -78,11 +78,6 @@ impl MethodConfig for FixedConfig {
 
     fn mean_when_identical() -> Property {
         Property::Exempt("the user's weights are whatever the user chose, whatever the gradients")
-    }
-
-    /// The weights never look at the gradients.
-    fn scale_invariance(&self) -> ScaleInvariance {
-        ScaleInvariance::FULL
     }
 
     /// The user's weights.

@@ -140,8 +140,12 @@ pub trait MethodConfig: Serialize + DeserializeOwned + Default + 'static {
     fn mean_when_identical() -> Property {
         Property::Holds
     }
-    /// How these weights respond to gradient scaling.
-    fn scale_invariance(&self) -> ScaleInvariance;
+    /// How these weights respond to gradient scaling. Default: fully invariant, right for
+    /// methods whose weights never look at the gradients; a gradient-based method declares
+    /// its own (the suite fails it otherwise).
+    fn scale_invariance(&self) -> ScaleInvariance {
+        ScaleInvariance::FULL
+    }
     /// The two-task weights of one step, written out from the paper's definition apart from
     /// the production code (its provenance in a comment), or why there is none (a search
     /// method, weights that depend on the run's history).

@@ -20,9 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::{json, Value};
 
-use crate::method::{
-    Method, MethodConfig, Needs, ParamDoc, Property, ScaleInvariance, StepInput, Update,
-};
+use crate::method::{Method, MethodConfig, Needs, ParamDoc, Property, StepInput, Update};
 use crate::uniform::FixedWeights;
 use crate::{Error, Gram, Result, Weights};
 
@@ -73,11 +71,6 @@ impl MethodConfig for StlConfig {
 
     fn mean_when_identical() -> Property {
         Property::Exempt("all weight is on one task by definition")
-    }
-
-    /// The weights never look at the gradients.
-    fn scale_invariance(&self) -> ScaleInvariance {
-        ScaleInvariance::FULL
     }
 
     /// e_task.

@@ -38,7 +38,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::method::{Method, MethodConfig, ParamDoc, ScaleInvariance};
+use crate::method::{Method, MethodConfig, ParamDoc};
 use crate::search::{
     dirichlet, search_rng, simplex_lattice, Metered, SearchBackend, SearchOutcome, WeightSearch,
 };
@@ -237,11 +237,6 @@ impl MethodConfig for TunedConfig {
     /// suite needs from K = 5 on.
     fn examples(_num_tasks: usize) -> Vec<(String, serde_json::Value)> {
         vec![("grid step 0.5".to_owned(), json!({ "step": 0.5 }))]
-    }
-
-    /// Fixed weights, whatever the gradients of a step.
-    fn scale_invariance(&self) -> ScaleInvariance {
-        ScaleInvariance::FULL
     }
 
     fn two_task_reference(

@@ -7,9 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::method::{
-    GradSource, Method, MethodConfig, Needs, ParamDoc, ScaleInvariance, StepInput, Update,
-};
+use crate::method::{GradSource, Method, MethodConfig, Needs, ParamDoc, StepInput, Update};
 use crate::{Gram, Result, Weights};
 
 /// `uniform` takes no hyper-parameters.
@@ -24,11 +22,6 @@ impl MethodConfig for UniformConfig {
 
     fn build(&self, num_tasks: usize) -> Result<Box<dyn Method>> {
         Ok(Box::new(FixedWeights::new(Weights::uniform(num_tasks))))
-    }
-
-    /// The weights never look at the gradients.
-    fn scale_invariance(&self) -> ScaleInvariance {
-        ScaleInvariance::FULL
     }
 
     /// λ = 1/K.

@@ -2,19 +2,14 @@
 //! random Gram matrices for K = 3, 4, 5, including rank-deficient ones.
 
 use mtl_methods::solver::{min_norm, MinNormConfig};
-use mtl_methods::Gram;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+mod common;
+use common::{gram_of, normal, quad};
+
 const D: usize = 10;
 const CASES: usize = 50;
-
-/// A standard normal sample (Box–Muller), enough for test inputs.
-fn normal(rng: &mut ChaCha8Rng) -> f64 {
-    let u: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-    let v: f64 = rng.random();
-    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-}
 
 /// K gradient rows of length D. Every third case is rank-deficient: rank r < K, and some cases
 /// repeat or negate a row; a shared offset makes the gradients partly agree.
@@ -49,24 +44,6 @@ fn gradients(rng: &mut ChaCha8Rng, k: usize, case: usize) -> Vec<Vec<f64>> {
         _ => {}
     }
     rows
-}
-
-fn gram_of(rows: &[Vec<f64>]) -> Gram {
-    let k = rows.len();
-    let mut data = vec![0.0; k * k];
-    for i in 0..k {
-        for j in 0..k {
-            data[i * k + j] = rows[i].iter().zip(&rows[j]).map(|(a, b)| a * b).sum();
-        }
-    }
-    Gram::from_matrix(k, data).unwrap()
-}
-
-fn quad(gram: &Gram, l: &[f64]) -> f64 {
-    let k = gram.k();
-    (0..k)
-        .map(|i| (0..k).map(|j| l[i] * gram.get(i, j) * l[j]).sum::<f64>())
-        .sum()
 }
 
 /// Every point of the simplex lattice {λ : λ_k = n_k / steps}.
