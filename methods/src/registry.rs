@@ -174,14 +174,6 @@ impl MethodSpec {
         (self.examples)(num_tasks)
     }
 
-    /// The example hyper-parameters for `num_tasks` tasks: the first of [`Self::examples`].
-    pub fn example(&self, num_tasks: usize) -> Value {
-        self.examples(num_tasks)
-            .into_iter()
-            .next()
-            .map_or(Value::Null, |(_, params)| params)
-    }
-
     /// Whether permuting the tasks permutes the weights ([`MethodConfig::permutation_equivariant`]).
     pub fn permutation_equivariant(&self) -> Property {
         (self.permutation_equivariant)()
