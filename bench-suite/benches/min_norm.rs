@@ -2,9 +2,10 @@
 //!
 //! - `min_norm/<K>`: `solver::min_norm` on the Gram matrix of K seeded random gradients of
 //!   dimension D = 1024 (standard normal plus a shared offset, so the gradients partly agree and
-//!   the optimum lies inside a face, as in training). Only the solve is timed. The exact
-//!   active-set solve takes about 1 ms for K = 128 (90 major cycles, 91 active tasks), and
-//!   about 0.1 ms for K = 40.
+//!   the optimum lies inside a face, as in training). Only the solve is timed. A one-off
+//!   timing of the exact active-set solve on similar inputs (uniform instead of normal draws)
+//!   gave about 1 ms for K = 128 (90 major cycles, 91 active tasks) and 0.1 ms for K = 40;
+//!   `reports/results/bench.md` still holds the replaced Frank–Wolfe loop's numbers.
 //! - `gram/K=<K>/D=<D>`: `Gram::from_rows` on K rows of D `f32` entries.
 //!
 //! Run: `cargo bench -p mtl-bench --bench min_norm`.
