@@ -17,7 +17,7 @@ use candle_core::{Device, Tensor};
 use mtl_bench::model::Model;
 use mtl_bench::{ModelSpec, Session, TrainConfig};
 use mtl_datasets::{Batch, Dataset, InputGroup, Split, Targets};
-use mtl_methods::{Method, Needs, StepInput, Update};
+use mtl_methods::{HeadScaling, Method, Needs, RunInfo, StepInput, Update};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -244,19 +244,28 @@ impl Method for Recording {
         self.inner.needs()
     }
 
-    fn start(&mut self, total_steps: u64) {
-        self.inner.start(total_steps);
+    fn start(&mut self, run: &RunInfo) {
+        self.inner.start(run);
+    }
+
+    fn head_scaling(&self) -> HeadScaling {
+        self.inner.head_scaling()
     }
 
     fn step(&mut self, input: &StepInput<'_>) -> mtl_methods::Result<Update> {
         let update = self.inner.step(input)?;
-        let Update::Weights(w) = &update;
+        let weights = update
+            .coefficients()
+            .ok_or_else(|| mtl_methods::Error::Backend {
+                message: "the twin records coefficients; a direction has none".into(),
+            })?
+            .to_vec();
         if let Ok(mut log) = self.log.lock() {
             log.push(StepLog {
                 step: input.step,
                 losses: input.losses.to_vec(),
                 gram: input.gram.map(|g| g.as_slice().to_vec()),
-                weights: w.as_slice().to_vec(),
+                weights,
             });
         }
         Ok(update)

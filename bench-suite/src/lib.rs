@@ -12,6 +12,7 @@ pub mod error;
 pub mod interrupt;
 pub mod lock;
 pub mod loss;
+mod method_params;
 pub mod model;
 pub mod optim;
 pub mod plan;

@@ -127,13 +127,11 @@ struct Measuring {
 
 impl Method for Measuring {
     fn needs(&self) -> Needs {
-        Needs {
-            grads: if self.seen % self.every == 0 {
-                GradSource::Params
-            } else {
-                GradSource::None
-            },
-        }
+        Needs::grads(if self.seen % self.every == 0 {
+            GradSource::Params
+        } else {
+            GradSource::None
+        })
     }
 
     fn step(&mut self, input: &StepInput<'_>) -> mtl_methods::Result<Update> {

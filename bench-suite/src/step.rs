@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use candle_core::{Device, Tensor, Var};
 use mtl_datasets::Batch;
-use mtl_methods::{GradSource, Gram, Method, StepInput, Update};
+use mtl_methods::{GradSource, Gram, HeadScaling, Method, StepInput, Update};
 
 use crate::dropout::Masks;
 use crate::loss::{targets_tensor, task_loss};
@@ -127,23 +127,38 @@ fn grads_of(model: &Model, store: &candle_core::backprop::GradStore) -> Result<V
         .collect()
 }
 
-/// Gradients of Σ_k λ_k L_k assembled from per-task stores: shared parameters sum the weighted
-/// task gradients, head k's parameters take λ_k times task k's gradient. `shared` says which
-/// parameters (a prefix of the list) come from `shared_store` instead, when given.
+/// Where the shared parameters' gradient comes from in [`combine`].
+enum Shared<'a> {
+    /// Σ_k c_k g_k from the per-task stores.
+    Combined,
+    /// One store holding it (the representation path's surrogate backward).
+    Store(&'a candle_core::backprop::GradStore),
+    /// Given directly, one tensor per shared parameter (a method's direction).
+    Given(Vec<Tensor>),
+}
+
+/// The step's gradients assembled from per-task stores: the shared parameters per `shared`,
+/// head k's parameters task k's gradient times `heads.factor(c, k)` (c_k, or 1 under
+/// [`HeadScaling::Own`]).
 fn combine(
     model: &Model,
     per_task: &[candle_core::backprop::GradStore],
     lambda: &[f64],
-    shared_store: Option<&candle_core::backprop::GradStore>,
+    heads: HeadScaling,
+    shared: Shared<'_>,
 ) -> Result<Vec<Tensor>> {
+    let (shared, mut given) = match shared {
+        Shared::Given(g) => (Shared::Given(Vec::new()), g.into_iter()),
+        other => (other, Vec::new().into_iter()),
+    };
     let encoder_len = model.encoder_params().len();
     let mut grads = Vec::with_capacity(model.params().len());
     for (i, p) in model.params().iter().enumerate() {
-        let from_tasks = |tasks: &mut dyn Iterator<Item = usize>| -> Result<Tensor> {
+        let from_tasks = |tasks: &mut dyn Iterator<Item = (usize, f64)>| -> Result<Tensor> {
             let mut acc: Option<Tensor> = None;
-            for t in tasks {
+            for (t, factor) in tasks {
                 if let Some(g) = per_task[t].get(p.var.as_tensor()) {
-                    let w = g.affine(lambda[t], 0.0)?;
+                    let w = g.affine(factor, 0.0)?;
                     acc = Some(match acc {
                         Some(a) => a.add(&w)?,
                         None => w,
@@ -156,12 +171,15 @@ fn combine(
             })
         };
         let g = if i < encoder_len {
-            match shared_store {
-                Some(store) => store
+            match shared {
+                Shared::Store(store) => store
                     .get(p.var.as_tensor())
                     .cloned()
                     .map_or_else(|| p.var.zeros_like(), Ok)?,
-                None => from_tasks(&mut (0..per_task.len()))?,
+                Shared::Combined => from_tasks(&mut (0..per_task.len()).map(|t| (t, lambda[t])))?,
+                Shared::Given(_) => given.next().ok_or_else(|| {
+                    Error::Internal(format!("no direction for parameter {}", p.name))
+                })?,
             }
         } else {
             let owner = (0..per_task.len())
@@ -169,7 +187,7 @@ fn combine(
                 .ok_or_else(|| {
                     Error::Internal(format!("parameter {} belongs to no head", p.name))
                 })?;
-            from_tasks(&mut std::iter::once(owner))?
+            from_tasks(&mut std::iter::once((owner, heads.factor(lambda, owner))))?
         };
         grads.push(g);
     }
@@ -187,10 +205,55 @@ fn flatten_rows(tensors: &[Option<&Tensor>], like: &[Tensor]) -> Result<Vec<f32>
     Ok(row)
 }
 
-fn weights_of(update: Update) -> Vec<f64> {
+/// The per-task coefficients of an update the trainer can apply with gradient `source`, and
+/// the direction if it is one. A direction's "weights" are its head factors (1 for every task:
+/// a direction is only accepted with [`HeadScaling::Own`]).
+fn coefficients_of(
+    update: Update,
+    method: &dyn Method,
+    source: GradSource,
+    k: usize,
+) -> Result<(Vec<f64>, Option<Vec<f32>>)> {
+    let misfit = |what: &str| {
+        Err(Error::Internal(format!(
+            "the method answered {what} but asked for {source:?} gradients{}",
+            if source == GradSource::None {
+                ""
+            } else {
+                " without their rows"
+            }
+        )))
+    };
     match update {
-        Update::Weights(w) => w.into_vec(),
+        Update::Weights(w) => Ok((w.into_vec(), None)),
+        Update::FreeWeights(c) => Ok((c, None)),
+        Update::Combination(_) if source == GradSource::None => misfit("a gradient combination"),
+        Update::Combination(c) => Ok((c, None)),
+        Update::Direction(_) if !method.needs().rows => misfit("a direction"),
+        Update::Direction(_) if method.head_scaling() != HeadScaling::Own => Err(Error::Internal(
+            "a method answering a direction must declare head scaling `own`".into(),
+        )),
+        Update::Direction(d) => Ok((vec![1.0; k], Some(d))),
     }
+}
+
+/// `flat` cut into tensors shaped like `like`, in order.
+fn unflatten(flat: &[f32], like: &[Tensor], device: &Device) -> Result<Vec<Tensor>> {
+    let total: usize = like.iter().map(Tensor::elem_count).sum();
+    if flat.len() != total {
+        return Err(Error::Internal(format!(
+            "a direction of {} coordinates for a gradient of {total}",
+            flat.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(like.len());
+    let mut at = 0;
+    for t in like {
+        let n = t.elem_count();
+        out.push(Tensor::from_slice(&flat[at..at + n], t.shape(), device)?);
+        at += n;
+    }
+    Ok(out)
 }
 
 /// The representation of each input group, with the step's dropout `masks` in the encoder.
@@ -216,6 +279,16 @@ pub(crate) fn params_gram(
     model: &Model,
     losses: &[Tensor],
 ) -> Result<(Gram, Vec<candle_core::backprop::GradStore>)> {
+    let (gram, _, stores) = params_grads(model, losses)?;
+    Ok((gram, stores))
+}
+
+/// [`params_gram`] with the per-task gradient rows it was built from.
+#[allow(clippy::type_complexity)]
+fn params_grads(
+    model: &Model,
+    losses: &[Tensor],
+) -> Result<(Gram, Vec<Vec<f32>>, Vec<candle_core::backprop::GradStore>)> {
     let shared: Vec<Tensor> = model
         .encoder_params()
         .iter()
@@ -229,10 +302,10 @@ pub(crate) fn params_gram(
         rows.push(flatten_rows(&parts, &shared)?);
         stores.push(store);
     }
-    Ok((Gram::from_rows(&rows), stores))
+    Ok((Gram::from_rows(&rows), rows, stores))
 }
 
-/// One training step: forward, the method's weights, backward. The optimiser is applied by
+/// One training step: forward, the method's update, backward. The optimiser is applied by
 /// the caller. Every gradient of the step — the per-task ones the method sees and the
 /// update's — comes from the one forward pass made with `masks`.
 #[allow(clippy::too_many_arguments)]
@@ -249,18 +322,24 @@ pub(crate) fn train_step(
     let (batch, masks) = needed(method, batch, masks);
     let (batch, masks) = (&*batch, &*masks);
     let zs = encode_groups(model, batch, masks, device)?;
-    match method.needs().grads {
+    let needs = method.needs();
+    let heads = method.head_scaling();
+    let k = tasks.len();
+    match needs.grads {
         GradSource::None => {
+            if heads != HeadScaling::Weighted {
+                return Err(Error::Internal(
+                    "a method without per-task gradients must scale the heads by its weights"
+                        .into(),
+                ));
+            }
             let losses = present_losses(model, tasks, batch, &zs, masks, device)?;
             let values = match loss_values(losses.iter().map(Option::as_ref))? {
                 Ok(v) => v,
                 Err(e) => return Ok(Err(e)),
             };
-            let lambda = weights_of(method.step(&StepInput {
-                step,
-                losses: &values,
-                gram: None,
-            })?);
+            let update = method.step(&StepInput::new(step, &values, None))?;
+            let (lambda, _) = coefficients_of(update, method, needs.grads, k)?;
             let mut total: Option<Tensor> = None;
             for (t, loss) in losses.iter().enumerate() {
                 match loss {
@@ -296,14 +375,24 @@ pub(crate) fn train_step(
                 Ok(v) => v,
                 Err(e) => return Ok(Err(e)),
             };
-            let (gram, stores) = params_gram(model, &losses)?;
+            let (gram, rows, stores) = params_grads(model, &losses)?;
             count.encoder += losses.len() as u64;
-            let lambda = weights_of(method.step(&StepInput {
-                step,
-                losses: &values,
-                gram: Some(&gram),
-            })?);
-            let grads = combine(model, &stores, &lambda, None)?;
+            let mut input = StepInput::new(step, &values, Some(&gram));
+            input.rows = needs.rows.then_some(&rows[..]);
+            let update = method.step(&input)?;
+            let (lambda, direction) = coefficients_of(update, method, needs.grads, k)?;
+            let shared = match direction {
+                Some(d) => {
+                    let like: Vec<Tensor> = model
+                        .encoder_params()
+                        .iter()
+                        .map(|p| p.var.as_tensor().clone())
+                        .collect();
+                    Shared::Given(unflatten(&d, &like, device)?)
+                }
+                None => Shared::Combined,
+            };
+            let grads = combine(model, &stores, &lambda, heads, shared)?;
             Ok(Ok(StepResult {
                 losses: values,
                 weights: lambda,
@@ -331,20 +420,29 @@ pub(crate) fn train_step(
                 stores.push(store);
             }
             let gram = Gram::from_rows(&rows);
-            let lambda = weights_of(method.step(&StepInput {
-                step,
-                losses: &values,
-                gram: Some(&gram),
-            })?);
-            // Push Σ λ_k ∂L_k/∂z back through the encoder with the surrogate Σ_g ⟨z_g, G_g⟩.
+            let mut input = StepInput::new(step, &values, Some(&gram));
+            input.rows = needs.rows.then_some(&rows[..]);
+            let update = method.step(&input)?;
+            let (lambda, direction) = coefficients_of(update, method, needs.grads, k)?;
+            // The update's gradient w.r.t. each group's z: Σ_k c_k ∂L_k/∂z, or the direction.
+            let given = direction
+                .map(|d| unflatten(&d, &z_tensors, device))
+                .transpose()?;
+            // Push it back through the encoder with the surrogate Σ_g ⟨z_g, G_g⟩.
             let mut surrogate: Option<Tensor> = None;
-            for (z, z_var) in zs.iter().zip(&z_tensors) {
-                let mut g = z.zeros_like()?;
-                for (t, store) in stores.iter().enumerate() {
-                    if let Some(gz) = store.get(z_var) {
-                        g = g.add(&gz.affine(lambda[t], 0.0)?)?;
+            for (g_index, (z, z_var)) in zs.iter().zip(&z_tensors).enumerate() {
+                let g = match &given {
+                    Some(d) => d[g_index].clone(),
+                    None => {
+                        let mut g = z.zeros_like()?;
+                        for (t, store) in stores.iter().enumerate() {
+                            if let Some(gz) = store.get(z_var) {
+                                g = g.add(&gz.affine(lambda[t], 0.0)?)?;
+                            }
+                        }
+                        g
                     }
-                }
+                };
                 let term = z.mul(&g.detach())?.sum_all()?;
                 surrogate = Some(match surrogate {
                     Some(s) => s.add(&term)?,
@@ -355,7 +453,13 @@ pub(crate) fn train_step(
                 surrogate.ok_or_else(|| Error::Internal("batch has no input groups".into()))?;
             let encoder_store = surrogate.backward()?;
             count.encoder += 1;
-            let grads = combine(model, &stores, &lambda, Some(&encoder_store))?;
+            let grads = combine(
+                model,
+                &stores,
+                &lambda,
+                heads,
+                Shared::Store(&encoder_store),
+            )?;
             Ok(Ok(StepResult {
                 losses: values,
                 weights: lambda,
@@ -363,6 +467,23 @@ pub(crate) fn train_step(
             }))
         }
     }
+}
+
+/// The per-task losses of `batch` under `masks` (forward only), 0 for a task not computed:
+/// what [`mtl_methods::Needs::after_step`] asks for once the optimiser has stepped. `None`
+/// when one is not finite.
+pub(crate) fn losses_after_step(
+    model: &Model,
+    tasks: &[mtl_datasets::Task],
+    batch: &Batch,
+    method: &dyn Method,
+    masks: &Masks,
+    device: &Device,
+) -> Result<Option<Vec<f64>>> {
+    let (batch, masks) = needed(method, batch, masks);
+    let zs = encode_groups(model, &batch, &masks, device)?;
+    let losses = present_losses(model, tasks, &batch, &zs, &masks, device)?;
+    Ok(loss_values(losses.iter().map(Option::as_ref))?.ok())
 }
 
 #[cfg(test)]
@@ -381,9 +502,56 @@ mod tests {
         own: Option<Vec<usize>>,
     }
 
+    /// How [`Answering`] answers its fixed coefficients c.
+    #[derive(Debug, Clone, Copy)]
+    enum Answer {
+        FreeWeights,
+        Combination,
+        /// Σ c_k g_k computed from the rows the trainer hands over.
+        Direction,
+    }
+
+    /// Answers fixed coefficients in one of the non-simplex forms, with a head rule.
+    struct Answering {
+        grads: GradSource,
+        answer: Answer,
+        heads: HeadScaling,
+        c: Vec<f64>,
+    }
+
+    impl Method for Answering {
+        fn needs(&self) -> Needs {
+            Needs {
+                rows: matches!(self.answer, Answer::Direction),
+                ..Needs::grads(self.grads)
+            }
+        }
+
+        fn head_scaling(&self) -> HeadScaling {
+            self.heads
+        }
+
+        fn step(&mut self, input: &StepInput<'_>) -> mtl_methods::Result<Update> {
+            Ok(match self.answer {
+                Answer::FreeWeights => Update::FreeWeights(self.c.clone()),
+                Answer::Combination => Update::Combination(self.c.clone()),
+                Answer::Direction => {
+                    let rows = input.rows.expect("rows asked for");
+                    let mut d = vec![0f32; rows[0].len()];
+                    for (row, c) in rows.iter().zip(&self.c) {
+                        for (x, g) in d.iter_mut().zip(row) {
+                            *x += (*c as f32) * g;
+                        }
+                    }
+                    Update::Direction(d)
+                }
+            })
+        }
+    }
+
     impl Method for Probe {
         fn needs(&self) -> Needs {
-            Needs { grads: self.grads }
+            Needs::grads(self.grads)
         }
 
         fn scored_tasks(&self) -> Option<Vec<usize>> {
@@ -532,6 +700,138 @@ mod tests {
                     _ => assert_eq!((count.encoder, count.heads), (1, 3)),
                 }
             }
+        }
+    }
+
+    /// Each update form and head rule against the gradients assembled from one-hot runs: the
+    /// shared parameters get Σ c_k g_k, head k gets c_k ∇L_k (`Weighted`) or ∇L_k (`Own`).
+    #[test]
+    fn every_update_form_applies_its_coefficients_and_head_rule() {
+        let c = [0.7, -0.4, 1.3];
+        for arch in ["mlp-xs", "lenet-xs"] {
+            let (ds, model, batch) = setup(arch);
+            // Task k's gradient alone: the update of the one-hot weight e_k.
+            let per_task: Vec<Vec<Vec<f32>>> = (0..3)
+                .map(|k| {
+                    let mut probe = Probe {
+                        grads: GradSource::None,
+                        weights: (0..3).map(|i| f64::from(u8::from(i == k))).collect(),
+                        seen_gram: None,
+                        seen_losses: Vec::new(),
+                        own: None,
+                    };
+                    let (out, _) =
+                        step_with(&model, &ds, &batch, &mut probe, &Masks::none()).unwrap();
+                    flatten(&out.ok().unwrap().grads)
+                })
+                .collect();
+            let encoder_len = model.encoder_params().len();
+            let want = |heads: HeadScaling| -> Vec<Vec<f32>> {
+                (0..model.params().len())
+                    .map(|i| {
+                        let tasks: Vec<usize> = if i < encoder_len {
+                            (0..3).collect()
+                        } else {
+                            vec![(0..3).find(|&t| model.head_range(t).contains(&i)).unwrap()]
+                        };
+                        let mut g = vec![0f32; per_task[0][i].len()];
+                        for t in tasks {
+                            let f = if i < encoder_len {
+                                c[t]
+                            } else {
+                                heads.factor(&c, t)
+                            };
+                            for (x, y) in g.iter_mut().zip(&per_task[t][i]) {
+                                *x += f as f32 * y;
+                            }
+                        }
+                        g
+                    })
+                    .collect()
+            };
+            let cases = [
+                (GradSource::None, Answer::FreeWeights, HeadScaling::Weighted),
+                (
+                    GradSource::Params,
+                    Answer::FreeWeights,
+                    HeadScaling::Weighted,
+                ),
+                (GradSource::Params, Answer::Combination, HeadScaling::Own),
+                (
+                    GradSource::Representation,
+                    Answer::Combination,
+                    HeadScaling::Own,
+                ),
+                (
+                    GradSource::Representation,
+                    Answer::Combination,
+                    HeadScaling::Weighted,
+                ),
+                (GradSource::Params, Answer::Direction, HeadScaling::Own),
+                (
+                    GradSource::Representation,
+                    Answer::Direction,
+                    HeadScaling::Own,
+                ),
+            ];
+            for (grads, answer, heads) in cases {
+                let ctx = format!("{arch} {grads:?} {answer:?} {heads:?}");
+                let mut method = Answering {
+                    grads,
+                    answer,
+                    heads,
+                    c: c.to_vec(),
+                };
+                let mut count = BackwardCount::default();
+                let out = train_step(
+                    &model,
+                    ds.tasks(),
+                    &batch,
+                    &mut method,
+                    0,
+                    &Masks::none(),
+                    &mut count,
+                    &Device::Cpu,
+                )
+                .unwrap()
+                .ok()
+                .unwrap();
+                close_all(&flatten(&out.grads), &want(heads), &ctx);
+                let recorded = match answer {
+                    Answer::Direction => vec![1.0; 3],
+                    _ => c.to_vec(),
+                };
+                assert_eq!(out.weights, recorded, "{ctx}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_update_the_needs_cannot_carry_is_refused() {
+        let (ds, model, batch) = setup("mlp-xs");
+        for (grads, answer, heads) in [
+            (GradSource::None, Answer::Combination, HeadScaling::Own),
+            (GradSource::None, Answer::FreeWeights, HeadScaling::Own),
+            (GradSource::Params, Answer::Direction, HeadScaling::Weighted),
+        ] {
+            let mut method = Answering {
+                grads,
+                answer,
+                heads,
+                c: vec![1.0; 3],
+            };
+            let mut count = BackwardCount::default();
+            let out = train_step(
+                &model,
+                ds.tasks(),
+                &batch,
+                &mut method,
+                0,
+                &Masks::none(),
+                &mut count,
+                &Device::Cpu,
+            );
+            assert!(out.is_err(), "{grads:?} {answer:?} {heads:?}");
         }
     }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use mtl_datasets::{Batch, Dataset, Split};
-use mtl_methods::{Diagnostics, Method};
+use mtl_methods::{Diagnostics, Method, RunInfo};
 use mtl_reports::record::{
     Cost, EpochLog, GradDiagnostics, RunStatus, Selection, Stamp, WeightsSummary,
 };
@@ -14,10 +14,14 @@ use mtl_reports::record::{
 use crate::config::TrainConfig;
 use crate::dropout::Masks;
 use crate::loss::{metric_sum, targets_tensor, task_loss};
+use crate::method_params::MethodParams;
 use crate::model::{Model, ModelSpec};
 use crate::optim;
 use crate::selection::Scorer;
-use crate::step::{encode_groups, params_gram, task_losses, train_step, BackwardCount, NonFinite};
+use crate::step::{
+    encode_groups, losses_after_step, params_gram, task_losses, train_step, BackwardCount,
+    NonFinite,
+};
 use crate::Result;
 
 /// Where and with what the run executes.
@@ -87,6 +91,8 @@ pub struct Session<'a> {
     model: Model,
     method: Box<dyn Method>,
     optimizer: Box<dyn optim::Optimizer>,
+    /// The method's own trainable parameters, if it has any (created when training starts).
+    method_params: Option<MethodParams>,
     batch_size: usize,
     seed: u64,
     planned_epochs: usize,
@@ -170,6 +176,7 @@ impl<'a> Session<'a> {
             model,
             method,
             optimizer,
+            method_params: None,
             batch_size: train.batch_size,
             seed,
             planned_epochs: train.epochs,
@@ -245,6 +252,7 @@ impl<'a> Session<'a> {
     /// Replaces the method (PBT sets new weights this way).
     pub fn set_method(&mut self, method: Box<dyn Method>) {
         self.method = method;
+        self.method_params = None;
         self.started = false;
     }
 
@@ -309,8 +317,15 @@ impl<'a> Session<'a> {
     /// ending epochs — validation, logging, checkpoint selection — as they complete.
     pub fn train_steps(&mut self, n: u64, on_step: &mut dyn FnMut()) -> Result<()> {
         if !self.started {
-            self.method
-                .start(self.total_steps().saturating_sub(self.step));
+            self.method.start(&RunInfo {
+                total_steps: self.total_steps().saturating_sub(self.step),
+                steps_per_epoch: self.steps_per_epoch(),
+                seed: self.seed,
+            });
+            self.method_params = MethodParams::of(&*self.method, &self.train)?;
+            if let Some(p) = &mut self.method_params {
+                p.set_lr(optim::epoch_lr(&self.train, self.epoch.max(1)));
+            }
             self.started = true;
         }
         for _ in 0..n {
@@ -322,8 +337,11 @@ impl<'a> Session<'a> {
                 Some(b) => b,
                 None if self.epoch < self.planned_epochs => {
                     self.epoch += 1;
-                    self.optimizer
-                        .set_lr(optim::epoch_lr(&self.train, self.epoch));
+                    let lr = optim::epoch_lr(&self.train, self.epoch);
+                    self.optimizer.set_lr(lr);
+                    if let Some(p) = &mut self.method_params {
+                        p.set_lr(lr);
+                    }
                     self.pending = self
                         .dataset
                         .batches(Split::Train, self.batch_size, self.epoch, self.seed)
@@ -359,6 +377,7 @@ impl<'a> Session<'a> {
         let tasks = self.dataset.tasks();
         let t0 = Instant::now();
         let masks = self.masks(batch)?;
+        let after_step = self.method.needs().after_step;
         let result = train_step(
             &self.model,
             tasks,
@@ -387,6 +406,28 @@ impl<'a> Session<'a> {
             }
             Ok(r) => {
                 self.optimizer.step(self.model.params(), &r.grads)?;
+                if let Some(p) = &mut self.method_params {
+                    p.step(&mut *self.method)?;
+                }
+                if after_step {
+                    match losses_after_step(
+                        &self.model,
+                        tasks,
+                        batch,
+                        &*self.method,
+                        &masks,
+                        &self.device,
+                    )? {
+                        Some(after) => self.method.after_step(&after)?,
+                        None => {
+                            self.status = RunStatus::Diverged {
+                                step: self.step,
+                                task: None,
+                            };
+                            return Ok(false);
+                        }
+                    }
+                }
                 self.step_ms.push(t0.elapsed().as_secs_f64() * 1e3);
                 self.weights.push(&r.weights);
                 for t in 0..tasks.len() {
@@ -450,9 +491,11 @@ impl<'a> Session<'a> {
         }
         let n = self.epoch_steps.max(1) as f64;
         let s = self.scorer.score(&val_loss, &val_metric);
+        let train_loss: Vec<f64> = self.loss_sum.iter().map(|v| v / n).collect();
+        self.method.end_epoch(self.epoch, &train_loss);
         self.epochs.push(EpochLog {
             epoch: self.epoch,
-            train_loss: self.loss_sum.iter().map(|v| v / n).collect(),
+            train_loss,
             val_loss,
             val_metric,
             weights_mean: self.weight_sum.iter().map(|v| v / n).collect(),

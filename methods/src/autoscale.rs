@@ -34,7 +34,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::method::{
-    GradSource, Method, MethodConfig, Needs, ParamDoc, ScaleInvariance, StepInput, Update,
+    parse_state, typed_state, GradSource, Method, MethodConfig, Needs, ParamDoc, RunInfo,
+    ScaleInvariance, StepInput, Update,
 };
 use crate::search::{Metered, SearchBackend, SearchOutcome, WeightSearch};
 use crate::{Error, Gram, Result, Weights};
@@ -396,17 +397,15 @@ impl Prefix {
 
 impl Method for Prefix {
     fn needs(&self) -> Needs {
-        Needs {
-            grads: if self.measuring_now() {
-                GradSource::Params
-            } else {
-                GradSource::None
-            },
-        }
+        Needs::grads(if self.measuring_now() {
+            GradSource::Params
+        } else {
+            GradSource::None
+        })
     }
 
-    fn start(&mut self, total_steps: u64) {
-        self.prefix_steps = ((total_steps as f64 * self.config.prefix).ceil() as u64).max(1);
+    fn start(&mut self, run: &RunInfo) {
+        self.prefix_steps = ((run.total_steps as f64 * self.config.prefix).ceil() as u64).max(1);
     }
 
     fn step(&mut self, input: &StepInput<'_>) -> Result<Update> {
@@ -443,13 +442,49 @@ impl Method for Prefix {
     }
 
     fn state(&self) -> serde_json::Value {
-        json!({
-            "prefix_steps": self.prefix_steps,
-            "measured_steps": self.measured,
-            "rule": self.config.describe(),
-            "chosen": self.fixed.as_ref().map(|w| w.as_slice().to_vec()),
+        typed_state(&PrefixState {
+            prefix_steps: self.prefix_steps,
+            measured_steps: self.measured,
+            rule: self.config.describe(),
+            chosen: self.fixed.as_ref().map(|w| w.as_slice().to_vec()),
+            seen: self.seen,
+            loss_sum: self.loss.clone(),
+            grad_norm_sum: self.grad_norm.clone(),
         })
     }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
+        let s: PrefixState = parse_state(state)?;
+        if s.loss_sum.len() != self.k || s.grad_norm_sum.len() != self.k {
+            return Err(Error::InvalidState {
+                message: format!(
+                    "autoscale prefix state holds {} tasks, the method has {}",
+                    s.loss_sum.len(),
+                    self.k
+                ),
+            });
+        }
+        self.prefix_steps = s.prefix_steps;
+        self.measured = s.measured_steps;
+        self.seen = s.seen;
+        self.loss = s.loss_sum;
+        self.grad_norm = s.grad_norm_sum;
+        self.fixed = s.chosen.map(Weights::simplex).transpose()?;
+        Ok(())
+    }
+}
+
+/// The prefix variant's state: what records show (the first four fields, as before) and the
+/// running sums a resumed run continues from.
+#[derive(Serialize, Deserialize)]
+struct PrefixState {
+    prefix_steps: u64,
+    measured_steps: u64,
+    rule: String,
+    chosen: Option<Vec<f64>>,
+    seen: u64,
+    loss_sum: Vec<f64>,
+    grad_norm_sum: Vec<f64>,
 }
 
 #[cfg(test)]
@@ -501,17 +536,15 @@ mod tests {
             ..Default::default()
         };
         let mut m = config.build(2).unwrap();
-        m.start(8);
+        m.start(&RunInfo::steps(8));
         let gram = Gram::from_matrix(2, vec![1.0, 0.0, 0.0, 100.0]).unwrap();
         for step in 0..8 {
             let needs = m.needs().grads;
             let gram = (needs == GradSource::Params).then_some(&gram);
-            let Update::Weights(w) = m
-                .step(&StepInput {
-                    step,
-                    losses: &[1.0, 1.0],
-                    gram,
-                })
+            let w = m
+                .step(&StepInput::new(step, &[1.0, 1.0], gram))
+                .unwrap()
+                .into_weights()
                 .unwrap();
             if step < 2 {
                 assert_eq!(needs, GradSource::Params);

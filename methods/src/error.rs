@@ -31,4 +31,7 @@ pub enum Error {
     /// A method that needs gradients was stepped without them (a trainer bug).
     #[error("method `{method}` needs the gradient Gram matrix but the trainer passed none")]
     MissingGram { method: String },
+    /// A saved method state does not fit the method it is restored into.
+    #[error("cannot restore the method's state: {message}")]
+    InvalidState { message: String },
 }

@@ -1,8 +1,10 @@
 //! Multi-task methods for mtlbench behind one contract.
 //!
 //! A method sees, each step, the per-task losses and (if it asks for them via [`Needs`]) the
-//! Gram matrix of the per-task gradients, and answers with an [`Update`]: task weights λ that
-//! the trainer back-propagates as Σ λ_k L_k. Methods are listed once in [`registry::METHODS`];
+//! Gram matrix of the per-task gradients (or the gradients themselves), and answers with an
+//! [`Update`]: simplex weights, free loss weights, a combination of the task gradients, or a
+//! per-coordinate direction, with a declared [`HeadScaling`] for the task heads. Methods are
+//! listed once in [`registry::METHODS`];
 //! adding one is a file plus a registry line.
 //!
 //! This crate is pure arithmetic on `f64` slices: no tensors and no I/O, so solvers are fast
@@ -30,7 +32,8 @@ pub use diagnostics::Diagnostics;
 pub use error::{Error, Result};
 pub use gram::Gram;
 pub use method::{
-    GradSource, Method, MethodConfig, Needs, ParamDoc, Property, ScaleInvariance, StepInput, Update,
+    parse_state, typed_state, GradSource, HeadScaling, Method, MethodConfig, Needs, ParamDoc,
+    Property, RunInfo, ScaleInvariance, StepInput, Update, UpdateKind,
 };
 pub use registry::{find, MethodSpec, METHODS};
 pub use weights::Weights;

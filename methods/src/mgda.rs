@@ -51,8 +51,8 @@
 //! use mtl_methods::{find, Gram, StepInput, Update};
 //! let mut mgda = find("mgda")?.build(&serde_json::json!({"normalization": "none"}), 2)?;
 //! let gram = Gram::from_rows(&[vec![1.0f32, 0.0], vec![0.0, 2.0]]);
-//! let step = StepInput { step: 0, losses: &[1.0, 1.0], gram: Some(&gram) };
-//! let Update::Weights(w) = mgda.step(&step)?;
+//! let step = StepInput::new(0, &[1.0, 1.0], Some(&gram));
+//! let w = mgda.step(&step)?.into_weights().unwrap();
 //! // The min-norm point of the segment is 0.8·g_1 + 0.2·g_2 = (0.8, 0.4).
 //! assert!((w.as_slice()[0] - 0.8).abs() < 1e-12 && (w.as_slice()[1] - 0.2).abs() < 1e-12);
 //! # Ok::<(), mtl_methods::Error>(())
@@ -365,7 +365,7 @@ impl MinNormWeighting {
 
 impl Method for MinNormWeighting {
     fn needs(&self) -> Needs {
-        Needs { grads: self.source }
+        Needs::grads(self.source)
     }
 
     fn step(&mut self, input: &StepInput<'_>) -> Result<Update> {
@@ -475,12 +475,7 @@ mod tests {
     fn step_checks_counts_and_gram() {
         let mut m = MgdaConfig::default().build(2).unwrap();
         let mut step_err = |losses: &[f64], gram: Option<&Gram>| {
-            m.step(&StepInput {
-                step: 0,
-                losses,
-                gram,
-            })
-            .unwrap_err()
+            m.step(&StepInput::new(0, losses, gram)).unwrap_err()
         };
         let gram = Gram::from_rows(&[vec![1.0f32, 0.0], vec![0.0, 1.0]]);
         let three = Gram::from_rows(&[vec![1.0f32], vec![1.0], vec![1.0]]);

@@ -26,7 +26,7 @@
 //! let mut ub = find("mgda-ub")?.build(&serde_json::json!({"normalization": "none"}), 2)?;
 //! assert_eq!(ub.needs().grads, GradSource::Representation);
 //! let gram = Gram::from_rows(&[vec![1.0f32, 0.0], vec![0.0, 2.0]]);
-//! let Update::Weights(w) = ub.step(&StepInput { step: 0, losses: &[1.0, 1.0], gram: Some(&gram) })?;
+//! let w = ub.step(&StepInput::new(0, &[1.0, 1.0], Some(&gram)))?.into_weights().unwrap();
 //! assert!((w.as_slice()[0] - 0.8).abs() < 1e-12);
 //! # Ok::<(), mtl_methods::Error>(())
 //! ```

@@ -4,7 +4,9 @@ use serde_json::Value;
 
 use crate::autoscale::AutoScaleConfig;
 use crate::fixed::FixedConfig;
-use crate::method::{Method, MethodConfig, ParamDoc, Property, ScaleInvariance};
+use crate::method::{
+    HeadScaling, Method, MethodConfig, ParamDoc, Property, ScaleInvariance, UpdateKind,
+};
 use crate::mgda::MgdaConfig;
 use crate::mgda_ub::MgdaUbConfig;
 use crate::search::WeightSearch;
@@ -28,6 +30,8 @@ pub struct MethodSpec {
     mean_when_identical: fn() -> Property,
     scale_invariance: fn(&str, &Value) -> Result<ScaleInvariance>,
     two_task_reference: fn(&str, &Value, &Gram, &[f64]) -> Result<TwoTask>,
+    update_kind: fn() -> UpdateKind,
+    head_scaling: fn(&str, &Value) -> Result<HeadScaling>,
 }
 
 /// A method's two-task reference weights, or why it has none.
@@ -95,6 +99,10 @@ fn scale_invariance<C: MethodConfig>(method: &str, params: &Value) -> Result<Sca
     Ok(parse::<C>(method, params)?.scale_invariance())
 }
 
+fn head_scaling<C: MethodConfig>(method: &str, params: &Value) -> Result<HeadScaling> {
+    Ok(parse::<C>(method, params)?.head_scaling())
+}
+
 fn two_task_reference<C: MethodConfig>(
     method: &str,
     params: &Value,
@@ -127,6 +135,8 @@ impl MethodSpec {
             mean_when_identical: C::mean_when_identical,
             scale_invariance: scale_invariance::<C>,
             two_task_reference: two_task_reference::<C>,
+            update_kind: C::update_kind,
+            head_scaling: head_scaling::<C>,
         }
     }
 
@@ -188,6 +198,16 @@ impl MethodSpec {
     /// How the weights configured by `params` respond to gradient scaling.
     pub fn scale_invariance(&self, params: &Value) -> Result<ScaleInvariance> {
         (self.scale_invariance)(self.name, params)
+    }
+
+    /// What the method's updates are ([`MethodConfig::update_kind`]).
+    pub fn update_kind(&self) -> UpdateKind {
+        (self.update_kind)()
+    }
+
+    /// What the task heads receive under `params` ([`MethodConfig::head_scaling`]).
+    pub fn head_scaling(&self, params: &Value) -> Result<HeadScaling> {
+        (self.head_scaling)(self.name, params)
     }
 
     /// The two-task reference weights of one step under `params`, or why there are none

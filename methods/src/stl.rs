@@ -112,12 +112,10 @@ mod tests {
     #[test]
     fn trains_and_scores_only_its_task() {
         let mut m = StlConfig { task: 1 }.build(3).unwrap();
-        let Update::Weights(w) = m
-            .step(&StepInput {
-                step: 0,
-                losses: &[1.0, 2.0, 3.0],
-                gram: None,
-            })
+        let w = m
+            .step(&StepInput::new(0, &[1.0, 2.0, 3.0], None))
+            .unwrap()
+            .into_weights()
             .unwrap();
         assert_eq!(w.as_slice(), &[0.0, 1.0, 0.0]);
         assert_eq!(m.scored_tasks(), Some(vec![1]));

@@ -49,9 +49,7 @@ impl FixedWeights {
 
 impl Method for FixedWeights {
     fn needs(&self) -> Needs {
-        Needs {
-            grads: GradSource::None,
-        }
+        Needs::grads(GradSource::None)
     }
 
     fn step(&mut self, input: &StepInput<'_>) -> Result<Update> {

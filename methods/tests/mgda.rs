@@ -16,13 +16,10 @@ fn build(method: &str, normalization: Normalization, k: usize) -> Box<dyn Method
 
 fn weights(method: &mut dyn Method, rows: &[Vec<f32>], losses: &[f64]) -> Vec<f64> {
     let gram = Gram::from_rows(rows);
-    let input = StepInput {
-        step: 0,
-        losses,
-        gram: Some(&gram),
-    };
+    let input = StepInput::new(0, losses, Some(&gram));
     match method.step(&input) {
         Ok(Update::Weights(w)) => w.into_vec(),
+        Ok(other) => panic!("mgda answers simplex weights, got {other:?}"),
         Err(e) => panic!("step failed on {rows:?} with losses {losses:?}: {e}"),
     }
 }
@@ -315,13 +312,7 @@ fn invalid_configs_name_the_field() {
 fn missing_gram_is_a_trainer_error() {
     for method in METHODS {
         let mut m = build(method, Normalization::None, 2);
-        let err = m
-            .step(&StepInput {
-                step: 3,
-                losses: &[1.0, 1.0],
-                gram: None,
-            })
-            .unwrap_err();
+        let err = m.step(&StepInput::new(3, &[1.0, 1.0], None)).unwrap_err();
         assert!(err.to_string().contains(method), "{err}");
     }
 }

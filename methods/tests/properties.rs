@@ -28,7 +28,9 @@
 //! [`MethodConfig`]: mtl_methods::MethodConfig
 
 use mtl_methods::testing::{cases, identical, Case, SplitMix64};
-use mtl_methods::{GradSource, Method, MethodSpec, Property, StepInput, Update, METHODS};
+use mtl_methods::{
+    GradSource, Method, MethodSpec, Property, RunInfo, StepInput, Update, UpdateKind, METHODS,
+};
 use serde_json::Value;
 
 const TASK_COUNTS: [usize; 4] = [1, 2, 3, 5];
@@ -56,34 +58,68 @@ fn holds(spec: &MethodSpec, property: Property) -> bool {
     }
 }
 
+/// Steps per epoch of the suite's runs: [`Method::end_epoch`] is called after every two.
+const STEPS_PER_EPOCH: usize = 2;
+
 /// Step `t` of `method` on `case`, as the trainer does it: the Gram matrix only if the method
-/// asks for gradients at this step.
+/// asks for gradients at this step, the rows only if it asks for them, and the losses after
+/// the step (the case's, shrunk by 1 %) if it asks for those. The update's coefficients, or a
+/// direction's coordinates.
 fn step(method: &mut dyn Method, t: usize, case: &Case, ctx: &str) -> Vec<f64> {
     let gram = case.gram();
-    let gram = match method.needs().grads {
-        GradSource::None => None,
-        GradSource::Params | GradSource::Representation => Some(&gram),
-    };
-    let input = StepInput {
-        step: t as u64,
-        losses: &case.losses,
-        gram,
-    };
-    match method.step(&input) {
-        Ok(Update::Weights(w)) => w.into_vec(),
+    let needs = method.needs();
+    let mut input = StepInput::new(t as u64, &case.losses, None);
+    if needs.grads != GradSource::None {
+        input.gram = Some(&gram);
+        input.rows = needs.rows.then_some(&case.grads[..]);
+    }
+    let update = match method.step(&input) {
+        Ok(update) => update,
         Err(e) => panic!("{ctx}: step {t} failed: {e}"),
+    };
+    if needs.after_step {
+        let after: Vec<f64> = case.losses.iter().map(|l| 0.99 * l).collect();
+        method
+            .after_step(&after)
+            .unwrap_or_else(|e| panic!("{ctx}: after step {t}: {e}"));
+    }
+    match update {
+        Update::Direction(d) => d.into_iter().map(f64::from).collect(),
+        other => other.coefficients().expect("coefficients").to_vec(),
     }
 }
 
-/// Drives `method` through one run, one input per step: [`Method::start`] with the run length
-/// first. The weights of every step.
+/// The run every suite run shares: its length, two steps per epoch, the suite's seed.
+fn run_info(steps: usize) -> RunInfo {
+    RunInfo {
+        total_steps: steps as u64,
+        steps_per_epoch: STEPS_PER_EPOCH as u64,
+        seed: SEED,
+    }
+}
+
+/// Drives `method` through `inputs` from step `from` on, ending an epoch (with its mean
+/// losses) after every [`STEPS_PER_EPOCH`] steps. The update of every step.
+fn drive_from(method: &mut dyn Method, from: usize, inputs: &[Case], ctx: &str) -> Vec<Vec<f64>> {
+    let mut out = Vec::new();
+    for (t, case) in inputs.iter().enumerate().skip(from) {
+        out.push(step(method, t, case, ctx));
+        if (t + 1) % STEPS_PER_EPOCH == 0 {
+            let epoch = &inputs[t + 1 - STEPS_PER_EPOCH..=t];
+            let mean: Vec<f64> = (0..case.k())
+                .map(|i| epoch.iter().map(|c| c.losses[i]).sum::<f64>() / epoch.len() as f64)
+                .collect();
+            method.end_epoch((t + 1) / STEPS_PER_EPOCH, &mean);
+        }
+    }
+    out
+}
+
+/// Drives `method` through one run, one input per step: [`Method::start`] with the run first.
+/// The update of every step.
 fn drive(method: &mut dyn Method, inputs: &[Case], ctx: &str) -> Vec<Vec<f64>> {
-    method.start(inputs.len() as u64);
-    inputs
-        .iter()
-        .enumerate()
-        .map(|(t, case)| step(method, t, case, ctx))
-        .collect()
+    method.start(&run_info(inputs.len()));
+    drive_from(method, 0, inputs, ctx)
 }
 
 /// True for a search method (`tuned`, `autoscale` with a full exploration): its fixed weights
@@ -151,17 +187,24 @@ fn assert_runs_close(got: &[Vec<f64>], want: &[Vec<f64>], tol: f64, ctx: &str) {
     }
 }
 
-fn assert_on_simplex(run: &[Vec<f64>], k: usize, ctx: &str) {
+/// Every update finite with one entry per task (per coordinate for a direction), and on the
+/// simplex where the method answers simplex weights.
+fn assert_valid(spec: &MethodSpec, run: &[Vec<f64>], case: &Case, ctx: &str) {
+    let kind = spec.update_kind();
+    let len = match kind {
+        UpdateKind::Direction => case.grads.first().map_or(0, Vec::len),
+        _ => case.k(),
+    };
     for (t, w) in run.iter().enumerate() {
-        assert_eq!(w.len(), k, "{ctx}, step {t}: {w:?}");
-        assert!(
-            w.iter().all(|x| x.is_finite() && *x >= 0.0),
-            "{ctx}, step {t}: {w:?}"
-        );
-        assert!(
-            (w.iter().sum::<f64>() - 1.0).abs() < 1e-9,
-            "{ctx}, step {t}: {w:?}"
-        );
+        assert_eq!(w.len(), len, "{ctx}, step {t}: {w:?}");
+        assert!(w.iter().all(|x| x.is_finite()), "{ctx}, step {t}: {w:?}");
+        if kind == UpdateKind::Weights {
+            assert!(w.iter().all(|x| *x >= 0.0), "{ctx}, step {t}: {w:?}");
+            assert!(
+                (w.iter().sum::<f64>() - 1.0).abs() < 1e-9,
+                "{ctx}, step {t}: {w:?}"
+            );
+        }
     }
 }
 
@@ -182,10 +225,10 @@ fn permute_run(w: &[Vec<f64>], perm: &[usize]) -> Vec<Vec<f64>> {
 }
 
 #[test]
-fn weights_are_finite_and_on_the_simplex() {
+fn updates_are_finite_and_on_the_simplex_where_declared() {
     let mut checked = 0;
     for_every_input(|spec, _, params, case, ctx| {
-        assert_on_simplex(&weights(spec, params, case, ctx), case.k(), ctx);
+        assert_valid(spec, &weights(spec, params, case, ctx), case, ctx);
         checked += 1;
     });
     assert!(checked > 400, "{checked}");
@@ -224,7 +267,9 @@ fn whole_runs_through_all_families_permute_with_the_tasks() {
         for (spec, variant, params) in online_variants(k) {
             let ctx = format!("{} ({variant}) K={k}, run through all families", spec.name);
             let w = run(spec, &params, &inputs, &ctx);
-            assert_on_simplex(&w, k, &ctx);
+            for (t, case) in inputs.iter().enumerate() {
+                assert_valid(spec, &w[t..=t], case, &format!("{ctx}, step {t}"));
+            }
             if !holds(spec, spec.permutation_equivariant()) || k < 2 {
                 continue;
             }
@@ -243,6 +288,9 @@ fn whole_runs_through_all_families_permute_with_the_tasks() {
     assert!(checked >= 3 * 3 * 11, "{checked}");
 }
 
+/// Identical gradients and equal losses: simplex weights are the mean 1/K; free weights and
+/// combinations treat every task alike (equal coefficients, > 0); a direction is a positive
+/// multiple of the common gradient.
 #[test]
 fn identical_gradients_and_losses_give_the_mean() {
     let mut checked = 0;
@@ -254,7 +302,27 @@ fn identical_gradients_and_losses_give_the_mean() {
             for case in identical(k, SEED) {
                 let ctx = format!("{} ({variant}) K={k} on `{}`", spec.name, case.name);
                 let w = weights(spec, &params, &case, &ctx);
-                assert_runs_close(&w, &vec![vec![1.0 / k as f64; k]; RUN_STEPS], 1e-12, &ctx);
+                match spec.update_kind() {
+                    UpdateKind::Weights => {
+                        let mean = vec![vec![1.0 / k as f64; k]; RUN_STEPS];
+                        assert_runs_close(&w, &mean, 1e-12, &ctx);
+                    }
+                    UpdateKind::FreeWeights | UpdateKind::Combination => {
+                        for (t, c) in w.iter().enumerate() {
+                            assert!(c[0] > 0.0, "{ctx}, step {t}: {c:?}");
+                            assert_close(c, &vec![c[0]; k], 1e-12 * c[0], &ctx);
+                        }
+                    }
+                    UpdateKind::Direction => {
+                        let g: Vec<f64> = case.grads[0].iter().map(|&x| x.into()).collect();
+                        for (t, d) in w.iter().enumerate() {
+                            let scale = dot(d, &g) / dot(&g, &g);
+                            assert!(scale > 0.0, "{ctx}, step {t}");
+                            let along: Vec<f64> = g.iter().map(|x| scale * x).collect();
+                            assert_close(d, &along, 1e-6 * scale.abs(), &ctx);
+                        }
+                    }
+                }
                 checked += 1;
             }
         }
@@ -367,20 +435,52 @@ fn per_task_scaling_changes_none_but_not_l2() {
     }
 }
 
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// A run interrupted after any step and continued by a fresh method restored from the state
+/// (through its JSON text) goes on exactly as the uninterrupted run.
 #[test]
-fn state_survives_a_json_round_trip() {
+fn state_restores_the_run_exactly() {
+    let mut checked = 0;
     for k in TASK_COUNTS {
+        let inputs = cases(k, SEED);
         for (spec, variant, params) in online_variants(k) {
             let ctx = format!("{} ({variant}) K={k}", spec.name);
-            let mut method = spec.build(&params, k).unwrap();
-            let fresh = method.state();
-            drive(method.as_mut(), &cases(k, SEED)[..4], &ctx);
-            for state in [fresh, method.state()] {
-                let text = serde_json::to_string(&state)
+            let whole = run(spec, &params, &inputs, &ctx);
+            for cut in [0, 1, STEPS_PER_EPOCH + 1, inputs.len() - 1] {
+                let mut first = spec.build(&params, k).unwrap();
+                first.start(&run_info(inputs.len()));
+                drive_from(first.as_mut(), 0, &inputs[..cut], &ctx);
+                let text = serde_json::to_string(&first.state())
                     .unwrap_or_else(|e| panic!("{ctx}: state does not serialise: {e}"));
-                let back: Value = serde_json::from_str(&text).unwrap();
-                assert_eq!(back, state, "{ctx}: {text}");
+                let mut resumed = spec.build(&params, k).unwrap();
+                resumed.start(&run_info(inputs.len()));
+                resumed
+                    .restore(&serde_json::from_str(&text).unwrap())
+                    .unwrap_or_else(|e| panic!("{ctx}: restore after {cut} steps: {e}"));
+                let rest = drive_from(resumed.as_mut(), cut, &inputs, &ctx);
+                assert_runs_close(&rest, &whole[cut..], 0.0, &format!("{ctx}, cut at {cut}"));
+                checked += 1;
             }
+        }
+    }
+    assert!(checked > 40, "{checked}");
+}
+
+/// The head-scaling rule `mtlbench list` shows (from the configuration) is the built method's.
+#[test]
+fn head_scaling_is_declared_by_the_configuration() {
+    for k in TASK_COUNTS {
+        for (spec, variant, params) in online_variants(k) {
+            let method = spec.build(&params, k).unwrap();
+            assert_eq!(
+                spec.head_scaling(&params).unwrap(),
+                method.head_scaling(),
+                "{} ({variant}) K={k}",
+                spec.name
+            );
         }
     }
 }
