@@ -37,6 +37,7 @@ pub fn listing() -> String {
             };
             let _ = writeln!(out, "      {:<16} {}: {}{default}", p.name, p.kind, p.help);
         }
+        let _ = writeln!(out, "      {}", contract_line(m));
     }
     let _ = writeln!(
         out,
@@ -57,4 +58,39 @@ pub fn listing() -> String {
         let _ = writeln!(out, "      widths: {}", widths.join(" "));
     }
     out
+}
+
+/// What a method answers and costs as its example configures it: its update form, what the
+/// heads receive, and the backward passes of one step (K tasks).
+fn contract_line(m: &mtl_methods::MethodSpec) -> String {
+    use mtl_methods::GradSource;
+    let defaults = m
+        .examples(2)
+        .into_iter()
+        .next()
+        .map_or(serde_json::Value::Null, |(_, params)| params);
+    let heads = m.head_scaling(&defaults).map_or("?", |h| h.describe());
+    let cost = match m.search(&defaults, 2) {
+        Ok(Some(_)) => "1 per step, after a search (see its budget)".to_owned(),
+        _ => match m.build(&defaults, 2).map(|b| b.needs()) {
+            Ok(needs) => {
+                let mut cost = match needs.grads {
+                    GradSource::None => "1".to_owned(),
+                    GradSource::Params => "K through the encoder".to_owned(),
+                    GradSource::Representation => {
+                        "1 through the encoder + K through the heads".to_owned()
+                    }
+                };
+                if needs.after_step {
+                    cost.push_str(", + 1 forward after the step");
+                }
+                cost
+            }
+            Err(_) => "?".to_owned(),
+        },
+    };
+    format!(
+        "= update: {} · heads: {heads} · backward/step: {cost}",
+        m.update_kind().describe()
+    )
 }

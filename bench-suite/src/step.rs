@@ -835,6 +835,98 @@ mod tests {
         }
     }
 
+    /// Steps of MGDA-UB under `params` with plain SGD over `epochs` epochs of the shipped
+    /// MultiFashion subset (K = 2, 512 pairs, batch 32) that left some task's head with an
+    /// exactly-zero gradient. `dead_head` zeroes task 1's head first: its gradient w.r.t. z is
+    /// then 0, and the min-norm point is that task's vertex, λ = (0, 1).
+    fn mgda_ub_zero_head_steps(params: serde_json::Value, epochs: usize, dead_head: bool) -> usize {
+        let ds = mtl_datasets::find("multi-fashion")
+            .unwrap()
+            .build(&serde_json::json!({"source": "subset", "max_train": 512}))
+            .unwrap();
+        let spec = ModelSpec::parse("lenet-xs").unwrap();
+        let outputs: Vec<usize> = ds.tasks().iter().map(|t| t.output_dim()).collect();
+        let model = Model::new(&spec, &ds.input_shape(), &outputs, 0, &Device::Cpu).unwrap();
+        if dead_head {
+            for i in model.head_range(1) {
+                let var = &model.params()[i].var;
+                var.set(&var.zeros_like().unwrap()).unwrap();
+            }
+        }
+        let mut method = mtl_methods::find("mgda-ub")
+            .unwrap()
+            .build(&params, 2)
+            .unwrap();
+        let mut zero_steps = 0;
+        let mut step = 0;
+        for epoch in 1..=epochs {
+            for batch in ds.batches(Split::Train, 32, epoch, 0) {
+                let mut count = BackwardCount::default();
+                let out = train_step(
+                    &model,
+                    ds.tasks(),
+                    &batch,
+                    method.as_mut(),
+                    step,
+                    &Masks::none(),
+                    &mut count,
+                    &Device::Cpu,
+                )
+                .unwrap()
+                .ok()
+                .unwrap();
+                let zero_head = (0..2).any(|t| {
+                    model.head_range(t).all(|i| {
+                        let g = out.grads[i]
+                            .flatten_all()
+                            .unwrap()
+                            .to_vec1::<f32>()
+                            .unwrap();
+                        g.iter().all(|x| *x == 0.0)
+                    })
+                });
+                zero_steps += usize::from(zero_head);
+                for (p, g) in model.params().iter().zip(&out.grads) {
+                    let next = (p.var.as_tensor() - g.affine(0.1, 0.0).unwrap()).unwrap();
+                    p.var.set(&next).unwrap();
+                }
+                step += 1;
+            }
+        }
+        zero_steps
+    }
+
+    /// Issue 11: at K = 2 the exact min-norm point can be a vertex (λ = 1/0), and weighted
+    /// heads then leave the other task's head without any gradient for that step. Over a run
+    /// of MGDA-UB on MultiFashion no head gets an exactly-zero gradient, with the default rule
+    /// and with both remedies; at a forced vertex (a dead head) only the default starves one,
+    /// and the reference code's floor (`min_weight = 0.001`) or the paper's rule
+    /// (`heads = "own"`) keeps every head training.
+    #[test]
+    fn mgda_ub_heads_keep_training_under_the_floor_or_their_own_gradients() {
+        let exact = serde_json::json!({"normalization": "loss+"});
+        let floor = serde_json::json!({"normalization": "loss+", "min_weight": 0.001});
+        let own = serde_json::json!({"normalization": "loss+", "heads": "own"});
+        for params in [&exact, &floor, &own] {
+            assert_eq!(
+                mgda_ub_zero_head_steps(params.clone(), 3, false),
+                0,
+                "{params}"
+            );
+        }
+        assert!(
+            mgda_ub_zero_head_steps(exact, 1, true) > 0,
+            "a vertex starves a head"
+        );
+        for params in [floor, own] {
+            assert_eq!(
+                mgda_ub_zero_head_steps(params.clone(), 1, true),
+                0,
+                "{params}"
+            );
+        }
+    }
+
     fn close_all(a: &[Vec<f32>], b: &[Vec<f32>], ctx: &str) {
         for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
             assert!(

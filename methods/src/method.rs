@@ -199,11 +199,13 @@ impl UpdateKind {
 }
 
 /// What each task's head (its own parameters) receives from an update.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum HeadScaling {
     /// Head k gets c_k ∇L_k, its task's gradient times the task's coefficient: what
     /// back-propagating the weighted loss Σ c_k L_k gives (loss weighting; Sener & Koltun's
     /// MGDA code). A task whose coefficient is 0 trains no head that step.
+    #[default]
     Weighted,
     /// Head k gets its own gradient ∇L_k unscaled, whatever the shared update: the rule of
     /// methods whose combination concerns the shared parameters only (gradient surgery; MGDA's
@@ -218,6 +220,11 @@ impl HeadScaling {
             HeadScaling::Weighted => "weighted (head k gets c_k ∇L_k)",
             HeadScaling::Own => "own (head k gets ∇L_k)",
         }
+    }
+
+    /// True for [`HeadScaling::Weighted`] (configurations leave the default out of their JSON).
+    pub fn is_weighted(&self) -> bool {
+        *self == HeadScaling::Weighted
     }
 
     /// The factor head `task`'s gradient gets under coefficients `c` (1 for [`HeadScaling::Own`]).

@@ -41,6 +41,12 @@
 //!   of the two gradients (`_min_norm_element_from2` in `min_norm_solvers.py`), so no task's
 //!   weight ever reaches 0. Refused for K ≠ 2, where the reference applies no such floor to
 //!   the answer.
+//! - `heads`: `weighted | own`, default `weighted`. What head k receives: λ_k ∇L_k, the
+//!   reference code's backward of Σ λ_k L_k, or ∇L_k, the paper's Algorithm 2 (task-specific
+//!   parameters descend their own loss). With `weighted` and `min_weight = 0` a two-task vertex
+//!   λ = (1, 0) leaves the other head without gradient for that step; either remedy keeps
+//!   every head training (`bench-suite/src/step.rs`,
+//!   `mgda_ub_heads_keep_training_under_the_floor_or_their_own_gradients`).
 //!
 //! Cost per step: K backward passes through the whole network (one per task gradient w.r.t. the
 //! shared parameters θ) plus the weighted backward, and an O(K·D) Gram matrix; the solve itself
@@ -63,7 +69,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::method::{
-    GradSource, Method, MethodConfig, Needs, ParamDoc, ScaleInvariance, StepInput, Update,
+    GradSource, HeadScaling, Method, MethodConfig, Needs, ParamDoc, ScaleInvariance, StepInput,
+    Update,
 };
 use crate::solver::min_norm::{min_norm, MinNormConfig, MinNormSolution, DEFAULT_MAX_ITER};
 use crate::solver::Normalization;
@@ -84,6 +91,11 @@ pub struct MgdaConfig {
     /// Left out of the canonical JSON at 0, so cell ids of configurations without it stay.
     #[serde(skip_serializing_if = "is_zero")]
     pub min_weight: f64,
+    /// What the task heads receive: `weighted` (λ_k ∇L_k, the reference code's backward of
+    /// Σ λ_k L_k; default) or `own` (∇L_k, the paper's Algorithm 2). Left out of the canonical
+    /// JSON at its default, so cell ids of configurations without it stay.
+    #[serde(skip_serializing_if = "HeadScaling::is_weighted")]
+    pub heads: HeadScaling,
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -100,6 +112,7 @@ impl Default for MgdaConfig {
             max_iter: DEFAULT_MAX_ITER,
             tol: DEFAULT_TOL,
             min_weight: 0.0,
+            heads: HeadScaling::Weighted,
         }
     }
 }
@@ -134,6 +147,11 @@ impl MgdaConfig {
             name: "min_weight",
             kind: "float in [0, 0.5]",
             help: "2 tasks only: clamp λ to [min_weight, 1 − min_weight]; 0.001 = Sener & Koltun's code (default 0: exact)",
+        },
+        ParamDoc {
+            name: "heads",
+            kind: "weighted | own",
+            help: "what head k gets: λ_k ∇L_k (the reference code's backward of Σ λ_k L_k) or ∇L_k (the paper's Algorithm 2, every head trains at every step); default weighted",
         },
     ];
 
@@ -187,6 +205,10 @@ impl MethodConfig for MgdaConfig {
         self.scaling()
     }
 
+    fn head_scaling(&self) -> HeadScaling {
+        self.heads
+    }
+
     fn two_task_reference(
         &self,
         gram: &Gram,
@@ -216,6 +238,10 @@ impl MgdaConfig {
                 )
             })
             .collect();
+        variants.push((
+            "loss+ heads own".to_owned(),
+            json!({ "normalization": "loss+", "heads": "own" }),
+        ));
         // Sener & Koltun's two-task floor, defined for K = 2 only.
         if num_tasks == 2 {
             for n in [Normalization::None, Normalization::LossPlus] {
@@ -366,6 +392,10 @@ impl MinNormWeighting {
 impl Method for MinNormWeighting {
     fn needs(&self) -> Needs {
         Needs::grads(self.source)
+    }
+
+    fn head_scaling(&self) -> HeadScaling {
+        self.config.heads
     }
 
     fn step(&mut self, input: &StepInput<'_>) -> Result<Update> {

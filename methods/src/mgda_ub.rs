@@ -33,7 +33,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::method::{GradSource, Method, MethodConfig, ParamDoc, ScaleInvariance};
+use crate::method::{GradSource, HeadScaling, Method, MethodConfig, ParamDoc, ScaleInvariance};
 use crate::mgda::{MgdaConfig, MinNormWeighting};
 use crate::{Gram, Result};
 
@@ -66,6 +66,10 @@ impl MethodConfig for MgdaUbConfig {
 
     fn scale_invariance(&self) -> ScaleInvariance {
         self.0.scaling()
+    }
+
+    fn head_scaling(&self) -> HeadScaling {
+        self.0.heads
     }
 
     /// `mgda`'s: the same solve on other gradients.

@@ -281,7 +281,20 @@ fn registry_entries_need_the_right_gradients_and_share_the_config() {
     assert_eq!(ub.default_config(), expected);
     assert_eq!(mgda.params(), ub.params());
     let names: Vec<_> = mgda.params().iter().map(|p| p.name).collect();
-    assert_eq!(names, ["normalization", "max_iter", "tol", "min_weight"]);
+    assert_eq!(
+        names,
+        ["normalization", "max_iter", "tol", "min_weight", "heads"]
+    );
+    // A non-default head rule is part of the identity; the default stays out of it.
+    assert_eq!(
+        mgda.canonical_config(&json!({"heads": "own"})).unwrap()["heads"],
+        "own"
+    );
+    assert!(mgda
+        .canonical_config(&json!({"heads": "weighted"}))
+        .unwrap()
+        .get("heads")
+        .is_none());
 }
 
 #[test]
@@ -295,6 +308,7 @@ fn invalid_configs_name_the_field() {
             (json!({"min_weight": 0.7}), "min_weight"),
             (json!({"normalization": "l1"}), "l1"),
             (json!({"normalisation": "l2"}), "normalisation"),
+            (json!({"heads": "scaled"}), "scaled"),
         ] {
             let err = spec.canonical_config(&params).unwrap_err().to_string();
             assert!(
