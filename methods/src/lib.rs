@@ -12,20 +12,25 @@
 
 pub mod autoscale;
 pub mod diagnostics;
+pub mod dwa;
 pub mod error;
 pub mod fixed;
+pub mod gls;
 pub mod gram;
 pub mod method;
 pub mod mgda;
 pub mod mgda_ub;
 pub mod registry;
+pub mod rlw;
 pub mod search;
 pub mod solver;
+pub mod step_checks;
 pub mod stl;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tuned;
 pub mod uniform;
+pub mod uw;
 pub mod weights;
 
 pub use diagnostics::Diagnostics;

@@ -3,16 +3,20 @@
 use serde_json::Value;
 
 use crate::autoscale::AutoScaleConfig;
+use crate::dwa::DwaConfig;
 use crate::fixed::FixedConfig;
+use crate::gls::GlsConfig;
 use crate::method::{
     HeadScaling, Method, MethodConfig, ParamDoc, Property, ScaleInvariance, UpdateKind,
 };
 use crate::mgda::MgdaConfig;
 use crate::mgda_ub::MgdaUbConfig;
+use crate::rlw::RlwConfig;
 use crate::search::WeightSearch;
 use crate::stl::StlConfig;
 use crate::tuned::TunedConfig;
 use crate::uniform::UniformConfig;
+use crate::uw::UwConfig;
 use crate::{Error, Gram, Result};
 
 /// A registered method: its name, help line and typed configuration.
@@ -49,6 +53,10 @@ pub static METHODS: &[MethodSpec] = &[
     MethodSpec::new::<StlConfig>("stl", "Single-task learning: one task alone with the same model and schedule, the Δm% baseline"),
     MethodSpec::new::<MgdaConfig>("mgda", "MGDA: min-norm weights of the task gradients w.r.t. the shared parameters (Désidéri 2012; Sener & Koltun 2018)"),
     MethodSpec::new::<MgdaUbConfig>("mgda-ub", "MGDA-UB: min-norm weights of the task gradients w.r.t. the shared representation (Sener & Koltun, NeurIPS 2018)"),
+    MethodSpec::new::<RlwConfig>("rlw", "RLW: random loss weights λ = softmax(z), z ~ N(0, I) drawn every step (Lin et al., TMLR 2022)"),
+    MethodSpec::new::<DwaConfig>("dwa", "DWA: loss weights K·softmax(r/T) from each task's epoch loss ratio r (Liu et al., CVPR 2019)"),
+    MethodSpec::new::<GlsConfig>("gls", "GLS: the geometric mean of the task losses, (Π L_k)^(1/K) (Chennupati et al., CVPRW 2019)"),
+    MethodSpec::new::<UwConfig>("uw", "UW: uncertainty weighting, Σ ½e^(−s_k) L_k + ½s_k with learned log-variances s (Kendall et al., CVPR 2018)"),
 ];
 
 /// Looks a method up by name.
