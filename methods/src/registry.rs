@@ -6,11 +6,13 @@ use crate::autoscale::AutoScaleConfig;
 use crate::dwa::DwaConfig;
 use crate::fixed::FixedConfig;
 use crate::gls::GlsConfig;
+use crate::imtl_g::ImtlGConfig;
 use crate::method::{
     HeadScaling, Method, MethodConfig, ParamDoc, Property, ScaleInvariance, UpdateKind,
 };
 use crate::mgda::MgdaConfig;
 use crate::mgda_ub::MgdaUbConfig;
+use crate::pcgrad::PcGradConfig;
 use crate::rlw::RlwConfig;
 use crate::search::WeightSearch;
 use crate::stl::StlConfig;
@@ -56,6 +58,8 @@ pub static METHODS: &[MethodSpec] = &[
     MethodSpec::new::<RlwConfig>("rlw", "RLW: random loss weights λ = softmax(z), z ~ N(0, I) drawn every step (Lin et al., TMLR 2022)"),
     MethodSpec::new::<DwaConfig>("dwa", "DWA: loss weights K·softmax(r/T) from each task's epoch loss ratio r (Liu et al., CVPR 2019)"),
     MethodSpec::new::<GlsConfig>("gls", "GLS: the geometric mean of the task losses, (Π L_k)^(1/K) (Chennupati et al., CVPRW 2019)"),
+    MethodSpec::new::<PcGradConfig>("pcgrad", "PCGrad: each task gradient projected off the task gradients it conflicts with, in random order (Yu et al., NeurIPS 2020)"),
+    MethodSpec::new::<ImtlGConfig>("imtl-g", "IMTL-G: the gradient combination with equal projections onto every task's gradient direction (Liu et al., ICLR 2021)"),
     MethodSpec::new::<UwConfig>("uw", "UW: uncertainty weighting, Σ ½e^(−s_k) L_k + ½s_k with learned log-variances s (Kendall et al., CVPR 2018)"),
 ];
 
