@@ -113,7 +113,7 @@ impl ImtlG {
         let k = self.k;
         let mean = vec![1.0 / k as f64; k];
         let n: Vec<f64> = (0..k).map(|i| gram.get(i, i).sqrt()).collect();
-        if k == 1 || n.iter().any(|&v| v == 0.0) {
+        if k == 1 || n.contains(&0.0) {
             return mean;
         }
         // ⟨g_a, u_1 − u_j⟩ = G_a1/n_1 − G_aj/n_j.
@@ -124,7 +124,7 @@ impl ImtlG {
         // α_{2..K} (a row vector) solves α (D Uᵀ) = g_1 Uᵀ, i.e. (D Uᵀ)ᵀ αᵀ = (g_1 Uᵀ)ᵀ.
         let svd = du.transpose().svd(true, true);
         let (max, min) = (svd.singular_values.max(), svd.singular_values.min());
-        if !(min > SINGULAR * max) {
+        if min.partial_cmp(&(SINGULAR * max)) != Some(std::cmp::Ordering::Greater) {
             return mean;
         }
         let Ok(tail) = svd.solve(&rhs, 0.0) else {
