@@ -241,7 +241,7 @@ mod tests {
         let c = c.coefficients().unwrap();
         let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
         let mut rng = step_rng(11, "pcgrad", 4);
-        let mut mean = vec![0.0; 3];
+        let mut mean = [0.0; 3];
         for i in 0..3 {
             let mut g = rows[i].clone();
             let mut others: Vec<usize> = (0..3).filter(|&j| j != i).collect();
