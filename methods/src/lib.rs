@@ -11,6 +11,7 @@
 //! to test and to bench.
 
 pub mod autoscale;
+pub mod cagrad;
 pub mod diagnostics;
 pub mod dwa;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod imtl_g;
 pub mod method;
 pub mod mgda;
 pub mod mgda_ub;
+pub mod nash_mtl;
 pub mod pcgrad;
 pub mod registry;
 pub mod rlw;

@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use crate::autoscale::AutoScaleConfig;
+use crate::cagrad::CaGradConfig;
 use crate::dwa::DwaConfig;
 use crate::fixed::FixedConfig;
 use crate::gls::GlsConfig;
@@ -12,6 +13,7 @@ use crate::method::{
 };
 use crate::mgda::MgdaConfig;
 use crate::mgda_ub::MgdaUbConfig;
+use crate::nash_mtl::NashMtlConfig;
 use crate::pcgrad::PcGradConfig;
 use crate::rlw::RlwConfig;
 use crate::search::WeightSearch;
@@ -60,6 +62,8 @@ pub static METHODS: &[MethodSpec] = &[
     MethodSpec::new::<GlsConfig>("gls", "GLS: the geometric mean of the task losses, (Π L_k)^(1/K) (Chennupati et al., CVPRW 2019)"),
     MethodSpec::new::<PcGradConfig>("pcgrad", "PCGrad: each task gradient projected off the task gradients it conflicts with, in random order (Yu et al., NeurIPS 2020)"),
     MethodSpec::new::<ImtlGConfig>("imtl-g", "IMTL-G: the gradient combination with equal projections onto every task's gradient direction (Liu et al., ICLR 2021)"),
+    MethodSpec::new::<CaGradConfig>("cagrad", "CAGrad: the update maximising the worst task's improvement within a ball around the mean gradient (Liu et al., NeurIPS 2021)"),
+    MethodSpec::new::<NashMtlConfig>("nash-mtl", "Nash-MTL: loss weights α of the Nash bargaining solution, Gα = 1/α on the task gradients' Gram matrix (Navon et al., ICML 2022)"),
     MethodSpec::new::<UwConfig>("uw", "UW: uncertainty weighting, Σ ½e^(−s_k) L_k + ½s_k with learned log-variances s (Kendall et al., CVPR 2018)"),
 ];
 
