@@ -13,6 +13,7 @@
 pub mod autoscale;
 pub mod cagrad;
 pub mod diagnostics;
+pub mod dualproj;
 pub mod dwa;
 pub mod error;
 pub mod fixed;
@@ -34,6 +35,7 @@ pub mod stl;
 pub mod testing;
 pub mod tuned;
 pub mod uniform;
+pub mod upgrad;
 pub mod uw;
 pub mod weights;
 

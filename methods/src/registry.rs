@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use crate::autoscale::AutoScaleConfig;
 use crate::cagrad::CaGradConfig;
+use crate::dualproj::DualProjConfig;
 use crate::dwa::DwaConfig;
 use crate::fixed::FixedConfig;
 use crate::gls::GlsConfig;
@@ -20,6 +21,7 @@ use crate::search::WeightSearch;
 use crate::stl::StlConfig;
 use crate::tuned::TunedConfig;
 use crate::uniform::UniformConfig;
+use crate::upgrad::UpGradConfig;
 use crate::uw::UwConfig;
 use crate::{Error, Gram, Result};
 
@@ -64,6 +66,8 @@ pub static METHODS: &[MethodSpec] = &[
     MethodSpec::new::<ImtlGConfig>("imtl-g", "IMTL-G: the gradient combination with equal projections onto every task's gradient direction (Liu et al., ICLR 2021)"),
     MethodSpec::new::<CaGradConfig>("cagrad", "CAGrad: the update maximising the worst task's improvement within a ball around the mean gradient (Liu et al., NeurIPS 2021)"),
     MethodSpec::new::<NashMtlConfig>("nash-mtl", "Nash-MTL: loss weights α of the Nash bargaining solution, Gα = 1/α on the task gradients' Gram matrix (Navon et al., ICML 2022)"),
+    MethodSpec::new::<UpGradConfig>("upgrad", "UPGrad: each task gradient projected onto the dual cone of all of them, then summed: conflicts with no task (Quinton & Rey 2024)"),
+    MethodSpec::new::<DualProjConfig>("dualproj", "DualProj: the mean gradient projected onto the dual cone of the task gradients (Quinton & Rey 2024)"),
     MethodSpec::new::<UwConfig>("uw", "UW: uncertainty weighting, Σ ½e^(−s_k) L_k + ½s_k with learned log-variances s (Kendall et al., CVPR 2018)"),
 ];
 
