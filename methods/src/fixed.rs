@@ -72,11 +72,11 @@ impl MethodConfig for FixedConfig {
         vec![("λ ∝ k + 1".to_owned(), json!({ "weights": weights }))]
     }
 
-    fn permutation_equivariant() -> Property {
+    fn permutation_equivariant(&self) -> Property {
         Property::Exempt("the user's weights are tied to task positions by definition")
     }
 
-    fn mean_when_identical() -> Property {
+    fn mean_when_identical(&self) -> Property {
         Property::Exempt("the user's weights are whatever the user chose, whatever the gradients")
     }
 

@@ -12,6 +12,7 @@
 
 pub mod autoscale;
 pub mod cagrad;
+pub mod chebyshev;
 pub mod diagnostics;
 pub mod dualproj;
 pub mod dwa;
@@ -29,6 +30,7 @@ pub mod registry;
 pub mod rlw;
 pub mod search;
 pub mod solver;
+pub mod stch;
 pub mod step_checks;
 pub mod stl;
 #[cfg(feature = "testing")]

@@ -362,11 +362,11 @@ pub trait MethodConfig: Serialize + DeserializeOwned + Default + 'static {
         vec![("defaults".to_owned(), serde_json::json!({}))]
     }
     /// Permuting the tasks (gradients and losses) permutes the weights. Default: holds.
-    fn permutation_equivariant() -> Property {
+    fn permutation_equivariant(&self) -> Property {
         Property::Holds
     }
     /// Identical gradients and equal losses give the mean 1/K. Default: holds.
-    fn mean_when_identical() -> Property {
+    fn mean_when_identical(&self) -> Property {
         Property::Holds
     }
     /// How these weights respond to gradient scaling. Default: fully invariant, right for

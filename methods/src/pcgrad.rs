@@ -111,7 +111,7 @@ impl MethodConfig for PcGradConfig {
         Gradients::examples()
     }
 
-    fn permutation_equivariant() -> Property {
+    fn permutation_equivariant(&self) -> Property {
         Property::Exempt("the projection order is a random draw bound to task indices")
     }
 

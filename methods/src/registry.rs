@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use crate::autoscale::AutoScaleConfig;
 use crate::cagrad::CaGradConfig;
+use crate::chebyshev::ChebyshevConfig;
 use crate::dualproj::DualProjConfig;
 use crate::dwa::DwaConfig;
 use crate::fixed::FixedConfig;
@@ -18,6 +19,7 @@ use crate::nash_mtl::NashMtlConfig;
 use crate::pcgrad::PcGradConfig;
 use crate::rlw::RlwConfig;
 use crate::search::WeightSearch;
+use crate::stch::StchConfig;
 use crate::stl::StlConfig;
 use crate::tuned::TunedConfig;
 use crate::uniform::UniformConfig;
@@ -36,8 +38,8 @@ pub struct MethodSpec {
     build: fn(&str, &Value, usize) -> Result<Box<dyn Method>>,
     search: fn(&str, &Value, usize) -> Result<Option<SearchBox>>,
     examples: fn(usize) -> Vec<(String, Value)>,
-    permutation_equivariant: fn() -> Property,
-    mean_when_identical: fn() -> Property,
+    permutation_equivariant: fn(&str, &Value) -> Result<Property>,
+    mean_when_identical: fn(&str, &Value) -> Result<Property>,
     scale_invariance: fn(&str, &Value) -> Result<ScaleInvariance>,
     two_task_reference: fn(&str, &Value, &Gram, &[f64]) -> Result<TwoTask>,
     update_kind: fn() -> UpdateKind,
@@ -59,6 +61,8 @@ pub static METHODS: &[MethodSpec] = &[
     MethodSpec::new::<StlConfig>("stl", "Single-task learning: one task alone with the same model and schedule, the Δm% baseline"),
     MethodSpec::new::<MgdaConfig>("mgda", "MGDA: min-norm weights of the task gradients w.r.t. the shared parameters (Désidéri 2012; Sener & Koltun 2018)"),
     MethodSpec::new::<MgdaUbConfig>("mgda-ub", "MGDA-UB: min-norm weights of the task gradients w.r.t. the shared representation (Sener & Koltun, NeurIPS 2018)"),
+    MethodSpec::new::<ChebyshevConfig>("chebyshev", "Chebyshev: online weighted Tchebycheff scalarization, the gradient of max_k p_k L_k (Miettinen 1999; Hu et al. 2023)"),
+    MethodSpec::new::<StchConfig>("stch", "STCH: smooth Tchebycheff scalarization μ log Σ exp(p_k L_k / μ) (Lin et al., ICML 2024)"),
     MethodSpec::new::<RlwConfig>("rlw", "RLW: random loss weights λ = softmax(z), z ~ N(0, I) drawn every step (Lin et al., TMLR 2022)"),
     MethodSpec::new::<DwaConfig>("dwa", "DWA: loss weights K·softmax(r/T) from each task's epoch loss ratio r (Liu et al., CVPR 2019)"),
     MethodSpec::new::<GlsConfig>("gls", "GLS: the geometric mean of the task losses, (Π L_k)^(1/K) (Chennupati et al., CVPRW 2019)"),
@@ -119,6 +123,14 @@ fn scale_invariance<C: MethodConfig>(method: &str, params: &Value) -> Result<Sca
     Ok(parse::<C>(method, params)?.scale_invariance())
 }
 
+fn permutation_equivariant<C: MethodConfig>(method: &str, params: &Value) -> Result<Property> {
+    Ok(parse::<C>(method, params)?.permutation_equivariant())
+}
+
+fn mean_when_identical<C: MethodConfig>(method: &str, params: &Value) -> Result<Property> {
+    Ok(parse::<C>(method, params)?.mean_when_identical())
+}
+
 fn head_scaling<C: MethodConfig>(method: &str, params: &Value) -> Result<HeadScaling> {
     Ok(parse::<C>(method, params)?.head_scaling())
 }
@@ -151,8 +163,8 @@ impl MethodSpec {
             build: build::<C>,
             search: search::<C>,
             examples: C::examples,
-            permutation_equivariant: C::permutation_equivariant,
-            mean_when_identical: C::mean_when_identical,
+            permutation_equivariant: permutation_equivariant::<C>,
+            mean_when_identical: mean_when_identical::<C>,
             scale_invariance: scale_invariance::<C>,
             two_task_reference: two_task_reference::<C>,
             update_kind: C::update_kind,
@@ -205,14 +217,14 @@ impl MethodSpec {
     }
 
     /// Whether permuting the tasks permutes the weights ([`MethodConfig::permutation_equivariant`]).
-    pub fn permutation_equivariant(&self) -> Property {
-        (self.permutation_equivariant)()
+    pub fn permutation_equivariant(&self, params: &Value) -> Result<Property> {
+        (self.permutation_equivariant)(self.name, params)
     }
 
     /// Whether identical gradients and equal losses give the mean
     /// ([`MethodConfig::mean_when_identical`]).
-    pub fn mean_when_identical(&self) -> Property {
-        (self.mean_when_identical)()
+    pub fn mean_when_identical(&self, params: &Value) -> Result<Property> {
+        (self.mean_when_identical)(self.name, params)
     }
 
     /// How the weights configured by `params` respond to gradient scaling.

@@ -37,11 +37,11 @@ impl MethodConfig for RlwConfig {
         }))
     }
 
-    fn permutation_equivariant() -> Property {
+    fn permutation_equivariant(&self) -> Property {
         Property::Exempt("task k gets the k-th draw of the step, whatever its gradient")
     }
 
-    fn mean_when_identical() -> Property {
+    fn mean_when_identical(&self) -> Property {
         Property::Exempt("the weights are random draws, not the mean")
     }
 

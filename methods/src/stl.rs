@@ -65,11 +65,11 @@ impl MethodConfig for StlConfig {
         vec![(format!("task {last}"), json!({ "task": last }))]
     }
 
-    fn permutation_equivariant() -> Property {
+    fn permutation_equivariant(&self) -> Property {
         Property::Exempt("it trains the task at index `task`, a position by definition")
     }
 
-    fn mean_when_identical() -> Property {
+    fn mean_when_identical(&self) -> Property {
         Property::Exempt("all weight is on one task by definition")
     }
 

@@ -243,7 +243,7 @@ fn updates_are_finite_and_on_the_simplex_where_declared() {
 fn weights_permute_with_the_tasks() {
     let mut checked = 0;
     for_every_input(|spec, _, params, case, ctx| {
-        if !holds(spec, spec.permutation_equivariant()) || case.k() < 2 {
+        if !holds(spec, spec.permutation_equivariant(params).unwrap()) || case.k() < 2 {
             return;
         }
         let w = weights(spec, params, case, ctx);
@@ -275,7 +275,7 @@ fn whole_runs_through_all_families_permute_with_the_tasks() {
             for (t, case) in inputs.iter().enumerate() {
                 assert_valid(spec, &w[t..=t], case, &format!("{ctx}, step {t}"));
             }
-            if !holds(spec, spec.permutation_equivariant()) || k < 2 {
+            if !holds(spec, spec.permutation_equivariant(&params).unwrap()) || k < 2 {
                 continue;
             }
             for perm in permutations(k) {
@@ -301,7 +301,7 @@ fn identical_gradients_and_losses_give_the_mean() {
     let mut checked = 0;
     for k in TASK_COUNTS {
         for (spec, variant, params) in online_variants(k) {
-            if !holds(spec, spec.mean_when_identical()) {
+            if !holds(spec, spec.mean_when_identical(&params).unwrap()) {
                 continue;
             }
             for case in identical(k, SEED) {
