@@ -10,9 +10,11 @@
 //! This crate is pure arithmetic on `f64` slices: no tensors and no I/O, so solvers are fast
 //! to test and to bench.
 
+pub mod aligned_mtl;
 pub mod autoscale;
 pub mod cagrad;
 pub mod chebyshev;
+pub mod config;
 pub mod diagnostics;
 pub mod dualproj;
 pub mod dwa;

@@ -2,9 +2,11 @@
 
 use serde_json::Value;
 
+use crate::aligned_mtl::AlignedMtlConfig;
 use crate::autoscale::AutoScaleConfig;
 use crate::cagrad::CaGradConfig;
 use crate::chebyshev::ChebyshevConfig;
+use crate::config::ConfigConfig;
 use crate::dualproj::DualProjConfig;
 use crate::dwa::DwaConfig;
 use crate::fixed::FixedConfig;
@@ -72,6 +74,8 @@ pub static METHODS: &[MethodSpec] = &[
     MethodSpec::new::<NashMtlConfig>("nash-mtl", "Nash-MTL: loss weights α of the Nash bargaining solution, Gα = 1/α on the task gradients' Gram matrix (Navon et al., ICML 2022)"),
     MethodSpec::new::<UpGradConfig>("upgrad", "UPGrad: each task gradient projected onto the dual cone of all of them, then summed: conflicts with no task (Quinton & Rey 2024)"),
     MethodSpec::new::<DualProjConfig>("dualproj", "DualProj: the mean gradient projected onto the dual cone of the task gradients (Quinton & Rey 2024)"),
+    MethodSpec::new::<AlignedMtlConfig>("aligned-mtl", "Aligned-MTL: the task gradients' system aligned to equal singular values, then combined (Senushkin et al., CVPR 2023)"),
+    MethodSpec::new::<ConfigConfig>("config", "ConFIG: the direction with equal cosine to every task gradient, scaled by their projections (Liu et al., ICLR 2025)"),
     MethodSpec::new::<UwConfig>("uw", "UW: uncertainty weighting, Σ ½e^(−s_k) L_k + ½s_k with learned log-variances s (Kendall et al., CVPR 2018)"),
 ];
 
