@@ -19,6 +19,7 @@ pub mod diagnostics;
 pub mod dualproj;
 pub mod dwa;
 pub mod error;
+pub mod fairgrad;
 pub mod fixed;
 pub mod gls;
 pub mod gram;

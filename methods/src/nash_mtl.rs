@@ -8,7 +8,8 @@
 //!
 //! How we solve it: Gα = 1/α is the stationarity condition of the strictly convex
 //! f(α) = ½αᵀGα − Σ_k log α_k on α > 0, which we minimise by damped Newton steps to machine
-//! precision; the authors approximate it with 20 convex-concave iterations of a cvxpy solve.
+//! precision ([`bargaining`]); the authors approximate it with 20 convex-concave iterations of
+//! a cvxpy solve.
 //!
 //! Our reading:
 //! - We solve (G + εI)α = 1/α with ε = 1e-6·max|G|. Where the exact solution exists that moves
@@ -25,7 +26,6 @@
 //! Cost per step: that of the chosen gradients on refresh steps (one backward otherwise), plus
 //! an O(K³) Newton solve.
 
-use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
 use crate::method::{
@@ -33,11 +33,9 @@ use crate::method::{
     StepInput, Update, UpdateKind,
 };
 use crate::pcgrad::Gradients;
+use crate::solver::bargaining::{self, RIDGE};
 use crate::step_checks::{gram, losses};
 use crate::{Error, Gram, Result};
-
-/// Ridge added to the diagonal of the unit-scaled Gram matrix.
-const RIDGE: f64 = 1e-6;
 
 /// Hyper-parameters of `nash-mtl`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -158,46 +156,6 @@ impl NashMtl {
     }
 }
 
-/// The α > 0 solving Gα = 1/α (with the ridge), by damped Newton on ½αᵀGα − Σ log α.
-fn bargain(gram: &Gram) -> Vec<f64> {
-    let k = gram.k();
-    let scale = gram.as_slice().iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    if scale == 0.0 {
-        return vec![1.0 / k as f64; k];
-    }
-    let g = DMatrix::from_fn(k, k, |i, j| {
-        gram.get(i, j) / scale + if i == j { RIDGE } else { 0.0 }
-    });
-    let f = |a: &DVector<f64>| 0.5 * a.dot(&(&g * a)) - a.iter().map(|x| x.ln()).sum::<f64>();
-    // Start where each task alone would be solved: α_k = 1/√(K·G_kk).
-    let mut a = DVector::from_fn(k, |i, _| 1.0 / (k as f64 * g[(i, i)]).sqrt());
-    for _ in 0..200 {
-        let grad = &g * &a - a.map(|x| 1.0 / x);
-        let hess = &g + DMatrix::from_diagonal(&a.map(|x| 1.0 / (x * x)));
-        let Some(chol) = hess.cholesky() else { break };
-        let step = chol.solve(&grad);
-        let decrement = grad.dot(&step);
-        if decrement <= 1e-26 {
-            break;
-        }
-        // Backtrack: stay positive and decrease f (Armijo).
-        let mut t = 1.0;
-        let f0 = f(&a);
-        loop {
-            let next = &a - t * &step;
-            if next.iter().all(|x| *x > 0.0) && f(&next) <= f0 - 0.25 * t * decrement {
-                a = next;
-                break;
-            }
-            t *= 0.5;
-            if t < 1e-20 {
-                return a.iter().map(|x| x / scale.sqrt()).collect();
-            }
-        }
-    }
-    a.iter().map(|x| x / scale.sqrt()).collect()
-}
-
 impl Method for NashMtl {
     fn needs(&self) -> Needs {
         if self.refreshing() {
@@ -210,7 +168,7 @@ impl Method for NashMtl {
     fn step(&mut self, input: &StepInput<'_>) -> Result<Update> {
         losses("nash-mtl", self.k, input)?;
         if self.refreshing() {
-            self.state.alpha = bargain(gram("nash-mtl", self.k, input)?);
+            self.state.alpha = bargaining::solve(gram("nash-mtl", self.k, input)?, 1.0);
         }
         self.state.steps += 1;
         Ok(Update::FreeWeights(self.state.alpha.clone()))
@@ -235,27 +193,6 @@ impl Method for NashMtl {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The defining equations on a K = 4 Gram matrix: (G + εI)α = 1/α to rounding.
-    #[test]
-    fn weights_solve_the_bargaining_equations() {
-        let rows = [
-            vec![1.0f32, 0.3, -0.2, 0.5],
-            vec![-0.4, 2.0, 0.1, 0.0],
-            vec![0.2, -0.5, 0.7, 1.5],
-            vec![0.9, 0.9, 0.9, -3.0],
-        ];
-        let gram = Gram::from_rows(&rows);
-        let a = bargain(&gram);
-        let eps = RIDGE * gram.as_slice().iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        for i in 0..4 {
-            let ga: f64 = (0..4).map(|j| gram.get(i, j) * a[j]).sum();
-            // The ridged equations to rounding, the exact ones to the ridge's size.
-            let ridged = ga + eps * a[i];
-            assert!((ridged - 1.0 / a[i]).abs() < 1e-12 / a[i], "{i}: {ridged}");
-            assert!((ga - 1.0 / a[i]).abs() < 1e-4 / a[i], "{i}: {ga}");
-        }
-    }
 
     /// Refreshes every third step: gradients asked for and weights changed only then.
     #[test]
