@@ -20,6 +20,7 @@ pub mod dualproj;
 pub mod dwa;
 pub mod error;
 pub mod fairgrad;
+pub mod famo;
 pub mod fixed;
 pub mod gls;
 pub mod gram;

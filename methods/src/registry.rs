@@ -10,6 +10,7 @@ use crate::config::ConfigConfig;
 use crate::dualproj::DualProjConfig;
 use crate::dwa::DwaConfig;
 use crate::fairgrad::FairGradConfig;
+use crate::famo::FamoConfig;
 use crate::fixed::FixedConfig;
 use crate::gls::GlsConfig;
 use crate::imtl_g::ImtlGConfig;
@@ -78,6 +79,7 @@ pub static METHODS: &[MethodSpec] = &[
     MethodSpec::new::<AlignedMtlConfig>("aligned-mtl", "Aligned-MTL: the task gradients' system aligned to equal singular values, then combined (Senushkin et al., CVPR 2023)"),
     MethodSpec::new::<ConfigConfig>("config", "ConFIG: the direction with equal cosine to every task gradient, scaled by their projections (Liu et al., ICLR 2025)"),
     MethodSpec::new::<FairGradConfig>("fairgrad", "FairGrad: loss weights of the α-fair allocation of progress among tasks, Gw = w^(−1/α) (Ban & Ji, ICML 2024)"),
+    MethodSpec::new::<FamoConfig>("famo", "FAMO: loss weights from task logits trained so that every task's log-loss falls at the same rate; one extra forward per step (Liu et al., NeurIPS 2023)"),
     MethodSpec::new::<UwConfig>("uw", "UW: uncertainty weighting, Σ ½e^(−s_k) L_k + ½s_k with learned log-variances s (Kendall et al., CVPR 2018)"),
 ];
 
