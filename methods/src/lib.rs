@@ -23,6 +23,7 @@ pub mod fairgrad;
 pub mod famo;
 pub mod fixed;
 pub mod gls;
+pub mod graddrop;
 pub mod gradvac;
 pub mod gram;
 pub mod imtl_g;

@@ -13,6 +13,7 @@ use crate::fairgrad::FairGradConfig;
 use crate::famo::FamoConfig;
 use crate::fixed::FixedConfig;
 use crate::gls::GlsConfig;
+use crate::graddrop::GradDropConfig;
 use crate::gradvac::GradVacConfig;
 use crate::imtl_g::ImtlGConfig;
 use crate::method::{
@@ -72,6 +73,7 @@ pub static METHODS: &[MethodSpec] = &[
     MethodSpec::new::<DwaConfig>("dwa", "DWA: loss weights K·softmax(r/T) from each task's epoch loss ratio r (Liu et al., CVPR 2019)"),
     MethodSpec::new::<GlsConfig>("gls", "GLS: the geometric mean of the task losses, (Π L_k)^(1/K) (Chennupati et al., CVPRW 2019)"),
     MethodSpec::new::<PcGradConfig>("pcgrad", "PCGrad: each task gradient projected off the task gradients it conflicts with, in random order (Yu et al., NeurIPS 2020)"),
+    MethodSpec::new::<GradDropConfig>("graddrop", "GradDrop: per coordinate, only task gradients of one sign survive, drawn by the sign's purity (Chen et al., NeurIPS 2020)"),
     MethodSpec::new::<GradVacConfig>("gradvac", "GradVac: each task gradient turned towards the others up to a learned target cosine (Wang et al., ICLR 2021)"),
     MethodSpec::new::<ImtlGConfig>("imtl-g", "IMTL-G: the gradient combination with equal projections onto every task's gradient direction (Liu et al., ICLR 2021)"),
     MethodSpec::new::<CaGradConfig>("cagrad", "CAGrad: the update maximising the worst task's improvement within a ball around the mean gradient (Liu et al., NeurIPS 2021)"),
