@@ -76,7 +76,9 @@ fn contract_line(m: &mtl_methods::MethodSpec) -> String {
             Ok(needs) => {
                 let mut cost = match needs.grads {
                     GradSource::None => "1".to_owned(),
-                    GradSource::Params => "K through the encoder".to_owned(),
+                    GradSource::Params | GradSource::LastSharedLayer => {
+                        "K through the encoder".to_owned()
+                    }
                     GradSource::Representation => {
                         "1 through the encoder + K through the heads".to_owned()
                     }

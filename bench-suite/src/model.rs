@@ -311,6 +311,16 @@ impl Model {
         &self.params[..self.encoder_len]
     }
 
+    /// The parameters of the encoder's last layer (the one producing the representation):
+    /// GradNorm's "last shared layer".
+    pub fn last_shared_layer(&self) -> &[Param] {
+        let n = match self.spec.arch {
+            Arch::Linear => 1,
+            Arch::Mlp | Arch::LeNet => 2,
+        };
+        &self.params[self.encoder_len - n..self.encoder_len]
+    }
+
     /// Index range into [`Model::params`] of head `k`.
     pub fn head_range(&self, k: usize) -> std::ops::Range<usize> {
         self.heads[k].clone()

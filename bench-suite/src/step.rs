@@ -229,7 +229,9 @@ fn coefficients_of(
         Update::FreeWeights(c) => Ok((c, None)),
         Update::Combination(_) if source == GradSource::None => misfit("a gradient combination"),
         Update::Combination(c) => Ok((c, None)),
-        Update::Direction(_) if !method.needs().rows => misfit("a direction"),
+        Update::Direction(_) if !method.needs().rows || source == GradSource::LastSharedLayer => {
+            misfit("a direction")
+        }
         Update::Direction(_) if method.head_scaling() != HeadScaling::Own => Err(Error::Internal(
             "a method answering a direction must declare head scaling `own`".into(),
         )),
@@ -279,21 +281,18 @@ pub(crate) fn params_gram(
     model: &Model,
     losses: &[Tensor],
 ) -> Result<(Gram, Vec<candle_core::backprop::GradStore>)> {
-    let (gram, _, stores) = params_grads(model, losses)?;
+    let (gram, _, stores) = params_grads(model.encoder_params(), losses)?;
     Ok((gram, stores))
 }
 
-/// [`params_gram`] with the per-task gradient rows it was built from.
+/// [`params_gram`] over the parameters `rows_of` (a part of the encoder's), with the per-task
+/// gradient rows it was built from.
 #[allow(clippy::type_complexity)]
 fn params_grads(
-    model: &Model,
+    rows_of: &[crate::model::Param],
     losses: &[Tensor],
 ) -> Result<(Gram, Vec<Vec<f32>>, Vec<candle_core::backprop::GradStore>)> {
-    let shared: Vec<Tensor> = model
-        .encoder_params()
-        .iter()
-        .map(|p| p.var.as_tensor().clone())
-        .collect();
+    let shared: Vec<Tensor> = rows_of.iter().map(|p| p.var.as_tensor().clone()).collect();
     let mut stores = Vec::with_capacity(losses.len());
     let mut rows = Vec::with_capacity(losses.len());
     for l in losses {
@@ -369,13 +368,17 @@ pub(crate) fn train_step(
                 grads: grads_of(model, &store)?,
             }))
         }
-        GradSource::Params => {
+        GradSource::Params | GradSource::LastSharedLayer => {
             let losses = task_losses(model, tasks, batch, &zs, masks, device)?;
             let values = match loss_values(losses.iter().map(Some))? {
                 Ok(v) => v,
                 Err(e) => return Ok(Err(e)),
             };
-            let (gram, rows, stores) = params_grads(model, &losses)?;
+            let rows_of = match needs.grads {
+                GradSource::LastSharedLayer => model.last_shared_layer(),
+                _ => model.encoder_params(),
+            };
+            let (gram, rows, stores) = params_grads(rows_of, &losses)?;
             count.encoder += losses.len() as u64;
             let mut input = StepInput::new(step, &values, Some(&gram));
             input.rows = needs.rows.then_some(&rows[..]);
@@ -685,7 +688,11 @@ mod tests {
             };
             let (reference, _, c0) = run(&model, &ds, &batch, GradSource::None);
             assert_eq!((c0.encoder, c0.heads), (1, 0));
-            for source in [GradSource::Params, GradSource::Representation] {
+            for source in [
+                GradSource::Params,
+                GradSource::Representation,
+                GradSource::LastSharedLayer,
+            ] {
                 let (grads, probe, count) = run(&model, &ds, &batch, source);
                 for (a, b) in grads.iter().flatten().zip(reference.iter().flatten()) {
                     assert!(
@@ -696,8 +703,29 @@ mod tests {
                 let gram = probe.seen_gram.expect("gram passed");
                 assert_eq!(gram.k(), 3);
                 match source {
-                    GradSource::Params => assert_eq!((count.encoder, count.heads), (3, 0)),
-                    _ => assert_eq!((count.encoder, count.heads), (1, 3)),
+                    GradSource::Representation => {
+                        assert_eq!((count.encoder, count.heads), (1, 3))
+                    }
+                    _ => assert_eq!((count.encoder, count.heads), (3, 0)),
+                }
+                if source == GradSource::LastSharedLayer {
+                    // The Gram matrix of the last layer's gradients alone.
+                    let zs = encode_groups(&model, &batch, &Masks::none(), &Device::Cpu).unwrap();
+                    let losses = task_losses(
+                        &model,
+                        ds.tasks(),
+                        &batch,
+                        &zs,
+                        &Masks::none(),
+                        &Device::Cpu,
+                    )
+                    .unwrap();
+                    let (want, _, _) = params_grads(model.last_shared_layer(), &losses).unwrap();
+                    let (all, _) = params_gram(&model, &losses).unwrap();
+                    close_gram(&gram, &want, arch);
+                    if model.last_shared_layer().len() < model.encoder_params().len() {
+                        assert_ne!(gram.as_slice(), all.as_slice(), "{arch}: a part, not all");
+                    }
                 }
             }
         }

@@ -24,6 +24,7 @@ pub mod famo;
 pub mod fixed;
 pub mod gls;
 pub mod graddrop;
+pub mod gradnorm;
 pub mod gradvac;
 pub mod gram;
 pub mod imtl_g;

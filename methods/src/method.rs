@@ -41,6 +41,10 @@ pub enum GradSource {
     Params,
     /// Gradients w.r.t. the shared representation z (one backward through the encoder).
     Representation,
+    /// Gradients w.r.t. the parameters of the encoder's last layer only (GradNorm's choice);
+    /// the trainer still runs K backward passes through the encoder, since one pass cannot
+    /// stop early, but the Gram matrix and rows cover that layer alone.
+    LastSharedLayer,
 }
 
 /// What a method asks of the trainer at one step. Asked again before every step, so a method

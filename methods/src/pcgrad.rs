@@ -42,6 +42,8 @@ pub enum Gradients {
     Params,
     /// W.r.t. the shared representation (one backward through the encoder).
     Representation,
+    /// W.r.t. the encoder's last layer (K backward passes; a smaller Gram matrix).
+    LastSharedLayer,
 }
 
 impl Gradients {
@@ -50,14 +52,15 @@ impl Gradients {
         match self {
             Gradients::Params => GradSource::Params,
             Gradients::Representation => GradSource::Representation,
+            Gradients::LastSharedLayer => GradSource::LastSharedLayer,
         }
     }
 
     /// The `gradients` parameter's documentation, shared by the methods that offer it.
     pub const DOC: ParamDoc = ParamDoc {
         name: "gradients",
-        kind: "params | representation",
-        help: "task gradients w.r.t. the shared parameters (K backward passes) or the shared representation (one)",
+        kind: "params | representation | last-shared-layer",
+        help: "task gradients w.r.t. the shared parameters (K backward passes), the shared representation (one), or the encoder's last layer (K passes, a smaller Gram matrix)",
     };
 
     /// One labelled example per choice, `params` first.

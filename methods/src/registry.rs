@@ -14,6 +14,7 @@ use crate::famo::FamoConfig;
 use crate::fixed::FixedConfig;
 use crate::gls::GlsConfig;
 use crate::graddrop::GradDropConfig;
+use crate::gradnorm::GradNormConfig;
 use crate::gradvac::GradVacConfig;
 use crate::imtl_g::ImtlGConfig;
 use crate::method::{
@@ -83,6 +84,7 @@ pub static METHODS: &[MethodSpec] = &[
     MethodSpec::new::<AlignedMtlConfig>("aligned-mtl", "Aligned-MTL: the task gradients' system aligned to equal singular values, then combined (Senushkin et al., CVPR 2023)"),
     MethodSpec::new::<ConfigConfig>("config", "ConFIG: the direction with equal cosine to every task gradient, scaled by their projections (Liu et al., ICLR 2025)"),
     MethodSpec::new::<FairGradConfig>("fairgrad", "FairGrad: loss weights of the α-fair allocation of progress among tasks, Gw = w^(−1/α) (Ban & Ji, ICML 2024)"),
+    MethodSpec::new::<GradNormConfig>("gradnorm", "GradNorm: loss weights trained so that weighted gradient norms follow each task's relative training rate (Chen et al., ICML 2018)"),
     MethodSpec::new::<FamoConfig>("famo", "FAMO: loss weights from task logits trained so that every task's log-loss falls at the same rate; one extra forward per step (Liu et al., NeurIPS 2023)"),
     MethodSpec::new::<UwConfig>("uw", "UW: uncertainty weighting, Σ ½e^(−s_k) L_k + ½s_k with learned log-variances s (Kendall et al., CVPR 2018)"),
 ];
