@@ -539,7 +539,7 @@ impl<'a> Session<'a> {
             step_ms: self.step_ms,
             parameters: Model::count(self.model.params()),
             shared_parameters: Model::count(self.model.encoder_params()),
-            method_state: self.method.state(),
+            method_state: self.method.record_state(),
         })
     }
 }

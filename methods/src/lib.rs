@@ -15,6 +15,7 @@ pub mod autoscale;
 pub mod cagrad;
 pub mod chebyshev;
 pub mod config;
+pub mod db_mtl;
 pub mod diagnostics;
 pub mod dualproj;
 pub mod dwa;

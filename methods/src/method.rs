@@ -293,6 +293,11 @@ pub trait Method: Send {
     fn state(&self) -> serde_json::Value {
         serde_json::Value::Null
     }
+    /// What the run's record shows of the final state. Default: [`Method::state`]; a method
+    /// whose state holds gradient-sized buffers shows a summary instead.
+    fn record_state(&self) -> serde_json::Value {
+        self.state()
+    }
     /// Continues from a [`Method::state`] of the same configuration. Default: accepts only
     /// `null` (a stateless method).
     fn restore(&mut self, state: &serde_json::Value) -> Result<()> {

@@ -7,6 +7,7 @@ use crate::autoscale::AutoScaleConfig;
 use crate::cagrad::CaGradConfig;
 use crate::chebyshev::ChebyshevConfig;
 use crate::config::ConfigConfig;
+use crate::db_mtl::DbMtlConfig;
 use crate::dualproj::DualProjConfig;
 use crate::dwa::DwaConfig;
 use crate::fairgrad::FairGradConfig;
@@ -85,6 +86,7 @@ pub static METHODS: &[MethodSpec] = &[
     MethodSpec::new::<ConfigConfig>("config", "ConFIG: the direction with equal cosine to every task gradient, scaled by their projections (Liu et al., ICLR 2025)"),
     MethodSpec::new::<FairGradConfig>("fairgrad", "FairGrad: loss weights of the α-fair allocation of progress among tasks, Gw = w^(−1/α) (Ban & Ji, ICML 2024)"),
     MethodSpec::new::<GradNormConfig>("gradnorm", "GradNorm: loss weights trained so that weighted gradient norms follow each task's relative training rate (Chen et al., ICML 2018)"),
+    MethodSpec::new::<DbMtlConfig>("db-mtl", "DB-MTL: log losses, and running-average task gradients scaled to the largest norm (Lin et al. 2023)"),
     MethodSpec::new::<FamoConfig>("famo", "FAMO: loss weights from task logits trained so that every task's log-loss falls at the same rate; one extra forward per step (Liu et al., NeurIPS 2023)"),
     MethodSpec::new::<UwConfig>("uw", "UW: uncertainty weighting, Σ ½e^(−s_k) L_k + ½s_k with learned log-variances s (Kendall et al., CVPR 2018)"),
 ];
