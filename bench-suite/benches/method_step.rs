@@ -1,9 +1,10 @@
 //! Per-step cost of each method relative to `uniform` on the same model and batch.
 //!
 //! `cargo bench -p mtl-bench --bench method_step`; compare each method's time with
-//! `uniform`'s in the same group. `fixed`, `stl`, `tuned` (after its search) and `autoscale`
-//! (after exploration) all train with fixed weights and should match `uniform`; `mgda-ub`
-//! adds K head-only backward passes; `mgda` K full backward passes.
+//! `uniform`'s in the same group. Every registered online method runs with its example
+//! parameters; `tuned` and `autoscale` (full) train with fixed weights after their search,
+//! which `fixed` measures. Methods on representation gradients add K head-only backward
+//! passes; methods on parameter gradients K full ones.
 
 use candle_core::Device;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -29,25 +30,25 @@ fn method_step(c: &mut Criterion) {
         batch_size: 256,
         ..Default::default()
     };
-    let methods = [
-        ("uniform", "uniform", json!({}), 0),
-        (
-            "fixed",
-            "fixed",
-            json!({"weights": [0.4, 0.3, 0.2, 0.1]}),
-            0,
-        ),
-        ("stl", "stl", json!({"task": 0}), 0),
-        // The prefix variant after its exploration (10 % of 16 steps = 2 steps).
-        (
-            "autoscale-after-prefix",
-            "autoscale",
-            json!({"exploration": "prefix"}),
-            2,
-        ),
-        ("mgda-ub", "mgda-ub", json!({}), 0),
-        ("mgda", "mgda", json!({}), 0),
-    ];
+    // Every registered method with its example parameters; search methods train with fixed
+    // weights after their search, which `fixed` measures. AutoScale's prefix variant is
+    // measured after its exploration (10 % of 16 steps = 2 steps).
+    let mut methods: Vec<(String, &str, serde_json::Value, u64)> = mtl_methods::METHODS
+        .iter()
+        .filter_map(|spec| {
+            let (_, params) = spec.examples(TASKS).remove(0);
+            match spec.search(&params, TASKS) {
+                Ok(None) => Some((spec.name.to_owned(), spec.name, params, 0)),
+                _ => None,
+            }
+        })
+        .collect();
+    methods.push((
+        "autoscale-after-prefix".to_owned(),
+        "autoscale",
+        json!({"exploration": "prefix"}),
+        2,
+    ));
     for model in ["mlp-m", "mlp-xl"] {
         let spec = ModelSpec::parse(model).expect("valid model");
         let mut group = c.benchmark_group(format!("method_step/{model}"));
@@ -60,7 +61,7 @@ fn method_step(c: &mut Criterion) {
             session
                 .train_steps(*warm_steps, &mut || {})
                 .expect("warm-up");
-            group.bench_function(BenchmarkId::from_parameter(label), |b| {
+            group.bench_function(BenchmarkId::from_parameter(label.as_str()), |b| {
                 b.iter(|| session.step_on(&batch).expect("step"))
             });
         }

@@ -1,39 +1,13 @@
-//! The method registry: one line per method, in a stable, visible order.
+//! The method registry: [`MethodSpec`], a method's entry, and the `methods!` macro that
+//! `lib.rs` invokes with one line per method, in a stable, visible order.
 
 use serde_json::Value;
 
-use crate::aligned_mtl::AlignedMtlConfig;
-use crate::autoscale::AutoScaleConfig;
-use crate::cagrad::CaGradConfig;
-use crate::chebyshev::ChebyshevConfig;
-use crate::config::ConfigConfig;
-use crate::db_mtl::DbMtlConfig;
-use crate::dualproj::DualProjConfig;
-use crate::dwa::DwaConfig;
-use crate::fairgrad::FairGradConfig;
-use crate::famo::FamoConfig;
-use crate::fixed::FixedConfig;
-use crate::gls::GlsConfig;
-use crate::graddrop::GradDropConfig;
-use crate::gradnorm::GradNormConfig;
-use crate::gradvac::GradVacConfig;
-use crate::imtl_g::ImtlGConfig;
 use crate::method::{
     HeadScaling, Method, MethodConfig, ParamDoc, Property, ScaleInvariance, UpdateKind,
 };
-use crate::mgda::MgdaConfig;
-use crate::mgda_ub::MgdaUbConfig;
-use crate::nash_mtl::NashMtlConfig;
-use crate::pcgrad::PcGradConfig;
-use crate::rlw::RlwConfig;
 use crate::search::WeightSearch;
-use crate::stch::StchConfig;
-use crate::stl::StlConfig;
-use crate::tuned::TunedConfig;
-use crate::uniform::UniformConfig;
-use crate::upgrad::UpGradConfig;
-use crate::uw::UwConfig;
-use crate::{Error, Gram, Result};
+use crate::{Error, Gram, Result, METHODS};
 
 /// A registered method: its name, help line and typed configuration.
 pub struct MethodSpec {
@@ -60,36 +34,19 @@ type TwoTask = std::result::Result<Vec<f64>, &'static str>;
 /// A boxed weight search.
 type SearchBox = Box<dyn WeightSearch>;
 
-/// Every method, in the order `mtlbench list` shows them.
-pub static METHODS: &[MethodSpec] = &[
-    MethodSpec::new::<UniformConfig>("uniform", "Uniform linear scalarization, λ_k = 1/K"),
-    MethodSpec::new::<FixedConfig>("fixed", "Linear scalarization with user-given weights on the simplex"),
-    MethodSpec::new::<TunedConfig>("tuned", "Linear scalarization with fixed weights searched on validation: grid, random or PBT (Kurin et al. 2022; Royer et al. 2023)"),
-    MethodSpec::new::<AutoScaleConfig>("autoscale", "AutoScale: fixed weights from MTO metrics (gradient magnitude similarity, loss scales) measured in an exploration phase (Yang et al. 2025)"),
-    MethodSpec::new::<StlConfig>("stl", "Single-task learning: one task alone with the same model and schedule, the Δm% baseline"),
-    MethodSpec::new::<MgdaConfig>("mgda", "MGDA: min-norm weights of the task gradients w.r.t. the shared parameters (Désidéri 2012; Sener & Koltun 2018)"),
-    MethodSpec::new::<MgdaUbConfig>("mgda-ub", "MGDA-UB: min-norm weights of the task gradients w.r.t. the shared representation (Sener & Koltun, NeurIPS 2018)"),
-    MethodSpec::new::<ChebyshevConfig>("chebyshev", "Chebyshev: online weighted Tchebycheff scalarization, the gradient of max_k p_k L_k (Miettinen 1999; Hu et al. 2023)"),
-    MethodSpec::new::<StchConfig>("stch", "STCH: smooth Tchebycheff scalarization μ log Σ exp(p_k L_k / μ) (Lin et al., ICML 2024)"),
-    MethodSpec::new::<RlwConfig>("rlw", "RLW: random loss weights λ = softmax(z), z ~ N(0, I) drawn every step (Lin et al., TMLR 2022)"),
-    MethodSpec::new::<DwaConfig>("dwa", "DWA: loss weights K·softmax(r/T) from each task's epoch loss ratio r (Liu et al., CVPR 2019)"),
-    MethodSpec::new::<GlsConfig>("gls", "GLS: the geometric mean of the task losses, (Π L_k)^(1/K) (Chennupati et al., CVPRW 2019)"),
-    MethodSpec::new::<PcGradConfig>("pcgrad", "PCGrad: each task gradient projected off the task gradients it conflicts with, in random order (Yu et al., NeurIPS 2020)"),
-    MethodSpec::new::<GradDropConfig>("graddrop", "GradDrop: per coordinate, only task gradients of one sign survive, drawn by the sign's purity (Chen et al., NeurIPS 2020)"),
-    MethodSpec::new::<GradVacConfig>("gradvac", "GradVac: each task gradient turned towards the others up to a learned target cosine (Wang et al., ICLR 2021)"),
-    MethodSpec::new::<ImtlGConfig>("imtl-g", "IMTL-G: the gradient combination with equal projections onto every task's gradient direction (Liu et al., ICLR 2021)"),
-    MethodSpec::new::<CaGradConfig>("cagrad", "CAGrad: the update maximising the worst task's improvement within a ball around the mean gradient (Liu et al., NeurIPS 2021)"),
-    MethodSpec::new::<NashMtlConfig>("nash-mtl", "Nash-MTL: loss weights α of the Nash bargaining solution, Gα = 1/α on the task gradients' Gram matrix (Navon et al., ICML 2022)"),
-    MethodSpec::new::<UpGradConfig>("upgrad", "UPGrad: each task gradient projected onto the dual cone of all of them, then summed: conflicts with no task (Quinton & Rey 2024)"),
-    MethodSpec::new::<DualProjConfig>("dualproj", "DualProj: the mean gradient projected onto the dual cone of the task gradients (Quinton & Rey 2024)"),
-    MethodSpec::new::<AlignedMtlConfig>("aligned-mtl", "Aligned-MTL: the task gradients' system aligned to equal singular values, then combined (Senushkin et al., CVPR 2023)"),
-    MethodSpec::new::<ConfigConfig>("config", "ConFIG: the direction with equal cosine to every task gradient, scaled by their projections (Liu et al., ICLR 2025)"),
-    MethodSpec::new::<FairGradConfig>("fairgrad", "FairGrad: loss weights of the α-fair allocation of progress among tasks, Gw = w^(−1/α) (Ban & Ji, ICML 2024)"),
-    MethodSpec::new::<GradNormConfig>("gradnorm", "GradNorm: loss weights trained so that weighted gradient norms follow each task's relative training rate (Chen et al., ICML 2018)"),
-    MethodSpec::new::<DbMtlConfig>("db-mtl", "DB-MTL: log losses, and running-average task gradients scaled to the largest norm (Lin et al. 2023)"),
-    MethodSpec::new::<FamoConfig>("famo", "FAMO: loss weights from task logits trained so that every task's log-loss falls at the same rate; one extra forward per step (Liu et al., NeurIPS 2023)"),
-    MethodSpec::new::<UwConfig>("uw", "UW: uncertainty weighting, Σ ½e^(−s_k) L_k + ½s_k with learned log-variances s (Kendall et al., CVPR 2018)"),
-];
+/// Declares the module of every method and lists it in [`METHODS`](crate::METHODS), in the
+/// order `mtlbench list` shows them: one line per method, `module::Config => "name", "help";`.
+/// Invoked once, in `lib.rs`, so that adding a method is its file plus its line there.
+macro_rules! methods {
+    ($($module:ident :: $config:ident => $name:literal, $help:literal;)*) => {
+        $(pub mod $module;)*
+
+        /// Every method, in the order `mtlbench list` shows them.
+        pub static METHODS: &[$crate::registry::MethodSpec] = &[
+            $($crate::registry::MethodSpec::new::<$module::$config>($name, $help),)*
+        ];
+    };
+}
 
 /// Looks a method up by name.
 pub fn find(name: &str) -> Result<&'static MethodSpec> {
