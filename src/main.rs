@@ -207,6 +207,7 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
     )?;
     let path =
         mtl_reports::write_record_atomic(&args.out, &record).map_err(mtl_bench::Error::from)?;
+    mtl_bench::checkpoint::remove(&mtl_bench::checkpoint::path(&args.out, &run))?;
     print!("{}", mtl_reports::table::run_summary(&record));
     println!("record: {}", path.display());
     Ok(())

@@ -478,3 +478,79 @@ fn resume_needs_a_folder_that_a_sweep_wrote() {
     assert!(run.stderr().contains("mtlbench sweep FILE --out empty"));
     assert_eq!(w.listing(), vec!["empty".to_string()]);
 }
+
+/// Stateful methods, each with state a restart from scratch would lose: learned parameters
+/// (uw, gradnorm), epoch history (dwa), logits with their own optimiser (famo), a refresh
+/// interval (nash-mtl), running averages (db-mtl, gradvac), a measured prefix (autoscale),
+/// seeded draws (rlw, pcgrad). 8 epochs of 16 steps each.
+const STATEFUL: &str = "
+seeds = [0]
+models = [\"mlp-xs\"]
+[dataset]
+name = \"synthetic-linear\"
+tasks = 3
+train = 256
+val = 32
+test = 32
+[train]
+epochs = 8
+batch_size = 16
+lr = 0.01
+[[methods]]
+name = \"uw\"
+[[methods]]
+name = \"gradnorm\"
+[[methods]]
+name = \"dwa\"
+[[methods]]
+name = \"famo\"
+[[methods]]
+name = \"nash-mtl\"
+update_weights_every = 3
+[[methods]]
+name = \"db-mtl\"
+[[methods]]
+name = \"gradvac\"
+beta = 0.5
+[[methods]]
+name = \"autoscale\"
+exploration = \"prefix\"
+prefix = 0.3
+measure_every = 2
+[[methods]]
+name = \"rlw\"
+[[methods]]
+name = \"pcgrad\"
+";
+
+#[test]
+fn runs_stopped_at_step_boundaries_resume_from_checkpoints_to_the_uninterrupted_records() {
+    let w = Workdir::new();
+    w.write("stateful.toml", STATEFUL);
+    w.run(&["sweep", "stateful.toml", "--out", "whole", "-q"])
+        .expect_code(0);
+    // Every process stops before its 37th step: each run is cut several times, at every
+    // phase of an epoch, and continued from its checkpoint by the next process.
+    let mut stops = 0;
+    loop {
+        let out = w.run_env(
+            &["sweep", "stateful.toml", "--out", "cut", "-q"],
+            &[("MTLBENCH_FAILPOINT", "sigint@37")],
+        );
+        match out.code() {
+            0 => break,
+            130 => stops += 1,
+            other => panic!("exit {other}: {}", out.stderr()),
+        }
+        assert!(stops < 100, "no progress");
+    }
+    assert!(stops >= 10 * 128 / 36, "{stops} stops");
+    assert_eq!(
+        records_without_timing(&w.join("cut")),
+        records_without_timing(&w.join("whole"))
+    );
+    let left: Vec<_> = std::fs::read_dir(w.join("cut").join("checkpoints"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "checkpoints left: {left:?}");
+}

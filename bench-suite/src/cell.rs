@@ -17,6 +17,7 @@ use mtl_reports::{RunRecord, SCHEMA_VERSION};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::checkpoint;
 use crate::config::RunConfig;
 use crate::model::ModelSpec;
 use crate::search::SessionBackend;
@@ -196,8 +197,25 @@ pub fn train_cell(
                 .into(),
         });
     }
-    let total = session.total_steps();
-    session.train_steps(total, on_step)?;
+    // A run without a search continues from its checkpoint, if it was interrupted before,
+    // and leaves one if it is interrupted now (removed by the caller once the record is
+    // written).
+    let checkpoint = cache
+        .filter(|_| search.is_none())
+        .map(|dir| checkpoint::path(dir, run));
+    if let Some(path) = &checkpoint {
+        checkpoint::resume(path, run, &mut session)?;
+    }
+    let remaining = session.total_steps() - session.steps_done();
+    match session.train_steps(remaining, on_step) {
+        Err(e @ Error::Interrupted { .. }) => {
+            if let Some(path) = &checkpoint {
+                checkpoint::save(path, run, &session)?;
+            }
+            return Err(e);
+        }
+        other => other?,
+    }
     let done = session.finish()?;
     Ok(record(run, dataset, env, &model, done, search, &clock))
 }

@@ -54,6 +54,20 @@ pub fn requested() -> Option<i32> {
     }
 }
 
+/// Test hook, called before every training step: with `MTLBENCH_FAILPOINT=sigint@N` (debug
+/// builds) the process sends itself a real SIGINT before its N-th step, so tests can stop a
+/// run at an exact step boundary.
+pub fn failpoint_before_step() {
+    static STEPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = STEPS.fetch_add(1, Ordering::SeqCst) + 1;
+    if mtl_reports::failpoint::hit("sigint", n) {
+        // SAFETY: raising a signal whose handler only performs an atomic store.
+        unsafe {
+            libc::raise(libc::SIGINT);
+        }
+    }
+}
+
 /// Errors with [`Error::Interrupted`] once a stop signal has arrived.
 pub fn check() -> Result<()> {
     match requested() {

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod cell;
 pub mod check;
+pub mod checkpoint;
 pub mod config;
 pub mod conv;
 mod conv_ops;

@@ -6,7 +6,7 @@ use mtl_methods::Method;
 
 use crate::config::TrainConfig;
 use crate::model::Param;
-use crate::optim::{self, Optimizer};
+use crate::optim::{self, Optimizer, OptimizerState};
 use crate::Result;
 
 /// A method's parameters as one variable, with the optimiser that updates them.
@@ -33,13 +33,23 @@ impl MethodParams {
         Ok(Some(Self { params, optimizer }))
     }
 
+    /// The optimiser's state, for a checkpoint.
+    pub(crate) fn save(&self) -> OptimizerState {
+        self.optimizer.save()
+    }
+
+    /// Continues from a [`MethodParams::save`].
+    pub(crate) fn load(&mut self, state: OptimizerState) -> Result<()> {
+        self.optimizer.load(state)
+    }
+
     /// Sets the learning rate of the following steps (the run's schedule).
     pub(crate) fn set_lr(&mut self, lr: f64) {
         self.optimizer.set_lr(lr);
     }
 
     /// One optimiser step from the gradient the method reported for its last step; hands the
-    /// updated values back to the method.
+    /// updated values back to the method and keeps what it made of them.
     pub(crate) fn step(&mut self, method: &mut dyn Method) -> Result<()> {
         let grad: Vec<f32> = method.parameter_grads().iter().map(|&g| g as f32).collect();
         let grad = Tensor::from_slice(&grad, grad.len(), &Device::Cpu)?;
@@ -52,6 +62,12 @@ impl MethodParams {
             .map(f64::from)
             .collect();
         method.set_parameters(&values);
+        // The method may adjust what it was given (GradNorm renormalises its weights): the
+        // next step starts from the method's values, as a resumed run's does.
+        let kept: Vec<f32> = method.parameters().iter().map(|&v| v as f32).collect();
+        self.params[0]
+            .var
+            .set(&Tensor::from_slice(&kept, kept.len(), &Device::Cpu)?)?;
         Ok(())
     }
 }

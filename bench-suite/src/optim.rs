@@ -34,6 +34,22 @@ pub trait Optimizer {
     fn boxed_clone(&self) -> Box<dyn Optimizer>;
     /// Sets the learning rate of the following steps (a schedule's value, [`epoch_lr`]).
     fn set_lr(&mut self, lr: f64);
+    /// The step count and moment buffers, for a checkpoint.
+    fn save(&self) -> OptimizerState;
+    /// Continues from a [`Optimizer::save`] of an optimiser over the same parameters.
+    fn load(&mut self, state: OptimizerState) -> Result<()>;
+}
+
+/// An optimiser's step count and moment buffers (per parameter, in order), as a checkpoint
+/// holds them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerState {
+    /// Updates taken.
+    pub step: u64,
+    /// First moments (momentum buffers for SGD).
+    pub m: Vec<Vec<f32>>,
+    /// Second moments (empty for SGD).
+    pub v: Vec<Vec<f32>>,
 }
 
 /// The learning rate of 1-based epoch `epoch`: `lr · lr_decay^⌊epoch / lr_decay_every⌋`, or
@@ -187,6 +203,29 @@ impl Optimizer for Fused {
 
     fn set_lr(&mut self, lr: f64) {
         self.config.lr = lr;
+    }
+
+    fn save(&self) -> OptimizerState {
+        OptimizerState {
+            step: self.step,
+            m: self.state.m.clone(),
+            v: self.state.v.clone(),
+        }
+    }
+
+    fn load(&mut self, state: OptimizerState) -> Result<()> {
+        let sizes = |b: &[Vec<f32>]| b.iter().map(Vec::len).collect::<Vec<_>>();
+        if sizes(&state.m) != sizes(&self.state.m) || sizes(&state.v) != sizes(&self.state.v) {
+            return Err(Error::Internal(
+                "a checkpoint's optimiser state does not fit the model's parameters".into(),
+            ));
+        }
+        self.step = state.step;
+        self.state = State {
+            m: state.m,
+            v: state.v,
+        };
+        Ok(())
     }
 
     fn step(&mut self, params: &[Param], grads: &[Tensor]) -> Result<()> {

@@ -256,6 +256,7 @@ impl Shared<'_> {
             let _ = self.folder.log("failed", &id, &e.to_string());
             return Err(e.into());
         }
+        crate::checkpoint::remove(&crate::checkpoint::path(self.folder.path(), cell))?;
         let status = match &record.status {
             RunStatus::Completed => "completed".to_owned(),
             RunStatus::Diverged { step, .. } => format!("diverged at step {step}"),

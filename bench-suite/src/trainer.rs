@@ -36,13 +36,51 @@ pub struct RunEnv {
 }
 
 /// Running summary of the weights λ over all steps.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct WeightsTracker {
     last: Vec<f64>,
     sum: Vec<f64>,
+    /// ±∞ before the first step: JSON has no infinities, so they are written as null.
+    #[serde(with = "infinite_as_null")]
     min: Vec<f64>,
+    #[serde(with = "infinite_as_null")]
     max: Vec<f64>,
     steps: u64,
+}
+
+/// Serialises non-finite entries as null and reads null back as ±∞ (by the neighbour's
+/// meaning: `min` starts at +∞, `max` at −∞, so the sign is kept in the JSON as a string).
+mod infinite_as_null {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Entry {
+        Finite(f64),
+        Infinite(String),
+    }
+
+    pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        v.iter()
+            .map(|x| match x {
+                x if x.is_finite() => Entry::Finite(*x),
+                x if *x > 0.0 => Entry::Infinite("inf".into()),
+                _ => Entry::Infinite("-inf".into()),
+            })
+            .collect::<Vec<_>>()
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        Ok(Vec::<Entry>::deserialize(d)?
+            .into_iter()
+            .map(|e| match e {
+                Entry::Finite(x) => x,
+                Entry::Infinite(s) if s == "inf" => f64::INFINITY,
+                Entry::Infinite(_) => f64::NEG_INFINITY,
+            })
+            .collect())
+    }
 }
 
 impl WeightsTracker {
@@ -117,6 +155,42 @@ pub struct Session<'a> {
     diagnostic_backward: u64,
     /// Training settings (the learning-rate schedule and dropout are read per epoch / step).
     train: TrainConfig,
+}
+
+/// A session's training state at a step boundary: everything [`Session::resume_from`] needs
+/// to go on exactly as if it had never stopped. What a fresh session recomputes
+/// deterministically (the initial model's validation score, the scorer) is not kept.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct SessionState {
+    step: u64,
+    epoch: usize,
+    epoch_steps: usize,
+    loss_sum: Vec<f64>,
+    loss_total: Vec<f64>,
+    weight_sum: Vec<f64>,
+    encoder_backward: u64,
+    head_backward: u64,
+    diagnostic_backward: u64,
+    epoch_diagnostics: Option<GradDiagnostics>,
+    weights: WeightsTracker,
+    step_ms: Vec<f64>,
+    epochs: Vec<EpochLog>,
+    /// The best score so far, `None` while it is +∞.
+    best_score: Option<f64>,
+    best_epoch: usize,
+    best_params: Vec<Vec<f32>>,
+    params: Vec<Vec<f32>>,
+    optimizer: optim::OptimizerState,
+    method: serde_json::Value,
+    method_params: Option<optim::OptimizerState>,
+    method_param_values: Vec<f64>,
+}
+
+fn flat(tensors: &[Tensor]) -> Result<Vec<Vec<f32>>> {
+    Ok(tensors
+        .iter()
+        .map(|t| t.flatten_all()?.to_vec1::<f32>())
+        .collect::<candle_core::Result<_>>()?)
 }
 
 /// What a finished session produced, before it is stamped into a record.
@@ -201,6 +275,110 @@ impl<'a> Session<'a> {
             diagnostic_backward: 0,
             train: train.clone(),
         })
+    }
+
+    /// The training state at this step boundary, for a checkpoint. Only a session that is
+    /// still training (not diverged) has one worth keeping.
+    pub fn state(&self) -> Result<SessionState> {
+        let params: Vec<Tensor> = self
+            .model
+            .params()
+            .iter()
+            .map(|p| p.var.as_tensor().clone())
+            .collect();
+        Ok(SessionState {
+            step: self.step,
+            epoch: self.epoch,
+            epoch_steps: self.epoch_steps,
+            loss_sum: self.loss_sum.clone(),
+            loss_total: self.loss_total.clone(),
+            weight_sum: self.weight_sum.clone(),
+            encoder_backward: self.count.encoder,
+            head_backward: self.count.heads,
+            diagnostic_backward: self.diagnostic_backward,
+            epoch_diagnostics: self.epoch_diagnostics.clone(),
+            weights: self.weights.clone(),
+            step_ms: self.step_ms.clone(),
+            epochs: self.epochs.clone(),
+            best_score: self.best.0.is_finite().then_some(self.best.0),
+            best_epoch: self.best.1,
+            best_params: flat(&self.best.2)?,
+            params: flat(&params)?,
+            optimizer: self.optimizer.save(),
+            method: self.method.state(),
+            method_params: self.method_params.as_ref().map(MethodParams::save),
+            method_param_values: self.method.parameters(),
+        })
+    }
+
+    /// Continues from `state`, taken by [`Session::state`] of a session built alike (same
+    /// dataset, model, method, training settings and seed), as if it had never stopped.
+    pub fn resume_from(&mut self, state: SessionState) -> Result<()> {
+        let shaped = |values: &[Vec<f32>]| -> Result<Vec<Tensor>> {
+            if values.len() != self.model.params().len() {
+                return Err(crate::Error::Internal(
+                    "a checkpoint's parameters do not fit the model".into(),
+                ));
+            }
+            self.model
+                .params()
+                .iter()
+                .zip(values)
+                .map(|(p, v)| Ok(Tensor::from_slice(v, p.var.shape(), &self.device)?))
+                .collect()
+        };
+        self.model.restore(&shaped(&state.params)?)?;
+        self.best = (
+            state.best_score.unwrap_or(f64::INFINITY),
+            state.best_epoch,
+            shaped(&state.best_params)?,
+        );
+        self.optimizer.load(state.optimizer)?;
+        // The method as it was started at step 0, then its state on top.
+        self.method.start(&RunInfo {
+            total_steps: self.total_steps(),
+            steps_per_epoch: self.steps_per_epoch(),
+            seed: self.seed,
+        });
+        self.method.restore(&state.method)?;
+        if !state.method_param_values.is_empty() {
+            self.method.set_parameters(&state.method_param_values);
+        }
+        self.method_params = MethodParams::of(&*self.method, &self.train)?;
+        if let (Some(p), Some(saved)) = (&mut self.method_params, state.method_params) {
+            p.load(saved)?;
+        }
+        self.started = true;
+        self.step = state.step;
+        self.epoch = state.epoch;
+        self.epoch_steps = state.epoch_steps;
+        self.loss_sum = state.loss_sum;
+        self.loss_total = state.loss_total;
+        self.weight_sum = state.weight_sum;
+        self.count = BackwardCount {
+            encoder: state.encoder_backward,
+            heads: state.head_backward,
+        };
+        self.diagnostic_backward = state.diagnostic_backward;
+        self.epoch_diagnostics = state.epoch_diagnostics;
+        self.weights = state.weights;
+        self.step_ms = state.step_ms;
+        self.epochs = state.epochs;
+        if self.epoch >= 1 {
+            let lr = optim::epoch_lr(&self.train, self.epoch);
+            self.optimizer.set_lr(lr);
+            if let Some(p) = &mut self.method_params {
+                p.set_lr(lr);
+            }
+            let rest: Vec<Batch> = self
+                .dataset
+                .batches(Split::Train, self.batch_size, self.epoch, self.seed)
+                .into_iter()
+                .skip(self.epoch_steps)
+                .collect();
+            self.pending = rest.into_iter();
+        }
+        Ok(())
     }
 
     /// Training steps in one epoch.
@@ -332,6 +510,7 @@ impl<'a> Session<'a> {
             if self.diverged() {
                 break;
             }
+            crate::interrupt::failpoint_before_step();
             crate::interrupt::check()?;
             let batch = match self.pending.next() {
                 Some(b) => b,

@@ -1,0 +1,98 @@
+//! Checkpoints of a run interrupted at a step boundary (SIGINT or SIGTERM), so that resuming
+//! the sweep continues the run where it stopped and writes the record an uninterrupted run
+//! would have written (timing aside).
+//!
+//! One JSON file per cell, `<results>/checkpoints/<cell id>.json`, written atomically when
+//! the run stops and removed once its record is written. It holds the session's whole state
+//! ([`SessionState`]: parameters, optimiser moments, the method's state and own parameters,
+//! counters and epoch logs) and the cell's canonical configuration, which must match for it
+//! to be used. A checkpoint that does not parse or does not match is set aside with a
+//! warning and the run starts over: it is a shortcut, never the only copy of a result.
+//! Runs that train through a weight search (`tuned`, `autoscale` full) are not checkpointed.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::RunConfig;
+use crate::trainer::{Session, SessionState};
+use crate::{Error, Result};
+
+/// Version of the checkpoint format.
+const FORMAT: u32 = 1;
+
+/// A checkpoint file's contents.
+#[derive(Serialize, Deserialize)]
+struct Checkpoint {
+    format: u32,
+    /// The cell's canonical configuration, as records store it.
+    run: serde_json::Value,
+    session: SessionState,
+}
+
+/// Where the checkpoint of `run` lives inside the results folder `results`.
+pub fn path(results: &Path, run: &RunConfig) -> PathBuf {
+    results
+        .join("checkpoints")
+        .join(format!("{}.json", run.cell_id()))
+}
+
+/// Writes `session`'s state for `run` to `path`, atomically.
+pub fn save(path: &Path, run: &RunConfig, session: &Session<'_>) -> Result<()> {
+    let checkpoint = Checkpoint {
+        format: FORMAT,
+        run: serde_json::to_value(run).map_err(|e| Error::Internal(e.to_string()))?,
+        session: session.state()?,
+    };
+    let bytes = serde_json::to_vec(&checkpoint).map_err(|e| Error::Internal(e.to_string()))?;
+    mtl_reports::store::write_atomic(path, &bytes)?;
+    Ok(())
+}
+
+/// Continues `session` from the checkpoint of `run` at `path`, if one is there and fits;
+/// true when it did. A checkpoint that does not fit is renamed `*.unused` with a warning.
+pub fn resume(path: &Path, run: &RunConfig, session: &mut Session<'_>) -> Result<bool> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            return Err(Error::Internal(format!(
+                "cannot read checkpoint {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    let expected = serde_json::to_value(run).map_err(|e| Error::Internal(e.to_string()))?;
+    let why = match serde_json::from_slice::<Checkpoint>(&bytes) {
+        Err(e) => format!("it does not parse ({e})"),
+        Ok(c) if c.format != FORMAT => {
+            format!("it has format {}, this build reads {FORMAT}", c.format)
+        }
+        Ok(c) if c.run != expected => "it belongs to another configuration".to_owned(),
+        Ok(c) => {
+            session.resume_from(c.session)?;
+            return Ok(true);
+        }
+    };
+    let unused = path.with_extension("json.unused");
+    tracing::warn!(
+        "checkpoint {} not used: {why}; the run starts over (kept as {})",
+        path.display(),
+        unused.display()
+    );
+    std::fs::rename(path, &unused)
+        .map_err(|e| Error::Internal(format!("cannot set aside {}: {e}", path.display())))?;
+    Ok(false)
+}
+
+/// Removes the checkpoint at `path` once the run's record is written; absent is fine.
+pub fn remove(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::Internal(format!(
+            "cannot remove checkpoint {}: {e}",
+            path.display()
+        ))),
+    }
+}
