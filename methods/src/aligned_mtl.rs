@@ -21,13 +21,9 @@
 use nalgebra::{DMatrix, SymmetricEigen};
 use serde::{Deserialize, Serialize};
 
-use crate::method::{
-    HeadScaling, Method, MethodConfig, Needs, ParamDoc, ScaleInvariance, StepInput, Update,
-    UpdateKind,
-};
-use crate::pcgrad::Gradients;
-use crate::step_checks::gram;
-use crate::{Error, Gram, Result};
+use crate::method::MethodConfig;
+use crate::gradients::Gradients;
+use crate::Gram;
 
 /// Relative eigenvalue tolerance per task (float32 machine epsilon).
 const RANK_EPS: f64 = f32::EPSILON as f64;
@@ -41,44 +37,9 @@ pub struct AlignedMtlConfig {
 }
 
 impl MethodConfig for AlignedMtlConfig {
-    fn params() -> &'static [ParamDoc] {
-        &[Gradients::DOC]
-    }
+    gradients_only_combination!("aligned-mtl", aligned);
 
-    fn build(&self, num_tasks: usize) -> Result<Box<dyn Method>> {
-        if num_tasks == 0 {
-            return Err(Error::InvalidConfig {
-                method: "aligned-mtl".into(),
-                message: "needs at least one task, got 0".into(),
-            });
-        }
-        Ok(Box::new(AlignedMtl {
-            k: num_tasks,
-            gradients: self.gradients,
-        }))
-    }
-
-    fn update_kind() -> UpdateKind {
-        UpdateKind::Combination
-    }
-
-    fn head_scaling(&self) -> HeadScaling {
-        HeadScaling::Own
-    }
-
-    fn examples(_: usize) -> Vec<(String, serde_json::Value)> {
-        Gradients::examples()
-    }
-
-    /// σ_min and Λ^{-1/2} scale inversely under one common factor.
-    fn scale_invariance(&self) -> ScaleInvariance {
-        ScaleInvariance {
-            common: true,
-            per_task: false,
-        }
-    }
-
-    /// K = 2 with the 2×2 eigendecomposition by hand: λ± = m ± √(h² + b²) with m the mean and
+/// K = 2 with the 2×2 eigendecomposition by hand: λ± = m ± √(h² + b²) with m the mean and
     /// h the half-difference of the diagonal, eigenvector (b, λ − a) (or the axes when b = 0).
     fn two_task_reference(
         &self,
@@ -118,12 +79,6 @@ impl MethodConfig for AlignedMtlConfig {
     }
 }
 
-/// The running method.
-struct AlignedMtl {
-    k: usize,
-    gradients: Gradients,
-}
-
 /// c = B·(1/K) for one Gram matrix.
 fn aligned(gram: &Gram) -> Vec<f64> {
     let k = gram.k();
@@ -150,21 +105,6 @@ fn aligned(gram: &Gram) -> Vec<f64> {
         }
     }
     c
-}
-
-impl Method for AlignedMtl {
-    fn needs(&self) -> Needs {
-        Needs::grads(self.gradients.source())
-    }
-
-    fn head_scaling(&self) -> HeadScaling {
-        HeadScaling::Own
-    }
-
-    fn step(&mut self, input: &StepInput<'_>) -> Result<Update> {
-        let gram = gram("aligned-mtl", self.k, input)?;
-        Ok(Update::Combination(aligned(gram)))
-    }
 }
 
 #[cfg(test)]

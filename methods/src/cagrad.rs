@@ -28,14 +28,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::method::{
-    HeadScaling, Method, MethodConfig, Needs, ParamDoc, ScaleInvariance, StepInput, Update,
-    UpdateKind,
-};
-use crate::pcgrad::Gradients;
+use crate::combination::GramCombination;
+use crate::method::{Method, MethodConfig, ParamDoc};
+use crate::gradients::Gradients;
 use crate::solver::{min_norm, MinNormConfig};
-use crate::step_checks::gram;
-use crate::{Error, Gram, Result};
+use crate::{Gram, Result};
 
 /// Hyper-parameters of `cagrad`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -79,25 +76,17 @@ impl MethodConfig for CaGradConfig {
     }
 
     fn build(&self, num_tasks: usize) -> Result<Box<dyn Method>> {
-        if num_tasks == 0 {
-            return Err(Error::InvalidConfig {
-                method: "cagrad".into(),
-                message: "needs at least one task, got 0".into(),
-            });
-        }
-        Ok(Box::new(CaGrad {
-            config: *self,
-            k: num_tasks,
-        }))
+        let c = self.c;
+        GramCombination::boxed(
+            "cagrad",
+            num_tasks,
+            self.gradients,
+            Box::new(move |gram| combination(c, gram)),
+        )
     }
 
-    fn update_kind() -> UpdateKind {
-        UpdateKind::Combination
-    }
+    combination_declarations!();
 
-    fn head_scaling(&self) -> HeadScaling {
-        HeadScaling::Own
-    }
 
     fn examples(_: usize) -> Vec<(String, serde_json::Value)> {
         let mut out = Gradients::examples();
@@ -106,13 +95,6 @@ impl MethodConfig for CaGradConfig {
         out
     }
 
-    /// F(w) scales by s² under one common factor s on the gradients, so w and λ stay.
-    fn scale_invariance(&self) -> ScaleInvariance {
-        ScaleInvariance {
-            common: true,
-            per_task: false,
-        }
-    }
 
     /// K = 2 by another route: w = (t, 1 − t), F(t) = t·(g₁ − g₂)·g₀ + const + c‖g₀‖√q(t),
     /// q(t) = ‖t g₁ + (1 − t) g₂‖², minimised by bisection on F′ over [0, 1] (convex F); when
@@ -166,92 +148,69 @@ impl MethodConfig for CaGradConfig {
     }
 }
 
-/// The running method.
-struct CaGrad {
-    config: CaGradConfig,
-    k: usize,
-}
-
-impl CaGrad {
-    /// The combination's coefficients for one Gram matrix.
-    fn combination(&self, gram: &Gram) -> Vec<f64> {
-        let k = self.k;
-        let kf = k as f64;
-        let c = self.config.c;
-        let rescale = 1.0 + c * c;
-        let mean = vec![1.0 / kf / rescale; k];
-        // Scale to max |entry| 1: w and λ do not change.
-        let scale = gram.as_slice().iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        if scale == 0.0 || c == 0.0 {
-            return mean;
-        }
-        let g = |i: usize, j: usize| gram.get(i, j) / scale;
-        // b_i = g_i·g₀ and ‖g₀‖².
-        let b: Vec<f64> = (0..k)
-            .map(|i| (0..k).map(|j| g(i, j)).sum::<f64>() / kf)
+/// The combination's coefficients for one Gram matrix with radius factor `c`.
+fn combination(c: f64, gram: &Gram) -> Vec<f64> {
+    let k = gram.k();
+    let kf = k as f64;
+    let rescale = 1.0 + c * c;
+    let mean = vec![1.0 / kf / rescale; k];
+    // Scale to max |entry| 1: w and λ do not change.
+    let scale = gram.as_slice().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if scale == 0.0 || c == 0.0 {
+        return mean;
+    }
+    let g = |i: usize, j: usize| gram.get(i, j) / scale;
+    // b_i = g_i·g₀ and ‖g₀‖².
+    let b: Vec<f64> = (0..k)
+        .map(|i| (0..k).map(|j| g(i, j)).sum::<f64>() / kf)
+        .collect();
+    let g0_sq = (b.iter().sum::<f64>() / kf).max(0.0);
+    if g0_sq == 0.0 {
+        return mean;
+    }
+    let target = c * g0_sq.sqrt();
+    let solve = |t: f64| {
+        let shifted: Vec<f64> = (0..k * k)
+            .map(|x| {
+                let (i, j) = (x / k, x % k);
+                g(i, j) + (b[i] + b[j]) / t + g0_sq / (t * t)
+            })
             .collect();
-        let g0_sq = (b.iter().sum::<f64>() / kf).max(0.0);
-        if g0_sq == 0.0 {
-            return mean;
-        }
-        let target = c * g0_sq.sqrt();
-        let solve = |t: f64| {
-            let shifted: Vec<f64> = (0..k * k)
-                .map(|x| {
-                    let (i, j) = (x / k, x % k);
-                    g(i, j) + (b[i] + b[j]) / t + g0_sq / (t * t)
-                })
-                .collect();
-            let shifted = Gram::from_matrix(k, shifted).expect("K×K");
-            let w = min_norm(&shifted, &MinNormConfig::default()).weights;
-            let gw_sq: f64 = (0..k)
-                .flat_map(|i| (0..k).map(move |j| (i, j)))
-                .map(|(i, j)| w[i] * w[j] * g(i, j))
-                .sum();
-            (w, gw_sq.max(0.0).sqrt())
-        };
-        // Bisection on log t for t·‖g_w(t)‖ = c‖g₀‖.
-        let (mut lo, mut hi) = (-40.0f64, 40.0f64);
-        let (w_hi, gw_hi) = solve(hi.exp());
-        let (w, gw) = if hi.exp() * gw_hi < target {
-            (w_hi, gw_hi)
-        } else {
-            for _ in 0..100 {
-                let mid = 0.5 * (lo + hi);
-                let (_, gw) = solve(mid.exp());
-                if mid.exp() * gw < target {
-                    lo = mid;
-                } else {
-                    hi = mid;
-                }
+        let shifted = Gram::from_matrix(k, shifted).expect("K×K");
+        let w = min_norm(&shifted, &MinNormConfig::default()).weights;
+        let gw_sq: f64 = (0..k)
+            .flat_map(|i| (0..k).map(move |j| (i, j)))
+            .map(|(i, j)| w[i] * w[j] * g(i, j))
+            .sum();
+        (w, gw_sq.max(0.0).sqrt())
+    };
+    // Bisection on log t for t·‖g_w(t)‖ = c‖g₀‖.
+    let (mut lo, mut hi) = (-40.0f64, 40.0f64);
+    let (w_hi, gw_hi) = solve(hi.exp());
+    let (w, gw) = if hi.exp() * gw_hi < target {
+        (w_hi, gw_hi)
+    } else {
+        for _ in 0..100 {
+            let mid = 0.5 * (lo + hi);
+            let (_, gw) = solve(mid.exp());
+            if mid.exp() * gw < target {
+                lo = mid;
+            } else {
+                hi = mid;
             }
-            solve((0.5 * (lo + hi)).exp())
-        };
-        let lambda = if gw > 1e-12 * g0_sq.sqrt() {
-            target / gw
-        } else {
-            0.0
-        };
-        w.iter()
-            .map(|wk| (1.0 / kf + lambda * wk) / rescale)
-            .collect()
-    }
+        }
+        solve((0.5 * (lo + hi)).exp())
+    };
+    let lambda = if gw > 1e-12 * g0_sq.sqrt() {
+        target / gw
+    } else {
+        0.0
+    };
+    w.iter()
+        .map(|wk| (1.0 / kf + lambda * wk) / rescale)
+        .collect()
 }
 
-impl Method for CaGrad {
-    fn needs(&self) -> Needs {
-        Needs::grads(self.config.gradients.source())
-    }
-
-    fn head_scaling(&self) -> HeadScaling {
-        HeadScaling::Own
-    }
-
-    fn step(&mut self, input: &StepInput<'_>) -> Result<Update> {
-        let gram = gram("cagrad", self.k, input)?;
-        Ok(Update::Combination(self.combination(gram)))
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -267,8 +226,7 @@ mod tests {
             vec![0.3, -0.7, 0.9],
         ];
         let gram = Gram::from_rows(&rows);
-        let config = CaGradConfig::default();
-        let coeffs = CaGrad { config, k: 3 }.combination(&gram);
+        let coeffs = combination(CaGradConfig::default().c, &gram);
         // Recover w from c_k = (1/3 + λ w_k)/(1 + c²): w ∝ c_k (1 + c²) − 1/3.
         let raw: Vec<f64> = coeffs.iter().map(|x| x * 1.25 - 1.0 / 3.0).collect();
         let sum: f64 = raw.iter().sum();
@@ -301,14 +259,7 @@ mod tests {
     #[test]
     fn zero_radius_is_the_mean() {
         let gram = Gram::from_rows(&[vec![1.0f32, 0.0], vec![-0.5, 1.0]]);
-        let coeffs = CaGrad {
-            config: CaGradConfig {
-                c: 0.0,
-                ..Default::default()
-            },
-            k: 2,
-        }
-        .combination(&gram);
+        let coeffs = combination(0.0, &gram);
         assert_eq!(coeffs, [0.5, 0.5]);
     }
 }

@@ -22,13 +22,9 @@
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use serde::{Deserialize, Serialize};
 
-use crate::method::{
-    HeadScaling, Method, MethodConfig, Needs, ParamDoc, ScaleInvariance, StepInput, Update,
-    UpdateKind,
-};
-use crate::pcgrad::Gradients;
-use crate::step_checks::gram;
-use crate::{Error, Gram, Result};
+use crate::method::MethodConfig;
+use crate::gradients::Gradients;
+use crate::Gram;
 
 /// Relative eigenvalue tolerance per task (float32 machine epsilon).
 const RANK_EPS: f64 = f32::EPSILON as f64;
@@ -42,45 +38,9 @@ pub struct ConfigConfig {
 }
 
 impl MethodConfig for ConfigConfig {
-    fn params() -> &'static [ParamDoc] {
-        &[Gradients::DOC]
-    }
+    gradients_only_combination!("config", conflict_free);
 
-    fn build(&self, num_tasks: usize) -> Result<Box<dyn Method>> {
-        if num_tasks == 0 {
-            return Err(Error::InvalidConfig {
-                method: "config".into(),
-                message: "needs at least one task, got 0".into(),
-            });
-        }
-        Ok(Box::new(ConFig {
-            k: num_tasks,
-            gradients: self.gradients,
-        }))
-    }
-
-    fn update_kind() -> UpdateKind {
-        UpdateKind::Combination
-    }
-
-    fn head_scaling(&self) -> HeadScaling {
-        HeadScaling::Own
-    }
-
-    fn examples(_: usize) -> Vec<(String, serde_json::Value)> {
-        Gradients::examples()
-    }
-
-    /// Unit gradients and β do not see one common factor; the projections scale by it and
-    /// 1/‖g_k‖ undoes it.
-    fn scale_invariance(&self) -> ScaleInvariance {
-        ScaleInvariance {
-            common: true,
-            per_task: false,
-        }
-    }
-
-    /// K = 2 by hand: ĝ is the bisector (u₁ + u₂)/‖u₁ + u₂‖, Σ g_k·ĝ = (n₁ + n₂)√((1 + cos)/2),
+/// K = 2 by hand: ĝ is the bisector (u₁ + u₂)/‖u₁ + u₂‖, Σ g_k·ĝ = (n₁ + n₂)√((1 + cos)/2),
     /// and the mean update ½(Σ g_k·ĝ)ĝ has coefficients c_k = (n₁ + n₂)/(4 n_k); zero for
     /// opposite gradients (1 + cos ≤ 2·2^-23), a zero gradient leaves the other task alone.
     fn two_task_reference(
@@ -102,12 +62,6 @@ impl MethodConfig for ConfigConfig {
         }
         Ok(vec![(n1 + n2) / (4.0 * n1), (n1 + n2) / (4.0 * n2)])
     }
-}
-
-/// The running method.
-struct ConFig {
-    k: usize,
-    gradients: Gradients,
 }
 
 /// The combination's coefficients for one Gram matrix.
@@ -160,21 +114,6 @@ fn conflict_free(gram: &Gram) -> Vec<f64> {
         c[i] = factor * beta[a] / norms[i];
     }
     c
-}
-
-impl Method for ConFig {
-    fn needs(&self) -> Needs {
-        Needs::grads(self.gradients.source())
-    }
-
-    fn head_scaling(&self) -> HeadScaling {
-        HeadScaling::Own
-    }
-
-    fn step(&mut self, input: &StepInput<'_>) -> Result<Update> {
-        let gram = gram("config", self.k, input)?;
-        Ok(Update::Combination(conflict_free(gram)))
-    }
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use crate::method::{
     parse_state, typed_state, GradSource, HeadScaling, Method, MethodConfig, Needs, ParamDoc,
     ScaleInvariance, StepInput, Update, UpdateKind,
 };
-use crate::step_checks::{gram, losses};
+use crate::step_checks::{gram, losses, require_tasks};
 use crate::{Error, Gram, Result};
 
 /// Offset of the losses before their logarithm.
@@ -67,12 +67,7 @@ impl MethodConfig for DbMtlConfig {
     }
 
     fn build(&self, num_tasks: usize) -> Result<Box<dyn Method>> {
-        if num_tasks == 0 {
-            return Err(Error::InvalidConfig {
-                method: "db-mtl".into(),
-                message: "needs at least one task, got 0".into(),
-            });
-        }
+        require_tasks("db-mtl", num_tasks)?;
         Ok(Box::new(DbMtl {
             config: *self,
             k: num_tasks,

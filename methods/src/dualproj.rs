@@ -9,16 +9,19 @@
 //! Our reading and costs as for `upgrad`: exact projection, heads on their own gradients,
 //! `gradients` = `params` or `representation`; one small non-negative least-squares solve.
 
-use crate::method::{HeadScaling, Method, MethodConfig, ParamDoc, ScaleInvariance, UpdateKind};
-use crate::pcgrad::Gradients;
+use crate::method::MethodConfig;
+use crate::gradients::Gradients;
 use crate::solver::dual_cone::project;
-use crate::upgrad::{two_task_projection, UpGradConfig};
-use crate::{Gram, Result};
+use crate::upgrad::two_task_projection;
+use crate::Gram;
 
-/// Hyper-parameters of `dualproj`: those of `upgrad`.
+/// Hyper-parameters of `dualproj`.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(transparent)]
-pub struct DualProjConfig(pub UpGradConfig);
+#[serde(deny_unknown_fields, default)]
+pub struct DualProjConfig {
+    /// Gradients w.r.t. `params` (default) or `representation`.
+    pub gradients: Gradients,
+}
 
 /// argmin_{v ≥ 1/K} vᵀGv.
 fn dualproj(gram: &Gram) -> Vec<f64> {
@@ -27,31 +30,9 @@ fn dualproj(gram: &Gram) -> Vec<f64> {
 }
 
 impl MethodConfig for DualProjConfig {
-    fn params() -> &'static [ParamDoc] {
-        &[Gradients::DOC]
-    }
+    gradients_only_combination!("dualproj", dualproj);
 
-    fn build(&self, num_tasks: usize) -> Result<Box<dyn Method>> {
-        self.0.build_with("dualproj", num_tasks, dualproj)
-    }
-
-    fn update_kind() -> UpdateKind {
-        UpdateKind::Combination
-    }
-
-    fn head_scaling(&self) -> HeadScaling {
-        HeadScaling::Own
-    }
-
-    fn examples(_: usize) -> Vec<(String, serde_json::Value)> {
-        Gradients::examples()
-    }
-
-    fn scale_invariance(&self) -> ScaleInvariance {
-        self.0.scale_invariance()
-    }
-
-    /// K = 2 by enumeration ([`two_task_projection`] of (½, ½)).
+/// K = 2 by enumeration ([`two_task_projection`] of (½, ½)).
     fn two_task_reference(
         &self,
         gram: &Gram,

@@ -18,10 +18,10 @@ use serde::{Deserialize, Serialize};
 use crate::method::{
     Method, MethodConfig, Needs, ParamDoc, ScaleInvariance, StepInput, Update, UpdateKind,
 };
-use crate::pcgrad::Gradients;
+use crate::gradients::Gradients;
 use crate::solver::bargaining::{self, RIDGE};
-use crate::step_checks::gram;
-use crate::{Error, Gram, Result};
+use crate::step_checks::{gram, require_tasks};
+use crate::{Gram, Result};
 
 /// Hyper-parameters of `fairgrad`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -65,12 +65,7 @@ impl MethodConfig for FairGradConfig {
     }
 
     fn build(&self, num_tasks: usize) -> Result<Box<dyn Method>> {
-        if num_tasks == 0 {
-            return Err(Error::InvalidConfig {
-                method: "fairgrad".into(),
-                message: "needs at least one task, got 0".into(),
-            });
-        }
+        require_tasks("fairgrad", num_tasks)?;
         Ok(Box::new(FairGrad {
             config: *self,
             k: num_tasks,

@@ -27,8 +27,8 @@ use crate::method::{
     HeadScaling, Method, MethodConfig, Needs, ParamDoc, RunInfo, ScaleInvariance, StepInput,
     Update, UpdateKind,
 };
-use crate::pcgrad::Gradients;
-use crate::step_checks::{gram, step_rng};
+use crate::gradients::Gradients;
+use crate::step_checks::{gram, require_tasks, step_rng};
 use crate::{Error, Gram, Result};
 
 /// Hyper-parameters of `graddrop`.
@@ -73,12 +73,7 @@ impl MethodConfig for GradDropConfig {
     }
 
     fn build(&self, num_tasks: usize) -> Result<Box<dyn Method>> {
-        if num_tasks == 0 {
-            return Err(Error::InvalidConfig {
-                method: "graddrop".into(),
-                message: "needs at least one task, got 0".into(),
-            });
-        }
+        require_tasks("graddrop", num_tasks)?;
         Ok(Box::new(GradDrop {
             config: *self,
             k: num_tasks,

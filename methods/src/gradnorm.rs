@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 use crate::method::{
     parse_state, typed_state, Method, MethodConfig, Needs, ParamDoc, StepInput, Update, UpdateKind,
 };
-use crate::pcgrad::Gradients;
-use crate::step_checks::{gram, losses};
+use crate::gradients::Gradients;
+use crate::step_checks::{gram, losses, require_tasks};
 use crate::{Error, Gram, Result};
 
 /// Hyper-parameters of `gradnorm`.
@@ -71,12 +71,7 @@ impl MethodConfig for GradNormConfig {
     }
 
     fn build(&self, num_tasks: usize) -> Result<Box<dyn Method>> {
-        if num_tasks == 0 {
-            return Err(Error::InvalidConfig {
-                method: "gradnorm".into(),
-                message: "needs at least one task, got 0".into(),
-            });
-        }
+        require_tasks("gradnorm", num_tasks)?;
         Ok(Box::new(GradNorm {
             config: *self,
             k: num_tasks,

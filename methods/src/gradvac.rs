@@ -24,10 +24,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::method::{
     parse_state, typed_state, HeadScaling, Method, MethodConfig, Needs, ParamDoc, Property,
-    RunInfo, ScaleInvariance, StepInput, Update, UpdateKind,
+    RunInfo, StepInput, Update,
 };
-use crate::pcgrad::Gradients;
-use crate::step_checks::{gram, step_rng};
+use crate::gradients::Gradients;
+use crate::step_checks::{gram, require_tasks, step_rng};
 use crate::{Error, Gram, Result};
 
 /// Hyper-parameters of `gradvac`.
@@ -72,12 +72,7 @@ impl MethodConfig for GradVacConfig {
     }
 
     fn build(&self, num_tasks: usize) -> Result<Box<dyn Method>> {
-        if num_tasks == 0 {
-            return Err(Error::InvalidConfig {
-                method: "gradvac".into(),
-                message: "needs at least one task, got 0".into(),
-            });
-        }
+        require_tasks("gradvac", num_tasks)?;
         Ok(Box::new(GradVac {
             config: *self,
             k: num_tasks,
@@ -86,13 +81,8 @@ impl MethodConfig for GradVacConfig {
         }))
     }
 
-    fn update_kind() -> UpdateKind {
-        UpdateKind::Combination
-    }
+    combination_declarations!();
 
-    fn head_scaling(&self) -> HeadScaling {
-        HeadScaling::Own
-    }
 
     fn examples(_: usize) -> Vec<(String, serde_json::Value)> {
         let mut out = Gradients::examples();
@@ -104,13 +94,6 @@ impl MethodConfig for GradVacConfig {
         Property::Exempt("the adjustment order is a random draw bound to task indices")
     }
 
-    /// Cosines and the ratio ‖g_i′‖/‖g_j‖ do not see one common factor.
-    fn scale_invariance(&self) -> ScaleInvariance {
-        ScaleInvariance {
-            common: true,
-            per_task: false,
-        }
-    }
 
     fn two_task_reference(
         &self,

@@ -21,13 +21,9 @@
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
-use crate::method::{
-    HeadScaling, Method, MethodConfig, Needs, ParamDoc, ScaleInvariance, StepInput, Update,
-    UpdateKind,
-};
-use crate::pcgrad::Gradients;
-use crate::step_checks::gram;
-use crate::{Error, Gram, Result};
+use crate::method::MethodConfig;
+use crate::gradients::Gradients;
+use crate::Gram;
 
 /// Reciprocal condition number below which D Uᵀ counts as singular.
 const SINGULAR: f64 = 1e-12;
@@ -41,44 +37,9 @@ pub struct ImtlGConfig {
 }
 
 impl MethodConfig for ImtlGConfig {
-    fn params() -> &'static [ParamDoc] {
-        &[Gradients::DOC]
-    }
+    gradients_only_combination!("imtl-g", alpha);
 
-    fn build(&self, num_tasks: usize) -> Result<Box<dyn Method>> {
-        if num_tasks == 0 {
-            return Err(Error::InvalidConfig {
-                method: "imtl-g".into(),
-                message: "needs at least one task, got 0".into(),
-            });
-        }
-        Ok(Box::new(ImtlG {
-            k: num_tasks,
-            gradients: self.gradients,
-        }))
-    }
-
-    fn update_kind() -> UpdateKind {
-        UpdateKind::Combination
-    }
-
-    fn head_scaling(&self) -> HeadScaling {
-        HeadScaling::Own
-    }
-
-    fn examples(_: usize) -> Vec<(String, serde_json::Value)> {
-        Gradients::examples()
-    }
-
-    /// One common factor cancels between g_1 Uᵀ and D Uᵀ; per-task factors do not.
-    fn scale_invariance(&self) -> ScaleInvariance {
-        ScaleInvariance {
-            common: true,
-            per_task: false,
-        }
-    }
-
-    /// K = 2 by hand: α₂ = g₁·(u₁ − u₂) / ((g₁ − g₂)·(u₁ − u₂)), with
+/// K = 2 by hand: α₂ = g₁·(u₁ − u₂) / ((g₁ − g₂)·(u₁ − u₂)), with
     /// g₁·(u₁ − u₂) = G₁₁/n₁ − G₁₂/n₂ and (g₁ − g₂)·(u₁ − u₂) = G₁₁/n₁ − G₁₂/n₂ − G₁₂/n₁ + G₂₂/n₂
     /// (n_k = ‖g_k‖); the mean where that denominator vanishes.
     fn two_task_reference(
@@ -101,64 +62,42 @@ impl MethodConfig for ImtlGConfig {
     }
 }
 
-/// The running method.
-struct ImtlG {
-    k: usize,
-    gradients: Gradients,
-}
-
-impl ImtlG {
-    /// α for one Gram matrix.
-    fn alpha(&self, gram: &Gram) -> Vec<f64> {
-        let k = self.k;
-        let mean = vec![1.0 / k as f64; k];
-        let n: Vec<f64> = (0..k).map(|i| gram.get(i, i).sqrt()).collect();
-        if k == 1 || n.contains(&0.0) {
-            return mean;
-        }
-        // ⟨g_a, u_1 − u_j⟩ = G_a1/n_1 − G_aj/n_j.
-        let proj = |a: usize, j: usize| gram.get(a, 0) / n[0] - gram.get(a, j) / n[j];
-        let m = k - 1;
-        let du = DMatrix::from_fn(m, m, |i, j| proj(0, j + 1) - proj(i + 1, j + 1));
-        let rhs = DVector::from_fn(m, |j, _| proj(0, j + 1));
-        // α_{2..K} (a row vector) solves α (D Uᵀ) = g_1 Uᵀ, i.e. (D Uᵀ)ᵀ αᵀ = (g_1 Uᵀ)ᵀ.
-        let svd = du.transpose().svd(true, true);
-        let (max, min) = (svd.singular_values.max(), svd.singular_values.min());
-        if min.partial_cmp(&(SINGULAR * max)) != Some(std::cmp::Ordering::Greater) {
-            return mean;
-        }
-        let Ok(tail) = svd.solve(&rhs, 0.0) else {
-            return mean;
-        };
-        let mut alpha = Vec::with_capacity(k);
-        alpha.push(1.0 - tail.sum());
-        alpha.extend(tail.iter());
-        if alpha.iter().all(|a| a.is_finite()) {
-            alpha
-        } else {
-            mean
-        }
+/// α for one Gram matrix.
+fn alpha(gram: &Gram) -> Vec<f64> {
+let k = gram.k();
+    let mean = vec![1.0 / k as f64; k];
+    let n: Vec<f64> = (0..k).map(|i| gram.get(i, i).sqrt()).collect();
+    if k == 1 || n.contains(&0.0) {
+        return mean;
     }
-}
-
-impl Method for ImtlG {
-    fn needs(&self) -> Needs {
-        Needs::grads(self.gradients.source())
+    // ⟨g_a, u_1 − u_j⟩ = G_a1/n_1 − G_aj/n_j.
+    let proj = |a: usize, j: usize| gram.get(a, 0) / n[0] - gram.get(a, j) / n[j];
+    let m = k - 1;
+    let du = DMatrix::from_fn(m, m, |i, j| proj(0, j + 1) - proj(i + 1, j + 1));
+    let rhs = DVector::from_fn(m, |j, _| proj(0, j + 1));
+    // α_{2..K} (a row vector) solves α (D Uᵀ) = g_1 Uᵀ, i.e. (D Uᵀ)ᵀ αᵀ = (g_1 Uᵀ)ᵀ.
+    let svd = du.transpose().svd(true, true);
+    let (max, min) = (svd.singular_values.max(), svd.singular_values.min());
+    if min.partial_cmp(&(SINGULAR * max)) != Some(std::cmp::Ordering::Greater) {
+        return mean;
     }
-
-    fn head_scaling(&self) -> HeadScaling {
-        HeadScaling::Own
-    }
-
-    fn step(&mut self, input: &StepInput<'_>) -> Result<Update> {
-        let gram = gram("imtl-g", self.k, input)?;
-        Ok(Update::Combination(self.alpha(gram)))
+    let Ok(tail) = svd.solve(&rhs, 0.0) else {
+        return mean;
+    };
+    let mut alpha = Vec::with_capacity(k);
+    alpha.push(1.0 - tail.sum());
+    alpha.extend(tail.iter());
+    if alpha.iter().all(|a| a.is_finite()) {
+        alpha
+    } else {
+        mean
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::StepInput;
 
     /// The defining property on random rows: the combined gradient's projections onto every
     /// unit task gradient are equal, and Σ α = 1 (checked on the rows, not the Gram matrix).

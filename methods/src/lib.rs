@@ -13,9 +13,12 @@
 
 #[macro_use]
 pub mod registry;
+#[macro_use]
+pub mod combination;
 
 pub mod diagnostics;
 pub mod error;
+pub mod gradients;
 pub mod gram;
 pub mod method;
 pub mod search;

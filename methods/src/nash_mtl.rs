@@ -32,9 +32,9 @@ use crate::method::{
     parse_state, typed_state, GradSource, Method, MethodConfig, Needs, ParamDoc, ScaleInvariance,
     StepInput, Update, UpdateKind,
 };
-use crate::pcgrad::Gradients;
+use crate::gradients::Gradients;
 use crate::solver::bargaining::{self, RIDGE};
-use crate::step_checks::{gram, losses};
+use crate::step_checks::{gram, losses, require_tasks};
 use crate::{Error, Gram, Result};
 
 /// Hyper-parameters of `nash-mtl`.
@@ -76,12 +76,7 @@ impl MethodConfig for NashMtlConfig {
     }
 
     fn build(&self, num_tasks: usize) -> Result<Box<dyn Method>> {
-        if num_tasks == 0 {
-            return Err(Error::InvalidConfig {
-                method: "nash-mtl".into(),
-                message: "needs at least one task, got 0".into(),
-            });
-        }
+        require_tasks("nash-mtl", num_tasks)?;
         Ok(Box::new(NashMtl {
             config: *self,
             k: num_tasks,

@@ -26,54 +26,12 @@
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use crate::gradients::Gradients;
 use crate::method::{
-    GradSource, HeadScaling, Method, MethodConfig, Needs, ParamDoc, Property, RunInfo,
-    ScaleInvariance, StepInput, Update, UpdateKind,
+    GradSource, HeadScaling, Method, MethodConfig, Needs, ParamDoc, Property, RunInfo, StepInput, Update,
 };
-use crate::step_checks::{gram, step_rng};
-use crate::{Error, Gram, Result};
-
-/// Which per-task gradients a gradient-combination method works on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Gradients {
-    /// W.r.t. the shared parameters (K backward passes through the encoder).
-    #[default]
-    Params,
-    /// W.r.t. the shared representation (one backward through the encoder).
-    Representation,
-    /// W.r.t. the encoder's last layer (K backward passes; a smaller Gram matrix).
-    LastSharedLayer,
-}
-
-impl Gradients {
-    /// The trainer's gradient source.
-    pub fn source(self) -> GradSource {
-        match self {
-            Gradients::Params => GradSource::Params,
-            Gradients::Representation => GradSource::Representation,
-            Gradients::LastSharedLayer => GradSource::LastSharedLayer,
-        }
-    }
-
-    /// The `gradients` parameter's documentation, shared by the methods that offer it.
-    pub const DOC: ParamDoc = ParamDoc {
-        name: "gradients",
-        kind: "params | representation | last-shared-layer",
-        help: "task gradients w.r.t. the shared parameters (K backward passes), the shared representation (one), or the encoder's last layer (K passes, a smaller Gram matrix)",
-    };
-
-    /// One labelled example per choice, `params` first.
-    pub fn examples() -> Vec<(String, serde_json::Value)> {
-        vec![
-            ("params".to_owned(), serde_json::json!({})),
-            (
-                "representation".to_owned(),
-                serde_json::json!({"gradients": "representation"}),
-            ),
-        ]
-    }
-}
+use crate::step_checks::{gram, require_tasks, step_rng};
+use crate::{Gram, Result};
 
 /// Hyper-parameters of `pcgrad`.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -89,12 +47,7 @@ impl MethodConfig for PcGradConfig {
     }
 
     fn build(&self, num_tasks: usize) -> Result<Box<dyn Method>> {
-        if num_tasks == 0 {
-            return Err(Error::InvalidConfig {
-                method: "pcgrad".into(),
-                message: "needs at least one task, got 0".into(),
-            });
-        }
+        require_tasks("pcgrad", num_tasks)?;
         Ok(Box::new(PcGrad {
             k: num_tasks,
             source: self.gradients.source(),
@@ -102,13 +55,8 @@ impl MethodConfig for PcGradConfig {
         }))
     }
 
-    fn update_kind() -> UpdateKind {
-        UpdateKind::Combination
-    }
+    combination_declarations!();
 
-    fn head_scaling(&self) -> HeadScaling {
-        HeadScaling::Own
-    }
 
     fn examples(_: usize) -> Vec<(String, serde_json::Value)> {
         Gradients::examples()
@@ -118,14 +66,6 @@ impl MethodConfig for PcGradConfig {
         Property::Exempt("the projection order is a random draw bound to task indices")
     }
 
-    /// Projections c·g_j/‖c·g_j‖² keep their coefficients under one common factor; a factor
-    /// per task changes them.
-    fn scale_invariance(&self) -> ScaleInvariance {
-        ScaleInvariance {
-            common: true,
-            per_task: false,
-        }
-    }
 
     /// K = 2, where the order does not matter: if G₁₂ < 0, g₁ − (G₁₂/G₂₂)g₂ and
     /// g₂ − (G₁₂/G₁₁)g₁, so c = ½(1 − G₁₂/G₁₁, 1 − G₁₂/G₂₂); else c = (½, ½) (the paper's

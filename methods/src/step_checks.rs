@@ -6,6 +6,17 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::{Error, Gram, Result, StepInput};
 
+/// Refuses to build method `method` for no tasks.
+pub fn require_tasks(method: &str, k: usize) -> Result<()> {
+    if k == 0 {
+        return Err(Error::InvalidConfig {
+            method: method.to_owned(),
+            message: "needs at least one task, got 0".into(),
+        });
+    }
+    Ok(())
+}
+
 /// The step's losses, after checking that there is one per task.
 pub fn losses<'a>(method: &str, k: usize, input: &StepInput<'a>) -> Result<&'a [f64]> {
     if input.losses.len() != k {

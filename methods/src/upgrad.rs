@@ -17,14 +17,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::method::{
-    HeadScaling, Method, MethodConfig, Needs, ParamDoc, ScaleInvariance, StepInput, Update,
-    UpdateKind,
-};
-use crate::pcgrad::Gradients;
+use crate::method::MethodConfig;
+use crate::gradients::Gradients;
 use crate::solver::dual_cone::project;
-use crate::step_checks::gram;
-use crate::{Error, Gram, Result};
+use crate::Gram;
 
 /// Hyper-parameters of `upgrad` (and `dualproj`).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -32,29 +28,6 @@ use crate::{Error, Gram, Result};
 pub struct UpGradConfig {
     /// Gradients w.r.t. `params` (default) or `representation`.
     pub gradients: Gradients,
-}
-
-impl UpGradConfig {
-    /// Builds a projection method named `name` with `combine` (Gram matrix → coefficients).
-    pub(crate) fn build_with(
-        &self,
-        name: &'static str,
-        num_tasks: usize,
-        combine: fn(&Gram) -> Vec<f64>,
-    ) -> Result<Box<dyn Method>> {
-        if num_tasks == 0 {
-            return Err(Error::InvalidConfig {
-                method: name.into(),
-                message: "needs at least one task, got 0".into(),
-            });
-        }
-        Ok(Box::new(Projecting {
-            name,
-            k: num_tasks,
-            gradients: self.gradients,
-            combine,
-        }))
-    }
 }
 
 /// Σ_i argmin_{v ≥ e_i/K} vᵀGv.
@@ -72,35 +45,9 @@ fn upgrad(gram: &Gram) -> Vec<f64> {
 }
 
 impl MethodConfig for UpGradConfig {
-    fn params() -> &'static [ParamDoc] {
-        &[Gradients::DOC]
-    }
+    gradients_only_combination!("upgrad", upgrad);
 
-    fn build(&self, num_tasks: usize) -> Result<Box<dyn Method>> {
-        self.build_with("upgrad", num_tasks, upgrad)
-    }
-
-    fn update_kind() -> UpdateKind {
-        UpdateKind::Combination
-    }
-
-    fn head_scaling(&self) -> HeadScaling {
-        HeadScaling::Own
-    }
-
-    fn examples(_: usize) -> Vec<(String, serde_json::Value)> {
-        Gradients::examples()
-    }
-
-    /// The projection's v does not change when G is scaled by one factor.
-    fn scale_invariance(&self) -> ScaleInvariance {
-        ScaleInvariance {
-            common: true,
-            per_task: false,
-        }
-    }
-
-    /// K = 2 by enumeration: the sum of [`two_task_projection`] of e₁/2 and e₂/2.
+/// K = 2 by enumeration: the sum of [`two_task_projection`] of e₁/2 and e₂/2.
     fn two_task_reference(
         &self,
         gram: &Gram,
@@ -136,29 +83,6 @@ pub(crate) fn two_task_projection(gram: &Gram, u: [f64; 2]) -> [f64; 2] {
         .filter(|v| gv(*v).iter().all(|x| *x >= -tol))
         .min_by(|a, b| value(*a).total_cmp(&value(*b)))
         .unwrap_or(u)
-}
-
-/// A method answering a combination computed from the Gram matrix by `combine`.
-struct Projecting {
-    name: &'static str,
-    k: usize,
-    gradients: Gradients,
-    combine: fn(&Gram) -> Vec<f64>,
-}
-
-impl Method for Projecting {
-    fn needs(&self) -> Needs {
-        Needs::grads(self.gradients.source())
-    }
-
-    fn head_scaling(&self) -> HeadScaling {
-        HeadScaling::Own
-    }
-
-    fn step(&mut self, input: &StepInput<'_>) -> Result<Update> {
-        let gram = gram(self.name, self.k, input)?;
-        Ok(Update::Combination((self.combine)(gram)))
-    }
 }
 
 #[cfg(test)]
