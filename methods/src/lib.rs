@@ -57,6 +57,7 @@ methods! {
     graddrop::GradDropConfig => "graddrop", "GradDrop: per coordinate, only task gradients of one sign survive, drawn by the sign's purity (Chen et al., NeurIPS 2020)";
     gradvac::GradVacConfig => "gradvac", "GradVac: each task gradient turned towards the others up to a learned target cosine (Wang et al., ICLR 2021)";
     imtl_g::ImtlGConfig => "imtl-g", "IMTL-G: the gradient combination with equal projections onto every task's gradient direction (Liu et al., ICLR 2021)";
+    imtl_l::ImtlLConfig => "imtl-l", "IMTL-L: each loss scaled by a learned e^(s_k), regularised by −s_k, so that scaled losses balance (Liu et al., ICLR 2021)";
     cagrad::CaGradConfig => "cagrad", "CAGrad: the update maximising the worst task's improvement within a ball around the mean gradient (Liu et al., NeurIPS 2021)";
     nash_mtl::NashMtlConfig => "nash-mtl", "Nash-MTL: loss weights α of the Nash bargaining solution, Gα = 1/α on the task gradients' Gram matrix (Navon et al., ICML 2022)";
     upgrad::UpGradConfig => "upgrad", "UPGrad: each task gradient projected onto the dual cone of all of them, then summed: conflicts with no task (Quinton & Rey 2024)";
