@@ -68,13 +68,19 @@ pub fn check(text: &str, origin: &str, out: &mut dyn Write) -> Result<()> {
     let refs: Vec<&dyn Dataset> = opened.iter().map(|d| d.as_ref()).collect();
     let plan = spec.plan(&refs)?;
     let cells = plan.cells();
-    let stl = cells.iter().filter(|c| c.method.name == "stl").count();
+    let stl = cells
+        .iter()
+        .filter(|c| mtl_methods::is_single_task_baseline(&c.method.name))
+        .count();
     writeln!(
         out,
         "  {} runs: {} datasets × {} methods × {} × {} seeds, plus {stl} single-task baselines; plan {}",
         cells.len(),
         plan.datasets.len(),
-        plan.methods.iter().filter(|m| m.name != "stl").count(),
+        plan.methods
+            .iter()
+            .filter(|m| !mtl_methods::is_single_task_baseline(&m.name))
+            .count(),
         if plan.datasets.iter().all(|d| d.models.len() == plan.models.len()) {
             format!("{} models", plan.models.len())
         } else {

@@ -542,12 +542,11 @@ impl SweepPlan {
         }
         (0..num_tasks)
             .map(|task| {
-                let spec = mtl_methods::find("stl").expect("stl is registered");
+                let (name, params) =
+                    mtl_methods::single_task_baseline(task).expect("a baseline is registered");
                 Named {
-                    name: "stl".into(),
-                    params: spec
-                        .canonical_config(&serde_json::json!({ "task": task }))
-                        .expect("stl task indices are valid"),
+                    name: name.into(),
+                    params,
                 }
             })
             .collect()
@@ -556,7 +555,7 @@ impl SweepPlan {
     /// Cell ids of the single-task baselines of `run` (same dataset, model, seed, training),
     /// task order; empty when baselines are off or `run` is one itself.
     pub fn stl_cells(&self, run: &RunConfig) -> Vec<String> {
-        if run.method.name == "stl" {
+        if mtl_methods::is_single_task_baseline(&run.method.name) {
             return Vec::new();
         }
         let Some(i) = self.dataset_index(run) else {

@@ -22,7 +22,6 @@ use crate::trainer::RunEnv;
 use crate::{Error, Result};
 
 /// Registry name of the single-task baselines.
-const STL: &str = "stl";
 
 /// How a sweep runs.
 #[derive(Debug, Clone)]
@@ -144,7 +143,9 @@ impl Shared<'_> {
     /// holds each). `Ok(None)` when not needed; `Err` when the sweep stops meanwhile or a
     /// baseline has no validation result.
     fn baselines(&self, cell: &RunConfig, dataset: &dyn Dataset) -> Result<Option<Baselines>> {
-        if cell.train.selection != Objective::Dm || cell.method.name == STL {
+        if cell.train.selection != Objective::Dm
+            || mtl_methods::is_single_task_baseline(&cell.method.name)
+        {
             return Ok(Some(None));
         }
         let shared = mtl_methods::find(&cell.method.name)?

@@ -35,7 +35,7 @@ pub use method::{
     parse_state, typed_state, GradSource, HeadScaling, Method, MethodConfig, Needs, ParamDoc,
     Property, RunInfo, ScaleInvariance, StepInput, Update, UpdateKind,
 };
-pub use registry::{find, MethodSpec};
+pub use registry::{find, is_single_task_baseline, single_task_baseline, MethodSpec};
 pub use weights::Weights;
 
 // The registry: one line per method, `module::Config => "name", "help";`, in the order

@@ -350,6 +350,13 @@ pub trait MethodConfig: Serialize + DeserializeOwned + Default + 'static {
         let _ = num_tasks;
         Ok(None)
     }
+    /// The configuration that trains task `task` alone, for the method that is the Δm%
+    /// baseline (`stl`); `None` for every other method. Sweeps with `stl = true` add one such
+    /// run per task through this hook, not by name.
+    fn single_task_baseline(task: usize) -> Option<Self> {
+        let _ = task;
+        None
+    }
     /// What the method's updates are, for `mtlbench list` and the property suite (simplex
     /// weights are checked on the simplex). Default: [`UpdateKind::Weights`].
     fn update_kind() -> UpdateKind {

@@ -25,6 +25,7 @@ pub struct MethodSpec {
     scale_invariance: fn(&str, &Value) -> Result<ScaleInvariance>,
     two_task_reference: fn(&str, &Value, &Gram, &[f64]) -> Result<TwoTask>,
     update_kind: fn() -> UpdateKind,
+    baseline: fn(usize) -> Option<Value>,
     head_scaling: fn(&str, &Value) -> Result<HeadScaling>,
 }
 
@@ -46,6 +47,19 @@ macro_rules! methods {
             $($crate::registry::MethodSpec::new::<$module::$config>($name, $help),)*
         ];
     };
+}
+
+/// The single-task baseline of task `task`: the baseline method's name and its canonical
+/// configuration ([`MethodConfig::single_task_baseline`]).
+pub fn single_task_baseline(task: usize) -> Option<(&'static str, Value)> {
+    METHODS
+        .iter()
+        .find_map(|m| (m.baseline)(task).map(|params| (m.name, params)))
+}
+
+/// Whether `name` is the single-task baseline method.
+pub fn is_single_task_baseline(name: &str) -> bool {
+    find(name).is_ok_and(MethodSpec::is_single_task_baseline)
 }
 
 /// Looks a method up by name.
@@ -104,6 +118,11 @@ fn mean_when_identical<C: MethodConfig>(method: &str, params: &Value) -> Result<
     Ok(parse::<C>(method, params)?.mean_when_identical())
 }
 
+fn baseline<C: MethodConfig>(task: usize) -> Option<Value> {
+    C::single_task_baseline(task)
+        .map(|c| serde_json::to_value(c).expect("method configs serialise to JSON"))
+}
+
 fn head_scaling<C: MethodConfig>(method: &str, params: &Value) -> Result<HeadScaling> {
     Ok(parse::<C>(method, params)?.head_scaling())
 }
@@ -141,6 +160,7 @@ impl MethodSpec {
             scale_invariance: scale_invariance::<C>,
             two_task_reference: two_task_reference::<C>,
             update_kind: C::update_kind,
+            baseline: baseline::<C>,
             head_scaling: head_scaling::<C>,
         }
     }
@@ -203,6 +223,11 @@ impl MethodSpec {
     /// How the weights configured by `params` respond to gradient scaling.
     pub fn scale_invariance(&self, params: &Value) -> Result<ScaleInvariance> {
         (self.scale_invariance)(self.name, params)
+    }
+
+    /// Whether this is the single-task baseline method ([`MethodConfig::single_task_baseline`]).
+    pub fn is_single_task_baseline(&self) -> bool {
+        (self.baseline)(0).is_some()
     }
 
     /// What the method's updates are ([`MethodConfig::update_kind`]).

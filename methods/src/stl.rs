@@ -33,6 +33,10 @@ pub struct StlConfig {
 }
 
 impl MethodConfig for StlConfig {
+    fn single_task_baseline(task: usize) -> Option<Self> {
+        Some(Self { task })
+    }
+
     fn params() -> &'static [ParamDoc] {
         &[ParamDoc {
             name: "task",

@@ -55,7 +55,7 @@ pub fn blocks(records: &[RunRecord], quick: bool) -> Result<Vec<Block>> {
         let analysis = analyse(&problem, &resolution)?;
         let points = runs
             .iter()
-            .filter(|r| r.completed() && r.method.name != "stl")
+            .filter(|r| r.completed() && !mtl_methods::is_single_task_baseline(&r.method.name))
             .map(|r| RunPoint {
                 label: r.method.name.clone(),
                 losses: r.test.iter().map(|t| t.loss).collect(),
