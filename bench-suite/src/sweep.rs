@@ -21,8 +21,6 @@ use crate::selection::Objective;
 use crate::trainer::RunEnv;
 use crate::{Error, Result};
 
-/// Registry name of the single-task baselines.
-
 /// How a sweep runs.
 #[derive(Debug, Clone)]
 pub struct SweepOptions {
