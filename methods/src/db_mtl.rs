@@ -24,7 +24,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::method::{
-    parse_state, typed_state, GradSource, HeadScaling, Method, MethodConfig, Needs, ParamDoc,
+    restore_state, typed_state, GradSource, HeadScaling, Method, MethodConfig, Needs, ParamDoc,
     ScaleInvariance, StepInput, Update, UpdateKind,
 };
 use crate::step_checks::{gram, losses, require_tasks};
@@ -95,10 +95,7 @@ impl MethodConfig for DbMtlConfig {
 
     /// A direction scales with the gradients: no invariance of its coordinates.
     fn scale_invariance(&self) -> ScaleInvariance {
-        ScaleInvariance {
-            common: false,
-            per_task: false,
-        }
+        ScaleInvariance::NONE
     }
 
     fn two_task_reference(
@@ -193,13 +190,11 @@ impl Method for DbMtl {
     }
 
     fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
-        let state: DbState = parse_state(state)?;
-        if state.averages.len() != self.k {
-            return Err(Error::InvalidState {
-                message: format!("db-mtl keeps {} running averages", self.k),
-            });
-        }
-        self.state = state;
+        self.state = restore_state(
+            state,
+            |state: &DbState| state.averages.len() == self.k,
+            || format!("db-mtl keeps {} running averages", self.k),
+        )?;
         Ok(())
     }
 }

@@ -15,11 +15,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::method::{
-    parse_state, typed_state, GradSource, Method, MethodConfig, Needs, ParamDoc, StepInput, Update,
+    restore_state, typed_state, GradSource, Method, MethodConfig, Needs, ParamDoc, StepInput, Update,
     UpdateKind,
 };
 use crate::step_checks::losses;
-use crate::{Error, Gram, Result};
+use crate::{Gram, Result};
 
 /// Hyper-parameters of `dwa`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -146,13 +146,11 @@ impl Method for Dwa {
     }
 
     fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
-        let state: DwaState = parse_state(state)?;
-        if state.epoch_losses.len() > 2 || state.epoch_losses.iter().any(|l| l.len() != self.k) {
-            return Err(Error::InvalidState {
-                message: format!("dwa keeps up to 2 epochs of {} losses", self.k),
-            });
-        }
-        self.state = state;
+        self.state = restore_state(
+            state,
+            |state: &DwaState| state.epoch_losses.len() <= 2 && state.epoch_losses.iter().all(|l| l.len() == self.k),
+            || format!("dwa keeps up to 2 epochs of {} losses", self.k),
+        )?;
         Ok(())
     }
 }

@@ -84,10 +84,7 @@ impl MethodConfig for FairGradConfig {
 
     /// w scales as c^{−2/(1+1/a)} under one common factor c: no invariance.
     fn scale_invariance(&self) -> ScaleInvariance {
-        ScaleInvariance {
-            common: false,
-            per_task: false,
-        }
+        ScaleInvariance::NONE
     }
 
     /// K = 2 by nested bisection on the equations (G + εI)w = w^{−q}, q = 1/a: for each w₁,

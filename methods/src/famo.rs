@@ -21,10 +21,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::method::{
-    parse_state, typed_state, GradSource, Method, MethodConfig, Needs, ParamDoc, StepInput, Update,
+    restore_state, typed_state, GradSource, Method, MethodConfig, Needs, ParamDoc, StepInput, Update,
 };
 use crate::step_checks::losses;
-use crate::{Error, Gram, Result, Weights};
+use crate::{Gram, Result, Weights};
 
 /// Offset of the losses before their logarithm.
 const OFFSET: f64 = 1e-8;
@@ -191,16 +191,11 @@ impl Method for Famo {
     }
 
     fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
-        let state: FamoState = parse_state(state)?;
-        if [&state.logits, &state.m, &state.v]
-            .iter()
-            .any(|v| v.len() != self.k)
-        {
-            return Err(Error::InvalidState {
-                message: format!("famo keeps {} logits", self.k),
-            });
-        }
-        self.state = state;
+        self.state = restore_state(
+            state,
+            |state: &FamoState| [&state.logits, &state.m, &state.v].iter().all(|v| v.len() == self.k),
+            || format!("famo keeps {} logits", self.k),
+        )?;
         Ok(())
     }
 }

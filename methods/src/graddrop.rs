@@ -102,10 +102,7 @@ impl MethodConfig for GradDropConfig {
 
     /// A direction scales with the gradients: no invariance of its coordinates.
     fn scale_invariance(&self) -> ScaleInvariance {
-        ScaleInvariance {
-            common: false,
-            per_task: false,
-        }
+        ScaleInvariance::NONE
     }
 
     fn two_task_reference(

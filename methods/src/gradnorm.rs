@@ -23,11 +23,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::method::{
-    parse_state, typed_state, Method, MethodConfig, Needs, ParamDoc, StepInput, Update, UpdateKind,
+    restore_state, typed_state, Method, MethodConfig, Needs, ParamDoc, StepInput, Update, UpdateKind,
 };
 use crate::gradients::Gradients;
 use crate::step_checks::{gram, losses, require_tasks};
-use crate::{Error, Gram, Result};
+use crate::{Gram, Result};
 
 /// Hyper-parameters of `gradnorm`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -200,13 +200,11 @@ impl Method for GradNorm {
     }
 
     fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
-        let state: GradNormState = parse_state(state)?;
-        if state.weights.len() != self.k || state.grad.len() != self.k {
-            return Err(Error::InvalidState {
-                message: format!("gradnorm keeps {} weights", self.k),
-            });
-        }
-        self.state = state;
+        self.state = restore_state(
+            state,
+            |state: &GradNormState| state.weights.len() == self.k && state.grad.len() == self.k,
+            || format!("gradnorm keeps {} weights", self.k),
+        )?;
         Ok(())
     }
 }

@@ -15,11 +15,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::method::{
-    parse_state, typed_state, GradSource, Method, MethodConfig, Needs, ParamDoc, StepInput,
+    restore_state, typed_state, GradSource, Method, MethodConfig, Needs, ParamDoc, StepInput,
     Update, UpdateKind,
 };
 use crate::step_checks::losses;
-use crate::{Error, Gram, Result};
+use crate::{Gram, Result};
 
 /// `imtl-l` takes no hyper-parameters.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -100,14 +100,11 @@ impl Method for ImtlL {
     }
 
     fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
-        let state: ImtlLState = parse_state(state)?;
-        if state.scales.len() != self.state.scales.len() || state.grad.len() != state.scales.len()
-        {
-            return Err(Error::InvalidState {
-                message: format!("imtl-l keeps {} log-scales", self.state.scales.len()),
-            });
-        }
-        self.state = state;
+        self.state = restore_state(
+            state,
+            |state: &ImtlLState| state.scales.len() == self.state.scales.len() && state.grad.len() == state.scales.len(),
+            || format!("imtl-l keeps {} log-scales", self.state.scales.len()),
+        )?;
         Ok(())
     }
 }

@@ -32,8 +32,8 @@ pub use diagnostics::Diagnostics;
 pub use error::{Error, Result};
 pub use gram::Gram;
 pub use method::{
-    parse_state, typed_state, GradSource, HeadScaling, Method, MethodConfig, Needs, ParamDoc,
-    Property, RunInfo, ScaleInvariance, StepInput, Update, UpdateKind,
+    parse_state, restore_state, typed_state, GradSource, HeadScaling, Method, MethodConfig, Needs,
+    ParamDoc, Property, RunInfo, ScaleInvariance, StepInput, Update, UpdateKind,
 };
 pub use registry::{find, is_single_task_baseline, single_task_baseline, MethodSpec};
 pub use weights::Weights;

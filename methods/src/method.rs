@@ -29,6 +29,11 @@ impl ScaleInvariance {
         common: true,
         per_task: true,
     };
+    /// Invariant to neither (a direction, or weights that scale with 1/‖g‖).
+    pub const NONE: Self = Self {
+        common: false,
+        per_task: false,
+    };
 }
 
 /// Which per-task gradients a method needs before it can answer a step.
@@ -320,6 +325,21 @@ pub fn parse_state<S: DeserializeOwned>(state: &serde_json::Value) -> Result<S> 
     serde_json::from_value(state.clone()).map_err(|e| crate::Error::InvalidState {
         message: e.to_string(),
     })
+}
+
+/// Parses a [`Method::state`] and checks that it `fits` the method; otherwise the error says
+/// what the method keeps (`keeps`, e.g. "uw keeps 3 log-variances").
+pub fn restore_state<S: DeserializeOwned>(
+    state: &serde_json::Value,
+    fits: impl FnOnce(&S) -> bool,
+    keeps: impl FnOnce() -> String,
+) -> Result<S> {
+    let parsed: S = parse_state(state)?;
+    if fits(&parsed) {
+        Ok(parsed)
+    } else {
+        Err(crate::Error::InvalidState { message: keeps() })
+    }
 }
 
 /// A hyper-parameter as shown by `mtlbench list`.

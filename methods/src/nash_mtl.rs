@@ -29,13 +29,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::method::{
-    parse_state, typed_state, GradSource, Method, MethodConfig, Needs, ParamDoc, ScaleInvariance,
+    restore_state, typed_state, GradSource, Method, MethodConfig, Needs, ParamDoc, ScaleInvariance,
     StepInput, Update, UpdateKind,
 };
 use crate::gradients::Gradients;
 use crate::solver::bargaining::{self, RIDGE};
 use crate::step_checks::{gram, losses, require_tasks};
-use crate::{Error, Gram, Result};
+use crate::{Gram, Result};
 
 /// Hyper-parameters of `nash-mtl`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -102,10 +102,7 @@ impl MethodConfig for NashMtlConfig {
 
     /// α scales as 1/c under one common factor c: no invariance, by definition.
     fn scale_invariance(&self) -> ScaleInvariance {
-        ScaleInvariance {
-            common: false,
-            per_task: false,
-        }
+        ScaleInvariance::NONE
     }
 
     /// K = 2 by hand, with the ridge ε: subtracting the two equations (G + εI)α = 1/α gives
@@ -174,13 +171,11 @@ impl Method for NashMtl {
     }
 
     fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
-        let state: NashState = parse_state(state)?;
-        if state.alpha.len() != self.k {
-            return Err(Error::InvalidState {
-                message: format!("nash-mtl keeps {} weights", self.k),
-            });
-        }
-        self.state = state;
+        self.state = restore_state(
+            state,
+            |state: &NashState| state.alpha.len() == self.k,
+            || format!("nash-mtl keeps {} weights", self.k),
+        )?;
         Ok(())
     }
 }

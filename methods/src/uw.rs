@@ -18,11 +18,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::method::{
-    parse_state, typed_state, GradSource, Method, MethodConfig, Needs, ParamDoc, StepInput, Update,
+    restore_state, typed_state, GradSource, Method, MethodConfig, Needs, ParamDoc, StepInput, Update,
     UpdateKind,
 };
 use crate::step_checks::losses;
-use crate::{Error, Gram, Result};
+use crate::{Gram, Result};
 
 /// Hyper-parameters of `uw`.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -132,13 +132,11 @@ impl Method for Uw {
     }
 
     fn restore(&mut self, state: &serde_json::Value) -> Result<()> {
-        let state: UwState = parse_state(state)?;
-        if state.log_var.len() != self.k || state.grad.len() != self.k {
-            return Err(Error::InvalidState {
-                message: format!("uw keeps {} log-variances", self.k),
-            });
-        }
-        self.state = state;
+        self.state = restore_state(
+            state,
+            |state: &UwState| state.log_var.len() == self.k && state.grad.len() == self.k,
+            || format!("uw keeps {} log-variances", self.k),
+        )?;
         Ok(())
     }
 }
