@@ -1,6 +1,7 @@
 //! Every registered method trains end to end through the binary, on `synthetic-linear` (K = 4)
 //! and on the shipped MultiFashion subset with MultiLeNet (K = 2), with its example
-//! hyper-parameters; each record completes and states its backward passes per step.
+//! hyper-parameters; each record completes and states its backward passes per step (and
+//! the forward passes after the step of a method that asks for them).
 
 mod util;
 
@@ -53,6 +54,17 @@ fn trains_everywhere(dataset: &[&str], k: usize) {
         let heads = r["cost"]["head_backward_per_step"].as_f64().unwrap();
         assert!((1.0..=k as f64).contains(&encoder), "{ctx}");
         assert!(heads == 0.0 || heads == k as f64, "{ctx}");
+        // One forward after every step, counted, for a method that asks for it; none else.
+        let asks = spec
+            .build(&params, k)
+            .map(|m| m.needs().after_step)
+            .unwrap_or(false);
+        let forward = &r["cost"]["forward_after_step_per_step"];
+        if asks {
+            assert_eq!(forward.as_f64(), Some(1.0), "{ctx}");
+        } else {
+            assert!(forward.is_null(), "{ctx}");
+        }
     }
 }
 

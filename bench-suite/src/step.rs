@@ -24,6 +24,8 @@ pub(crate) struct BackwardCount {
     pub(crate) encoder: u64,
     /// Passes through task heads only.
     pub(crate) heads: u64,
+    /// Forward passes after the optimiser step ([`mtl_methods::Needs::after_step`]).
+    pub(crate) forward_after_step: u64,
 }
 
 /// Per-task losses and weights of one step, plus the gradients to apply.

@@ -170,6 +170,8 @@ pub struct SessionState {
     weight_sum: Vec<f64>,
     encoder_backward: u64,
     head_backward: u64,
+    #[serde(default)]
+    forward_after_step: u64,
     diagnostic_backward: u64,
     epoch_diagnostics: Option<GradDiagnostics>,
     weights: WeightsTracker,
@@ -295,6 +297,7 @@ impl<'a> Session<'a> {
             weight_sum: self.weight_sum.clone(),
             encoder_backward: self.count.encoder,
             head_backward: self.count.heads,
+            forward_after_step: self.count.forward_after_step,
             diagnostic_backward: self.diagnostic_backward,
             epoch_diagnostics: self.epoch_diagnostics.clone(),
             weights: self.weights.clone(),
@@ -358,6 +361,7 @@ impl<'a> Session<'a> {
         self.count = BackwardCount {
             encoder: state.encoder_backward,
             heads: state.head_backward,
+            forward_after_step: state.forward_after_step,
         };
         self.diagnostic_backward = state.diagnostic_backward;
         self.epoch_diagnostics = state.epoch_diagnostics;
@@ -597,7 +601,10 @@ impl<'a> Session<'a> {
                         &masks,
                         &self.device,
                     )? {
-                        Some(after) => self.method.after_step(&after)?,
+                        Some(after) => {
+                            self.count.forward_after_step += 1;
+                            self.method.after_step(&after)?
+                        }
                         None => {
                             self.status = RunStatus::Diverged {
                                 step: self.step,
@@ -714,6 +721,7 @@ impl<'a> Session<'a> {
                 encoder_backward_per_step: self.count.encoder as f64 / steps,
                 head_backward_per_step: self.count.heads as f64 / steps,
                 diagnostic_backward: self.diagnostic_backward,
+                forward_after_step_per_step: self.count.forward_after_step as f64 / steps,
             },
             step_ms: self.step_ms,
             parameters: Model::count(self.model.params()),

@@ -263,6 +263,14 @@ pub struct Cost {
     /// Backward passes spent on logged diagnostics (not on training), in total.
     #[serde(default)]
     pub diagnostic_backward: u64,
+    /// Extra forward passes per step after the optimiser step (FAMO's loss measurement);
+    /// left out of the record at 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub forward_after_step_per_step: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// A weight search shared by every seed of one method and model.
