@@ -231,9 +231,12 @@ fn coefficients_of(
         Update::FreeWeights(c) => Ok((c, None)),
         Update::Combination(_) if source == GradSource::None => misfit("a gradient combination"),
         Update::Combination(c) => Ok((c, None)),
-        Update::Direction(_) if !method.needs().rows || source == GradSource::LastSharedLayer => {
-            misfit("a direction")
-        }
+        Update::Direction(_) if source == GradSource::LastSharedLayer => Err(Error::Internal(
+            "a direction must cover every shared parameter or the representation, not the \
+             last shared layer alone"
+                .into(),
+        )),
+        Update::Direction(_) if !method.needs().rows => misfit("a direction"),
         Update::Direction(_) if method.head_scaling() != HeadScaling::Own => Err(Error::Internal(
             "a method answering a direction must declare head scaling `own`".into(),
         )),

@@ -69,6 +69,11 @@ impl MethodConfig for GradDropConfig {
                 self.leak
             ));
         }
+        if self.gradients == Gradients::LastSharedLayer {
+            return Err("field `gradients`: a direction must cover every shared parameter or \
+                        the representation; use `params` or `representation`"
+                .into());
+        }
         Ok(())
     }
 
@@ -179,6 +184,15 @@ impl Method for GradDrop {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_shared_layer_alone_is_refused() {
+        let config = GradDropConfig {
+            gradients: Gradients::LastSharedLayer,
+            ..Default::default()
+        };
+        assert!(config.validate().unwrap_err().contains("gradients"));
+    }
 
     /// Coordinates by hand: where the tasks agree in sign the mean survives whatever U is;
     /// where they disagree exactly one sign survives; the positive sign survives with
