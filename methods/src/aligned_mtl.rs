@@ -39,7 +39,7 @@ pub struct AlignedMtlConfig {
 impl MethodConfig for AlignedMtlConfig {
     gradients_only_combination!("aligned-mtl", aligned);
 
-/// K = 2 with the 2×2 eigendecomposition by hand: λ± = m ± √(h² + b²) with m the mean and
+    /// K = 2 with the 2×2 eigendecomposition by hand: λ± = m ± √(h² + b²) with m the mean and
     /// h the half-difference of the diagonal, eigenvector (b, λ − a) (or the axes when b = 0).
     fn two_task_reference(
         &self,

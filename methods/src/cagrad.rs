@@ -87,14 +87,12 @@ impl MethodConfig for CaGradConfig {
 
     combination_declarations!();
 
-
     fn examples(_: usize) -> Vec<(String, serde_json::Value)> {
         let mut out = Gradients::examples();
         out.push(("c 0.2".to_owned(), serde_json::json!({"c": 0.2})));
         out.push(("c 0".to_owned(), serde_json::json!({"c": 0.0})));
         out
     }
-
 
     /// K = 2 by another route: w = (t, 1 − t), F(t) = t·(g₁ − g₂)·g₀ + const + c‖g₀‖√q(t),
     /// q(t) = ‖t g₁ + (1 − t) g₂‖², minimised by bisection on F′ over [0, 1] (convex F); when
@@ -210,7 +208,6 @@ fn combination(c: f64, gram: &Gram) -> Vec<f64> {
         .map(|wk| (1.0 / kf + lambda * wk) / rescale)
         .collect()
 }
-
 
 #[cfg(test)]
 mod tests {

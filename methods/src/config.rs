@@ -40,7 +40,7 @@ pub struct ConfigConfig {
 impl MethodConfig for ConfigConfig {
     gradients_only_combination!("config", conflict_free);
 
-/// K = 2 by hand: ĝ is the bisector (u₁ + u₂)/‖u₁ + u₂‖, Σ g_k·ĝ = (n₁ + n₂)√((1 + cos)/2),
+    /// K = 2 by hand: ĝ is the bisector (u₁ + u₂)/‖u₁ + u₂‖, Σ g_k·ĝ = (n₁ + n₂)√((1 + cos)/2),
     /// and the mean update ½(Σ g_k·ĝ)ĝ has coefficients c_k = (n₁ + n₂)/(4 n_k); zero for
     /// opposite gradients (1 + cos ≤ 2·2^-23), a zero gradient leaves the other task alone.
     fn two_task_reference(

@@ -83,7 +83,6 @@ impl MethodConfig for GradVacConfig {
 
     combination_declarations!();
 
-
     fn examples(_: usize) -> Vec<(String, serde_json::Value)> {
         let mut out = Gradients::examples();
         out.push(("beta 0.5".to_owned(), serde_json::json!({"beta": 0.5})));
@@ -93,7 +92,6 @@ impl MethodConfig for GradVacConfig {
     fn permutation_equivariant(&self) -> Property {
         Property::Exempt("the adjustment order is a random draw bound to task indices")
     }
-
 
     fn two_task_reference(
         &self,

@@ -39,7 +39,7 @@ pub struct ImtlGConfig {
 impl MethodConfig for ImtlGConfig {
     gradients_only_combination!("imtl-g", alpha);
 
-/// K = 2 by hand: α₂ = g₁·(u₁ − u₂) / ((g₁ − g₂)·(u₁ − u₂)), with
+    /// K = 2 by hand: α₂ = g₁·(u₁ − u₂) / ((g₁ − g₂)·(u₁ − u₂)), with
     /// g₁·(u₁ − u₂) = G₁₁/n₁ − G₁₂/n₂ and (g₁ − g₂)·(u₁ − u₂) = G₁₁/n₁ − G₁₂/n₂ − G₁₂/n₁ + G₂₂/n₂
     /// (n_k = ‖g_k‖); the mean where that denominator vanishes.
     fn two_task_reference(

@@ -57,7 +57,6 @@ impl MethodConfig for PcGradConfig {
 
     combination_declarations!();
 
-
     fn examples(_: usize) -> Vec<(String, serde_json::Value)> {
         Gradients::examples()
     }
@@ -65,7 +64,6 @@ impl MethodConfig for PcGradConfig {
     fn permutation_equivariant(&self) -> Property {
         Property::Exempt("the projection order is a random draw bound to task indices")
     }
-
 
     /// K = 2, where the order does not matter: if G₁₂ < 0, g₁ − (G₁₂/G₂₂)g₂ and
     /// g₂ − (G₁₂/G₁₁)g₁, so c = ½(1 − G₁₂/G₁₁, 1 − G₁₂/G₂₂); else c = (½, ½) (the paper's
