@@ -12,9 +12,18 @@ fn git(args: &[&str]) -> Option<String> {
 
 fn main() {
     let commit = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-        .map(|s| !s.is_empty())
-        .unwrap_or(false);
+    // The code paths of `stamp::CODE_PATHS`: sources and manifests, untracked ones included.
+    let dirty = git(&[
+        "status",
+        "--porcelain",
+        "--untracked-files=normal",
+        "--",
+        ":(top,glob)**/*.rs",
+        ":(top,glob)**/Cargo.toml",
+        ":(top)Cargo.lock",
+    ])
+    .map(|s| !s.is_empty())
+    .unwrap_or(false);
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let rustc_version = Command::new(rustc)
         .arg("--version")

@@ -18,7 +18,7 @@ pub fn stamp(device: &Device) -> Stamp {
     Stamp {
         mtlbench_version: env!("CARGO_PKG_VERSION").into(),
         git_commit: env!("MTLBENCH_GIT_COMMIT").into(),
-        git_dirty: env!("MTLBENCH_GIT_DIRTY") == "true",
+        git_dirty: git_dirty(),
         rustc: env!("MTLBENCH_RUSTC").into(),
         target: env!("MTLBENCH_TARGET").into(),
         candle: env!("MTLBENCH_CANDLE").into(),
@@ -30,6 +30,51 @@ pub fn stamp(device: &Device) -> Stamp {
             .map(|(name, version)| (name.to_owned(), version.to_owned()))
             .collect(),
     }
+}
+
+/// The code paths whose changes make a build dirty: the Rust sources and the manifests. Data,
+/// configurations and documentation are recorded by other fields or do not change results.
+pub const CODE_PATHS: [&str; 3] = [
+    ":(top,glob)**/*.rs",
+    ":(top,glob)**/Cargo.toml",
+    ":(top)Cargo.lock",
+];
+
+/// Whether this binary's code differs from its commit: as the build saw it, or as the source
+/// tree it was built from shows now. The build script reruns only when git's HEAD or index
+/// change, so an edit that was never added would otherwise leave a clean stamp; the tree is
+/// asked once per process, and only while it is still at the build's commit (a binary run
+/// elsewhere, without its tree, keeps the build's answer).
+fn git_dirty() -> bool {
+    static DIRTY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DIRTY.get_or_init(|| {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        env!("MTLBENCH_GIT_DIRTY") == "true"
+            || code_changed(&root, env!("MTLBENCH_GIT_COMMIT")).unwrap_or(false)
+    })
+}
+
+/// Whether the code of the git work tree at `root` differs from `commit` (tracked changes or
+/// untracked, unignored files under [`CODE_PATHS`]); `None` when `root` is not at `commit` or
+/// git cannot say.
+pub fn code_changed(root: &std::path::Path, commit: &str) -> Option<bool> {
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    if git(&["rev-parse", "HEAD"])? != commit {
+        return None;
+    }
+    let mut status = vec!["status", "--porcelain", "--untracked-files=normal", "--"];
+    status.extend(CODE_PATHS);
+    Some(!git(&status)?.is_empty())
 }
 
 /// Peak resident memory of this process, bytes: Linux's `VmHWM` (since the process started
@@ -105,5 +150,53 @@ pub fn parse_device(name: &str) -> crate::Result<Device> {
             let e = e.lines().next().unwrap_or_default();
             bad(format!("cannot open {name}: {e}; {fix}"))
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn git(dir: &std::path::Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// A real repository: clean at its commit; dirty with an edited tracked source that was
+    /// never added, or a new untracked source; not with a new data file or README edit; no
+    /// answer once HEAD moved on.
+    #[test]
+    fn code_changes_are_seen_without_git_add() {
+        if Command::new("git").arg("--version").output().is_err() {
+            eprintln!("skipped: git is not installed");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        git(root, &["init", "-q"]);
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(root.join("src/lib.rs"), "fn a() {}\n").unwrap();
+        std::fs::write(root.join("README.md"), "doc\n").unwrap();
+        git(root, &["add", "."]);
+        git(root, &["commit", "-q", "-m", "one"]);
+        let commit = git(root, &["rev-parse", "HEAD"]);
+        assert_eq!(code_changed(root, &commit), Some(false));
+        std::fs::write(root.join("README.md"), "more doc\n").unwrap();
+        std::fs::write(root.join("records.json"), "{}\n").unwrap();
+        assert_eq!(code_changed(root, &commit), Some(false), "not code");
+        std::fs::write(root.join("src/lib.rs"), "fn b() {}\n").unwrap();
+        assert_eq!(code_changed(root, &commit), Some(true), "edited, not added");
+        git(root, &["checkout", "-q", "--", "src/lib.rs"]);
+        std::fs::write(root.join("src/new.rs"), "fn c() {}\n").unwrap();
+        assert_eq!(code_changed(root, &commit), Some(true), "untracked source");
+        assert_eq!(code_changed(root, "0000000"), None, "another commit");
     }
 }
