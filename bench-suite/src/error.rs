@@ -34,7 +34,7 @@ pub enum Error {
     #[error("{missing}: the data of these datasets (of {total}) cannot be loaded; fetch it first (see the messages above)")]
     DataMissing { missing: String, total: usize },
     /// A stop signal arrived; the unfinished runs will be trained again on resume.
-    #[error("stopped by {}: finished runs are kept; run the same command again to resume (the interrupted runs are trained again)", crate::interrupt::signal_name(*signal))]
+    #[error("stopped by {}: finished runs are kept; run the same command again to resume (an interrupted run continues from its checkpoint; one trained after a weight search starts over)", crate::interrupt::signal_name(*signal))]
     Interrupted { signal: i32 },
     /// Another process holds the results folder's lock.
     #[error("results folder {} is in use by another mtlbench sweep{}; wait for it to finish, or choose another folder with --out", folder.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
