@@ -30,6 +30,11 @@ struct Checkpoint {
     session: SessionState,
 }
 
+/// `run` as a checkpoint stores it and compares it.
+fn canonical(run: &RunConfig) -> Result<serde_json::Value> {
+    serde_json::to_value(run).map_err(|e| Error::Internal(e.to_string()))
+}
+
 /// Where the checkpoint of `run` lives inside the results folder `results`.
 pub fn path(results: &Path, run: &RunConfig) -> PathBuf {
     results
@@ -41,7 +46,7 @@ pub fn path(results: &Path, run: &RunConfig) -> PathBuf {
 pub fn save(path: &Path, run: &RunConfig, session: &Session<'_>) -> Result<()> {
     let checkpoint = Checkpoint {
         format: FORMAT,
-        run: serde_json::to_value(run).map_err(|e| Error::Internal(e.to_string()))?,
+        run: canonical(run)?,
         session: session.state()?,
     };
     let bytes = serde_json::to_vec(&checkpoint).map_err(|e| Error::Internal(e.to_string()))?;
@@ -62,7 +67,7 @@ pub fn resume(path: &Path, run: &RunConfig, session: &mut Session<'_>) -> Result
             )))
         }
     };
-    let expected = serde_json::to_value(run).map_err(|e| Error::Internal(e.to_string()))?;
+    let expected = canonical(run)?;
     let why = match serde_json::from_slice::<Checkpoint>(&bytes) {
         Err(e) => format!("it does not parse ({e})"),
         Ok(c) if c.format != FORMAT => {

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use candle_core::{Device, Tensor, Var};
 use mtl_datasets::Batch;
-use mtl_methods::{GradSource, Gram, HeadScaling, Method, StepInput, Update};
+use mtl_methods::{GradSource, Gram, HeadScaling, Method, Needs, StepInput, Update};
 
 use crate::dropout::Masks;
 use crate::loss::{targets_tensor, task_loss};
@@ -135,7 +135,7 @@ enum Shared<'a> {
     Combined,
     /// One store holding it (the representation path's surrogate backward).
     Store(&'a candle_core::backprop::GradStore),
-    /// Given directly, one tensor per shared parameter (a method's direction).
+    /// Given directly, one tensor per shared parameter in order (a method's direction).
     Given(Vec<Tensor>),
 }
 
@@ -149,10 +149,6 @@ fn combine(
     heads: HeadScaling,
     shared: Shared<'_>,
 ) -> Result<Vec<Tensor>> {
-    let (shared, mut given) = match shared {
-        Shared::Given(g) => (Shared::Given(Vec::new()), g.into_iter()),
-        other => (other, Vec::new().into_iter()),
-    };
     let encoder_len = model.encoder_params().len();
     let mut grads = Vec::with_capacity(model.params().len());
     for (i, p) in model.params().iter().enumerate() {
@@ -179,7 +175,7 @@ fn combine(
                     .cloned()
                     .map_or_else(|| p.var.zeros_like(), Ok)?,
                 Shared::Combined => from_tasks(&mut (0..per_task.len()).map(|t| (t, lambda[t])))?,
-                Shared::Given(_) => given.next().ok_or_else(|| {
+                Shared::Given(ref given) => given.get(i).cloned().ok_or_else(|| {
                     Error::Internal(format!("no direction for parameter {}", p.name))
                 })?,
             }
@@ -207,15 +203,16 @@ fn flatten_rows(tensors: &[Option<&Tensor>], like: &[Tensor]) -> Result<Vec<f32>
     Ok(row)
 }
 
-/// The per-task coefficients of an update the trainer can apply with gradient `source`, and
-/// the direction if it is one. A direction's "weights" are its head factors (1 for every task:
-/// a direction is only accepted with [`HeadScaling::Own`]).
+/// The per-task coefficients of an update the trainer can apply under the method's `needs`
+/// and head rule `heads`, and the direction if it is one. A direction's "weights" are its head
+/// factors (1 for every task: a direction is only accepted with [`HeadScaling::Own`]).
 fn coefficients_of(
     update: Update,
-    method: &dyn Method,
-    source: GradSource,
+    needs: Needs,
+    heads: HeadScaling,
     k: usize,
 ) -> Result<(Vec<f64>, Option<Vec<f32>>)> {
+    let source = needs.grads;
     let misfit = |what: &str| {
         Err(Error::Internal(format!(
             "the method answered {what} but asked for {source:?} gradients{}",
@@ -236,8 +233,8 @@ fn coefficients_of(
              last shared layer alone"
                 .into(),
         )),
-        Update::Direction(_) if !method.needs().rows => misfit("a direction"),
-        Update::Direction(_) if method.head_scaling() != HeadScaling::Own => Err(Error::Internal(
+        Update::Direction(_) if !needs.rows => misfit("a direction"),
+        Update::Direction(_) if heads != HeadScaling::Own => Err(Error::Internal(
             "a method answering a direction must declare head scaling `own`".into(),
         )),
         Update::Direction(d) => Ok((vec![1.0; k], Some(d))),
@@ -343,7 +340,7 @@ pub(crate) fn train_step(
                 Err(e) => return Ok(Err(e)),
             };
             let update = method.step(&StepInput::new(step, &values, None))?;
-            let (lambda, _) = coefficients_of(update, method, needs.grads, k)?;
+            let (lambda, _) = coefficients_of(update, needs, heads, k)?;
             let mut total: Option<Tensor> = None;
             for (t, loss) in losses.iter().enumerate() {
                 match loss {
@@ -388,7 +385,7 @@ pub(crate) fn train_step(
             let mut input = StepInput::new(step, &values, Some(&gram));
             input.rows = needs.rows.then_some(&rows[..]);
             let update = method.step(&input)?;
-            let (lambda, direction) = coefficients_of(update, method, needs.grads, k)?;
+            let (lambda, direction) = coefficients_of(update, needs, heads, k)?;
             let shared = match direction {
                 Some(d) => {
                     let like: Vec<Tensor> = model
@@ -431,7 +428,7 @@ pub(crate) fn train_step(
             let mut input = StepInput::new(step, &values, Some(&gram));
             input.rows = needs.rows.then_some(&rows[..]);
             let update = method.step(&input)?;
-            let (lambda, direction) = coefficients_of(update, method, needs.grads, k)?;
+            let (lambda, direction) = coefficients_of(update, needs, heads, k)?;
             // The update's gradient w.r.t. each group's z: Σ_k c_k ∂L_k/∂z, or the direction.
             let given = direction
                 .map(|d| unflatten(&d, &z_tensors, device))
@@ -626,7 +623,7 @@ mod tests {
         model: &Model,
         ds: &SyntheticLinear,
         batch: &Batch,
-        probe: &mut Probe,
+        method: &mut dyn Method,
         masks: &Masks,
     ) -> Result<(std::result::Result<StepResult, NonFinite>, BackwardCount)> {
         let mut count = BackwardCount::default();
@@ -634,7 +631,7 @@ mod tests {
             model,
             ds.tasks(),
             batch,
-            probe,
+            method,
             0,
             masks,
             &mut count,
@@ -815,20 +812,8 @@ mod tests {
                     heads,
                     c: c.to_vec(),
                 };
-                let mut count = BackwardCount::default();
-                let out = train_step(
-                    &model,
-                    ds.tasks(),
-                    &batch,
-                    &mut method,
-                    0,
-                    &Masks::none(),
-                    &mut count,
-                    &Device::Cpu,
-                )
-                .unwrap()
-                .ok()
-                .unwrap();
+                let (out, _) = step_with(&model, &ds, &batch, &mut method, &Masks::none()).unwrap();
+                let out = out.ok().unwrap();
                 close_all(&flatten(&out.grads), &want(heads), &ctx);
                 let recorded = match answer {
                     Answer::Direction => vec![1.0; 3],
@@ -853,17 +838,7 @@ mod tests {
                 heads,
                 c: vec![1.0; 3],
             };
-            let mut count = BackwardCount::default();
-            let out = train_step(
-                &model,
-                ds.tasks(),
-                &batch,
-                &mut method,
-                0,
-                &Masks::none(),
-                &mut count,
-                &Device::Cpu,
-            );
+            let out = step_with(&model, &ds, &batch, &mut method, &Masks::none());
             assert!(out.is_err(), "{grads:?} {answer:?} {heads:?}");
         }
     }

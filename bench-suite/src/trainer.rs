@@ -185,7 +185,6 @@ pub struct SessionState {
     optimizer: optim::OptimizerState,
     method: serde_json::Value,
     method_params: Option<optim::OptimizerState>,
-    method_param_values: Vec<f64>,
 }
 
 fn flat(tensors: &[Tensor]) -> Result<Vec<Vec<f32>>> {
@@ -310,7 +309,6 @@ impl<'a> Session<'a> {
             optimizer: self.optimizer.save(),
             method: self.method.state(),
             method_params: self.method_params.as_ref().map(MethodParams::save),
-            method_param_values: self.method.parameters(),
         })
     }
 
@@ -337,21 +335,6 @@ impl<'a> Session<'a> {
             shaped(&state.best_params)?,
         );
         self.optimizer.load(state.optimizer)?;
-        // The method as it was started at step 0, then its state on top.
-        self.method.start(&RunInfo {
-            total_steps: self.total_steps(),
-            steps_per_epoch: self.steps_per_epoch(),
-            seed: self.seed,
-        });
-        self.method.restore(&state.method)?;
-        if !state.method_param_values.is_empty() {
-            self.method.set_parameters(&state.method_param_values);
-        }
-        self.method_params = MethodParams::of(&*self.method, &self.train)?;
-        if let (Some(p), Some(saved)) = (&mut self.method_params, state.method_params) {
-            p.load(saved)?;
-        }
-        self.started = true;
         self.step = state.step;
         self.epoch = state.epoch;
         self.epoch_steps = state.epoch_steps;
@@ -368,12 +351,14 @@ impl<'a> Session<'a> {
         self.weights = state.weights;
         self.step_ms = state.step_ms;
         self.epochs = state.epochs;
+        // The method as it was started at step 0, its state (own parameters included) on top.
+        self.start_method(self.total_steps(), Some(&state.method))?;
+        if let (Some(p), Some(saved)) = (&mut self.method_params, state.method_params) {
+            p.load(saved)?;
+        }
         if self.epoch >= 1 {
-            let lr = optim::epoch_lr(&self.train, self.epoch);
-            self.optimizer.set_lr(lr);
-            if let Some(p) = &mut self.method_params {
-                p.set_lr(lr);
-            }
+            self.optimizer
+                .set_lr(optim::epoch_lr(&self.train, self.epoch));
             let rest: Vec<Batch> = self
                 .dataset
                 .batches(Split::Train, self.batch_size, self.epoch, self.seed)
@@ -382,6 +367,25 @@ impl<'a> Session<'a> {
                 .collect();
             self.pending = rest.into_iter();
         }
+        Ok(())
+    }
+
+    /// Starts the method for `total_steps` more steps, restores `state` if given, and takes
+    /// over the parameters it owns under the current epoch's learning rate.
+    fn start_method(&mut self, total_steps: u64, state: Option<&serde_json::Value>) -> Result<()> {
+        self.method.start(&RunInfo {
+            total_steps,
+            steps_per_epoch: self.steps_per_epoch(),
+            seed: self.seed,
+        });
+        if let Some(state) = state {
+            self.method.restore(state)?;
+        }
+        self.method_params = MethodParams::of(&*self.method, &self.train)?;
+        if let Some(p) = &mut self.method_params {
+            p.set_lr(optim::epoch_lr(&self.train, self.epoch.max(1)));
+        }
+        self.started = true;
         Ok(())
     }
 
@@ -499,16 +503,7 @@ impl<'a> Session<'a> {
     /// ending epochs — validation, logging, checkpoint selection — as they complete.
     pub fn train_steps(&mut self, n: u64, on_step: &mut dyn FnMut()) -> Result<()> {
         if !self.started {
-            self.method.start(&RunInfo {
-                total_steps: self.total_steps().saturating_sub(self.step),
-                steps_per_epoch: self.steps_per_epoch(),
-                seed: self.seed,
-            });
-            self.method_params = MethodParams::of(&*self.method, &self.train)?;
-            if let Some(p) = &mut self.method_params {
-                p.set_lr(optim::epoch_lr(&self.train, self.epoch.max(1)));
-            }
-            self.started = true;
+            self.start_method(self.total_steps().saturating_sub(self.step), None)?;
         }
         for _ in 0..n {
             if self.diverged() {

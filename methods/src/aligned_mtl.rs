@@ -82,7 +82,7 @@ impl MethodConfig for AlignedMtlConfig {
 /// c = B·(1/K) for one Gram matrix.
 fn aligned(gram: &Gram) -> Vec<f64> {
     let k = gram.k();
-    let scale = gram.as_slice().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let scale = gram.max_abs();
     if scale == 0.0 {
         return vec![1.0 / k as f64; k];
     }

@@ -153,7 +153,7 @@ fn combination(c: f64, gram: &Gram) -> Vec<f64> {
     let rescale = 1.0 + c * c;
     let mean = vec![1.0 / kf / rescale; k];
     // Scale to max |entry| 1: w and λ do not change.
-    let scale = gram.as_slice().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let scale = gram.max_abs();
     if scale == 0.0 || c == 0.0 {
         return mean;
     }

@@ -63,6 +63,11 @@ impl Preference {
         Ok(p.clone())
     }
 
+    /// True for the uniform default.
+    pub fn is_uniform(&self) -> bool {
+        self.0.is_none()
+    }
+
     /// Whether the symmetric properties hold: with the uniform default, yes; a given
     /// preference is bound to task indices.
     pub fn symmetric(&self) -> Property {
@@ -90,9 +95,9 @@ impl Preference {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChebyshevConfig {
-    /// Preference p (default uniform).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub preference: Option<Vec<f64>>,
+    /// Preference p (default uniform); left out of the canonical JSON when uniform.
+    #[serde(skip_serializing_if = "Preference::is_uniform")]
+    pub preference: Preference,
 }
 
 impl MethodConfig for ChebyshevConfig {
@@ -101,7 +106,7 @@ impl MethodConfig for ChebyshevConfig {
     }
 
     fn build(&self, num_tasks: usize) -> Result<Box<dyn Method>> {
-        let p = Preference(self.preference.clone()).resolve("chebyshev", num_tasks)?;
+        let p = self.preference.resolve("chebyshev", num_tasks)?;
         Ok(Box::new(Chebyshev { p }))
     }
 
@@ -114,11 +119,11 @@ impl MethodConfig for ChebyshevConfig {
     }
 
     fn permutation_equivariant(&self) -> Property {
-        Preference(self.preference.clone()).symmetric()
+        self.preference.symmetric()
     }
 
     fn mean_when_identical(&self) -> Property {
-        Preference(self.preference.clone()).symmetric()
+        self.preference.symmetric()
     }
 
     /// K = 2: (p₁, 0) if p₁L₁ > p₂L₂, (0, p₂) if less, (p₁/2, p₂/2) on a tie.
@@ -127,7 +132,7 @@ impl MethodConfig for ChebyshevConfig {
         _: &Gram,
         losses: &[f64],
     ) -> std::result::Result<Vec<f64>, &'static str> {
-        let p = Preference(self.preference.clone())
+        let p = self.preference
             .resolve("chebyshev", 2)
             .map_err(|_| "invalid preference")?;
         let (a, b) = (p[0] * losses[0], p[1] * losses[1]);
@@ -179,7 +184,7 @@ mod tests {
     #[test]
     fn the_largest_weighted_loss_gets_its_preference() {
         let mut m = ChebyshevConfig {
-            preference: Some(vec![0.2, 0.3, 0.5]),
+            preference: Preference(Some(vec![0.2, 0.3, 0.5])),
         }
         .build(3)
         .unwrap();
@@ -190,7 +195,7 @@ mod tests {
     #[test]
     fn a_preference_of_the_wrong_length_is_refused() {
         let err = ChebyshevConfig {
-            preference: Some(vec![0.5, 0.5]),
+            preference: Preference(Some(vec![0.5, 0.5])),
         }
         .build(3)
         .err()

@@ -2,6 +2,9 @@
 //! step's Gram matrix into combination coefficients, and the declarations of their
 //! configurations.
 
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
 use crate::gradients::Gradients;
 use crate::method::{HeadScaling, Method, Needs, StepInput, Update};
 use crate::step_checks::{gram, require_tasks};
@@ -50,6 +53,31 @@ impl Method for GramCombination {
         let gram = gram(self.name, self.k, input)?;
         Ok(Update::Combination((self.combine)(gram)))
     }
+}
+
+/// The mean (1/K) Σ_i g_i′ of gradient surgery done task by task on the Gram matrix (PCGrad,
+/// GradVac), as coefficients over the original gradients: g_i′ starts at g_i (coefficients
+/// e_i), and `adjust(i, j, c)` changes its coefficients `c` for every other task j, in an
+/// order drawn from `rng` for each task.
+pub fn sequential_surgery(
+    k: usize,
+    rng: &mut ChaCha8Rng,
+    mut adjust: impl FnMut(usize, usize, &mut [f64]),
+) -> Vec<f64> {
+    let mut total = vec![0.0; k];
+    for i in 0..k {
+        let mut c = vec![0.0; k];
+        c[i] = 1.0;
+        let mut others: Vec<usize> = (0..k).filter(|&j| j != i).collect();
+        others.shuffle(rng);
+        for j in others {
+            adjust(i, j, &mut c);
+        }
+        for (t, v) in total.iter_mut().zip(&c) {
+            *t += v / k as f64;
+        }
+    }
+    total
 }
 
 /// The [`MethodConfig`](crate::MethodConfig) declarations of a gradient-combination method:

@@ -114,6 +114,16 @@ struct DbState {
     averages: Vec<Vec<f32>>,
 }
 
+impl DbState {
+    /// ‖ĝ_k‖ of every task's running average.
+    fn average_norms(&self) -> Vec<f64> {
+        self.averages
+            .iter()
+            .map(|a| a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt())
+            .collect()
+    }
+}
+
 /// The running method.
 struct DbMtl {
     config: DbMtlConfig,
@@ -151,12 +161,7 @@ impl Method for DbMtl {
             }
         }
         self.state.steps += 1;
-        let norms: Vec<f64> = self
-            .state
-            .averages
-            .iter()
-            .map(|a| a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt())
-            .collect();
+        let norms = self.state.average_norms();
         let max = norms.iter().copied().fold(0.0, f64::max);
         let k = self.k as f64;
         // Summed in f64, so that the f32 answer does not depend on the order of the tasks.
@@ -180,12 +185,7 @@ impl Method for DbMtl {
     }
 
     fn record_state(&self) -> serde_json::Value {
-        let norms: Vec<f64> = self
-            .state
-            .averages
-            .iter()
-            .map(|a| a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt())
-            .collect();
+        let norms = self.state.average_norms();
         serde_json::json!({ "steps": self.state.steps, "average_norms": norms })
     }
 

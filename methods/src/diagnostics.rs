@@ -136,7 +136,7 @@ fn condition_number(gram: &Gram) -> Option<f64> {
         return None;
     }
     // Symmetrise and scale to max |entry| = 1 (the ratio is scale-free; nothing overflows).
-    let scale = raw.iter().fold(0.0f64, |acc, v| acc.max(v.abs()));
+    let scale = gram.max_abs();
     if scale == 0.0 {
         return None;
     }

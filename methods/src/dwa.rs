@@ -19,6 +19,7 @@ use crate::method::{
     UpdateKind,
 };
 use crate::step_checks::losses;
+use crate::weights::softmax;
 use crate::{Gram, Result};
 
 /// Hyper-parameters of `dwa`.
@@ -116,10 +117,7 @@ impl Dwa {
         let z: Vec<f64> = (0..self.k)
             .map(|k| ratio(k) / self.config.temperature)
             .collect();
-        let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let e: Vec<f64> = z.iter().map(|v| (v - max).exp()).collect();
-        let sum: f64 = e.iter().sum();
-        e.iter().map(|v| self.k as f64 * v / sum).collect()
+        softmax(&z).iter().map(|s| self.k as f64 * s).collect()
     }
 }
 

@@ -95,7 +95,7 @@ impl MethodConfig for FairGradConfig {
         gram: &Gram,
         _: &[f64],
     ) -> std::result::Result<Vec<f64>, &'static str> {
-        let max = gram.as_slice().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let max = gram.max_abs();
         if max == 0.0 {
             return Ok(vec![0.5, 0.5]);
         }

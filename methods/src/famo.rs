@@ -24,6 +24,7 @@ use crate::method::{
     restore_state, typed_state, GradSource, Method, MethodConfig, Needs, ParamDoc, StepInput, Update,
 };
 use crate::step_checks::losses;
+use crate::weights::softmax;
 use crate::{Gram, Result, Weights};
 
 /// Offset of the losses before their logarithm.
@@ -128,13 +129,6 @@ struct Famo {
     config: FamoConfig,
     k: usize,
     state: FamoState,
-}
-
-fn softmax(x: &[f64]) -> Vec<f64> {
-    let max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let e: Vec<f64> = x.iter().map(|v| (v - max).exp()).collect();
-    let sum: f64 = e.iter().sum();
-    e.iter().map(|v| v / sum).collect()
 }
 
 impl Method for Famo {

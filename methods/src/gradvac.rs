@@ -19,9 +19,9 @@
 //! Hyper-parameters: `beta`, the targets' averaging rate in (0, 1], default 0.01 (the paper's);
 //! `gradients`. Cost per step: that of the chosen gradients plus O(K³) on the Gram matrix.
 
-use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use crate::combination::sequential_surgery;
 use crate::method::{
     parse_state, typed_state, HeadScaling, Method, MethodConfig, Needs, ParamDoc, Property,
     RunInfo, StepInput, Update,
@@ -113,44 +113,33 @@ struct GradVac {
 impl GradVac {
     fn combination(&mut self, gram: &Gram, step: u64) -> Vec<f64> {
         let k = self.k;
+        let beta = self.config.beta;
+        let targets = &mut self.targets;
         let mut rng = step_rng(self.seed, "gradvac", step);
-        let mut total = vec![0.0; k];
-        for i in 0..k {
-            let mut c = vec![0.0; k];
-            c[i] = 1.0;
-            let mut others: Vec<usize> = (0..k).filter(|&j| j != i).collect();
-            others.shuffle(&mut rng);
-            for j in others {
-                let norm_j = gram.get(j, j).max(0.0).sqrt();
-                let cg: Vec<f64> = (0..k)
-                    .map(|n| (0..k).map(|m| c[m] * gram.get(m, n)).sum())
-                    .collect();
-                let norm_i = cg
-                    .iter()
-                    .zip(&c)
-                    .map(|(a, b)| a * b)
-                    .sum::<f64>()
-                    .max(0.0)
-                    .sqrt();
-                if norm_i == 0.0 || norm_j == 0.0 {
-                    continue;
-                }
-                let phi = (cg[j] / (norm_i * norm_j)).clamp(-1.0, 1.0);
-                let target = self.targets[i * k + j];
-                let root_target = (1.0 - target * target).max(0.0).sqrt();
-                if phi < target && root_target >= 1e-8 {
-                    let root_phi = (1.0 - phi * phi).max(0.0).sqrt();
-                    c[j] +=
-                        norm_i * (target * root_phi - phi * root_target) / (norm_j * root_target);
-                }
-                let beta = self.config.beta;
-                self.targets[i * k + j] = (1.0 - beta) * target + beta * phi;
+        sequential_surgery(k, &mut rng, |i, j, c| {
+            let norm_j = gram.get(j, j).max(0.0).sqrt();
+            let cg: Vec<f64> = (0..k)
+                .map(|n| (0..k).map(|m| c[m] * gram.get(m, n)).sum())
+                .collect();
+            let norm_i = cg
+                .iter()
+                .zip(c.iter())
+                .map(|(a, b)| a * b)
+                .sum::<f64>()
+                .max(0.0)
+                .sqrt();
+            if norm_i == 0.0 || norm_j == 0.0 {
+                return;
             }
-            for (t, v) in total.iter_mut().zip(&c) {
-                *t += v / k as f64;
+            let phi = (cg[j] / (norm_i * norm_j)).clamp(-1.0, 1.0);
+            let target = targets[i * k + j];
+            let root_target = (1.0 - target * target).max(0.0).sqrt();
+            if phi < target && root_target >= 1e-8 {
+                let root_phi = (1.0 - phi * phi).max(0.0).sqrt();
+                c[j] += norm_i * (target * root_phi - phi * root_target) / (norm_j * root_target);
             }
-        }
-        total
+            targets[i * k + j] = (1.0 - beta) * target + beta * phi;
+        })
     }
 }
 

@@ -63,6 +63,12 @@ impl Gram {
         &self.data
     }
 
+    /// The largest |M_ij|, the scale the solvers divide by (NaN entries are passed over, as
+    /// `f64::max` does).
+    pub fn max_abs(&self) -> f64 {
+        self.data.iter().fold(0.0f64, |m, v| m.max(v.abs()))
+    }
+
     /// Per-task gradient norms ‖g_k‖ = √M_kk.
     pub fn norms(&self) -> Vec<f64> {
         (0..self.k)

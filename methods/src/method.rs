@@ -77,9 +77,6 @@ impl Needs {
             after_step: false,
         }
     }
-
-    /// No gradients: losses alone.
-    pub const LOSSES: Self = Self::grads(GradSource::None);
 }
 
 /// What a method learns about its run before the first step ([`Method::start`]).
@@ -168,16 +165,6 @@ impl Update {
         match self {
             Update::Weights(w) => Some(w),
             _ => None,
-        }
-    }
-
-    /// Short name of the kind, as records and `mtlbench list` show it.
-    pub fn kind(&self) -> UpdateKind {
-        match self {
-            Update::Weights(_) => UpdateKind::Weights,
-            Update::FreeWeights(_) => UpdateKind::FreeWeights,
-            Update::Combination(_) => UpdateKind::Combination,
-            Update::Direction(_) => UpdateKind::Direction,
         }
     }
 }
@@ -271,7 +258,8 @@ pub trait Method: Send {
         HeadScaling::Weighted
     }
     /// Trainable parameters the method owns (UW's log-variances), trained by the run's
-    /// optimiser from [`Method::parameter_grads`] after every step. Default: none.
+    /// optimiser from [`Method::parameter_grads`] after every step; they are part of its
+    /// [`Method::state`]. Default: none.
     fn parameters(&self) -> Vec<f64> {
         Vec::new()
     }

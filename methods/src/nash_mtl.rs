@@ -116,7 +116,7 @@ impl MethodConfig for NashMtlConfig {
         if self.update_weights_every != 1 {
             return Err("weights between refreshes are those of an earlier step");
         }
-        let max = gram.as_slice().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let max = gram.max_abs();
         if max == 0.0 {
             return Ok(vec![0.5, 0.5]);
         }

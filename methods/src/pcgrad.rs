@@ -23,9 +23,9 @@
 //! Cost per step: K backward passes through the encoder (`params`), or one plus K through the
 //! heads (`representation`); the surgery is O(K³) on the Gram matrix.
 
-use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use crate::combination::sequential_surgery;
 use crate::gradients::Gradients;
 use crate::method::{
     GradSource, HeadScaling, Method, MethodConfig, Needs, ParamDoc, Property, RunInfo, StepInput, Update,
@@ -97,25 +97,13 @@ impl PcGrad {
     fn combination(&self, gram: &Gram, step: u64) -> Vec<f64> {
         let k = self.k;
         let mut rng = step_rng(self.seed, "pcgrad", step);
-        let mut total = vec![0.0; k];
-        for i in 0..k {
-            // Coefficients of g_i^PC.
-            let mut c = vec![0.0; k];
-            c[i] = 1.0;
-            let mut others: Vec<usize> = (0..k).filter(|&j| j != i).collect();
-            others.shuffle(&mut rng);
-            for j in others {
-                let norm2 = gram.get(j, j);
-                let dot: f64 = (0..k).map(|m| c[m] * gram.get(m, j)).sum();
-                if dot < 0.0 && norm2 > 0.0 {
-                    c[j] -= dot / norm2;
-                }
+        sequential_surgery(k, &mut rng, |_, j, c| {
+            let norm2 = gram.get(j, j);
+            let dot: f64 = (0..k).map(|m| c[m] * gram.get(m, j)).sum();
+            if dot < 0.0 && norm2 > 0.0 {
+                c[j] -= dot / norm2;
             }
-            for (t, v) in total.iter_mut().zip(&c) {
-                *t += v / k as f64;
-            }
-        }
-        total
+        })
     }
 }
 
@@ -141,6 +129,7 @@ impl Method for PcGrad {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::seq::SliceRandom;
 
     /// Golden values by hand: g₁ = (1, 0), g₂ = (−1, 1). g₁·g₂ = −1, so
     /// g₁^PC = g₁ + ½g₂ = (½, ½) and g₂^PC = g₂ + g₁ = (0, 1); their mean is (¼, ¾) =

@@ -18,6 +18,7 @@ use crate::method::{
     GradSource, Method, MethodConfig, Needs, ParamDoc, Property, RunInfo, StepInput, Update,
 };
 use crate::step_checks::{losses, step_rng};
+use crate::weights::softmax;
 use crate::{Gram, Result, Weights};
 
 /// `rlw` takes no hyper-parameters.
@@ -67,10 +68,7 @@ impl Rlw {
         let z: Vec<f64> = (0..self.k)
             .map(|_| StandardNormal.sample(&mut rng))
             .collect();
-        let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let e: Vec<f64> = z.iter().map(|v| (v - max).exp()).collect();
-        let sum: f64 = e.iter().sum();
-        Weights::simplex(e.iter().map(|v| v / sum).collect())
+        Weights::simplex(softmax(&z))
     }
 }
 

@@ -22,6 +22,7 @@ use crate::method::{
     GradSource, Method, MethodConfig, Needs, ParamDoc, Property, StepInput, Update, UpdateKind,
 };
 use crate::step_checks::losses;
+use crate::weights::softmax;
 use crate::{Gram, Result};
 
 /// Hyper-parameters of `stch`.
@@ -30,16 +31,16 @@ use crate::{Gram, Result};
 pub struct StchConfig {
     /// Smoothing μ > 0; default 1.
     pub mu: f64,
-    /// Preference p (default uniform).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub preference: Option<Vec<f64>>,
+    /// Preference p (default uniform); left out of the canonical JSON when uniform.
+    #[serde(skip_serializing_if = "Preference::is_uniform")]
+    pub preference: Preference,
 }
 
 impl Default for StchConfig {
     fn default() -> Self {
         Self {
             mu: 1.0,
-            preference: None,
+            preference: Preference(None),
         }
     }
 }
@@ -67,7 +68,7 @@ impl MethodConfig for StchConfig {
     }
 
     fn build(&self, num_tasks: usize) -> Result<Box<dyn Method>> {
-        let p = Preference(self.preference.clone()).resolve("stch", num_tasks)?;
+        let p = self.preference.resolve("stch", num_tasks)?;
         Ok(Box::new(Stch { p, mu: self.mu }))
     }
 
@@ -82,11 +83,11 @@ impl MethodConfig for StchConfig {
     }
 
     fn permutation_equivariant(&self) -> Property {
-        Preference(self.preference.clone()).symmetric()
+        self.preference.symmetric()
     }
 
     fn mean_when_identical(&self) -> Property {
-        Preference(self.preference.clone()).symmetric()
+        self.preference.symmetric()
     }
 
     /// K = 2: the softmax of two is a logistic, w₁ = p₁σ((p₁L₁ − p₂L₂)/μ), w₂ = p₂σ(−…).
@@ -95,7 +96,7 @@ impl MethodConfig for StchConfig {
         _: &Gram,
         losses: &[f64],
     ) -> std::result::Result<Vec<f64>, &'static str> {
-        let p = Preference(self.preference.clone())
+        let p = self.preference
             .resolve("stch", 2)
             .map_err(|_| "invalid preference")?;
         let x = (p[0] * losses[0] - p[1] * losses[1]) / self.mu;
@@ -123,11 +124,8 @@ impl Method for Stch {
             .zip(losses)
             .map(|(p, l)| p * l / self.mu)
             .collect();
-        let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let e: Vec<f64> = z.iter().map(|v| (v - max).exp()).collect();
-        let sum: f64 = e.iter().sum();
         Ok(Update::FreeWeights(
-            self.p.iter().zip(&e).map(|(p, e)| p * e / sum).collect(),
+            self.p.iter().zip(softmax(&z)).map(|(p, s)| p * s).collect(),
         ))
     }
 }
@@ -145,7 +143,7 @@ mod tests {
         let losses = [2.0, 1.5, 0.4];
         let mut m = StchConfig {
             mu,
-            preference: Some(p.to_vec()),
+            preference: Preference(Some(p.to_vec())),
         }
         .build(3)
         .unwrap();

@@ -5,6 +5,14 @@ use crate::{Error, Result};
 /// Tolerance for "sums to one" on the probability simplex.
 pub const SIMPLEX_TOL: f64 = 1e-6;
 
+/// softmax(x)_k = e^{x_k} / Σ_i e^{x_i}, computed from x − max x so nothing overflows.
+pub fn softmax(x: &[f64]) -> Vec<f64> {
+    let max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = x.iter().map(|v| (v - max).exp()).collect();
+    let sum: f64 = e.iter().sum();
+    e.iter().map(|v| v / sum).collect()
+}
+
 /// Task weights λ: finite, and on the probability simplex when built by [`Weights::simplex`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Weights(Vec<f64>);

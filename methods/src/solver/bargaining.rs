@@ -22,7 +22,7 @@ pub const RIDGE: f64 = 1e-6;
 /// The solution for exponent `q` > 0.
 pub fn solve(gram: &Gram, q: f64) -> Vec<f64> {
     let k = gram.k();
-    let scale = gram.as_slice().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let scale = gram.max_abs();
     if scale == 0.0 || !scale.is_finite() {
         return vec![1.0 / k as f64; k];
     }
@@ -86,7 +86,7 @@ mod tests {
             vec![0.9, 0.9, 0.9, -3.0],
         ];
         let gram = Gram::from_rows(&rows);
-        let eps = RIDGE * gram.as_slice().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let eps = RIDGE * gram.max_abs();
         for q in [1.0, 0.5, 2.0] {
             let a = solve(&gram, q);
             for i in 0..4 {

@@ -23,7 +23,7 @@ const TOL: f64 = 1e-12;
 /// v = argmin_{v ≥ u} vᵀGv for one weight vector `u` (length K).
 pub fn project(gram: &Gram, u: &[f64]) -> Vec<f64> {
     let k = gram.k();
-    let scale = gram.as_slice().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let scale = gram.max_abs();
     if scale == 0.0 || !scale.is_finite() {
         return u.to_vec();
     }
@@ -106,7 +106,7 @@ mod tests {
             let gram = Gram::from_rows(&rows);
             let u: Vec<f64> = (0..6).map(|_| next().abs()).collect();
             let v = project(&gram, &u);
-            let scale = gram.as_slice().iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            let scale = gram.max_abs();
             for i in 0..6 {
                 let gv: f64 = (0..6).map(|j| gram.get(i, j) * v[j]).sum();
                 assert!(v[i] >= u[i], "{v:?} {u:?}");

@@ -204,7 +204,7 @@ pub fn min_norm(gram: &Gram, config: &MinNormConfig) -> MinNormSolution {
             norm_sq: raw[0].max(0.0),
         };
     }
-    let scale = raw.iter().fold(0.0f64, |acc, v| acc.max(v.abs()));
+    let scale = gram.max_abs();
     if scale == 0.0 {
         return MinNormSolution::uniform(k, true, 0.0);
     }
