@@ -9,12 +9,20 @@
         --train epochs=15 --train batch_size=256 --seeds 0,1,2 \
         --method uniform --method mgda-ub --method stl:task=0 --method stl:task=1
 
-Both modes first build and run the exporter (`cargo build --workspace --example twin_export`)
+    compare.py speed    --python VENV/bin/python --work DIR --out results/speed-lenet-m.md \
+        --dataset multi-fashion --data source=cache --data max_train=10240 --model lenet-m \
+        --train epochs=2 --train batch_size=256 --train optimizer=adamw \
+        --method uniform --method mgda-ub --rounds 3
+
+All modes first build and run the exporter (`cargo build --workspace --example twin_export`)
 into WORK/export. `step` then runs twin.py's step test three ways (f32 with torch.optim.Adam,
 f32 with mtlbench's Adam formula, f64) and tabulates the differences. `protocol` trains every
 (method, seed) with `target/PROFILE/mtlbench run` (records in WORK/runs, reused when present)
 and with the twin (WORK/twin.json, resumed when present), and tabulates per-task test metrics
 and Δm% (mean ± 95 % t-interval over seeds) of both, with the paired differences.
+`speed` alternates, round by round and method by method, `mtlbench run` (its
+`timing.step_ms_median`) with twin.py's `speed` (PyTorch's default and fused Adam(W), the
+same steps timed the same way) and tabulates the medians, the ratios and their spread.
 Standard library only; the twin runs under --python (a venv with torch, see README.md).
 """
 import argparse
@@ -398,6 +406,66 @@ def protocol(a):
     write_md(a.out, lines)
 
 
+# --------------------------------------------------------------------------- speed
+
+
+def speed(a):
+    run_export(a, ["--seeds", "0"])
+    export = os.path.join(a.work, "export")
+    with open(os.path.join(export, "meta.json")) as f:
+        meta = json.load(f)
+    binary = os.path.join(ROOT, "target", a.profile, "mtlbench")
+    sides = ("mtlbench", "torch", "torch fused")
+    times = {(m, s): [] for m in a.method for s in sides}
+    for r in range(a.rounds):
+        for method in a.method:
+            folder = os.path.join(a.work, "speed", f"round{r}", label(method))
+            if read_record(folder) is None:
+                name, _, rest = method.partition(":")
+                cmd = [binary, "--threads", str(a.threads), "run", "--method", name,
+                       "--out", folder] + export_args(a)
+                for p in filter(None, rest.split(",")):
+                    cmd += ["--param", p]
+                sh(cmd, stdout=subprocess.DEVNULL)
+            with open(glob.glob(os.path.join(folder, "*.json"))[0]) as f:
+                times[(method, "mtlbench")].append(json.load(f)["timing"]["step_ms_median"])
+            for side, flags in (("torch", []), ("torch fused", ["--fused"])):
+                out = os.path.join(a.work, "speed", f"round{r}", f"{label(method)}-{side}.json")
+                sh([a.python, os.path.join(HERE, "twin.py"), "speed", export, "--method", method,
+                    "--threads", str(a.threads), "--steps", str(a.steps), "--out", out] + flags,
+                   stdout=subprocess.DEVNULL)
+                with open(out) as f:
+                    times[(method, side)].append(
+                        json.load(f)["methods"][method]["step_ms_median"])
+    t = meta["train"]
+    lines = [
+        f"# Step time side by side: {meta['model']['name']} on {meta['dataset']['id']}",
+        "",
+        f"{t['optimizer']}, batch {t['batch_size']}, {a.threads} threads, {a.rounds} rounds; "
+        "in each round, method by method: `mtlbench run` (median step of the run, "
+        f"`timing.step_ms_median`), then PyTorch's default and fused {t['optimizer']} "
+        f"(twin.py speed: median of {a.steps} steps after 5 untimed ones, same model, same "
+        "batches). A step is forward, backward and optimiser update; batch assembly is outside. "
+        "Ratios are mtlbench ÷ PyTorch per round: median (min–max).",
+        "",
+        f"Command: `{command_line()}`",
+        "",
+        "| method | mtlbench ms | torch ms | torch fused ms | ÷ torch | ÷ torch fused |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for m in a.method:
+        mt, td, tf = (times[(m, s)] for s in sides)
+        def ratio(other):
+            r = [x / y for x, y in zip(mt, other)]
+            return f"{statistics.median(r):.2f} ({min(r):.2f}–{max(r):.2f})"
+        lines.append(f"| {m} | {statistics.median(mt):.2f} | {statistics.median(td):.2f} | "
+                     f"{statistics.median(tf):.2f} | {ratio(td)} | {ratio(tf)} |")
+    lines += ["", "Per round (ms): " + "; ".join(
+        f"{m} {s}: " + ", ".join(f"{v:.2f}" for v in times[(m, s)])
+        for m in a.method for s in sides), ""]
+    write_md(a.out, lines)
+
+
 def write_md(path, lines):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
@@ -407,7 +475,7 @@ def write_md(path, lines):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("mode", choices=("step", "protocol"))
+    p.add_argument("mode", choices=("step", "protocol", "speed"))
     p.add_argument("--python", required=True, help="a python with torch (README.md)")
     p.add_argument("--work", required=True, help="scratch folder for the export and runs")
     p.add_argument("--out", required=True, help="the Markdown table")
@@ -421,12 +489,13 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--profile", choices=("release", "debug"), default="release",
                    help="cargo profile of the exporter and of target/PROFILE/mtlbench")
+    p.add_argument("--rounds", type=int, default=3, help="speed: alternating rounds")
     p.add_argument("--twin-flag", action="append", default=[],
                    help="extra twin.py protocol flag, e.g. --twin-flag=--epoch0")
     a = p.parse_args()
     a.work = os.path.abspath(a.work)
     a.out = os.path.abspath(a.out)
-    (step if a.mode == "step" else protocol)(a)
+    {"step": step, "protocol": protocol, "speed": speed}[a.mode](a)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ same model in PyTorch from the same initial parameters on the same batches in th
     twin.py step     EXPORT --method uniform --method mgda-ub [--seed 0] [--out FILE.json]
     twin.py protocol EXPORT --method uniform --method mgda-ub --method stl:task=0 \
         --method stl:task=1 [--seeds 0,1,2] [--epochs 15] [--out FILE.json]
+    twin.py speed    EXPORT --method uniform --method mgda-ub [--fused] [--steps 60]
 
 Everything the twin computes is its own PyTorch code: the model (torch.nn.functional), the
 losses, autograd, the MGDA-UB gradient w.r.t. the representation, the loss+ normalisation
@@ -348,13 +349,16 @@ class MtlbenchAdam:
 class TorchAdam:
     """torch.optim.Adam / AdamW (single-tensor path) fed the twin's gradients."""
 
-    def __init__(self, params, train):
+    def __init__(self, params, train, fused=False):
         kind = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}.get(train["optimizer"])
         if kind is None:
             raise SystemExit(f"optimizer {train['optimizer']!r}: the twin has adam and adamw")
         self.params = params
+        # The step test compares with the single-tensor path; `fused` is the speed
+        # comparison's fastest PyTorch optimiser.
+        paths = {"fused": True} if fused else {"foreach": False}
         self.opt = kind(params, lr=train["lr"], betas=(train["beta1"], train["beta2"]),
-                        eps=train["eps"], weight_decay=train["weight_decay"], foreach=False)
+                        eps=train["eps"], weight_decay=train["weight_decay"], **paths)
 
     def set_lr(self, lr):
         for group in self.opt.param_groups:
@@ -647,6 +651,38 @@ def protocol(args):
     write(report, args.out)
 
 
+# --------------------------------------------------------------------------- speed
+
+
+def speed(args):
+    """Median wall time of one training step (forward, backward, optimiser update; batch
+    assembly outside, as mtlbench's `timing.step_ms_median`) over `--steps` steps after
+    `--warmup` untimed ones, on the export's batches of seed `--seed`."""
+    ex = Export(args.export, args.dtype)
+    check_supported(ex.meta["train"])
+    orders = ex.orders(args.seed)
+    report = {"export": ex.meta["dataset"]["id"], "model": ex.meta["model"]["name"],
+              "fused": args.fused, "threads": torch.get_num_threads(),
+              "torch": torch.__version__, "methods": {}}
+    for text in args.method:
+        method = MethodSpec(text, len(ex.tasks))
+        net = Net(ex, leaves(ex.params(args.seed)))
+        opt = TorchAdam(net.list, ex.meta["train"], fused=args.fused)
+        batches = (b for _ in range(10**6) for e in sorted(orders)
+                   for b in ex.batches(args.seed, e, orders))
+        times = []
+        for i in range(args.warmup + args.steps):
+            x, ys = next(batches)
+            t0 = time.perf_counter()
+            _, _, _, grads = train_step(net, ex, method, x, ys)
+            opt.step(grads)
+            if i >= args.warmup:
+                times.append((time.perf_counter() - t0) * 1e3)
+        report["methods"][text] = {"step_ms_median": median(times), "steps": len(times)}
+    print(json.dumps(report))
+    write(report, args.out)
+
+
 def write(report, path):
     if path:
         tmp = path + ".tmp"
@@ -659,7 +695,7 @@ def write(report, path):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="mode", required=True)
-    for name in ("step", "protocol"):
+    for name in ("step", "protocol", "speed"):
         s = sub.add_parser(name)
         s.add_argument("export", help="folder written by twin_export")
         s.add_argument("--method", action="append", required=True,
@@ -683,13 +719,19 @@ def main():
     pr.add_argument("--epoch0", action="store_true",
                     help="the initial parameters are selectable too (mtlbench before the "
                     "selection change; by default only trained epochs are)")
+    sp = sub.choices["speed"]
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--fused", action="store_true", help="torch.optim.Adam(W)(fused=True)")
+    sp.add_argument("--steps", type=int, default=60)
+    sp.add_argument("--warmup", type=int, default=5)
     args = p.parse_args()
     args.ablate = getattr(args, "ablate", None)
     args.dtype = getattr(torch, args.dtype)
     if args.threads:
         torch.set_num_threads(args.threads)
-    torch.use_deterministic_algorithms(True)
-    (step_test if args.mode == "step" else protocol)(args)
+    if args.mode != "speed":
+        torch.use_deterministic_algorithms(True)
+    {"step": step_test, "protocol": protocol, "speed": speed}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -1,29 +1,31 @@
-//! Convolution stages of the LeNet encoder, computed as gathered patches times a matrix.
+//! Convolution stages of the LeNet encoder.
 //!
 //! candle's CPU `conv2d` backward goes through `conv_transpose2d` and a convolution with the
-//! whole image as kernel, several times slower than the forward pass. A stage here gathers
-//! every k × k patch with one `index_select` (im2col) into a `(rows · positions) × (c_in ·
-//! k²)` matrix and multiplies it by the kernel matrix, so forward and backward are one
-//! matrix product each plus a gather/scatter. Activations are kept channels-last (`h, w, c`)
-//! between stages; a stage's input may be channels-first (`c, h, w`, the dataset's row
-//! layout) or channels-last. Kernels keep PyTorch's `(c_out, c_in, k, k)` layout.
-//! On CPU the gather and the pooling are the custom ops of `conv_ops`; on other
-//! devices they are tensor expressions (`index_select`; a reshape and two `max` reductions).
-//! candle 0.11's own `max_pool2d` is not used: its backward multiplies the gradient of each
-//! window's maximum by 1/4 (and misaligns odd sizes), which the tests below pin.
+//! whole image as kernel, several times slower than the forward pass. On CPU a stage is one
+//! fused custom op ([`crate::conv_ops::ConvPoolRelu`]: patches gathered group by group,
+//! multiplied by the kernel matrix, pooled, biased and rectified, with its own backward
+//! pass). On other devices it is tensor expressions: every k × k patch gathered with one
+//! `index_select` (im2col) into a `(rows · positions) × (c_in · k²)` matrix, a matrix
+//! product, and pooling as a reshape and two `max` reductions. Activations are kept
+//! channels-last (`h, w, c`) between stages; a stage's input may be channels-first (`c, h,
+//! w`, the dataset's row layout) or channels-last. Kernels keep PyTorch's `(c_out, c_in, k,
+//! k)` layout. candle 0.11's own `max_pool2d` is not used: its backward multiplies the
+//! gradient of each window's maximum by 1/4 (and misaligns odd sizes), which the tests below
+//! pin.
 
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor, Var};
 
-use crate::conv_ops::{Gather, MaxPool2};
+use crate::conv_ops::{ConvPoolRelu, StageGeometry};
 use crate::Result;
 
 /// A valid convolution (stride 1) with bias, then 2 × 2 max-pooling (floor) and relu.
 #[derive(Debug, Clone)]
 pub(crate) struct ConvStage {
+    /// The gather as a tensor, for the generic path.
     index: Tensor,
-    gather: Gather,
+    geometry: Arc<StageGeometry>,
     c_in: usize,
     k: usize,
     out: (usize, usize),
@@ -67,10 +69,12 @@ impl ConvStage {
         let len = index.len();
         Ok(Some(Self {
             index: Tensor::from_vec(index.clone(), len, device)?,
-            gather: Gather {
-                index: Arc::new(index),
+            geometry: Arc::new(StageGeometry {
                 in_len: c_in * h * w,
-            },
+                index,
+                patch: c_in * k * k,
+                out: (oh, ow),
+            }),
             c_in,
             k,
             out: (oh, ow),
@@ -102,40 +106,36 @@ impl ConvStage {
             .reshape((rows, positions * c_out))?)
     }
 
-    /// [`ConvStage::forward`] without a mask, with the CPU custom ops (`kernels`) or tensor
+    /// [`ConvStage::forward`] without a mask, with the fused CPU op (`kernels`) or tensor
     /// expressions.
     fn forward_on(&self, x: &Tensor, w: &Var, b: &Var, kernels: bool) -> Result<Tensor> {
+        if kernels {
+            let op = ConvPoolRelu::new(self.geometry.clone());
+            return Ok(x
+                .contiguous()?
+                .apply_op3(w.as_tensor(), b.as_tensor(), op)?);
+        }
         let rows = x.dim(0)?;
         let c_out = w.dim(0)?;
         let patch = self.c_in * self.k * self.k;
         let (oh, ow) = self.out;
         let (ph, pw) = self.pooled;
-        let cols = if kernels {
-            x.contiguous()?.apply_op1(self.gather.clone())?
-        } else {
-            x.index_select(&self.index, 1)?
-        };
-        let y = cols
+        let y = x
+            .index_select(&self.index, 1)?
             .reshape((rows * oh * ow, patch))?
             .matmul(&w.as_tensor().reshape((c_out, patch))?.t()?)?
-            .broadcast_add(b.as_tensor())?;
-        let pooled = if kernels {
-            y.reshape((rows, oh * ow * c_out))?.apply_op1(MaxPool2 {
-                hwc: (oh, ow, c_out),
-            })?
+            .broadcast_add(b.as_tensor())?
+            .reshape((rows, oh, ow, c_out))?;
+        let y = if (oh, ow) == (2 * ph, 2 * pw) {
+            y
         } else {
-            let y = y.reshape((rows, oh, ow, c_out))?;
-            let y = if (oh, ow) == (2 * ph, 2 * pw) {
-                y
-            } else {
-                y.narrow(1, 0, 2 * ph)?.narrow(2, 0, 2 * pw)?
-            };
-            y.reshape((rows, ph, 2, pw, 2, c_out))?
-                .max(4)?
-                .max(2)?
-                .reshape((rows, ph * pw * c_out))?
+            y.narrow(1, 0, 2 * ph)?.narrow(2, 0, 2 * pw)?
         };
-        Ok(pooled.relu()?)
+        Ok(y.reshape((rows, ph, 2, pw, 2, c_out))?
+            .max(4)?
+            .max(2)?
+            .reshape((rows, ph * pw * c_out))?
+            .relu()?)
     }
 }
 
@@ -269,5 +269,107 @@ mod tests {
             gb[1] == 0.0 && gb[2] == 0.0 && gb[0] != 0.0 && gb[3] != 0.0,
             "{gb:?}"
         );
+    }
+
+    /// Σ out² of a stage and its gradients with respect to input, kernel and bias.
+    fn loss_and_grads(stage: &ConvStage, x: &Var, w: &Var, b: &Var) -> (f32, Vec<Vec<f32>>) {
+        let out = stage.forward(x.as_tensor(), w, b, None).unwrap();
+        let loss = out.sqr().unwrap().sum_all().unwrap();
+        let grads = loss.backward().unwrap();
+        let flat = |v: &Var| {
+            grads
+                .get(v.as_tensor())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        (loss.to_scalar().unwrap(), vec![flat(x), flat(w), flat(b)])
+    }
+
+    #[test]
+    fn gradients_match_finite_differences_where_candle_max_pool_does_not() {
+        let dev = Device::Cpu;
+        let x = var(&[2, 2 * 9 * 8], 7);
+        let (w, b) = (var(&[3, 2, 3, 3], 8), var(&[3], 9));
+        let stage = ConvStage::new((2, 9, 8), true, 3, &dev).unwrap().unwrap();
+        let (_, grads) = loss_and_grads(&stage, &x, &w, &b);
+        let loss_at = |v: &Var, i: usize, h: f32| {
+            let mut values = v
+                .as_tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            values[i] += h;
+            let moved = Tensor::from_vec(values, v.shape(), &dev).unwrap();
+            let (x, w, b) = match v.dims().len() {
+                2 => (moved, w.as_tensor().clone(), b.as_tensor().clone()),
+                4 => (x.as_tensor().clone(), moved, b.as_tensor().clone()),
+                _ => (x.as_tensor().clone(), w.as_tensor().clone(), moved),
+            };
+            let (x, w, b) = (
+                Var::from_tensor(&x).unwrap(),
+                Var::from_tensor(&w).unwrap(),
+                Var::from_tensor(&b).unwrap(),
+            );
+            loss_and_grads(&stage, &x, &w, &b).0
+        };
+        let h = 1e-2;
+        for (v, grad) in [&x, &w, &b].into_iter().zip(&grads) {
+            for i in (0..grad.len()).step_by(grad.len().div_ceil(12)) {
+                let numeric = (loss_at(v, i, h) - loss_at(v, i, -h)) / (2.0 * h);
+                let tolerance = 2e-2 * numeric.abs().max(1.0);
+                assert!(
+                    (numeric - grad[i]).abs() < tolerance,
+                    "entry {i} of {:?}: analytic {} vs numeric {numeric}",
+                    v.dims(),
+                    grad[i]
+                );
+            }
+        }
+        // candle 0.11's max_pool2d routes a quarter of each window's gradient: on an even
+        // map its bias gradient is a quarter of ours. Pinned, so a fixed candle is noticed.
+        let x = var(&[2, 2 * 10 * 10], 13);
+        let stage = ConvStage::new((2, 10, 10), true, 3, &dev).unwrap().unwrap();
+        let (_, grads) = loss_and_grads(&stage, &x, &w, &b);
+        let nchw = x.as_tensor().reshape((2, 2, 10, 10)).unwrap();
+        let candle = reference(&nchw, &w, &b, |y| y.max_pool2d(2).unwrap());
+        let g = candle.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        let candle_db = g.get(b.as_tensor()).unwrap().to_vec1::<f32>().unwrap();
+        for (theirs, ours) in candle_db.iter().zip(&grads[2]) {
+            assert!(
+                (theirs * 4.0 - ours).abs() < 1e-3 * ours.abs().max(1.0),
+                "{theirs} vs {ours}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_cpu_op_gives_the_same_bits_on_any_number_of_threads() {
+        let dev = Device::Cpu;
+        // 21 examples: groups of 4 with a short last one.
+        let x = var(&[21, 3 * 12 * 12], 10);
+        let (w, b) = (var(&[5, 3, 5, 5], 11), var(&[5], 12));
+        let stage = ConvStage::new((3, 12, 12), false, 5, &dev)
+            .unwrap()
+            .unwrap();
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let out = stage.forward(x.as_tensor(), &w, &b, None).unwrap();
+                let (_, grads) = loss_and_grads(&stage, &x, &w, &b);
+                (out.flatten_all().unwrap().to_vec1::<f32>().unwrap(), grads)
+            })
+        };
+        let one = on(1);
+        assert!(one.0.iter().any(|&v| v > 0.0) && one.0.contains(&0.0));
+        for threads in [2, 3] {
+            assert_eq!(on(threads), one, "{threads} threads");
+        }
     }
 }

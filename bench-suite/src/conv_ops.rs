@@ -1,196 +1,419 @@
-//! CPU kernels of the LeNet stages as candle custom ops, each with its backward pass:
-//! patch gather (im2col) whose gradient is a scatter-add, and 2 × 2 max-pooling of
-//! channels-last maps whose gradient goes to each window's first maximum. candle 0.11's
-//! generic `index_add` and broadcast comparisons make the equivalent tensor expressions
-//! (used on other devices, see [`crate::conv`]) several times slower on CPU.
+//! The CPU kernel of a LeNet stage — valid convolution, bias, 2 × 2 max-pooling (floor) and
+//! relu — as one candle custom op with its backward pass.
+//!
+//! Examples are processed in fixed groups of [`GROUP`] on rayon's pool. For each group the
+//! patches are gathered (im2col) into a scratch matrix that stays in cache, multiplied by the
+//! kernel matrix with `gemm` (the crate behind candle's CPU matmul), and the product is pooled
+//! straight away: bias and relu act on the pooled values only (a per-channel bias commutes
+//! with the window maximum), and the window that won is kept, one byte per output, for the
+//! backward pass. Nothing of size rows × positions × patch is ever materialised, which is what
+//! the earlier gather-then-matmul ops spent most of their time allocating, zeroing and paging
+//! in. The backward pass regathers each group's patches and makes two products per group:
+//! the kernel gradient (summed over groups in group order, so results do not depend on the
+//! thread count) and, when the input needs one, the patch gradient, scattered back (col2im).
+//!
+//! The maximum of a window is its first maximum in row-major order; relu passes the gradient
+//! where its input is ≥ 0, as candle's relu does.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
+use gemm::Parallelism;
+use rayon::prelude::*;
 
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
-    let (start, end) = match l.contiguous_offsets() {
-        Some(o) => o,
-        None => bail!("conv op: input must be contiguous"),
-    };
-    match s {
-        CpuStorage::F32(v) => Ok(&v[start..end]),
-        _ => bail!("conv op: input must be f32"),
-    }
-}
+/// Examples per task: each group's scratch (patches and products) stays small and the split
+/// is independent of the thread count.
+const GROUP: usize = 4;
 
-fn rows_of(l: &Layout, width: usize, op: &str) -> candle_core::Result<usize> {
-    match l.dims() {
-        &[rows, w] if w == width => Ok(rows),
-        dims => bail!("{op}: expected rows × {width}, got {dims:?}"),
-    }
-}
+/// Route byte of an output whose relu input was negative (no gradient).
+const INACTIVE: u8 = 4;
 
-/// `out[r, j] = x[r, index[j]]` for inputs `rows × in_len`.
-#[derive(Debug, Clone)]
-pub(crate) struct Gather {
-    /// Source column of each output column.
-    pub(crate) index: Arc<Vec<u32>>,
-    /// Input width.
+/// Shape of one stage: input width, patch gather, output grid and channels.
+#[derive(Debug)]
+pub(crate) struct StageGeometry {
+    /// Input values per example.
     pub(crate) in_len: usize,
+    /// Source offset in an example's input of each patch entry, `positions × patch`.
+    pub(crate) index: Vec<u32>,
+    /// Entries per patch (`c_in · k²`).
+    pub(crate) patch: usize,
+    /// Convolution output height and width.
+    pub(crate) out: (usize, usize),
 }
 
-impl CustomOp1 for Gather {
-    fn name(&self) -> &'static str {
-        "lenet-gather"
+impl StageGeometry {
+    fn positions(&self) -> usize {
+        self.out.0 * self.out.1
     }
 
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s, l)?;
-        let rows = rows_of(l, self.in_len, self.name())?;
-        let n = self.index.len();
-        let mut out = vec![0f32; rows * n];
-        for (dst, row) in out.chunks_exact_mut(n).zip(x.chunks_exact(self.in_len)) {
-            for (d, &i) in dst.iter_mut().zip(self.index.iter()) {
-                *d = row[i as usize];
-            }
+    fn pooled(&self) -> usize {
+        (self.out.0 / 2) * (self.out.1 / 2)
+    }
+
+    /// Gathers the patches of `x` (`n` examples) into `cols` (`n · positions × patch`).
+    fn gather(&self, x: &[f32], cols: &mut Vec<f32>) {
+        let per_example = self.index.len();
+        cols.clear();
+        for example in x.chunks_exact(self.in_len) {
+            cols.extend(self.index.iter().map(|&i| example[i as usize]));
         }
-        Ok((CpuStorage::F32(out), Shape::from((rows, n))))
+        debug_assert_eq!(cols.len(), x.len() / self.in_len * per_example);
     }
 
-    fn bwd(
-        &self,
-        _arg: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(
-            grad.contiguous()?
-                .apply_op1_no_bwd(&Scatter(self.clone()))?,
-        ))
-    }
-}
-
-/// The adjoint of [`Gather`]: `out[r, index[j]] += g[r, j]`.
-struct Scatter(Gather);
-
-impl CustomOp1 for Scatter {
-    fn name(&self) -> &'static str {
-        "lenet-scatter"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let g = f32_slice(s, l)?;
-        let n = self.0.index.len();
-        let rows = rows_of(l, n, self.name())?;
-        let width = self.0.in_len;
-        let mut out = vec![0f32; rows * width];
-        for (dst, src) in out.chunks_exact_mut(width).zip(g.chunks_exact(n)) {
-            for (&i, &v) in self.0.index.iter().zip(src) {
-                dst[i as usize] += v;
-            }
-        }
-        Ok((CpuStorage::F32(out), Shape::from((rows, width))))
-    }
-}
-
-/// 2 × 2 max-pooling (floor) of channels-last maps `rows × (h · w · c)`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct MaxPool2 {
-    /// Map height, width and channels.
-    pub(crate) hwc: (usize, usize, usize),
-}
-
-impl MaxPool2 {
-    /// Calls `f(out, [in; 4])` for every output element of one row with the input offsets
-    /// of its window (row-major windows, channels innermost).
-    fn for_each_window(&self, mut f: impl FnMut(usize, [usize; 4])) {
-        let (h, w, c) = self.hwc;
+    /// Calls `f(output, [conv offsets; 4])` for each pooled output of one example, with the
+    /// offsets (in `positions × c_out`) of its window in row-major order.
+    fn for_each_window(&self, c_out: usize, mut f: impl FnMut(usize, [usize; 4])) {
+        let (_, w) = self.out;
         let mut out = 0;
-        for y in 0..h / 2 {
+        for y in 0..self.out.0 / 2 {
             for x in 0..w / 2 {
-                let a = (2 * y * w + 2 * x) * c;
-                let b = a + c;
-                let d = a + w * c;
-                let e = d + c;
-                for ch in 0..c {
+                let a = (2 * y * w + 2 * x) * c_out;
+                let (b, d) = (a + c_out, a + w * c_out);
+                let e = d + c_out;
+                for ch in 0..c_out {
                     f(out, [a + ch, b + ch, d + ch, e + ch]);
                     out += 1;
                 }
             }
         }
     }
+}
 
-    fn in_len(&self) -> usize {
-        self.hwc.0 * self.hwc.1 * self.hwc.2
+/// A row-major or strided view of a matrix for [`matmul`].
+struct View<'a> {
+    data: &'a [f32],
+    /// Stride between rows and between columns.
+    rs: usize,
+    cs: usize,
+}
+
+/// `dst (m × n, strides dst_rs/1) (+)= lhs (m × k) · rhs (k × n)`, single-threaded (the
+/// callers run one product per rayon task).
+fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    dst_rs: usize,
+    lhs: View,
+    rhs: View,
+    accumulate: bool,
+) {
+    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
+    if m == 0 || n == 0 || k == 0 {
+        return;
     }
-
-    fn out_len(&self) -> usize {
-        (self.hwc.0 / 2) * (self.hwc.1 / 2) * self.hwc.2
+    assert!(last(m, n, dst_rs, 1) < dst.len(), "matmul: dst too short");
+    assert!(
+        last(m, k, lhs.rs, lhs.cs) < lhs.data.len(),
+        "matmul: lhs too short"
+    );
+    assert!(
+        last(k, n, rhs.rs, rhs.cs) < rhs.data.len(),
+        "matmul: rhs too short"
+    );
+    // SAFETY: the asserts above keep every index gemm forms inside the three slices; dst is
+    // borrowed mutably, so it aliases neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.cs as isize,
+            lhs.rs as isize,
+            rhs.data.as_ptr(),
+            rhs.cs as isize,
+            rhs.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
     }
 }
 
-/// The first position of a window's maximum.
-fn argmax(row: &[f32], [a, b, c, d]: [usize; 4]) -> usize {
-    let ab = if row[b] > row[a] { b } else { a };
-    let cd = if row[d] > row[c] { d } else { c };
-    if row[cd] > row[ab] {
-        cd
-    } else {
-        ab
-    }
+/// One forward call of a stage: `(x: rows × in_len, w: c_out × c_in × k × k, b: c_out)` →
+/// `rows × (pooled positions · c_out)`, channels-last. Keeps the routes of its outputs for
+/// its backward pass, so each forward call uses a fresh op.
+#[derive(Debug)]
+pub(crate) struct ConvPoolRelu {
+    geometry: Arc<StageGeometry>,
+    /// Per output: the window entry (0..4) that was the maximum, or [`INACTIVE`].
+    routes: Mutex<Vec<u8>>,
 }
 
-impl CustomOp1 for MaxPool2 {
-    fn name(&self) -> &'static str {
-        "lenet-max-pool"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s, l)?;
-        let rows = rows_of(l, self.in_len(), CustomOp1::name(self))?;
-        let mut out = vec![0f32; rows * self.out_len()];
-        for (dst, row) in out
-            .chunks_exact_mut(self.out_len())
-            .zip(x.chunks_exact(self.in_len()))
-        {
-            self.for_each_window(|o, win| dst[o] = row[argmax(row, win)]);
+impl ConvPoolRelu {
+    pub(crate) fn new(geometry: Arc<StageGeometry>) -> Self {
+        Self {
+            geometry,
+            routes: Mutex::new(Vec::new()),
         }
-        Ok((CpuStorage::F32(out), Shape::from((rows, self.out_len()))))
-    }
-
-    fn bwd(
-        &self,
-        arg: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(
-            arg.contiguous()?
-                .apply_op2_no_bwd(&grad.contiguous()?, self)?,
-        ))
     }
 }
 
-/// The gradient of [`MaxPool2`]: inputs (maps, output gradient) → map gradient.
-impl CustomOp2 for MaxPool2 {
+fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    let Some((start, end)) = l.contiguous_offsets() else {
+        bail!("lenet stage: {what} must be contiguous");
+    };
+    match s {
+        CpuStorage::F32(v) => Ok(&v[start..end]),
+        _ => bail!("lenet stage: {what} must be f32"),
+    }
+}
+
+/// Reads a tensor's values as an f32 slice (CPU, contiguous) for the duration of `f`.
+fn with_values<R>(
+    t: &Tensor,
+    what: &str,
+    f: impl FnOnce(&[f32]) -> candle_core::Result<R>,
+) -> candle_core::Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(s) => f(f32_slice(s, layout, what)?),
+        _ => bail!("lenet stage: {what} must be on the CPU"),
+    }
+}
+
+/// Scratch buffers of one rayon task.
+#[derive(Default)]
+struct Scratch {
+    cols: Vec<f32>,
+    conv: Vec<f32>,
+}
+
+impl ConvPoolRelu {
+    fn dims(&self, x: &Layout, w: &Layout, b: &Layout) -> candle_core::Result<(usize, usize)> {
+        let g = &self.geometry;
+        let rows = match x.dims() {
+            &[rows, width] if width == g.in_len => rows,
+            dims => bail!(
+                "lenet stage: expected inputs rows × {}, got {dims:?}",
+                g.in_len
+            ),
+        };
+        let c_out = w.dims().first().copied().unwrap_or(0);
+        if w.shape().elem_count() != c_out * g.patch || b.dims() != [c_out] {
+            bail!(
+                "lenet stage: kernel {:?} and bias {:?} do not fit patches of {}",
+                w.dims(),
+                b.dims(),
+                g.patch
+            );
+        }
+        Ok((rows, c_out))
+    }
+}
+
+impl CustomOp3 for ConvPoolRelu {
     fn name(&self) -> &'static str {
-        "lenet-max-pool-grad"
+        "lenet-conv-pool-relu"
     }
 
     fn cpu_fwd(
         &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
+        sx: &CpuStorage,
+        lx: &Layout,
+        sw: &CpuStorage,
+        lw: &Layout,
+        sb: &CpuStorage,
+        lb: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (x, g) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
-        let rows = rows_of(l1, self.in_len(), CustomOp2::name(self))?;
-        rows_of(l2, self.out_len(), CustomOp2::name(self))?;
-        let mut out = vec![0f32; rows * self.in_len()];
-        for ((dst, row), gr) in out
-            .chunks_exact_mut(self.in_len())
-            .zip(x.chunks_exact(self.in_len()))
-            .zip(g.chunks_exact(self.out_len()))
-        {
-            self.for_each_window(|o, win| dst[argmax(row, win)] += gr[o]);
-        }
-        Ok((CpuStorage::F32(out), Shape::from((rows, self.in_len()))))
+        let (rows, c_out) = self.dims(lx, lw, lb)?;
+        let (x, w, b) = (
+            f32_slice(sx, lx, "input")?,
+            f32_slice(sw, lw, "kernel")?,
+            f32_slice(sb, lb, "bias")?,
+        );
+        let g = &self.geometry;
+        let (positions, out_len) = (g.positions(), g.pooled() * c_out);
+        let mut out = vec![0f32; rows * out_len];
+        let mut routes = vec![0u8; rows * out_len];
+        out.par_chunks_mut(GROUP * out_len)
+            .zip(routes.par_chunks_mut(GROUP * out_len))
+            .zip(x.par_chunks(GROUP * g.in_len))
+            .for_each_init(Scratch::default, |s, ((out, routes), x)| {
+                let n = x.len() / g.in_len;
+                g.gather(x, &mut s.cols);
+                s.conv.resize(n * positions * c_out, 0.0);
+                let cols = View {
+                    data: &s.cols,
+                    rs: g.patch,
+                    cs: 1,
+                };
+                let kernel_t = View {
+                    data: w,
+                    rs: 1,
+                    cs: g.patch,
+                };
+                matmul(
+                    (n * positions, c_out, g.patch),
+                    &mut s.conv,
+                    c_out,
+                    cols,
+                    kernel_t,
+                    false,
+                );
+                for ((out, routes), conv) in out
+                    .chunks_exact_mut(out_len)
+                    .zip(routes.chunks_exact_mut(out_len))
+                    .zip(s.conv.chunks_exact(positions * c_out))
+                {
+                    g.for_each_window(c_out, |o, window| {
+                        let (k, max) = first_max(conv, window);
+                        let pre = max + b[o % c_out];
+                        (out[o], routes[o]) = if pre >= 0.0 {
+                            (pre, k as u8)
+                        } else {
+                            (0.0, INACTIVE)
+                        };
+                    });
+                }
+            });
+        *self.routes.lock().expect("routes lock") = routes;
+        Ok((CpuStorage::F32(out), Shape::from((rows, out_len))))
     }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let (x, w) = (x.contiguous()?, w.contiguous()?);
+        let (rows, c_out) = self.dims(x.layout(), w.layout(), b.layout())?;
+        let g = &self.geometry;
+        let (positions, out_len) = (g.positions(), g.pooled() * c_out);
+        let routes = self.routes.lock().expect("routes lock");
+        if routes.len() != rows * out_len {
+            bail!("lenet stage: backward without its forward pass");
+        }
+        let need_input = x.track_op();
+        let groups = rows.div_ceil(GROUP);
+        // Per group: kernel and bias gradients, summed afterwards in group order.
+        let mut partial = vec![0f32; groups * (c_out * g.patch + c_out)];
+        let mut dx = vec![0f32; if need_input { rows * g.in_len } else { 0 }];
+        with_values(&x, "input", |xv| {
+            with_values(&w, "kernel", |wv| {
+                with_values(&grad, "gradient", |gv| {
+                    // Each group's slice of the input gradient (empty when none is needed).
+                    let dx_groups: Vec<&mut [f32]> = if need_input {
+                        dx.chunks_mut(GROUP * g.in_len).collect()
+                    } else {
+                        (0..groups).map(|_| &mut [][..]).collect()
+                    };
+                    partial
+                        .par_chunks_mut(c_out * g.patch + c_out)
+                        .zip(dx_groups.into_par_iter())
+                        .zip(xv.par_chunks(GROUP * g.in_len))
+                        .zip(gv.par_chunks(GROUP * out_len))
+                        .zip(routes.par_chunks(GROUP * out_len))
+                        .for_each_init(Scratch::default, |s, ((((partial, dx), x), gr), rt)| {
+                            let n = x.len() / g.in_len;
+                            let (dw, db) = partial.split_at_mut(c_out * g.patch);
+                            // Route each output's gradient to its window's maximum.
+                            s.conv.clear();
+                            s.conv.resize(n * positions * c_out, 0.0);
+                            for ((dconv, gr), rt) in s
+                                .conv
+                                .chunks_exact_mut(positions * c_out)
+                                .zip(gr.chunks_exact(out_len))
+                                .zip(rt.chunks_exact(out_len))
+                            {
+                                g.for_each_window(c_out, |o, window| {
+                                    if rt[o] != INACTIVE {
+                                        dconv[window[rt[o] as usize]] = gr[o];
+                                        db[o % c_out] += gr[o];
+                                    }
+                                });
+                            }
+                            g.gather(x, &mut s.cols);
+                            let m = n * positions;
+                            // dW (c_out × patch) = dconvᵀ · cols.
+                            matmul(
+                                (c_out, g.patch, m),
+                                dw,
+                                g.patch,
+                                View {
+                                    data: &s.conv,
+                                    rs: 1,
+                                    cs: c_out,
+                                },
+                                View {
+                                    data: &s.cols,
+                                    rs: g.patch,
+                                    cs: 1,
+                                },
+                                false,
+                            );
+                            if dx.is_empty() {
+                                return;
+                            }
+                            // dcols (m × patch) = dconv · W, reusing the patch buffer.
+                            let dcols = &mut s.cols;
+                            matmul(
+                                (m, g.patch, c_out),
+                                dcols,
+                                g.patch,
+                                View {
+                                    data: &s.conv,
+                                    rs: c_out,
+                                    cs: 1,
+                                },
+                                View {
+                                    data: wv,
+                                    rs: g.patch,
+                                    cs: 1,
+                                },
+                                false,
+                            );
+                            for (dx, dcols) in dx
+                                .chunks_exact_mut(g.in_len)
+                                .zip(dcols.chunks_exact(g.index.len()))
+                            {
+                                for (&i, &v) in g.index.iter().zip(dcols) {
+                                    dx[i as usize] += v;
+                                }
+                            }
+                        });
+                    Ok(())
+                })
+            })
+        })?;
+        let width = c_out * g.patch + c_out;
+        let mut total = vec![0f32; width];
+        for part in partial.chunks_exact(width) {
+            for (t, p) in total.iter_mut().zip(part) {
+                *t += p;
+            }
+        }
+        let db = total.split_off(c_out * g.patch);
+        let device = x.device();
+        let dw = Tensor::from_vec(total, w.shape(), device)?;
+        let db = Tensor::from_vec(db, c_out, device)?;
+        let dx = if need_input {
+            Some(Tensor::from_vec(dx, (rows, g.in_len), device)?)
+        } else {
+            None
+        };
+        Ok((dx, Some(dw), Some(db)))
+    }
+}
+
+/// The first maximum of a window: its entry (0..4) and value.
+fn first_max(conv: &[f32], window: [usize; 4]) -> (usize, f32) {
+    let mut best = (0, conv[window[0]]);
+    for (k, &at) in window.iter().enumerate().skip(1) {
+        if conv[at] > best.1 {
+            best = (k, conv[at]);
+        }
+    }
+    best
 }
