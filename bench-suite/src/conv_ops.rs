@@ -17,9 +17,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::{bail, CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
-use gemm::Parallelism;
+use candle_core::{bail, CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
+
+use crate::cpu_ops::{f32_slice, matmul, with_values, Threads, View};
 
 /// Examples per task: each group's scratch (patches and products) stays small and the split
 /// is independent of the thread count.
@@ -79,64 +80,6 @@ impl StageGeometry {
     }
 }
 
-/// A row-major or strided view of a matrix for [`matmul`].
-struct View<'a> {
-    data: &'a [f32],
-    /// Stride between rows and between columns.
-    rs: usize,
-    cs: usize,
-}
-
-/// `dst (m × n, strides dst_rs/1) (+)= lhs (m × k) · rhs (k × n)`, single-threaded (the
-/// callers run one product per rayon task).
-fn matmul(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    dst_rs: usize,
-    lhs: View,
-    rhs: View,
-    accumulate: bool,
-) {
-    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
-    if m == 0 || n == 0 || k == 0 {
-        return;
-    }
-    assert!(last(m, n, dst_rs, 1) < dst.len(), "matmul: dst too short");
-    assert!(
-        last(m, k, lhs.rs, lhs.cs) < lhs.data.len(),
-        "matmul: lhs too short"
-    );
-    assert!(
-        last(k, n, rhs.rs, rhs.cs) < rhs.data.len(),
-        "matmul: rhs too short"
-    );
-    // SAFETY: the asserts above keep every index gemm forms inside the three slices; dst is
-    // borrowed mutably, so it aliases neither input.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            accumulate,
-            lhs.data.as_ptr(),
-            lhs.cs as isize,
-            lhs.rs as isize,
-            rhs.data.as_ptr(),
-            rhs.cs as isize,
-            rhs.rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
-    }
-}
-
 /// One forward call of a stage: `(x: rows × in_len, w: c_out × c_in × k × k, b: c_out)` →
 /// `rows × (pooled positions · c_out)`, channels-last. Keeps the routes of its outputs for
 /// its backward pass, so each forward call uses a fresh op.
@@ -153,29 +96,6 @@ impl ConvPoolRelu {
             geometry,
             routes: Mutex::new(Vec::new()),
         }
-    }
-}
-
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
-    let Some((start, end)) = l.contiguous_offsets() else {
-        bail!("lenet stage: {what} must be contiguous");
-    };
-    match s {
-        CpuStorage::F32(v) => Ok(&v[start..end]),
-        _ => bail!("lenet stage: {what} must be f32"),
-    }
-}
-
-/// Reads a tensor's values as an f32 slice (CPU, contiguous) for the duration of `f`.
-fn with_values<R>(
-    t: &Tensor,
-    what: &str,
-    f: impl FnOnce(&[f32]) -> candle_core::Result<R>,
-) -> candle_core::Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(s) => f(f32_slice(s, layout, what)?),
-        _ => bail!("lenet stage: {what} must be on the CPU"),
     }
 }
 
@@ -225,9 +145,9 @@ impl CustomOp3 for ConvPoolRelu {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (rows, c_out) = self.dims(lx, lw, lb)?;
         let (x, w, b) = (
-            f32_slice(sx, lx, "input")?,
-            f32_slice(sw, lw, "kernel")?,
-            f32_slice(sb, lb, "bias")?,
+            f32_slice(sx, lx, "lenet stage input")?,
+            f32_slice(sw, lw, "lenet stage kernel")?,
+            f32_slice(sb, lb, "lenet stage bias")?,
         );
         let g = &self.geometry;
         let (positions, out_len) = (g.positions(), g.pooled() * c_out);
@@ -257,6 +177,7 @@ impl CustomOp3 for ConvPoolRelu {
                     cols,
                     kernel_t,
                     false,
+                    Threads::One,
                 );
                 for ((out, routes), conv) in out
                     .chunks_exact_mut(out_len)
@@ -300,9 +221,9 @@ impl CustomOp3 for ConvPoolRelu {
         // Per group: kernel and bias gradients, summed afterwards in group order.
         let mut partial = vec![0f32; groups * (c_out * g.patch + c_out)];
         let mut dx = vec![0f32; if need_input { rows * g.in_len } else { 0 }];
-        with_values(&x, "input", |xv| {
-            with_values(&w, "kernel", |wv| {
-                with_values(&grad, "gradient", |gv| {
+        with_values(&x, "lenet stage input", |xv| {
+            with_values(&w, "lenet stage kernel", |wv| {
+                with_values(&grad, "lenet stage gradient", |gv| {
                     // Each group's slice of the input gradient (empty when none is needed).
                     let dx_groups: Vec<&mut [f32]> = if need_input {
                         dx.chunks_mut(GROUP * g.in_len).collect()
@@ -352,6 +273,7 @@ impl CustomOp3 for ConvPoolRelu {
                                     cs: 1,
                                 },
                                 false,
+                                Threads::One,
                             );
                             if dx.is_empty() {
                                 return;
@@ -373,6 +295,7 @@ impl CustomOp3 for ConvPoolRelu {
                                     cs: 1,
                                 },
                                 false,
+                                Threads::One,
                             );
                             for (dx, dcols) in dx
                                 .chunks_exact_mut(g.in_len)

@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::conv::ConvStage;
+use crate::linear_op::Linear;
 use crate::{Error, Result};
 
 /// The size ladder: rung name and width multiplier of the arch's base width.
@@ -195,8 +196,14 @@ impl ModelSpec {
     }
 }
 
-/// A linear layer `y = x Wᵀ (+ b)` over parameters `w` (out × in) and optional `b`.
+/// A linear layer `y = x Wᵀ (+ b)` over parameters `w` (out × in) and optional `b`; on CPU
+/// with a bias, the custom op of [`crate::linear_op`].
 fn linear(x: &Tensor, w: &Var, b: Option<&Var>) -> Result<Tensor> {
+    if let (Some(b), true) = (b, x.device().is_cpu()) {
+        return Ok(x
+            .contiguous()?
+            .apply_op3(w.as_tensor(), b.as_tensor(), Linear)?);
+    }
     let y = x.matmul(&w.as_tensor().t()?)?;
     Ok(match b {
         Some(b) => y.broadcast_add(b.as_tensor())?,

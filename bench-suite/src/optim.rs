@@ -119,7 +119,7 @@ struct Coefficients {
 }
 
 impl Coefficients {
-    /// The fused update of one parameter buffer.
+    /// The fused update of one parameter buffer (`v` is empty for SGD).
     fn apply(&self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
         let c = *self;
         match c.kind {
@@ -143,16 +143,17 @@ impl Coefficients {
                 let decoupled = c.kind == OptimizerKind::Adamw;
                 let step_size = c.lr / c.bias1;
                 let inv_sqrt_bias2 = 1.0 / c.bias2.sqrt();
-                for i in 0..p.len() {
-                    let mut gi = g[i];
+                let moments = m.iter_mut().zip(v.iter_mut());
+                for ((p, &g), (m, v)) in p.iter_mut().zip(g).zip(moments) {
+                    let mut g = g;
                     if decoupled {
-                        p[i] *= 1.0 - c.lr * c.weight_decay;
+                        *p *= 1.0 - c.lr * c.weight_decay;
                     } else {
-                        gi += c.weight_decay * p[i];
+                        g += c.weight_decay * *p;
                     }
-                    m[i] = c.beta1 * m[i] + (1.0 - c.beta1) * gi;
-                    v[i] = c.beta2 * v[i] + (1.0 - c.beta2) * gi * gi;
-                    p[i] -= step_size * m[i] / (v[i].sqrt() * inv_sqrt_bias2 + c.eps);
+                    *m = c.beta1 * *m + (1.0 - c.beta1) * g;
+                    *v = c.beta2 * *v + (1.0 - c.beta2) * g * g;
+                    *p -= step_size * *m / (v.sqrt() * inv_sqrt_bias2 + c.eps);
                 }
             }
         }
