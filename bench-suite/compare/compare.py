@@ -438,10 +438,14 @@ def speed(a):
                     times[(method, side)].append(
                         json.load(f)["methods"][method]["step_ms_median"])
     t = meta["train"]
+    with open(glob.glob(os.path.join(a.work, "speed", "round0", "*", "*.json"))[0]) as f:
+        stamp = json.load(f)["stamp"]
+    build = stamp["git_commit"][:7] + (" (dirty)" if stamp["git_dirty"] else "")
     lines = [
         f"# Step time side by side: {meta['model']['name']} on {meta['dataset']['id']}",
         "",
-        f"{t['optimizer']}, batch {t['batch_size']}, {a.threads} threads, {a.rounds} rounds; "
+        f"mtlbench {build}; {t['optimizer']}, batch {t['batch_size']}, {a.threads} threads, "
+        f"{a.rounds} rounds; "
         "in each round, method by method: `mtlbench run` (median step of the run, "
         f"`timing.step_ms_median`), then PyTorch's default and fused {t['optimizer']} "
         f"(twin.py speed: median of {a.steps} steps after 5 untimed ones, same model, same "

@@ -50,6 +50,10 @@ pub(crate) enum Threads {
     Pool,
 }
 
+/// Multiply-adds below which a product stays on the calling thread: waking the pool costs
+/// more than it saves (LeNet's heads, 256 × 50 × 50).
+const PARALLEL_WORK: usize = 1 << 20;
+
 /// `dst (m × n, row stride dst_rs, unit column stride) (+)= lhs (m × k) · rhs (k × n)`;
 /// `accumulate` adds to `dst` instead of overwriting it.
 pub(crate) fn matmul(
@@ -83,11 +87,11 @@ pub(crate) fn matmul(
         "matmul: rhs too short"
     );
     let parallelism = match threads {
-        Threads::One => Parallelism::None,
-        Threads::Pool => match rayon::current_num_threads() {
+        Threads::Pool if m * n * k >= PARALLEL_WORK => match rayon::current_num_threads() {
             0 | 1 => Parallelism::None,
             n => Parallelism::Rayon(n),
         },
+        _ => Parallelism::None,
     };
     // SAFETY: the asserts above keep every index gemm forms inside the three slices; dst is
     // borrowed mutably, so it aliases neither input.
