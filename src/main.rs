@@ -1,27 +1,23 @@
-//! The `mtlbench` binary: parses the command line and calls the library.
+//! The `mtlbench` binary: parses the command line, calls the library (one call per
+//! command, [`mtl_bench::commands`] and friends), prints what it returns, and maps the
+//! error's kind to the exit code.
 
 mod cli;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Parser;
 use cli::{
     CheckArgs, Cli, Command, DataArgs, DataCommand, ReportArgs, ResumeArgs, RunArgs, StudyArgs,
-    SweepArgs,
 };
+use mtl_bench::catalog::method_order;
+use mtl_bench::commands::{self, SweepRequest, SweepSource};
 use mtl_bench::config::{params_from_pairs, Named};
 use mtl_bench::progress::ProgressMode;
-use mtl_bench::stamp::{parse_device, stamp};
-use mtl_bench::{
-    interrupt, run_sweep, train_cell, RunConfig, RunEnv, SweepOptions, SweepSpec, TrainConfig,
-    DEFAULT_SWEEP,
-};
+use mtl_bench::{interrupt, ErrorKind, Result, RunConfig, TrainConfig, DEFAULT_SWEEP};
 use mtl_datasets::hub::{commands as data_commands, HubOptions};
 
 fn main() -> ExitCode {
@@ -44,59 +40,40 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            // A stop signal ends whatever was running with some error; report the signal.
-            if let Some(signal) = interrupt::requested() {
-                eprintln!("error: {}", mtl_bench::Error::Interrupted { signal });
-                return ExitCode::from(interrupt::exit_code(signal));
-            }
+            let err = err.or_interrupted();
             eprintln!("error: {}", error_chain(&err));
-            ExitCode::from(exit_code(&err))
+            ExitCode::from(exit_code(err.kind()))
         }
+    }
+}
+
+/// The exit codes, documented in `mtlbench --help` and README.
+fn exit_code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::Failure => 1,
+        ErrorKind::Config => 2,
+        ErrorKind::Data => 3,
+        ErrorKind::Interrupted(signal) => interrupt::exit_code(signal),
     }
 }
 
 /// The error and its causes joined by `: `, leaving out a cause whose text the message before
 /// it already shows (errors that print their source themselves).
-fn error_chain(err: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        let text = e.to_string();
         if !out.contains(&text) {
-            if !out.is_empty() {
-                out.push_str(": ");
-            }
+            out.push_str(": ");
             out.push_str(&text);
         }
+        cause = e.source();
     }
     out
 }
 
-/// 2 for configuration, 3 for data missing or failing verification, 1 otherwise.
-fn exit_code(err: &anyhow::Error) -> u8 {
-    let data_error = err.downcast_ref::<mtl_datasets::Error>().or_else(|| {
-        match err.downcast_ref::<mtl_bench::Error>() {
-            Some(mtl_bench::Error::Dataset(e)) => Some(e),
-            _ => None,
-        }
-    });
-    if let Some(mtl_bench::Error::DataMissing { .. }) = err.downcast_ref::<mtl_bench::Error>() {
-        return 3;
-    }
-    match data_error.and_then(|e| e.hub()) {
-        Some(hub) if hub.is_config() => 2,
-        Some(hub) if hub.is_data() => 3,
-        Some(_) => 1,
-        None if err
-            .downcast_ref::<mtl_bench::Error>()
-            .is_some_and(|e| e.is_config()) =>
-        {
-            2
-        }
-        None => 1,
-    }
-}
-
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::List => {
             print!("{}", mtl_bench::catalog::listing());
@@ -106,15 +83,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             interrupt::install()?;
             run_one(args)
         }
+        Command::Sweep(args) if args.print_default => {
+            print!("{DEFAULT_SWEEP}");
+            Ok(())
+        }
         Command::Sweep(args) => {
             interrupt::install()?;
-            sweep(args)
+            let source = args.config.map_or(SweepSource::Default, SweepSource::File);
+            sweep(SweepRequest {
+                source,
+                out: args.out,
+                device: args.device,
+                workers: args.jobs.map(usize::from),
+                progress: ProgressMode::auto(args.quiet),
+                allow_config_change: args.allow_config_change,
+            })
         }
-        Command::Resume(args) => {
+        Command::Resume(ResumeArgs {
+            results,
+            jobs,
+            quiet,
+        }) => {
             interrupt::install()?;
-            resume(args)
+            sweep(SweepRequest {
+                workers: jobs.map(usize::from),
+                progress: ProgressMode::auto(quiet),
+                ..SweepRequest::new(SweepSource::Stored(results))
+            })
         }
-        Command::Check(args) => check(args),
+        Command::Check(CheckArgs { config }) => {
+            let source = config.map_or(SweepSource::Default, SweepSource::File);
+            commands::check(&source, &mut std::io::stdout())
+        }
         Command::Report(args) => report(args),
         Command::Data(args) => data(args),
         Command::Study(args) => {
@@ -124,184 +124,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Progress bars on a terminal, one line per run otherwise, or none.
-fn progress_mode(quiet: bool) -> ProgressMode {
-    if quiet {
-        ProgressMode::Quiet
-    } else if std::io::stderr().is_terminal() {
-        ProgressMode::Bars
-    } else {
-        ProgressMode::Lines
-    }
-}
-
-fn study(args: StudyArgs) -> anyhow::Result<()> {
-    let Some(name) = args.name.filter(|_| !args.list) else {
-        for name in mtl_bench::study::list(&args.studies)? {
-            println!("{name}");
-        }
-        return Ok(());
-    };
-    let options = mtl_bench::study::StudyOptions {
-        studies: args.studies,
-        quick: args.quick,
-        out: args.out,
-        runs: args.runs,
-        device: args.device,
-        workers: args.jobs.into(),
-        progress: progress_mode(args.quiet),
-        method_order: method_order(),
-        parts: args.parts,
-        allow_config_change: args.allow_config_change,
-    };
-    let outcome = mtl_bench::study::run_study(&name, &options)?;
-    let runs: usize = outcome.parts.iter().map(|p| p.records.len()).sum();
-    for path in &outcome.written {
-        println!("wrote {}", path.display());
-    }
-    println!(
-        "study {name}: {} parts, {runs} runs; tables in {}",
-        outcome.parts.len(),
-        outcome.out.join("tables.md").display()
-    );
-    Ok(())
-}
-
-fn env(device: &str, workers: usize) -> anyhow::Result<RunEnv> {
-    let device = parse_device(device)?;
-    Ok(RunEnv {
-        stamp: stamp(&device),
-        device,
-        workers,
-    })
-}
-
-fn method_order() -> Vec<&'static str> {
-    mtl_methods::METHODS.iter().map(|m| m.name).collect()
-}
-
-fn run_one(args: RunArgs) -> anyhow::Result<()> {
+fn run_one(args: RunArgs) -> Result<()> {
     let dataset = Named {
         name: args.dataset,
         params: params_from_pairs(&args.dataset_params, "--data")?,
     };
-    let train_config =
-        TrainConfig::from_params(&params_from_pairs(&args.train, "--train")?, "--train")?;
+    let train = TrainConfig::from_params(&params_from_pairs(&args.train, "--train")?, "--train")?;
     let method_params = params_from_pairs(&args.method_params, "--param")?;
     let run = RunConfig::validated(
         dataset,
         &args.model,
         &args.method,
         &method_params,
-        train_config,
+        train,
         args.seed,
     )?;
-    let env = env(&args.device, 1)?;
-    let data = mtl_datasets::find(&run.dataset.name)
-        .and_then(|d| d.build(&run.dataset.params))
-        .map_err(mtl_bench::Error::from)?;
-    let record = train_cell(
-        &run,
-        data.as_ref(),
-        &env,
-        Some(&args.out),
-        &None,
-        &mut || {},
-    )?;
-    let path =
-        mtl_reports::write_record_atomic(&args.out, &record).map_err(mtl_bench::Error::from)?;
-    mtl_bench::checkpoint::remove(&mtl_bench::checkpoint::path(&args.out, &run))?;
-    print!("{}", mtl_reports::table::run_summary(&record));
-    println!("record: {}", path.display());
+    let done = commands::run_one(&run, &args.device, &args.out)?;
+    print!("{}", mtl_reports::table::run_summary(&done.record));
+    println!("record: {}", done.path.display());
     Ok(())
 }
 
-/// A sweep file's text, where it came from, and the name of its default results folder.
-fn sweep_source(config: Option<&PathBuf>) -> anyhow::Result<(String, String, String)> {
-    Ok(match config {
-        Some(path) => (
-            std::fs::read_to_string(path)
-                .map_err(mtl_bench::Error::io("reading sweep file", path))?,
-            path.display().to_string(),
-            path.file_stem()
-                .map_or("sweep".into(), |s| s.to_string_lossy().into_owned()),
-        ),
-        None => (
-            DEFAULT_SWEEP.to_owned(),
-            "default sweep".to_owned(),
-            "default".to_owned(),
-        ),
-    })
-}
-
-fn sweep(args: SweepArgs) -> anyhow::Result<()> {
-    if args.print_default {
-        print!("{DEFAULT_SWEEP}");
-        return Ok(());
-    }
-    let (text, origin, name) = sweep_source(args.config.as_ref())?;
-    sweep_text(text, origin, &name, args)
-}
-
-fn resume(args: ResumeArgs) -> anyhow::Result<()> {
-    let (stamp, text) = mtl_bench::results_dir::ResultsDir::stored(&args.results)?;
-    let origin = format!(
-        "{} (stored in {})",
-        stamp.origin,
-        args.results
-            .join(mtl_bench::results_dir::STATE_DIR)
-            .join("config.toml")
-            .display()
-    );
-    let sweep = SweepArgs {
-        config: None,
-        out: Some(args.results),
-        device: Some(stamp.device),
-        jobs: args.jobs,
-        allow_config_change: false,
-        print_default: false,
-        quiet: args.quiet,
-    };
-    sweep_text(text, origin, "resumed", sweep)
-}
-
-/// Runs the sweep file `text` (from `origin`; `name` names its default results folder).
-fn sweep_text(text: String, origin: String, name: &str, args: SweepArgs) -> anyhow::Result<()> {
-    // Everything is validated and every dataset opened before anything is written.
-    let spec = SweepSpec::parse(&text, &origin)?;
-    let settings = spec.settings.clone();
-    let device = args
-        .device
-        .or(settings.device)
-        .unwrap_or_else(|| "cpu".into());
-    let workers = args.jobs.map(usize::from).or(settings.workers).unwrap_or(1);
-    let env = env(&device, workers)?;
-    let (plan, datasets) = spec.open()?;
-    let dir = args
-        .out
-        .or(settings.out)
-        .unwrap_or_else(|| PathBuf::from("results").join(format!("{name}-{}", plan.id())));
-    let progress = progress_mode(args.quiet);
-    let options = SweepOptions {
-        workers,
-        progress,
-        allow_config_change: args.allow_config_change,
-        origin,
-        config_text: text,
-    };
-    let refs: Vec<&dyn mtl_datasets::Dataset> = datasets.iter().map(|d| d.as_ref()).collect();
-    let outcome = run_sweep(&plan, &refs, &dir, &env, &options).map_err(|e| match e {
-        e @ (mtl_bench::Error::Locked { .. }
-        | mtl_bench::Error::PlanChanged { .. }
-        | mtl_bench::Error::Interrupted { .. }) => anyhow::Error::from(e),
-        e => anyhow::Error::from(e).context(format!(
-            "the sweep into {} stopped; the records written so far are kept, and running the same command again resumes it",
-            dir.display()
-        )),
-    })?;
-    let table = mtl_reports::comparison_table(&outcome.records, &method_order())
-        .context("building the comparison table")?;
-    println!("{table}");
+fn sweep(request: SweepRequest) -> Result<()> {
+    let done = commands::sweep(&request)?;
+    let outcome = &done.outcome;
+    println!("{}", done.table);
     println!(
         "{} runs ({} trained, {} already recorded{}); records in {}",
         outcome.records.len(),
@@ -321,37 +168,54 @@ fn sweep_text(text: String, origin: String, name: &str, args: SweepArgs) -> anyh
     Ok(())
 }
 
-fn check(args: CheckArgs) -> anyhow::Result<()> {
-    let (text, origin, _) = sweep_source(args.config.as_ref())?;
-    mtl_bench::check::check(&text, &origin, &mut std::io::stdout())?;
+fn study(args: StudyArgs) -> Result<()> {
+    let Some(name) = args.name.filter(|_| !args.list) else {
+        for name in mtl_bench::study::list(&args.studies)? {
+            println!("{name}");
+        }
+        return Ok(());
+    };
+    let options = mtl_bench::study::StudyOptions {
+        studies: args.studies,
+        quick: args.quick,
+        out: args.out,
+        runs: args.runs,
+        device: args.device,
+        workers: args.jobs.into(),
+        progress: ProgressMode::auto(args.quiet),
+        method_order: method_order(),
+        parts: args.parts,
+        allow_config_change: args.allow_config_change,
+    };
+    let outcome = mtl_bench::study::run_study(&name, &options)?;
+    let runs: usize = outcome.parts.iter().map(|p| p.records.len()).sum();
+    for path in &outcome.written {
+        println!("wrote {}", path.display());
+    }
+    println!(
+        "study {name}: {} parts, {runs} runs; tables in {}",
+        outcome.parts.len(),
+        outcome.out.join("tables.md").display()
+    );
     Ok(())
 }
 
-fn report(args: ReportArgs) -> anyhow::Result<()> {
-    let records = mtl_reports::load_records(&args.results).map_err(mtl_bench::Error::from)?;
-    let report =
-        mtl_reports::Report::build(&records, &method_order()).map_err(mtl_bench::Error::from)?;
+fn report(args: ReportArgs) -> Result<()> {
+    let report = commands::report(&args.results)?;
+    let format = args.format.into();
     match &args.out {
         Some(dir) => {
             println!("{}", report.comparison);
-            for path in report
-                .write(dir, args.format.into())
-                .map_err(mtl_bench::Error::from)?
-            {
+            for path in report.write(dir, format)? {
                 println!("wrote {}", path.display());
             }
         }
-        None => print!(
-            "{}",
-            report
-                .to_text(args.format.into())
-                .map_err(mtl_bench::Error::from)?
-        ),
+        None => print!("{}", report.to_text(format)?),
     }
     Ok(())
 }
 
-fn data(args: DataArgs) -> anyhow::Result<()> {
+fn data(args: DataArgs) -> Result<()> {
     let mut opts = HubOptions::from_env();
     opts.cache_dir = args.cache_dir.or(opts.cache_dir);
     opts.endpoint = args.endpoint.or(opts.endpoint);

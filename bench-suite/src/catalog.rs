@@ -4,6 +4,11 @@ use std::fmt::Write;
 
 use crate::model::{Arch, SIZES};
 
+/// Method names in registry order: the row order of every table.
+pub fn method_order() -> Vec<&'static str> {
+    mtl_methods::METHODS.iter().map(|m| m.name).collect()
+}
+
 /// Everything a user can name in a config, with help and defaults.
 pub fn listing() -> String {
     // One name column, as wide as the longest name.

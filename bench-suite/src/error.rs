@@ -46,25 +46,60 @@ pub enum Error {
         found: String,
         expected: String,
     },
+    /// A sweep stopped on a run's error; the records written so far are kept.
+    #[error("the sweep into {} stopped; the records written so far are kept, and running the same command again resumes it", dir.display())]
+    SweepStopped {
+        dir: PathBuf,
+        #[source]
+        source: Box<Error>,
+    },
     /// A broken invariant of mtlbench itself; please report it.
     #[error("internal error (please report): {0}")]
     Internal(String),
 }
 
+/// What kind of failure an error is; the binary's exit code follows from it alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The user's configuration or command line; nothing was created.
+    Config,
+    /// Data missing from the cache or failing verification.
+    Data,
+    /// Stopped by a signal (its number); finished runs are kept.
+    Interrupted(i32),
+    /// A failure while working (I/O, training, network, a folder in use, a bug).
+    Failure,
+}
+
 impl Error {
+    /// The kind of this error, looking through the errors of the crates below.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Config { .. } | Error::PlanChanged { .. } => ErrorKind::Config,
+            Error::DataMissing { .. } => ErrorKind::Data,
+            Error::Interrupted { signal } => ErrorKind::Interrupted(*signal),
+            Error::SweepStopped { source, .. } => source.kind(),
+            Error::Dataset(e) if e.is_config() => ErrorKind::Config,
+            Error::Dataset(e) if e.is_data() => ErrorKind::Data,
+            Error::Method(e) if e.is_config() => ErrorKind::Config,
+            Error::Report(e) if e.is_config() => ErrorKind::Config,
+            _ => ErrorKind::Failure,
+        }
+    }
+
     /// Whether the error is the user's configuration (exit code 2) rather than a failure
     /// while working (exit code 1).
     pub fn is_config(&self) -> bool {
-        matches!(
-            self,
-            Error::Config { .. }
-                | Error::PlanChanged { .. }
-                | Error::Dataset(mtl_datasets::Error::InvalidConfig { .. })
-                | Error::Dataset(mtl_datasets::Error::UnknownDataset { .. })
-                | Error::Method(mtl_methods::Error::InvalidConfig { .. })
-                | Error::Method(mtl_methods::Error::UnknownMethod { .. })
-                | Error::Report(mtl_reports::Error::NoRecords { .. })
-        )
+        self.kind() == ErrorKind::Config
+    }
+
+    /// This error, or [`Error::Interrupted`] when a stop signal arrived: a signal ends
+    /// whatever was running with some error, and the signal is what to report.
+    pub fn or_interrupted(self) -> Self {
+        match crate::interrupt::requested() {
+            Some(signal) => Error::Interrupted { signal },
+            None => self,
+        }
     }
 
     /// An I/O error with the action and path that failed.
@@ -78,5 +113,48 @@ impl Error {
             path,
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_look_through_wrapped_errors() {
+        let config = || Error::Config {
+            path: "train.lr".into(),
+            message: "must be positive".into(),
+        };
+        assert_eq!(config().kind(), ErrorKind::Config);
+        let stopped = |source| Error::SweepStopped {
+            dir: "results/x".into(),
+            source: Box::new(source),
+        };
+        assert_eq!(stopped(config()).kind(), ErrorKind::Config);
+        let missing = Error::DataMissing {
+            missing: "qm9-11".into(),
+            total: 1,
+        };
+        assert_eq!(stopped(missing).kind(), ErrorKind::Data);
+        let unknown = mtl_datasets::Error::UnknownDataset {
+            name: "mnist2".into(),
+            known: "mnist".into(),
+        };
+        assert_eq!(Error::from(unknown).kind(), ErrorKind::Config);
+        let method = mtl_methods::Error::InvalidConfig {
+            method: "mgda".into(),
+            message: "bad".into(),
+        };
+        assert_eq!(Error::from(method).kind(), ErrorKind::Config);
+        assert_eq!(
+            Error::Interrupted { signal: 15 }.kind(),
+            ErrorKind::Interrupted(15)
+        );
+        assert_eq!(Error::Internal("x".into()).kind(), ErrorKind::Failure);
+        // The message keeps the cause for the binary's chain printer.
+        let e = stopped(Error::Internal("boom".into()));
+        let source = std::error::Error::source(&e).unwrap().to_string();
+        assert!(source.contains("boom") && e.to_string().contains("results/x"));
     }
 }

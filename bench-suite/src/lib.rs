@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod cell;
 pub mod check;
 pub mod checkpoint;
+pub mod commands;
 pub mod config;
 pub mod conv;
 mod conv_ops;
@@ -31,7 +32,7 @@ pub mod trainer;
 
 pub use cell::train_cell;
 pub use config::{RunConfig, TrainConfig};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use model::{Arch, ModelSpec, SIZES};
 pub use plan::{SweepPlan, SweepSpec, DEFAULT_SWEEP};
 pub use sweep::{run_sweep, SweepOptions, SweepOutcome};

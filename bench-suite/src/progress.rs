@@ -19,6 +19,20 @@ pub enum ProgressMode {
     Quiet,
 }
 
+impl ProgressMode {
+    /// Nothing when `quiet`; bars when stderr is a terminal; one line per run otherwise.
+    pub fn auto(quiet: bool) -> Self {
+        use std::io::IsTerminal;
+        if quiet {
+            ProgressMode::Quiet
+        } else if std::io::stderr().is_terminal() {
+            ProgressMode::Bars
+        } else {
+            ProgressMode::Lines
+        }
+    }
+}
+
 /// Progress of a sweep, shared by its workers.
 pub struct SweepProgress {
     mode: ProgressMode,

@@ -35,6 +35,19 @@ pub struct RunEnv {
     pub workers: usize,
 }
 
+impl RunEnv {
+    /// Runs on `device` (`cpu`, `cuda` or `cuda:N`), `workers` side by side, stamped with
+    /// this build's provenance.
+    pub fn on(device: &str, workers: usize) -> Result<Self> {
+        let device = crate::stamp::parse_device(device)?;
+        Ok(Self {
+            stamp: crate::stamp::stamp(&device),
+            device,
+            workers,
+        })
+    }
+}
+
 /// Running summary of the weights λ over all steps.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct WeightsTracker {

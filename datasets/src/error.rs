@@ -27,6 +27,21 @@ impl From<crate::hub::HubError> for Error {
 }
 
 impl Error {
+    /// Whether the error is the user's configuration: an unknown dataset, a bad parameter,
+    /// or a manifest, import or revision the user named wrongly.
+    pub fn is_config(&self) -> bool {
+        match self {
+            Error::UnknownDataset { .. } | Error::InvalidConfig { .. } => true,
+            Error::Hub(e) => e.is_config(),
+            Error::Format(_) => false,
+        }
+    }
+
+    /// Whether data is missing from the cache, unpinned or fails verification.
+    pub fn is_data(&self) -> bool {
+        matches!(self, Error::Hub(e) if e.is_data())
+    }
+
     /// The hub error inside, if any (for exit codes: data missing or invalid).
     pub fn hub(&self) -> Option<&crate::hub::HubError> {
         match self {

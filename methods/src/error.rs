@@ -35,3 +35,14 @@ pub enum Error {
     #[error("cannot restore the method's state: {message}")]
     InvalidState { message: String },
 }
+
+impl Error {
+    /// Whether the error is the user's configuration: an unknown method or a bad
+    /// hyper-parameter.
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self,
+            Error::UnknownMethod { .. } | Error::InvalidConfig { .. }
+        )
+    }
+}

@@ -40,6 +40,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the error is the user's: a folder that holds no records.
+    pub fn is_config(&self) -> bool {
+        matches!(self, Error::NoRecords { .. })
+    }
+
     /// An I/O error with the action and path that failed.
     pub fn io(
         action: &'static str,

@@ -15,7 +15,6 @@ use mtl_reports::report::Plot;
 use mtl_reports::{search_trace, Report, RunRecord};
 
 use crate::progress::ProgressMode;
-use crate::stamp::{parse_device, stamp};
 use crate::sweep::{run_sweep, SweepOptions};
 use crate::trainer::RunEnv;
 use crate::{Error, Result, SweepSpec};
@@ -115,12 +114,7 @@ pub fn run_study(name: &str, options: &StudyOptions) -> Result<StudyOutcome> {
         let spec = SweepSpec::parse(&text, &origin)?;
         opened.push((part, spec.open()?, text, origin));
     }
-    let device = parse_device(&options.device)?;
-    let env = RunEnv {
-        stamp: stamp(&device),
-        device,
-        workers: options.workers,
-    };
+    let env = RunEnv::on(&options.device, options.workers)?;
     let mut parts = Vec::new();
     for (part, (plan, datasets), text, origin) in opened {
         let refs: Vec<&dyn mtl_datasets::Dataset> = datasets.iter().map(|d| d.as_ref()).collect();
