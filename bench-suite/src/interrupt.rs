@@ -54,8 +54,8 @@ pub fn requested() -> Option<i32> {
     }
 }
 
-/// Test hook, called before every training step: with `MTLBENCH_FAILPOINT=sigint@N` (debug
-/// builds) the process sends itself a real SIGINT before its N-th step, so tests can stop a
+/// Test hook, called before every training step: with `MTLBENCH_FAILPOINT=sigint@N` (builds
+/// with the `failpoints` feature) the process sends itself a real SIGINT before its N-th step, so tests can stop a
 /// run at an exact step boundary.
 pub fn failpoint_before_step() {
     static STEPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
