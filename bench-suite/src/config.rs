@@ -7,9 +7,20 @@ use sha2::{Digest, Sha256};
 
 use crate::dropout::Dropout;
 use crate::model::ModelSpec;
-use crate::optim::OptimizerKind;
 use crate::selection::Objective;
 use crate::{Error, Result};
+
+/// Which optimiser to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// SGD with optional heavy-ball momentum and L2 weight decay.
+    Sgd,
+    /// Adam (Kingma & Ba, 2015) with L2 weight decay added to the gradient.
+    Adam,
+    /// AdamW (Loshchilov & Hutter, 2019): decoupled weight decay.
+    Adamw,
+}
 
 /// Training settings shared by every cell of a sweep.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

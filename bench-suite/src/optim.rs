@@ -10,21 +10,10 @@ use std::cell::RefCell;
 use candle_core::{CpuStorage, InplaceOp2, Layout, Shape, Tensor};
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::OptimizerKind;
 use crate::config::TrainConfig;
 use crate::model::Param;
 use crate::{Error, Result};
-
-/// Which optimiser to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OptimizerKind {
-    /// SGD with optional heavy-ball momentum and L2 weight decay.
-    Sgd,
-    /// Adam (Kingma & Ba, 2015) with L2 weight decay added to the gradient.
-    Adam,
-    /// AdamW (Loshchilov & Hutter, 2019): decoupled weight decay.
-    Adamw,
-}
 
 /// Updates parameters in place from their gradients.
 pub trait Optimizer {
