@@ -256,8 +256,10 @@ impl Method for Recording {
         let update = self.inner.step(input)?;
         let weights = update
             .coefficients()
-            .ok_or_else(|| mtl_methods::Error::Backend {
-                message: "the twin records coefficients; a direction has none".into(),
+            .ok_or_else(|| {
+                mtl_methods::Error::Backend(
+                    "the twin records coefficients; a direction has none".into(),
+                )
             })?
             .to_vec();
         if let Ok(mut log) = self.log.lock() {

@@ -16,7 +16,7 @@ pub enum Error {
     Dataset(#[from] mtl_datasets::Error),
     /// Method configuration or a method step failed.
     #[error(transparent)]
-    Method(#[from] mtl_methods::Error),
+    Method(mtl_methods::Error),
     /// Records could not be read or written.
     #[error(transparent)]
     Report(#[from] mtl_reports::Error),
@@ -56,6 +56,20 @@ pub enum Error {
     /// A broken invariant of mtlbench itself; please report it.
     #[error("internal error (please report): {0}")]
     Internal(String),
+}
+
+impl From<mtl_methods::Error> for Error {
+    /// A method error, except that a harness error a weight search carried out
+    /// ([`mtl_methods::Error::Backend`]) comes back as itself.
+    fn from(e: mtl_methods::Error) -> Self {
+        match e {
+            mtl_methods::Error::Backend(inner) => match inner.downcast::<Error>() {
+                Ok(harness) => *harness,
+                Err(other) => Error::Method(mtl_methods::Error::Backend(other)),
+            },
+            e => Error::Method(e),
+        }
+    }
 }
 
 /// What kind of failure an error is; the binary's exit code follows from it alone.
@@ -152,6 +166,14 @@ mod tests {
             ErrorKind::Interrupted(15)
         );
         assert_eq!(Error::Internal("x".into()).kind(), ErrorKind::Failure);
+        // A harness error a weight search carried comes back as itself.
+        let carried = mtl_methods::Error::Backend(Box::new(Error::Interrupted { signal: 2 }));
+        assert!(matches!(
+            Error::from(carried),
+            Error::Interrupted { signal: 2 }
+        ));
+        let foreign = mtl_methods::Error::Backend("a twin's own failure".into());
+        assert_eq!(Error::from(foreign).kind(), ErrorKind::Failure);
         // The message keeps the cause for the binary's chain printer.
         let e = stopped(Error::Internal("boom".into()));
         let source = std::error::Error::source(&e).unwrap().to_string();

@@ -95,13 +95,15 @@ impl<'a> SessionBackend<'a> {
     }
 }
 
-/// Harness failures surface to the search as method errors carrying the message.
+/// A broken invariant of the search backend, as the method error that carries it.
 fn internal(message: String) -> mtl_methods::Error {
-    mtl_methods::Error::Backend { message }
+    mtl_methods::Error::Backend(Box::new(crate::Error::Internal(message)))
 }
 
+/// Harness failures surface to the search as method errors carrying the harness error,
+/// which [`crate::Error`]'s conversion takes back out.
 fn lift<T>(r: crate::Result<T>) -> mtl_methods::Result<T> {
-    r.map_err(|e| internal(e.to_string()))
+    r.map_err(|e| mtl_methods::Error::Backend(Box::new(e)))
 }
 
 /// Accumulated gradient statistics of a measuring window.

@@ -22,9 +22,15 @@ pub enum Error {
     /// Weights failed their invariant (finite; on the simplex where declared).
     #[error("invalid task weights {weights:?}: {reason}")]
     InvalidWeights { weights: Vec<f64>, reason: String },
-    /// The harness failed while a search was training.
-    #[error("while searching weights: {message}")]
-    Backend { message: String },
+    /// The gradients' Gram matrix has non-finite entries: the gradients diverged.
+    #[error(
+        "method `{method}` got a gradient Gram matrix with non-finite entries (diverged gradients)"
+    )]
+    NonFiniteGram { method: String },
+    /// The harness failed while a search was training; its own error inside (the harness
+    /// takes it back out, kind and all).
+    #[error("while searching weights")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A search method was built as an online method (a harness bug).
     #[error("method `{method}` chooses its weights by a search; run it through `mtlbench sweep`")]
     NeedsSearch { method: String },

@@ -371,12 +371,8 @@ impl MinNormWeighting {
             }
         }
         if gram.as_slice().iter().any(|v| !v.is_finite()) {
-            return Err(Error::InvalidWeights {
-                weights: Vec::new(),
-                reason: format!(
-                    "method `{}` got a gradient Gram matrix with non-finite entries (diverged gradients)",
-                    self.name
-                ),
+            return Err(Error::NonFiniteGram {
+                method: self.name.to_owned(),
             });
         }
         let normalised = self.config.normalization.apply(gram, losses);

@@ -42,11 +42,8 @@ pub fn gram<'a>(method: &str, k: usize, input: &StepInput<'a>) -> Result<&'a Gra
         });
     }
     if gram.as_slice().iter().any(|v| !v.is_finite()) {
-        return Err(Error::InvalidWeights {
-            weights: Vec::new(),
-            reason: format!(
-                "method `{method}` got a gradient Gram matrix with non-finite entries (diverged gradients)"
-            ),
+        return Err(Error::NonFiniteGram {
+            method: method.to_owned(),
         });
     }
     Ok(gram)
