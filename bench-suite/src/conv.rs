@@ -143,13 +143,8 @@ impl ConvStage {
 mod tests {
     use super::*;
 
-    /// Distinct seeded values (ties in max-pooling would make the subgradient ambiguous).
     fn var(shape: &[usize], seed: u64) -> Var {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
-        Var::from_tensor(&Tensor::from_vec(v, shape, &Device::Cpu).unwrap()).unwrap()
+        crate::cpu_ops::seeded_var(shape, seed)
     }
 
     /// candle's conv2d with bias, then `pool`, relu, permuted to channels-last.

@@ -119,3 +119,15 @@ pub(crate) fn matmul(
         );
     }
 }
+
+/// A CPU variable of `shape` with distinct values uniform in (−1, 1), seeded (tests of the
+/// ops; distinct values keep max-pooling's subgradient unambiguous).
+#[cfg(test)]
+pub(crate) fn seeded_var(shape: &[usize], seed: u64) -> candle_core::Var {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let t = Tensor::from_vec(v, shape, &candle_core::Device::Cpu).unwrap();
+    candle_core::Var::from_tensor(&t).unwrap()
+}

@@ -149,16 +149,12 @@ impl CustomOp3 for Linear {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::{Device, Var};
+    use candle_core::Var;
 
     use super::*;
 
     fn var(shape: &[usize], seed: u64) -> Var {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
-        Var::from_tensor(&Tensor::from_vec(v, shape, &Device::Cpu).unwrap()).unwrap()
+        crate::cpu_ops::seeded_var(shape, seed)
     }
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
