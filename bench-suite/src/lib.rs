@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod cell;
 pub mod check;
 pub mod checkpoint;
+pub mod claim;
 pub mod commands;
 pub mod config;
 pub mod conv;

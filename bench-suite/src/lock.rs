@@ -22,7 +22,7 @@ pub struct DirLock {
 }
 
 /// Whether a process with this pid exists.
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
     };
