@@ -31,13 +31,20 @@ fn main() {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_else(|| "unknown".into());
-    let lock = std::fs::read_to_string("../Cargo.lock").unwrap_or_default();
+    let lock: toml::Table = std::fs::read_to_string("../Cargo.lock")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or_default();
+    let packages = lock.get("package").and_then(toml::Value::as_array);
+    // The first `[[package]]` of that name: the lowest version where several are locked.
     let version = |name: &str| {
-        lock.split("[[package]]")
-            .find(|p| p.lines().any(|l| l == format!("name = \"{name}\"")))
-            .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
-            .map(|v| v.trim_end_matches('"').to_owned())
-            .unwrap_or_else(|| "unknown".into())
+        packages
+            .into_iter()
+            .flatten()
+            .find(|p| p.get("name").and_then(toml::Value::as_str) == Some(name))
+            .and_then(|p| p.get("version")?.as_str())
+            .unwrap_or("unknown")
+            .to_owned()
     };
     let candle = version("candle-core");
     // The dependencies whose code computes the numbers in a record.

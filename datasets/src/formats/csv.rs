@@ -1,5 +1,8 @@
-//! A small CSV reader for the tabular sources: comma-separated, `"`-quoted fields (with `""`
-//! as an escaped quote), one record per line, a header line first.
+//! The CSV tables of the tabular sources, read with the `csv` crate: comma-separated,
+//! `"`-quoted fields (with `""` as an escaped quote; a quoted field may hold commas and line
+//! breaks), a header record first; blank lines are skipped.
+
+use std::io::Read;
 
 use super::{FormatError, FormatResult};
 
@@ -14,39 +17,25 @@ pub struct Csv {
     pub rows: Vec<Vec<String>>,
 }
 
-fn split_line(file: &str, line_no: usize, line: &str) -> FormatResult<Vec<String>> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut chars = line.chars().peekable();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => quoted = false,
-            (false, '"') if field.is_empty() => quoted = true,
-            (false, ',') => fields.push(std::mem::take(&mut field)),
-            (_, c) => field.push(c),
-        }
-    }
-    if quoted {
-        return Err(FormatError::invalid(
-            file,
-            format!("line {line_no}"),
-            "a closing quote before the end of the line",
-            "an unterminated quoted field",
-        ));
-    }
-    fields.push(field);
-    Ok(fields)
+/// Appended to the input to catch a quoted field left open at the end of the file, which the
+/// `csv` crate closes silently (rust-csv#252): after a complete file this line is one more
+/// record, starting past the file's last byte; inside an open quoted field it becomes that
+/// field's last line break and closing quote, and no record starts past the file.
+const OPEN_QUOTE_PROBE: &[u8] = b"\n\"";
+
+/// The byte and line where the record at `pos` starts: `csv` places a record where the previous
+/// one ended, before the blank lines it skips.
+fn record_start(bytes: &[u8], pos: &csv::Position) -> (usize, u64) {
+    let byte = usize::try_from(pos.byte()).unwrap_or(usize::MAX);
+    let blank = bytes.get(byte..).unwrap_or_default();
+    let skipped = blank.iter().take_while(|&&b| b == b'\n').count();
+    (byte.saturating_add(skipped), pos.line() + skipped as u64)
 }
 
 impl Csv {
     /// Parses `bytes` (UTF-8) of `file`; every record must have the header's field count.
     pub fn parse(file: &str, bytes: &[u8]) -> FormatResult<Self> {
-        let text = std::str::from_utf8(bytes).map_err(|e| {
+        std::str::from_utf8(bytes).map_err(|e| {
             FormatError::invalid(
                 file,
                 format!("byte {}", e.valid_up_to()),
@@ -54,28 +43,61 @@ impl Csv {
                 "invalid UTF-8",
             )
         })?;
-        let mut lines = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty());
-        let header = match lines.next() {
-            Some((i, l)) => split_line(file, i + 1, l.trim_end_matches('\r'))?,
-            None => {
-                return Err(FormatError::invalid(
-                    file,
-                    "line 1",
-                    "a header line",
-                    "an empty file",
-                ))
+        // As with the reader this replaced, records end at `\n` only: the carriage returns
+        // that end a line are dropped from its last field (after a closing quote too), and a
+        // CR anywhere else is kept in its field.
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_reader(bytes.chain(OPEN_QUOTE_PROBE));
+        let mut record = csv::StringRecord::new();
+        let mut records = Vec::new();
+        let closed = loop {
+            let (start, line) = record_start(bytes, reader.position());
+            let more = reader.read_record(&mut record).map_err(|e| {
+                let line = e.position().map_or(line, csv::Position::line);
+                FormatError::invalid(file, format!("line {line}"), "CSV records", e)
+            })?;
+            if !more || start >= bytes.len() {
+                break more;
             }
+            // A line of white space only is blank (a quoted blank field is not).
+            if record.len() == 1 && record[0].trim().is_empty() && bytes[start] != b'"' {
+                continue;
+            }
+            let mut fields: Vec<String> = record.iter().map(str::to_owned).collect();
+            if let Some(last) = fields.last_mut() {
+                let end = usize::try_from(reader.position().byte())
+                    .map_or(bytes.len(), |b| b.saturating_sub(1).min(bytes.len()));
+                let line_crs = bytes[..end].iter().rev().take_while(|&&b| b == b'\r');
+                let field_crs = last.len() - last.trim_end_matches('\r').len();
+                last.truncate(last.len() - field_crs.min(line_crs.count()));
+            }
+            records.push((line, fields));
         };
-        let rows = lines
-            .map(|(i, l)| {
-                let fields = split_line(file, i + 1, l.trim_end_matches('\r'))?;
+        let count = records.len();
+        let mut records = records.into_iter().enumerate().map(|(i, (line, fields))| {
+            if closed || i + 1 < count {
+                return Ok((line, fields));
+            }
+            Err(FormatError::invalid(
+                file,
+                format!("line {line}"),
+                "a closing quote before the end of the file",
+                "an unterminated quoted field",
+            ))
+        });
+        let (_, header) = records.next().transpose()?.ok_or_else(|| {
+            FormatError::invalid(file, "line 1", "a header line", "an empty file")
+        })?;
+        let rows = records
+            .map(|record| {
+                let (line, fields) = record?;
                 if fields.len() != header.len() {
                     return Err(FormatError::invalid(
                         file,
-                        format!("line {}", i + 1),
+                        format!("line {line}"),
                         format!("{} fields like the header", header.len()),
                         format!("{} fields", fields.len()),
                     ));
@@ -183,5 +205,28 @@ mod tests {
             .to_string();
         assert!(err.contains("unterminated"), "{err}");
         assert!(Csv::parse("t.csv", b"").is_err());
+    }
+
+    #[test]
+    fn quoted_fields_span_lines() {
+        let csv = Csv::parse(
+            "t.csv",
+            b"a,b\r\n\"x,\ny\",1\r\n\n  \n\"p\r\nq\",\"\"\"\"\n",
+        )
+        .unwrap();
+        assert_eq!(csv.rows, [["x,\ny", "1"], ["p\r\nq", "\""]]);
+        let error = |bytes: &[u8]| Csv::parse("t.csv", bytes).unwrap_err().to_string();
+        // Lines are counted in the file, quoted line breaks and blank lines included.
+        let err = error(b"a,b\n\"x\ny\",1\n\n3\n");
+        assert!(
+            err.contains("line 5: expected 2 fields like the header, found 1 fields"),
+            "{err}"
+        );
+        // A quoted field still open at the end of the file is an error, whatever the count.
+        let err = error(b"a,b\n1,2\n3,\"4\n");
+        assert!(
+            err.contains("line 3: expected a closing quote before the end of the file"),
+            "{err}"
+        );
     }
 }

@@ -16,7 +16,7 @@ use hf_hub::repository::RepoTreeEntry;
 use hf_hub::{HFClientBuilder, HFClientSync, HFRepositorySync, RepoTypeDataset};
 
 use super::cache::{git_blob_sha1_file, sha256_file, verify_file, FileState, RepoCache};
-use super::manifest::{glob_match, is_hex, Lock, Manifest, Pins};
+use super::manifest::{glob, is_hex, Lock, Manifest, Pins};
 use super::{HubError, HubOptions};
 use crate::DataFile;
 
@@ -188,10 +188,12 @@ fn pin_first_fetch(
     } else {
         for pattern in &m.include {
             let before = selected.len();
+            // Checked when the manifest was loaded; a malformed glob would select nothing.
+            let matcher = glob(pattern).ok();
             selected.extend(
                 entries
                     .iter()
-                    .filter(|(p, _)| glob_match(pattern, p))
+                    .filter(|(p, _)| matcher.as_ref().is_some_and(|m| m.is_match(p)))
                     .cloned(),
             );
             if selected.len() == before {

@@ -82,7 +82,7 @@ pub struct Manifest {
     #[serde(default)]
     pub files: Vec<ManifestFile>,
     /// Glob patterns selecting files at fetch time, for repos whose file names were not known
-    /// (`*` within a path segment, `**` across segments). Exclusive with `files`.
+    /// (`*` within a path segment, `**` across segments; see [`glob`]). Exclusive with `files`.
     #[serde(default)]
     pub include: Vec<String>,
 }
@@ -338,6 +338,7 @@ impl Manifest {
                 }
                 for p in &self.include {
                     check_rel_path(p)?;
+                    glob(p).map_err(|e| format!("include pattern `{p}`: {e}"))?;
                 }
             }
         }
@@ -567,33 +568,18 @@ fn check_rel_path(p: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether a repo path matches a glob (`*` and `?` within one segment, `**` any segments).
+/// A repo path glob: `*` and `?` within one segment, `**` any segments (globset syntax, so
+/// `[a-z]` classes and `{a,b}` alternatives too).
+pub fn glob(pattern: &str) -> Result<globset::GlobMatcher, globset::Error> {
+    let glob = globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .build()?;
+    Ok(glob.compile_matcher())
+}
+
+/// Whether a repo path matches a glob (see [`glob`]); a malformed glob matches nothing.
 pub fn glob_match(pattern: &str, path: &str) -> bool {
-    let pat: Vec<&str> = pattern.split('/').collect();
-    let segs: Vec<&str> = path.split('/').collect();
-    match_segments(&pat, &segs)
-}
-
-fn match_segments(pat: &[&str], segs: &[&str]) -> bool {
-    match pat.split_first() {
-        None => segs.is_empty(),
-        Some((&"**", rest)) => (0..=segs.len()).any(|i| match_segments(rest, &segs[i..])),
-        Some((p, rest)) => match segs.split_first() {
-            Some((s, srest)) => {
-                match_segment(p.as_bytes(), s.as_bytes()) && match_segments(rest, srest)
-            }
-            None => false,
-        },
-    }
-}
-
-fn match_segment(p: &[u8], s: &[u8]) -> bool {
-    match p.split_first() {
-        None => s.is_empty(),
-        Some((b'*', rest)) => (0..=s.len()).any(|i| match_segment(rest, &s[i..])),
-        Some((b'?', rest)) => !s.is_empty() && match_segment(rest, &s[1..]),
-        Some((c, rest)) => s.first() == Some(c) && match_segment(rest, &s[1..]),
-    }
+    glob(pattern).is_ok_and(|g| g.is_match(path))
 }
 
 #[cfg(test)]
@@ -753,6 +739,11 @@ mod tests {
                 "relative",
             ),
         ];
+        let hub = include_str!("../../manifests/qm9.toml");
+        let cases = cases.into_iter().chain([(
+            hub.replace("\"**/*.parquet\"", "\"data/[x.parquet\""),
+            "include pattern `data/[x.parquet`",
+        )]);
         for (text, needle) in cases {
             let err = Manifest::from_toml(&text, "case").unwrap_err().to_string();
             assert!(err.contains(needle), "{needle}: {err}");
@@ -770,6 +761,13 @@ mod tests {
         assert!(glob_match("data/train-*.parquet", "data/train-0.parquet"));
         assert!(!glob_match("data/train-*.parquet", "data/test-0.parquet"));
         assert!(glob_match("a/?/c", "a/b/c"));
+        assert!(!glob_match("a/?/c", "a/bb/c"));
+        assert!(glob_match("a/**/c", "a/c"));
+        assert!(glob_match("a/**/c", "a/x/y/c"));
+        assert!(glob_match("data/**", "data/x/y.parquet"));
+        assert!(glob_match("x**y", "xaby"));
+        assert!(!glob_match("x**y", "xa/by"));
+        assert!(!glob_match("data/[x.parquet", "data/[x.parquet"));
     }
 
     #[test]
