@@ -34,6 +34,9 @@ pub enum Command {
     Sweep(SweepArgs),
     /// Resume the sweep of a results folder with the configuration stored in it.
     Resume(ResumeArgs),
+    /// Where each cell of a results folder stands: done, claimed (by whom, last heartbeat),
+    /// stopped at a checkpoint, failed, or missing. Reads without the lock.
+    Status(StatusArgs),
     /// Validate a sweep file without training: cells, grids, datasets and their data.
     Check(CheckArgs),
     /// Report the records in a results folder: comparison, model-size, Pareto and paired
@@ -119,6 +122,13 @@ pub struct ResumeArgs {
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// Options of `mtlbench status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Results folder written by `mtlbench sweep`.
+    pub results: PathBuf,
 }
 
 /// Options of `mtlbench study`.

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cli::{
-    CheckArgs, Cli, Command, DataArgs, DataCommand, ReportArgs, ResumeArgs, RunArgs, StudyArgs,
+    CheckArgs, Cli, Command, DataArgs, DataCommand, ReportArgs, ResumeArgs, RunArgs, StatusArgs,
+    StudyArgs,
 };
 use mtl_bench::catalog::method_order;
 use mtl_bench::commands::{self, SweepRequest, SweepSource};
@@ -110,6 +111,10 @@ fn run(cli: Cli) -> Result<()> {
                 progress: ProgressMode::auto(quiet),
                 ..SweepRequest::new(SweepSource::Stored(results))
             })
+        }
+        Command::Status(StatusArgs { results }) => {
+            print!("{}", mtl_bench::status::folder_status(&results)?);
+            Ok(())
         }
         Command::Check(CheckArgs { config }) => {
             let source = config.map_or(SweepSource::Default, SweepSource::File);

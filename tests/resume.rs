@@ -552,3 +552,59 @@ fn runs_stopped_at_step_boundaries_resume_from_checkpoints_to_the_uninterrupted_
         .unwrap_or_default();
     assert!(left.is_empty(), "checkpoints left: {left:?}");
 }
+
+#[test]
+fn status_shows_each_cell_done_claimed_failed_or_missing_while_reading_without_the_lock() {
+    let w = Workdir::new();
+    w.write("micro.toml", MICRO);
+    w.run(&["sweep", "micro.toml", "--out", "res", "-q"])
+        .expect_code(0);
+    let dir = w.join("res");
+    let ids = record_names(&dir);
+    assert_eq!(ids.len(), 8, "{ids:?}");
+    let id = |i: usize| ids[i].trim_end_matches(".json").to_owned();
+    for name in &ids[..3] {
+        std::fs::remove_file(dir.join(name)).unwrap();
+    }
+    // Cell 0: claimed by a task of a Slurm array on another node.
+    std::fs::create_dir_all(dir.join("claims")).unwrap();
+    let holder = serde_json::json!({
+        "host": "node-7", "pid": 4242, "job": "991", "array_task": "3",
+        "claimed_unix": 1.0e9, "heartbeat_unix": 1.0e9,
+    });
+    std::fs::write(
+        dir.join("claims").join(format!("{}.claim", id(0))),
+        holder.to_string(),
+    )
+    .unwrap();
+    // Cell 1: the journal's last word is a failure.
+    let mut journal = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("sweep-state").join("journal.log"))
+        .unwrap();
+    use std::io::Write;
+    writeln!(journal, "1 start {} uniform", id(1)).unwrap();
+    writeln!(journal, "2 failed {} writing record: disk full", id(1)).unwrap();
+    // Cell 2: nothing left.
+    let out = w.run(&["status", "res"]).expect_code(0).stdout();
+    assert!(
+        out.starts_with(
+            "8 cells of micro.toml: 5 done, 1 claimed, 0 stopped (resume from checkpoints), 1 failed, 1 missing"
+        ),
+        "{out}"
+    );
+    let line = |cell: String| {
+        out.lines()
+            .find(|l| l.contains(&cell))
+            .unwrap_or_else(|| panic!("no line for {cell}:\n{out}"))
+            .to_owned()
+    };
+    assert!(line(id(0)).contains("claimed by node-7 pid 4242 job 991 task 3, heartbeat"));
+    assert!(line(id(1)).ends_with("failed: writing record: disk full"));
+    assert!(line(id(2)).ends_with(": missing"));
+    assert_eq!(out.lines().count(), 4, "{out}");
+    // A folder that is not a sweep's is refused as configuration (exit 2).
+    std::fs::create_dir_all(w.join("empty")).unwrap();
+    let err = w.run(&["status", "empty"]).expect_code(2).stderr();
+    assert!(err.contains("not a sweep results folder"), "{err}");
+}

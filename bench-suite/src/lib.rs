@@ -26,6 +26,7 @@ pub mod results_dir;
 pub mod search;
 pub mod selection;
 pub mod stamp;
+pub mod status;
 pub mod step;
 pub mod study;
 pub mod sweep;

@@ -1,0 +1,151 @@
+//! What a results folder holds, cell by cell, read without its lock (so it works while a
+//! sweep or a job array writes it): done (a valid record), claimed (by whom, last heartbeat),
+//! stopped at a step boundary (a checkpoint), failed (the journal's last word on it), or
+//! missing.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use crate::claim::{claim_path, read_holder, Holder};
+use crate::plan::SweepSpec;
+use crate::results_dir::{ResultsDir, STATE_DIR};
+use crate::{checkpoint, Result, RunConfig};
+
+/// Where one cell stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CellState {
+    /// A valid record: its status (`completed`, `diverged at step N`).
+    Done(String),
+    /// A claim file: who holds it.
+    Claimed(Holder),
+    /// A checkpoint and no claim: stopped at a step boundary, resumes from it.
+    Stopped,
+    /// The journal's last event for the cell is a failure, with its message.
+    Failed(String),
+    /// Nothing yet.
+    Missing,
+}
+
+/// Every cell of a results folder's plan, plan order.
+#[derive(Debug)]
+pub struct FolderStatus {
+    pub origin: String,
+    pub cells: Vec<(RunConfig, CellState)>,
+}
+
+/// The last failure message of each cell whose last journal event is `failed`.
+fn failures(dir: &Path) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(dir.join(STATE_DIR).join("journal.log")).unwrap_or_default();
+    let mut last: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for line in text.lines() {
+        let mut parts = line.splitn(4, ' ').skip(1);
+        if let (Some(event), Some(cell)) = (parts.next(), parts.next()) {
+            let failed = (event == "failed").then(|| parts.next().unwrap_or("").to_owned());
+            last.insert(cell.to_owned(), failed);
+        }
+    }
+    last.into_iter()
+        .filter_map(|(cell, failed)| Some((cell, failed?)))
+        .collect()
+}
+
+/// Reads the state of every cell of the sweep stored in `dir` (its datasets are opened to
+/// list the cells, as the sweep did).
+pub fn folder_status(dir: &Path) -> Result<FolderStatus> {
+    let (stamp, config) = ResultsDir::stored(dir)?;
+    let (plan, _) = SweepSpec::parse(&config, &stamp.origin)?.open()?;
+    let failed = failures(dir);
+    let mut cells = Vec::new();
+    for run in plan.cells() {
+        let id = run.cell_id();
+        let record = dir.join(mtl_reports::store::record_file_name(&id));
+        let state = match mtl_reports::store::read_record(&record) {
+            Ok(r) if r.cell_id == id => CellState::Done(match r.status {
+                mtl_reports::record::RunStatus::Completed => "completed".into(),
+                mtl_reports::record::RunStatus::Diverged { step, .. } => {
+                    format!("diverged at step {step}")
+                }
+            }),
+            _ => match read_holder(&claim_path(dir, &id))? {
+                Some(holder) => CellState::Claimed(holder),
+                None if checkpoint::path(dir, &run).exists() => CellState::Stopped,
+                None => match failed.get(&id) {
+                    Some(message) => CellState::Failed(message.clone()),
+                    None => CellState::Missing,
+                },
+            },
+        };
+        cells.push((run, state));
+    }
+    Ok(FolderStatus {
+        origin: stamp.origin,
+        cells,
+    })
+}
+
+impl FolderStatus {
+    /// Cells per state: done, claimed, stopped, failed, missing.
+    pub fn counts(&self) -> [usize; 5] {
+        let mut n = [0; 5];
+        for (_, state) in &self.cells {
+            n[match state {
+                CellState::Done(_) => 0,
+                CellState::Claimed(_) => 1,
+                CellState::Stopped => 2,
+                CellState::Failed(_) => 3,
+                CellState::Missing => 4,
+            }] += 1;
+        }
+        n
+    }
+}
+
+fn now_unix() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl fmt::Display for FolderStatus {
+    /// The counts, then one line per cell that is not done.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [done, claimed, stopped, failed, missing] = self.counts();
+        writeln!(
+            f,
+            "{} cells of {}: {done} done, {claimed} claimed, {stopped} stopped (resume from checkpoints), {failed} failed, {missing} missing",
+            self.cells.len(),
+            self.origin
+        )?;
+        for (run, state) in &self.cells {
+            let what = match state {
+                CellState::Done(_) => continue,
+                CellState::Claimed(h) => format!(
+                    "claimed by {} pid {}{}{}, heartbeat {:.0} s ago",
+                    h.host,
+                    h.pid,
+                    h.job
+                        .as_ref()
+                        .map_or(String::new(), |j| format!(" job {j}")),
+                    h.array_task
+                        .as_ref()
+                        .map_or(String::new(), |t| format!(" task {t}")),
+                    (now_unix() - h.heartbeat_unix).max(0.0)
+                ),
+                CellState::Stopped => "stopped at a step boundary".into(),
+                CellState::Failed(message) => format!("failed: {message}"),
+                CellState::Missing => "missing".into(),
+            };
+            writeln!(
+                f,
+                "  {}  {} {} seed {} on {}: {what}",
+                run.cell_id(),
+                run.method.name,
+                run.model,
+                run.seed,
+                run.dataset.name
+            )?;
+        }
+        Ok(())
+    }
+}
