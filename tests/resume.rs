@@ -563,7 +563,7 @@ fn status_shows_each_cell_done_claimed_failed_or_missing_while_reading_without_t
     let ids = record_names(&dir);
     assert_eq!(ids.len(), 8, "{ids:?}");
     let id = |i: usize| ids[i].trim_end_matches(".json").to_owned();
-    for name in &ids[..3] {
+    for name in &ids[..4] {
         std::fs::remove_file(dir.join(name)).unwrap();
     }
     // Cell 0: claimed by a task of a Slurm array on another node.
@@ -585,11 +585,13 @@ fn status_shows_each_cell_done_claimed_failed_or_missing_while_reading_without_t
     use std::io::Write;
     writeln!(journal, "1 start {} uniform", id(1)).unwrap();
     writeln!(journal, "2 failed {} writing record: disk full", id(1)).unwrap();
+    // Cell 3: started again, no record yet.
+    writeln!(journal, "3 start {} uniform", id(3)).unwrap();
     // Cell 2: nothing left.
     let out = w.run(&["status", "res"]).expect_code(0).stdout();
     assert!(
         out.starts_with(
-            "8 cells of micro.toml: 5 done, 1 claimed, 0 stopped (resume from checkpoints), 1 failed, 1 missing"
+            "8 cells of micro.toml: 4 done, 1 claimed, 1 started, 0 stopped (resume from checkpoints), 1 failed, 1 missing"
         ),
         "{out}"
     );
@@ -602,7 +604,8 @@ fn status_shows_each_cell_done_claimed_failed_or_missing_while_reading_without_t
     assert!(line(id(0)).contains("claimed by node-7 pid 4242 job 991 task 3, heartbeat"));
     assert!(line(id(1)).ends_with("failed: writing record: disk full"));
     assert!(line(id(2)).ends_with(": missing"));
-    assert_eq!(out.lines().count(), 4, "{out}");
+    assert!(line(id(3)).ends_with(": started: training, or interrupted without a checkpoint"));
+    assert_eq!(out.lines().count(), 5, "{out}");
     // A folder that is not a sweep's is refused as configuration (exit 2).
     std::fs::create_dir_all(w.join("empty")).unwrap();
     let err = w.run(&["status", "empty"]).expect_code(2).stderr();

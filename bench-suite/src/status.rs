@@ -1,7 +1,7 @@
 //! What a results folder holds, cell by cell, read without its lock (so it works while a
 //! sweep or a job array writes it): done (a valid record), claimed (by whom, last heartbeat),
-//! stopped at a step boundary (a checkpoint), failed (the journal's last word on it), or
-//! missing.
+//! started (the journal's last word: training now, or interrupted), stopped at a step
+//! boundary (a checkpoint), failed (the journal's message), or missing.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -23,6 +23,9 @@ pub enum CellState {
     Stopped,
     /// The journal's last event for the cell is a failure, with its message.
     Failed(String),
+    /// The journal's last event for the cell is its start: training now, or interrupted
+    /// (a local sweep claims no cells; its folder lock says whether one runs).
+    Started,
     /// Nothing yet.
     Missing,
 }
@@ -34,20 +37,18 @@ pub struct FolderStatus {
     pub cells: Vec<(RunConfig, CellState)>,
 }
 
-/// The last failure message of each cell whose last journal event is `failed`.
-fn failures(dir: &Path) -> BTreeMap<String, String> {
+/// The journal's last event of each cell, with its detail.
+fn last_events(dir: &Path) -> BTreeMap<String, (String, String)> {
     let text = std::fs::read_to_string(dir.join(STATE_DIR).join("journal.log")).unwrap_or_default();
-    let mut last: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut last = BTreeMap::new();
     for line in text.lines() {
         let mut parts = line.splitn(4, ' ').skip(1);
         if let (Some(event), Some(cell)) = (parts.next(), parts.next()) {
-            let failed = (event == "failed").then(|| parts.next().unwrap_or("").to_owned());
-            last.insert(cell.to_owned(), failed);
+            let detail = parts.next().unwrap_or("").to_owned();
+            last.insert(cell.to_owned(), (event.to_owned(), detail));
         }
     }
-    last.into_iter()
-        .filter_map(|(cell, failed)| Some((cell, failed?)))
-        .collect()
+    last
 }
 
 /// Reads the state of every cell of the sweep stored in `dir` (its datasets are opened to
@@ -55,7 +56,7 @@ fn failures(dir: &Path) -> BTreeMap<String, String> {
 pub fn folder_status(dir: &Path) -> Result<FolderStatus> {
     let (stamp, config) = ResultsDir::stored(dir)?;
     let (plan, _) = SweepSpec::parse(&config, &stamp.origin)?.open()?;
-    let failed = failures(dir);
+    let events = last_events(dir);
     let mut cells = Vec::new();
     for run in plan.cells() {
         let id = run.cell_id();
@@ -70,9 +71,10 @@ pub fn folder_status(dir: &Path) -> Result<FolderStatus> {
             _ => match read_holder(&claim_path(dir, &id))? {
                 Some(holder) => CellState::Claimed(holder),
                 None if checkpoint::path(dir, &run).exists() => CellState::Stopped,
-                None => match failed.get(&id) {
-                    Some(message) => CellState::Failed(message.clone()),
-                    None => CellState::Missing,
+                None => match events.get(&id).map(|(e, d)| (e.as_str(), d)) {
+                    Some(("failed", message)) => CellState::Failed(message.clone()),
+                    Some(("start", _)) => CellState::Started,
+                    _ => CellState::Missing,
                 },
             },
         };
@@ -85,16 +87,17 @@ pub fn folder_status(dir: &Path) -> Result<FolderStatus> {
 }
 
 impl FolderStatus {
-    /// Cells per state: done, claimed, stopped, failed, missing.
-    pub fn counts(&self) -> [usize; 5] {
-        let mut n = [0; 5];
+    /// Cells per state: done, claimed, started, stopped, failed, missing.
+    pub fn counts(&self) -> [usize; 6] {
+        let mut n = [0; 6];
         for (_, state) in &self.cells {
             n[match state {
                 CellState::Done(_) => 0,
                 CellState::Claimed(_) => 1,
-                CellState::Stopped => 2,
-                CellState::Failed(_) => 3,
-                CellState::Missing => 4,
+                CellState::Started => 2,
+                CellState::Stopped => 3,
+                CellState::Failed(_) => 4,
+                CellState::Missing => 5,
             }] += 1;
         }
         n
@@ -110,10 +113,10 @@ fn now_unix() -> f64 {
 impl fmt::Display for FolderStatus {
     /// The counts, then one line per cell that is not done.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let [done, claimed, stopped, failed, missing] = self.counts();
+        let [done, claimed, started, stopped, failed, missing] = self.counts();
         writeln!(
             f,
-            "{} cells of {}: {done} done, {claimed} claimed, {stopped} stopped (resume from checkpoints), {failed} failed, {missing} missing",
+            "{} cells of {}: {done} done, {claimed} claimed, {started} started, {stopped} stopped (resume from checkpoints), {failed} failed, {missing} missing",
             self.cells.len(),
             self.origin
         )?;
@@ -132,6 +135,9 @@ impl fmt::Display for FolderStatus {
                         .map_or(String::new(), |t| format!(" task {t}")),
                     (now_unix() - h.heartbeat_unix).max(0.0)
                 ),
+                CellState::Started => {
+                    "started: training, or interrupted without a checkpoint".into()
+                }
                 CellState::Stopped => "stopped at a step boundary".into(),
                 CellState::Failed(message) => format!("failed: {message}"),
                 CellState::Missing => "missing".into(),
