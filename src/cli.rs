@@ -35,7 +35,7 @@ pub enum Command {
     /// Resume the sweep of a results folder with the configuration stored in it.
     Resume(ResumeArgs),
     /// Where each cell of a results folder stands: done, claimed (by whom, last heartbeat),
-    /// stopped at a checkpoint, failed, or missing. Reads without the lock.
+    /// started, stopped at a checkpoint, failed, or missing. Reads without the lock.
     Status(StatusArgs),
     /// Validate a sweep file without training: cells, grids, datasets and their data.
     Check(CheckArgs),
