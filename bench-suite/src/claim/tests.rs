@@ -27,6 +27,18 @@ fn plant(results: &Path, cell: &str, h: &Holder) {
     create_exclusive(&claim_path(results, cell), h).unwrap();
 }
 
+/// A live child process on this host (`sleep 30`) and the claim of `cell` planted in its
+/// name, heartbeat `heartbeat_age_s` old.
+fn claimed_by_a_child(results: &Path, heartbeat_age_s: f64) -> (std::process::Child, Holder) {
+    let child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let h = holder(&host_name(), child.id(), heartbeat_age_s);
+    plant(results, "cell", &h);
+    (child, h)
+}
+
 #[test]
 fn of_many_racing_claimers_exactly_one_wins() {
     let tmp = tempfile::tempdir().unwrap();
@@ -81,12 +93,7 @@ fn another_hosts_claim_is_taken_over_once_its_heartbeat_is_stale() {
 #[test]
 fn a_live_process_on_this_host_keeps_its_claim_however_old_its_heartbeat() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new("sleep")
-        .arg("30")
-        .spawn()
-        .unwrap();
-    let old = holder(&host_name(), child.id(), 1e6);
-    plant(tmp.path(), "cell", &old);
+    let (mut child, old) = claimed_by_a_child(tmp.path(), 1e6);
     let got = acquire(tmp.path(), "cell", Holder::this_process(), &RULES).unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
@@ -96,12 +103,7 @@ fn a_live_process_on_this_host_keeps_its_claim_however_old_its_heartbeat() {
 #[test]
 fn a_holder_killed_between_claim_and_record_leaves_the_cell_retrainable() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new("sleep")
-        .arg("30")
-        .spawn()
-        .unwrap();
-    let dead = holder(&host_name(), child.id(), 0.0);
-    plant(tmp.path(), "cell", &dead);
+    let (mut child, _) = claimed_by_a_child(tmp.path(), 0.0);
     child.kill().unwrap(); // SIGKILL, before any record
     child.wait().unwrap();
     match acquire(tmp.path(), "cell", Holder::this_process(), &RULES).unwrap() {
