@@ -39,28 +39,32 @@ fn claimed_by_a_child(results: &Path, heartbeat_age_s: f64) -> (std::process::Ch
     (child, h)
 }
 
-#[test]
-fn of_many_racing_claimers_exactly_one_wins() {
-    let tmp = tempfile::tempdir().unwrap();
-    let n = 8;
+/// `n` threads of this process, distinct array tasks, claim `cell` of `results` at once.
+fn race(results: &Path, n: usize) -> Vec<Attempt> {
     let start = Arc::new(Barrier::new(n));
-    let results = tmp.path().to_owned();
-    let outcomes: Vec<bool> = (0..n)
+    (0..n)
         .map(|i| {
-            let (start, results) = (start.clone(), results.clone());
+            let (start, results) = (start.clone(), results.to_owned());
             std::thread::spawn(move || {
                 let mut me = Holder::this_process();
                 me.array_task = Some(i.to_string());
                 start.wait();
-                matches!(
-                    acquire(&results, "cell", me, &RULES).unwrap(),
-                    Attempt::Claimed(_, None)
-                )
+                acquire(&results, "cell", me, &RULES).unwrap()
             })
         })
         .collect::<Vec<_>>()
         .into_iter()
         .map(|t| t.join().unwrap())
+        .collect()
+}
+
+#[test]
+fn of_many_racing_claimers_exactly_one_wins() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().to_owned();
+    let outcomes: Vec<bool> = race(&results, 8)
+        .into_iter()
+        .map(|a| matches!(a, Attempt::Claimed(_, None)))
         .collect();
     assert_eq!(
         outcomes.iter().filter(|&&won| won).count(),
@@ -177,27 +181,15 @@ fn a_damaged_claim_file_is_an_error_that_says_what_to_do() {
 fn of_many_claimers_finding_one_stale_claim_exactly_one_takes_it_over() {
     let tmp = tempfile::tempdir().unwrap();
     plant(tmp.path(), "cell", &holder("node-d", 99, 900.0));
-    let n = 8;
-    let start = Arc::new(Barrier::new(n));
     let results = tmp.path().to_owned();
-    let won: usize = (0..n)
-        .map(|i| {
-            let (start, results) = (start.clone(), results.clone());
-            std::thread::spawn(move || {
-                let mut me = Holder::this_process();
-                me.array_task = Some(i.to_string());
-                start.wait();
-                match acquire(&results, "cell", me, &RULES).unwrap() {
-                    Attempt::Claimed(_, Some((_, Takeover::HeartbeatTimeout))) => 1,
-                    Attempt::Claimed(claim, other) => panic!("{claim:?} {other:?}"),
-                    // The winner, or the stale holder while the winner replaces it.
-                    Attempt::Held(_) => 0,
-                }
-            })
-        })
-        .collect::<Vec<_>>()
+    let won: usize = race(&results, 8)
         .into_iter()
-        .map(|t| t.join().unwrap())
+        .map(|a| match a {
+            Attempt::Claimed(_, Some((_, Takeover::HeartbeatTimeout))) => 1,
+            Attempt::Claimed(claim, other) => panic!("{claim:?} {other:?}"),
+            // The winner, or the stale holder while the winner replaces it.
+            Attempt::Held(_) => 0,
+        })
         .sum();
     assert_eq!(won, 1);
     assert!(!results.join(CLAIMS_DIR).join("cell.takeover").exists());
