@@ -32,8 +32,15 @@ pub enum Command {
     /// Run or resume a sweep (datasets × methods × model sizes × seeds) and print the
     /// comparison table.
     Sweep(SweepArgs),
-    /// Resume the sweep of a results folder with the configuration stored in it.
+    /// Resume the sweep of a results folder with the configuration stored in it (also
+    /// finishes what a Slurm job array left; waits for cells that live tasks still hold).
     Resume(ResumeArgs),
+    /// Train some cells of a results folder's plan under per-cell claims, without the
+    /// folder's lock: one task of a job array (see `mtlbench slurm`).
+    RunCell(RunCellArgs),
+    /// Write the sweep's plan into its results folder and an `sbatch --array` script whose
+    /// tasks train the cells not yet recorded; with --submit, submit it.
+    Slurm(SlurmArgs),
     /// Where each cell of a results folder stands: done, claimed (by whom, last heartbeat),
     /// started, stopped at a checkpoint, failed, or missing. Reads without the lock.
     Status(StatusArgs),
@@ -109,6 +116,58 @@ pub struct SweepArgs {
     /// stderr).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Write the plan and its cell list (sweep-state/cells.tsv) into the results folder and
+    /// exit without training, for `mtlbench run-cell` tasks.
+    #[arg(long)]
+    pub plan_only: bool,
+}
+
+/// Options of `mtlbench run-cell`.
+#[derive(Debug, Args)]
+pub struct RunCellArgs {
+    /// Results folder holding the plan (`mtlbench sweep FILE --plan-only`).
+    pub results: PathBuf,
+    /// Cell ids to train (see `mtlbench status` or sweep-state/cells.tsv).
+    #[arg(required_unless_present = "task", conflicts_with = "task")]
+    pub cells: Vec<String>,
+    /// Train array task N's cells: plan indices N*chunk .. (N+1)*chunk.
+    #[arg(long, value_name = "N")]
+    pub task: Option<usize>,
+    /// Cells per array task.
+    #[arg(long, default_value_t = 1, requires = "task", value_parser = clap::value_parser!(u32).range(1..))]
+    pub chunk: u32,
+    /// Cells trained side by side.
+    #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Options of `mtlbench slurm`.
+#[derive(Debug, Args)]
+pub struct SlurmArgs {
+    /// Sweep file (TOML); its `[slurm]` table sets each task's CPUs, GPUs, memory and time.
+    pub config: PathBuf,
+    /// Results folder, on a filesystem every node sees [default: the file's `out`, else
+    /// results/<name>-<plan hash>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Device of every task: cpu, cuda or cuda:N [default: the file's `device`, else cpu].
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Cells per array task [default: the file's `slurm.chunk`, else 1].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub chunk: Option<u32>,
+    /// Extra sbatch option for the script, one word (repeatable), e.g. --sbatch-arg=--qos=long.
+    #[arg(long = "sbatch-arg", value_name = "OPTION", allow_hyphen_values = true)]
+    pub sbatch_args: Vec<String>,
+    /// Submit the script with sbatch and print the job id.
+    #[arg(long)]
+    pub submit: bool,
+    /// Run into a results folder made for a different configuration (refused otherwise).
+    #[arg(long)]
+    pub allow_config_change: bool,
 }
 
 /// Options of `mtlbench resume`.

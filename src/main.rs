@@ -11,8 +11,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cli::{
-    CheckArgs, Cli, Command, DataArgs, DataCommand, ReportArgs, ResumeArgs, RunArgs, StatusArgs,
-    StudyArgs,
+    CheckArgs, Cli, Command, DataArgs, DataCommand, ReportArgs, ResumeArgs, RunArgs, RunCellArgs,
+    SlurmArgs, StatusArgs, StudyArgs,
 };
 use mtl_bench::catalog::method_order;
 use mtl_bench::commands::{self, SweepRequest, SweepSource};
@@ -91,15 +91,26 @@ fn run(cli: Cli) -> Result<()> {
         Command::Sweep(args) => {
             interrupt::install()?;
             let source = args.config.map_or(SweepSource::Default, SweepSource::File);
-            sweep(SweepRequest {
+            let request = SweepRequest {
                 source,
                 out: args.out,
                 device: args.device,
                 workers: args.jobs.map(usize::from),
                 progress: ProgressMode::auto(args.quiet),
                 allow_config_change: args.allow_config_change,
-            })
+            };
+            if args.plan_only {
+                let plan = commands::plan_only(&request)?;
+                print_plan(&plan);
+                return Ok(());
+            }
+            sweep(request)
         }
+        Command::RunCell(args) => {
+            interrupt::install()?;
+            run_cell(args)
+        }
+        Command::Slurm(args) => slurm(args),
         Command::Resume(ResumeArgs {
             results,
             jobs,
@@ -170,6 +181,81 @@ fn sweep(request: SweepRequest) -> Result<()> {
         "regenerate this table with: mtlbench report {}",
         outcome.dir.display()
     );
+    Ok(())
+}
+
+fn print_plan(plan: &commands::PlanWritten) {
+    let done = plan.done.iter().filter(|&&d| d).count();
+    println!(
+        "plan {}: {} cells ({done} already recorded) in {}; cell list in {}",
+        plan.plan_id,
+        plan.cells.len(),
+        plan.dir.display(),
+        plan.dir
+            .join(mtl_bench::results_dir::STATE_DIR)
+            .join("cells.tsv")
+            .display()
+    );
+}
+
+fn run_cell(args: RunCellArgs) -> Result<()> {
+    let choice = match args.task {
+        Some(task) => commands::CellChoice::Task {
+            task,
+            chunk: args.chunk as usize,
+        },
+        None => commands::CellChoice::Ids(args.cells),
+    };
+    let outcome = commands::run_cells(
+        &args.results,
+        &choice,
+        args.jobs.map(usize::from),
+        ProgressMode::auto(args.quiet),
+    )?;
+    println!(
+        "{} cells ({} trained here, {} recorded already or by another task) in {}",
+        outcome.records.len(),
+        outcome.trained,
+        outcome.reused,
+        outcome.dir.display()
+    );
+    Ok(())
+}
+
+fn slurm(args: SlurmArgs) -> Result<()> {
+    let binary = std::env::current_exe()
+        .map_err(|e| mtl_bench::Error::Internal(format!("cannot find this binary: {e}")))?;
+    let done = commands::slurm(&commands::SlurmRequest {
+        sweep: SweepRequest {
+            out: args.out,
+            device: args.device,
+            allow_config_change: args.allow_config_change,
+            ..SweepRequest::new(SweepSource::File(args.config))
+        },
+        chunk: args.chunk.map(|c| c as usize),
+        sbatch_args: args.sbatch_args,
+        binary,
+        submit: args.submit,
+    })?;
+    print_plan(&done.plan);
+    if done.tasks.is_empty() {
+        println!("every cell is recorded: nothing to submit");
+        return Ok(());
+    }
+    println!(
+        "wrote {} ({} array tasks of {} cells):\n",
+        done.script_path.display(),
+        done.tasks.len(),
+        done.chunk
+    );
+    print!("{}", done.script);
+    match &done.job {
+        Some(job) => println!(
+            "\nsubmitted job {job}; follow it with: mtlbench status {}",
+            done.plan.dir.display()
+        ),
+        None => println!("\nsubmit it with: sbatch {}", done.script_path.display()),
+    }
     Ok(())
 }
 

@@ -601,7 +601,7 @@ fn status_shows_each_cell_done_claimed_failed_or_missing_while_reading_without_t
             .unwrap_or_else(|| panic!("no line for {cell}:\n{out}"))
             .to_owned()
     };
-    assert!(line(id(0)).contains("claimed by node-7 pid 4242 job 991 task 3, heartbeat"));
+    assert!(line(id(0)).contains("claimed by host node-7 pid 4242 job 991 task 3, heartbeat"));
     assert!(line(id(1)).ends_with("failed: writing record: disk full"));
     assert!(line(id(2)).ends_with(": missing"));
     assert!(line(id(3)).ends_with(": started: training, or interrupted without a checkpoint"));

@@ -36,7 +36,8 @@ pub const CLAIMS_DIR: &str = "claims";
 pub struct Holder {
     pub host: String,
     pub pid: u32,
-    /// Slurm job id (`SLURM_JOB_ID`), when the holder runs under Slurm.
+    /// Slurm job id, when the holder runs under Slurm: `<array job>_<task>` for a task of a
+    /// job array (as `squeue` shows it and `scancel` takes it), else `SLURM_JOB_ID`.
     pub job: Option<String>,
     /// Slurm array task id (`SLURM_ARRAY_TASK_ID`).
     pub array_task: Option<String>,
@@ -52,11 +53,28 @@ impl Holder {
         Self {
             host: host_name(),
             pid: std::process::id(),
-            job: std::env::var("SLURM_JOB_ID").ok(),
+            job: slurm_job(),
             array_task: std::env::var("SLURM_ARRAY_TASK_ID").ok(),
             claimed_unix: now,
             heartbeat_unix: now,
         }
+    }
+
+    /// `host H pid P[ job J][ task T]`, as messages and the journal name a holder.
+    pub fn describe(&self) -> String {
+        let mut out = format!("host {} pid {}", self.host, self.pid);
+        if let Some(job) = &self.job {
+            out.push_str(&format!(" job {job}"));
+        }
+        if let Some(task) = &self.array_task {
+            out.push_str(&format!(" task {task}"));
+        }
+        out
+    }
+
+    /// Seconds since the holder's last heartbeat.
+    pub fn heartbeat_age_s(&self) -> f64 {
+        (now_unix() - self.heartbeat_unix).max(0.0)
     }
 
     /// Whether the holder is a live process on this host (then its claim is never taken).
@@ -92,6 +110,16 @@ pub enum Takeover {
     JobEnded,
 }
 
+impl std::fmt::Display for Takeover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Takeover::HolderGone => "its process on this host is gone",
+            Takeover::HeartbeatTimeout => "its heartbeat stopped",
+            Takeover::JobEnded => "its Slurm job has ended",
+        })
+    }
+}
+
 /// When a claim counts as abandoned.
 pub struct Rules<'a> {
     /// Seconds without a heartbeat after which another host's claim is taken over.
@@ -120,6 +148,15 @@ fn now_unix() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The Slurm job this process runs in (see [`Holder::job`]).
+fn slurm_job() -> Option<String> {
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID")) {
+        (Some(array), Some(task)) => Some(format!("{array}_{task}")),
+        _ => var("SLURM_JOB_ID"),
+    }
 }
 
 /// This machine's host name (`gethostname`).
@@ -273,6 +310,31 @@ impl Claim {
         std::fs::rename(&tmp, &self.path).map_err(Error::io("replacing claim", &self.path))
     }
 
+    /// Keeps the claim alive from a background thread, which rewrites the heartbeat every
+    /// `interval` until [`Alive::finish`] (or the process ends: a killed holder's heartbeat
+    /// stops with it, which is what the timeout rule detects).
+    pub fn keep_alive(self, interval: std::time::Duration) -> Alive {
+        let claim = std::sync::Arc::new(std::sync::Mutex::new(self));
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let beating = std::sync::Arc::clone(&claim);
+        let thread = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(interval)
+            {
+                if let Ok(mut c) = beating.lock() {
+                    if let Err(e) = c.heartbeat() {
+                        tracing::warn!(claim = %c.path.display(), error = %e, "heartbeat failed");
+                    }
+                }
+            }
+        });
+        Alive {
+            claim,
+            stop,
+            thread,
+        }
+    }
+
     /// Releases the cell: its record is written (or its failure recorded).
     pub fn finish(self) -> Result<()> {
         match std::fs::remove_file(&self.path) {
@@ -280,6 +342,27 @@ impl Claim {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io("removing claim", &self.path)(e)),
         }
+    }
+}
+
+/// A claim kept alive by its heartbeat thread.
+#[derive(Debug)]
+pub struct Alive {
+    claim: std::sync::Arc<std::sync::Mutex<Claim>>,
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Alive {
+    /// Stops the heartbeat and releases the cell.
+    pub fn finish(self) -> Result<()> {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+        let claim = std::sync::Arc::try_unwrap(self.claim)
+            .map_err(|_| Error::Internal("a claim outlived its heartbeat".into()))?
+            .into_inner()
+            .map_err(|_| Error::Internal("claim lock poisoned".into()))?;
+        claim.finish()
     }
 }
 

@@ -37,7 +37,7 @@ use mtl_reports::RunRecord;
 use crate::catalog::method_order;
 use crate::plan::{SweepSpec, DEFAULT_SWEEP};
 use crate::progress::ProgressMode;
-use crate::results_dir::{ResultsDir, STATE_DIR};
+use crate::results_dir::{PlanStamp, ResultsDir, Sharing, STATE_DIR};
 use crate::sweep::{run_sweep, SweepOptions, SweepOutcome};
 use crate::{checkpoint, train_cell, Error, Result, RunConfig, RunEnv};
 
@@ -152,40 +152,278 @@ pub struct SweepDone {
     pub table: mtl_reports::ComparisonTable,
 }
 
+/// A sweep ready to run: its plan, datasets opened, folder, device and options.
+struct Prepared {
+    plan: crate::SweepPlan,
+    datasets: Vec<Box<dyn mtl_datasets::Dataset>>,
+    dir: PathBuf,
+    env: RunEnv,
+    options: SweepOptions,
+    settings: crate::plan::SweepSettings,
+}
+
+impl Prepared {
+    /// Reads the request's configuration, validates it and opens every dataset; nothing is
+    /// written.
+    fn new(request: &SweepRequest) -> Result<Self> {
+        let source = request.source.read()?;
+        let spec = SweepSpec::parse(&source.text, &source.origin)?;
+        let settings = spec.settings.clone();
+        let device = (source.device.clone())
+            .or(request.device.clone())
+            .or(settings.device.clone())
+            .unwrap_or_else(|| "cpu".into());
+        let workers = request.workers.or(settings.workers).unwrap_or(1);
+        let env = RunEnv::on(&device, workers)?;
+        let (plan, datasets) = spec.open()?;
+        let dir = (source.out.clone())
+            .or(request.out.clone())
+            .or(settings.out.clone())
+            .unwrap_or_else(|| {
+                PathBuf::from("results").join(format!("{}-{}", source.name, plan.id()))
+            });
+        let options = SweepOptions {
+            workers,
+            progress: request.progress,
+            allow_config_change: request.allow_config_change,
+            ..SweepOptions::new(source.origin, source.text)
+        };
+        Ok(Self {
+            plan,
+            datasets,
+            dir,
+            env,
+            options,
+            settings,
+        })
+    }
+
+    fn run(&self) -> Result<SweepOutcome> {
+        let refs: Vec<&dyn mtl_datasets::Dataset> =
+            self.datasets.iter().map(|d| d.as_ref()).collect();
+        run_sweep(&self.plan, &refs, &self.dir, &self.env, &self.options).map_err(|e| match e {
+            e @ (Error::Locked { .. } | Error::PlanChanged { .. } | Error::Interrupted { .. }) => e,
+            e => Error::SweepStopped {
+                dir: self.dir.clone(),
+                source: Box::new(e),
+            },
+        })
+    }
+
+    /// Stamps the folder with the plan (taking its lock for the moment) and lists the
+    /// plan's cells in `sweep-state/cells.tsv`: index, cell id, method, model, seed, dataset.
+    fn write_plan(&self) -> Result<PlanWritten> {
+        let cells = self.plan.cells();
+        let stamp = PlanStamp {
+            plan_id: self.plan.id(),
+            device: self.env.stamp.device.clone(),
+            cells: cells.len(),
+            origin: self.options.origin.clone(),
+        };
+        drop(ResultsDir::open(
+            &self.dir,
+            &stamp,
+            &self.options.config_text,
+            self.options.allow_config_change,
+            Sharing::Lock,
+        )?);
+        let mut tsv = String::from("index\tcell\tmethod\tmodel\tseed\tdataset\n");
+        for (i, c) in cells.iter().enumerate() {
+            tsv.push_str(&format!(
+                "{i}\t{}\t{}\t{}\t{}\t{}\n",
+                c.cell_id(),
+                c.method.name,
+                c.model,
+                c.seed,
+                c.dataset.name
+            ));
+        }
+        mtl_reports::store::write_atomic(
+            &self.dir.join(STATE_DIR).join("cells.tsv"),
+            tsv.as_bytes(),
+        )?;
+        let done = cells
+            .iter()
+            .map(|c| {
+                mtl_reports::store::read_record(
+                    &self
+                        .dir
+                        .join(mtl_reports::store::record_file_name(&c.cell_id())),
+                )
+                .is_ok_and(|r| r.cell_id == c.cell_id())
+            })
+            .collect();
+        Ok(PlanWritten {
+            dir: self.dir.clone(),
+            plan_id: stamp.plan_id,
+            cells,
+            done,
+        })
+    }
+}
+
 /// Runs (or resumes) a sweep: everything is validated and every dataset opened before
 /// anything is written; finished records are kept across interruptions.
 pub fn sweep(request: &SweepRequest) -> Result<SweepDone> {
-    let source = request.source.read()?;
-    let spec = SweepSpec::parse(&source.text, &source.origin)?;
-    let settings = spec.settings.clone();
-    let device = (source.device.clone())
-        .or(request.device.clone())
-        .or(settings.device)
-        .unwrap_or_else(|| "cpu".into());
-    let workers = request.workers.or(settings.workers).unwrap_or(1);
-    let env = RunEnv::on(&device, workers)?;
-    let (plan, datasets) = spec.open()?;
-    let dir = (source.out.clone())
-        .or(request.out.clone())
-        .or(settings.out)
-        .unwrap_or_else(|| PathBuf::from("results").join(format!("{}-{}", source.name, plan.id())));
-    let options = SweepOptions {
-        workers,
-        progress: request.progress,
-        allow_config_change: request.allow_config_change,
-        origin: source.origin,
-        config_text: source.text,
-    };
-    let refs: Vec<&dyn mtl_datasets::Dataset> = datasets.iter().map(|d| d.as_ref()).collect();
-    let outcome = run_sweep(&plan, &refs, &dir, &env, &options).map_err(|e| match e {
-        e @ (Error::Locked { .. } | Error::PlanChanged { .. } | Error::Interrupted { .. }) => e,
-        e => Error::SweepStopped {
-            dir: dir.clone(),
-            source: Box::new(e),
-        },
-    })?;
+    let outcome = Prepared::new(request)?.run()?;
     let table = mtl_reports::comparison_table(&outcome.records, &method_order())?;
     Ok(SweepDone { outcome, table })
+}
+
+/// A results folder stamped with its plan, ready for `run-cell` tasks.
+#[derive(Debug)]
+pub struct PlanWritten {
+    pub dir: PathBuf,
+    pub plan_id: String,
+    /// The plan's cells, plan order (their index is what `run-cell --task` counts in).
+    pub cells: Vec<RunConfig>,
+    /// Whether each cell has a valid record already.
+    pub done: Vec<bool>,
+}
+
+/// Writes a sweep's plan and cell list into its results folder without training
+/// (`mtlbench sweep --plan-only`).
+pub fn plan_only(request: &SweepRequest) -> Result<PlanWritten> {
+    Prepared::new(request)?.write_plan()
+}
+
+/// Which cells of a stamped results folder `run-cell` trains.
+#[derive(Debug, Clone)]
+pub enum CellChoice {
+    /// These cell ids.
+    Ids(Vec<String>),
+    /// Array task `task` of chunks of `chunk` cells, plan order.
+    Task { task: usize, chunk: usize },
+}
+
+/// Trains some cells of the sweep stored in `dir` under per-cell claims, without the
+/// folder's lock: one task of a job array (`mtlbench run-cell`). Cells already recorded are
+/// skipped; cells another process holds are waited for.
+pub fn run_cells(
+    dir: &Path,
+    choice: &CellChoice,
+    workers: Option<usize>,
+    progress: ProgressMode,
+) -> Result<SweepOutcome> {
+    let mut prepared = Prepared::new(&SweepRequest {
+        workers,
+        progress,
+        ..SweepRequest::new(SweepSource::Stored(dir.to_owned()))
+    })?;
+    let cells = prepared.plan.cells();
+    let only: Vec<usize> = match choice {
+        CellChoice::Ids(ids) => ids
+            .iter()
+            .map(|id| {
+                cells
+                    .iter()
+                    .position(|c| c.cell_id() == *id)
+                    .ok_or_else(|| Error::Config {
+                        path: id.clone(),
+                        message: format!(
+                        "no cell of the sweep in {} has this id; `mtlbench status {}` lists them",
+                        dir.display(),
+                        dir.display()
+                    ),
+                    })
+            })
+            .collect::<Result<_>>()?,
+        CellChoice::Task { task, chunk } => {
+            let range = crate::slurm::task_cells(*task, *chunk, cells.len());
+            if range.is_empty() {
+                return Err(Error::Config {
+                    path: "--task".into(),
+                    message: format!(
+                        "task {task} with --chunk {chunk} has no cells: the plan has {} cells,                          so tasks 0..{}",
+                        cells.len(),
+                        crate::slurm::task_count(*chunk, cells.len())
+                    ),
+                });
+            }
+            range.collect()
+        }
+    };
+    prepared.options.sharing = Sharing::Claims;
+    prepared.options.only = Some(only);
+    prepared.run()
+}
+
+/// What `mtlbench slurm` should do.
+#[derive(Debug, Clone)]
+pub struct SlurmRequest {
+    /// The sweep (a file), folder, device.
+    pub sweep: SweepRequest,
+    /// Cells per array task (overrides `[slurm] chunk`).
+    pub chunk: Option<usize>,
+    /// `sbatch` options added after the file's.
+    pub sbatch_args: Vec<String>,
+    /// The `mtlbench` binary the tasks run.
+    pub binary: PathBuf,
+    /// Submit the script with `sbatch`.
+    pub submit: bool,
+}
+
+/// A written (and perhaps submitted) job array.
+#[derive(Debug)]
+pub struct SlurmDone {
+    pub plan: PlanWritten,
+    /// Where the script was written, and its text.
+    pub script_path: PathBuf,
+    pub script: String,
+    /// Array task indices in the script (those with cells left); empty when all are done.
+    pub tasks: Vec<usize>,
+    pub chunk: usize,
+    /// The job id, when submitted.
+    pub job: Option<String>,
+}
+
+/// Writes the sweep's plan into its folder and an `sbatch --array` script beside it
+/// (`<results>/slurm/sweep.sbatch`) whose tasks cover the cells not yet recorded; with
+/// `submit`, submits it. Nothing is submitted when every cell is recorded.
+pub fn slurm(request: &SlurmRequest) -> Result<SlurmDone> {
+    for arg in &request.sbatch_args {
+        crate::slurm::check_sbatch_arg(arg).map_err(|message| Error::Config {
+            path: "--sbatch-arg".into(),
+            message,
+        })?;
+    }
+    let prepared = Prepared::new(&request.sweep)?;
+    let settings = &prepared.settings.slurm;
+    let chunk = request.chunk.or(settings.chunk).unwrap_or(1).max(1);
+    let plan = prepared.write_plan()?;
+    let n = plan.cells.len();
+    let tasks: Vec<usize> = (0..crate::slurm::task_count(chunk, n))
+        .filter(|&t| crate::slurm::task_cells(t, chunk, n).any(|i| !plan.done[i]))
+        .collect();
+    let dir = std::path::absolute(&plan.dir).map_err(Error::io("resolving", &plan.dir))?;
+    let binary =
+        std::path::absolute(&request.binary).map_err(Error::io("resolving", &request.binary))?;
+    let script = crate::slurm::ArrayJob {
+        binary: &binary,
+        dir: &dir,
+        plan_id: &plan.plan_id,
+        cells: n,
+        chunk,
+        tasks: &tasks,
+        settings,
+        extra_args: &request.sbatch_args,
+    }
+    .script();
+    let script_path = plan.dir.join("slurm").join("sweep.sbatch");
+    mtl_reports::store::write_atomic(&script_path, script.as_bytes())?;
+    let job = if request.submit && !tasks.is_empty() {
+        Some(crate::slurm::submit(&script_path)?)
+    } else {
+        None
+    };
+    Ok(SlurmDone {
+        plan,
+        script_path,
+        script,
+        tasks,
+        chunk,
+        job,
+    })
 }
 
 /// Validates a sweep's configuration without training and writes what it found to `out`.

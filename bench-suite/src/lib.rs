@@ -25,6 +25,7 @@ pub mod progress;
 pub mod results_dir;
 pub mod search;
 pub mod selection;
+pub mod slurm;
 pub mod stamp;
 pub mod status;
 pub mod step;

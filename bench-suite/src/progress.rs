@@ -38,12 +38,13 @@ pub struct SweepProgress {
     mode: ProgressMode,
     multi: MultiProgress,
     total: ProgressBar,
-    cells: usize,
+    cells: AtomicUsize,
     finished: AtomicUsize,
-    steps_total: u64,
+    steps_total: AtomicU64,
     steps_done: AtomicU64,
-    /// Steps counted when this invocation started (reused records), excluded from the rate.
-    steps_at_start: u64,
+    /// Steps not trained by this invocation (reused records, runs another process finished),
+    /// excluded from the rate.
+    steps_not_ours: AtomicU64,
     started: Instant,
     lines: Mutex<()>,
 }
@@ -89,11 +90,11 @@ impl SweepProgress {
             mode,
             multi,
             total,
-            cells,
+            cells: AtomicUsize::new(cells),
             finished: AtomicUsize::new(reused),
-            steps_total,
+            steps_total: AtomicU64::new(steps_total),
             steps_done: AtomicU64::new(steps_reused),
-            steps_at_start: steps_reused,
+            steps_not_ours: AtomicU64::new(steps_reused),
             started: Instant::now(),
             lines: Mutex::new(()),
         };
@@ -105,20 +106,37 @@ impl SweepProgress {
         self.total.set_message(format!(
             "{}/{} runs",
             self.finished.load(Ordering::SeqCst),
-            self.cells
+            self.cells.load(Ordering::SeqCst)
         ));
+    }
+
+    /// A run of `planned` steps joins the sweep (one the asked-for runs need).
+    pub fn add_run(&self, planned: u64) {
+        self.cells.fetch_add(1, Ordering::SeqCst);
+        self.steps_total.fetch_add(planned, Ordering::SeqCst);
+        self.total.inc_length(planned);
+        self.set_message();
+    }
+
+    /// A run of `planned` steps was finished by another process.
+    pub fn done_elsewhere(&self, planned: u64) {
+        self.steps_not_ours.fetch_add(planned, Ordering::SeqCst);
+        self.steps_done.fetch_add(planned, Ordering::SeqCst);
+        self.total.inc(planned);
+        self.finished.fetch_add(1, Ordering::SeqCst);
+        self.set_message();
     }
 
     /// Estimated time left, from the step rate of this invocation.
     fn eta(&self) -> Option<Duration> {
         let done = self.steps_done.load(Ordering::SeqCst);
-        let fresh = done.saturating_sub(self.steps_at_start);
+        let fresh = done.saturating_sub(self.steps_not_ours.load(Ordering::SeqCst));
         if fresh == 0 {
             return None;
         }
         let per_step = self.started.elapsed().as_secs_f64() / fresh as f64;
         Some(Duration::from_secs_f64(
-            per_step * self.steps_total.saturating_sub(done) as f64,
+            per_step * self.steps_total.load(Ordering::SeqCst).saturating_sub(done) as f64,
         ))
     }
 
@@ -186,7 +204,7 @@ impl RunProgress<'_> {
         if self.sweep.mode == ProgressMode::Lines {
             self.sweep.note(&format!(
                 "[{n}/{}] {label}: {outcome}{eta}",
-                self.sweep.cells
+                self.sweep.cells.load(Ordering::SeqCst)
             ));
         }
     }

@@ -49,11 +49,22 @@ impl PlanStamp {
     }
 }
 
-/// A locked results folder.
+/// How a process shares a results folder with others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    /// `mtlbench sweep`, `resume` and `study`: the folder's lock (one such process per
+    /// folder), and a claim per cell, which lets tasks of a job array write the folder too.
+    Lock,
+    /// `mtlbench run-cell`: claims only, no lock, so many processes on many hosts share the
+    /// folder. The folder must hold its plan already (`mtlbench sweep --plan-only`).
+    Claims,
+}
+
+/// An open results folder: locked, or shared under per-cell claims.
 #[derive(Debug)]
 pub struct ResultsDir {
     dir: PathBuf,
-    lock: DirLock,
+    lock: Option<DirLock>,
     journal: Mutex<File>,
 }
 
@@ -78,14 +89,49 @@ fn unix_now() -> u64 {
 }
 
 impl ResultsDir {
-    /// Creates `dir` if needed, takes its lock, and checks that it was made for `stamp` (or is
-    /// new). A folder made for another plan or device is refused with
-    /// [`Error::PlanChanged`] unless `allow_change`, which re-stamps it. `config` (the sweep
-    /// file's text) is kept beside the stamp.
-    pub fn open(dir: &Path, stamp: &PlanStamp, config: &str, allow_change: bool) -> Result<Self> {
+    /// Creates `dir` if needed, takes its lock (with [`Sharing::Lock`]), and checks that it
+    /// was made for `stamp` (or is new). A folder made for another plan or device is refused
+    /// with [`Error::PlanChanged`] unless `allow_change`, which re-stamps it. `config` (the
+    /// sweep file's text) is kept beside the stamp. With [`Sharing::Claims`] the folder must
+    /// already be stamped with this plan, and nothing of the stamp is rewritten.
+    pub fn open(
+        dir: &Path,
+        stamp: &PlanStamp,
+        config: &str,
+        allow_change: bool,
+        sharing: Sharing,
+    ) -> Result<Self> {
         let state = dir.join(STATE_DIR);
+        let plan_path = state.join("plan.json");
+        let found: Option<PlanStamp> = std::fs::read(&plan_path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        if sharing == Sharing::Claims {
+            match &found {
+                Some(found) if found.plan_id == stamp.plan_id && found.device == stamp.device => {}
+                Some(found) => {
+                    return Err(Error::PlanChanged {
+                        folder: dir.to_owned(),
+                        found: found.describe(),
+                        expected: stamp.describe(),
+                    })
+                }
+                None => {
+                    return Err(Error::Config {
+                        path: dir.display().to_string(),
+                        message: format!(
+                            "holds no sweep plan; write it first with `mtlbench sweep FILE --plan-only --out {}`",
+                            dir.display()
+                        ),
+                    })
+                }
+            }
+        }
         std::fs::create_dir_all(&state).map_err(Error::io("creating results folder", &state))?;
-        let lock = DirLock::acquire(&state.join("lock"), dir)?;
+        let lock = match sharing {
+            Sharing::Lock => Some(DirLock::acquire(&state.join("lock"), dir)?),
+            Sharing::Claims => None,
+        };
         let journal_path = state.join("journal.log");
         let journal = OpenOptions::new()
             .create(true)
@@ -104,17 +150,13 @@ impl ResultsDir {
                 remove_stale_temps(&folder)?;
             }
         }
-        if let Some(pid) = opened.lock.taken_over {
+        if let Some(pid) = opened.lock_taken_over() {
             opened.log(
                 "lock-taken-over",
                 "-",
                 &format!("pid {pid} is no longer running"),
             )?;
         }
-        let plan_path = state.join("plan.json");
-        let found: Option<PlanStamp> = std::fs::read(&plan_path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
         match found {
             Some(found) if found == *stamp => {}
             Some(found) if found.plan_id == stamp.plan_id && found.device == stamp.device => {}
@@ -161,7 +203,7 @@ impl ResultsDir {
 
     /// The pid of an earlier holder of the lock that had died, if the lock was taken over.
     pub fn lock_taken_over(&self) -> Option<u32> {
-        self.lock.taken_over
+        self.lock.as_ref().and_then(|l| l.taken_over)
     }
 
     /// The folder.
@@ -184,12 +226,12 @@ impl ResultsDir {
             .map_err(Error::io("writing journal", self.dir.join(STATE_DIR)))
     }
 
-    /// Sorts `cells` into reused records and cells to train. Leftover temp files of a crashed
-    /// writer are removed; a record that cannot be read or belongs to another cell is moved
-    /// to `quarantine/` with the reason, and its cell is trained again. Records the journal
-    /// does not list as done (their writer died between rename and journal line) are noted
-    /// there as `recovered`.
-    pub fn scan(&self, cells: &[RunConfig]) -> Result<Scan> {
+    /// Sorts the `chosen` plan indices of `cells` into reused records and cells to train.
+    /// Leftover temp files of a crashed writer are removed; a record that cannot be read or
+    /// belongs to another cell is moved to `quarantine/` with the reason, and its cell is
+    /// trained again. Records the journal does not list as done (their writer died between
+    /// rename and journal line) are noted there as `recovered`.
+    pub fn scan(&self, cells: &[RunConfig], chosen: &[usize]) -> Result<Scan> {
         let mut scan = Scan::default();
         for path in remove_stale_temps(&self.dir)? {
             scan.notes.push(format!(
@@ -198,8 +240,8 @@ impl ResultsDir {
             ));
         }
         let done = self.journaled_done();
-        for (i, cell) in cells.iter().enumerate() {
-            let id = cell.cell_id();
+        for &i in chosen {
+            let id = cells[i].cell_id();
             let path = self.dir.join(record_file_name(&id));
             if !path.exists() {
                 scan.to_train.push(i);
@@ -219,6 +261,11 @@ impl ResultsDir {
                 ),
                 Err(e) => e.to_string(),
             };
+            if self.lock.is_none() {
+                // Another process may hold the cell: whoever claims it quarantines the file.
+                scan.to_train.push(i);
+                continue;
+            }
             let moved = quarantine(&self.dir, &path, &problem)?;
             self.log("quarantined", &id, &problem)?;
             scan.notes.push(format!(
@@ -265,10 +312,34 @@ mod tests {
     fn a_folder_keeps_its_plan_and_refuses_another_unless_allowed() {
         let dir = tempfile::tempdir().unwrap();
         let res = dir.path().join("res");
-        drop(ResultsDir::open(&res, &stamp("aaaa", "a.toml"), "seeds = [0]", false).unwrap());
+        drop(
+            ResultsDir::open(
+                &res,
+                &stamp("aaaa", "a.toml"),
+                "seeds = [0]",
+                false,
+                Sharing::Lock,
+            )
+            .unwrap(),
+        );
         // The same plan from a copy of the file under another name is the same sweep.
-        drop(ResultsDir::open(&res, &stamp("aaaa", "copy.toml"), "seeds = [0]", false).unwrap());
-        match ResultsDir::open(&res, &stamp("bbbb", "b.toml"), "seeds = [1]", false) {
+        drop(
+            ResultsDir::open(
+                &res,
+                &stamp("aaaa", "copy.toml"),
+                "seeds = [0]",
+                false,
+                Sharing::Lock,
+            )
+            .unwrap(),
+        );
+        match ResultsDir::open(
+            &res,
+            &stamp("bbbb", "b.toml"),
+            "seeds = [1]",
+            false,
+            Sharing::Lock,
+        ) {
             Err(Error::PlanChanged {
                 found, expected, ..
             }) => {
@@ -285,7 +356,16 @@ mod tests {
             (kept.plan_id.as_str(), config.as_str()),
             ("aaaa", "seeds = [0]")
         );
-        drop(ResultsDir::open(&res, &stamp("bbbb", "b.toml"), "seeds = [1]", true).unwrap());
+        drop(
+            ResultsDir::open(
+                &res,
+                &stamp("bbbb", "b.toml"),
+                "seeds = [1]",
+                true,
+                Sharing::Lock,
+            )
+            .unwrap(),
+        );
         let (now, config) = ResultsDir::stored(&res).unwrap();
         assert_eq!(
             (now.plan_id.as_str(), config.as_str()),
@@ -298,13 +378,22 @@ mod tests {
     #[test]
     fn a_device_change_is_a_changed_plan() {
         let dir = tempfile::tempdir().unwrap();
-        drop(ResultsDir::open(dir.path(), &stamp("aaaa", "a.toml"), "", false).unwrap());
+        drop(
+            ResultsDir::open(
+                dir.path(),
+                &stamp("aaaa", "a.toml"),
+                "",
+                false,
+                Sharing::Lock,
+            )
+            .unwrap(),
+        );
         let gpu = PlanStamp {
             device: "cuda:0".into(),
             ..stamp("aaaa", "a.toml")
         };
         assert!(matches!(
-            ResultsDir::open(dir.path(), &gpu, "", false),
+            ResultsDir::open(dir.path(), &gpu, "", false, Sharing::Lock),
             Err(Error::PlanChanged { .. })
         ));
     }

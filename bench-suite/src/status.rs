@@ -104,12 +104,6 @@ impl FolderStatus {
     }
 }
 
-fn now_unix() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 impl fmt::Display for FolderStatus {
     /// The counts, then one line per cell that is not done.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -124,16 +118,9 @@ impl fmt::Display for FolderStatus {
             let what = match state {
                 CellState::Done(_) => continue,
                 CellState::Claimed(h) => format!(
-                    "claimed by {} pid {}{}{}, heartbeat {:.0} s ago",
-                    h.host,
-                    h.pid,
-                    h.job
-                        .as_ref()
-                        .map_or(String::new(), |j| format!(" job {j}")),
-                    h.array_task
-                        .as_ref()
-                        .map_or(String::new(), |t| format!(" task {t}")),
-                    (now_unix() - h.heartbeat_unix).max(0.0)
+                    "claimed by {}, heartbeat {:.0} s ago",
+                    h.describe(),
+                    h.heartbeat_age_s()
                 ),
                 CellState::Started => {
                     "started: training, or interrupted without a checkpoint".into()

@@ -1,22 +1,27 @@
-//! Running a sweep: every cell of a [`SweepPlan`] into a locked results folder, one record
-//! file each, resuming whatever an earlier invocation left, with a bounded number of cells
-//! training side by side.
+//! Running a sweep: cells of a [`SweepPlan`] into a results folder, one record file each,
+//! resuming whatever an earlier invocation left, with a bounded number of cells training
+//! side by side. Each cell (and each weight search shared by cells) is trained under a
+//! per-cell claim ([`crate::claim`]), so several processes — the tasks of a Slurm job
+//! array, on several hosts — can share one folder: a cell held by another process waits
+//! at the back of the queue until its record appears or its claim is abandoned.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use mtl_datasets::{Dataset, Split};
 use mtl_reports::record::RunStatus;
+use mtl_reports::store::{quarantine, read_record, record_file_name};
 use mtl_reports::{write_record_atomic, RunRecord};
 
-use crate::cell::{search_for, search_id, train_cell, Baselines};
+use crate::cell::{search_for, search_id, train_cell, Baselines, SEARCH_DIR};
+use crate::claim::{acquire, Alive, Attempt, Holder, Rules};
 use crate::config::RunConfig;
 use crate::plan::SweepPlan;
 use crate::progress::{ProgressMode, SweepProgress};
-use crate::results_dir::{PlanStamp, ResultsDir};
+use crate::results_dir::{PlanStamp, ResultsDir, Sharing};
 use crate::selection::Objective;
 use crate::trainer::RunEnv;
 use crate::{Error, Result};
@@ -34,6 +39,26 @@ pub struct SweepOptions {
     pub origin: String,
     /// The sweep file's text, kept in the folder.
     pub config_text: String,
+    /// How this process shares the folder with others.
+    pub sharing: Sharing,
+    /// Plan indices of the cells to run (`None`: all). Cells they need (single-task
+    /// baselines for `selection = "dm"`) are trained too when nobody else does.
+    pub only: Option<Vec<usize>>,
+}
+
+impl SweepOptions {
+    /// Options for the whole plan under the folder's lock, one worker, no progress output.
+    pub fn new(origin: impl Into<String>, config_text: impl Into<String>) -> Self {
+        Self {
+            workers: 1,
+            progress: ProgressMode::Quiet,
+            allow_config_change: false,
+            origin: origin.into(),
+            config_text: config_text.into(),
+            sharing: Sharing::Lock,
+            only: None,
+        }
+    }
 }
 
 /// What a finished sweep did.
@@ -41,11 +66,11 @@ pub struct SweepOptions {
 pub struct SweepOutcome {
     /// Folder holding the records.
     pub dir: PathBuf,
-    /// Every cell's record, plan order.
+    /// The record of every cell run (all cells, or those asked for), plan order.
     pub records: Vec<RunRecord>,
     /// Cells trained by this invocation.
     pub trained: usize,
-    /// Cells whose valid record was already in the folder.
+    /// Cells whose valid record was already in the folder, or written by another process.
     pub reused: usize,
     /// Invalid records moved to quarantine by this invocation.
     pub quarantined: usize,
@@ -70,6 +95,23 @@ fn dataset_of<'a>(
         .ok_or_else(|| Error::Internal(format!("a cell of unknown dataset {}", run.dataset.name)))
 }
 
+/// How often a claim's heartbeat is rewritten.
+pub const HEARTBEAT: Duration = Duration::from_secs(30);
+
+/// Seconds without a heartbeat after which another host's claim counts as abandoned.
+pub const CLAIM_TIMEOUT_S: f64 = 600.0;
+
+/// How long a worker waits before looking again at a cell that another process holds.
+const POLL: Duration = Duration::from_millis(500);
+
+/// What became of one attempt at a cell.
+enum Step {
+    /// Its record exists (trained now, or found).
+    Done,
+    /// Another worker or process holds it, or something it needs: try again later.
+    Busy,
+}
+
 /// Everything the workers share.
 struct Shared<'a> {
     plan: &'a SweepPlan,
@@ -78,12 +120,22 @@ struct Shared<'a> {
     folder: &'a ResultsDir,
     env: &'a RunEnv,
     progress: &'a SweepProgress,
-    queue: &'a [usize],
-    next: AtomicUsize,
+    queue: Mutex<VecDeque<usize>>,
     stop: AtomicBool,
-    searches: Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
+    /// Valid records found before the workers started.
     reused: &'a BTreeMap<usize, RunRecord>,
+    /// Records trained by this process.
     finished: Mutex<BTreeMap<usize, RunRecord>>,
+    /// Records another process finished meanwhile.
+    elsewhere: Mutex<BTreeMap<usize, RunRecord>>,
+    /// Cells and searches already reported as waiting for another holder.
+    waiting: Mutex<BTreeSet<String>>,
+    /// The plan indices asked for (others are trained only when those need them).
+    chosen: BTreeSet<usize>,
+}
+
+fn poisoned(what: &str) -> Error {
+    Error::Internal(format!("{what} poisoned"))
 }
 
 impl Shared<'_> {
@@ -91,55 +143,172 @@ impl Shared<'_> {
         dataset_of(self.plan, self.datasets, run)
     }
 
-    /// Takes cells off the queue until it is empty, a stop signal arrives or a cell fails.
+    /// Takes cells off the queue until it is empty, a stop signal arrives or a cell fails. A
+    /// cell held elsewhere goes to the back of the queue.
     fn work(&self) -> Result<()> {
         loop {
             crate::interrupt::check()?;
             if self.stop.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            let Some(&index) = self.queue.get(self.next.fetch_add(1, Ordering::SeqCst)) else {
+            let next = self
+                .queue
+                .lock()
+                .map_err(|_| poisoned("queue"))?
+                .pop_front();
+            let Some(index) = next else {
                 return Ok(());
             };
-            if let Err(e) = self.train(index) {
-                self.stop.store(true, Ordering::SeqCst);
-                return Err(e);
+            match self.attempt(index) {
+                Ok(Step::Done) => {}
+                Ok(Step::Busy) => {
+                    self.queue
+                        .lock()
+                        .map_err(|_| poisoned("queue"))?
+                        .push_back(index);
+                    std::thread::sleep(POLL);
+                }
+                Err(e) => {
+                    self.stop.store(true, Ordering::SeqCst);
+                    return Err(e);
+                }
             }
         }
     }
 
-    /// Runs the weight search of `cell`'s method, if it has one, unless it is cached: one
-    /// search per (dataset, model, method), shared by every seed. The first worker to need it
-    /// runs it; the others wait for its cached result.
-    fn shared_search(
+    /// The valid record of cell `index`, if there is one: known to this process, or written
+    /// into the folder by another.
+    fn record_of(&self, index: usize) -> Result<Option<RunRecord>> {
+        if let Some(r) = self.reused.get(&index) {
+            return Ok(Some(r.clone()));
+        }
+        if let Some(r) = self
+            .finished
+            .lock()
+            .map_err(|_| poisoned("results"))?
+            .get(&index)
+        {
+            return Ok(Some(r.clone()));
+        }
+        let mut elsewhere = self.elsewhere.lock().map_err(|_| poisoned("results"))?;
+        if let Some(r) = elsewhere.get(&index) {
+            return Ok(Some(r.clone()));
+        }
+        let id = self.cells[index].cell_id();
+        match read_record(&self.folder.path().join(record_file_name(&id))) {
+            Ok(record) if record.cell_id == id => {
+                elsewhere.insert(index, record.clone());
+                if self.chosen.contains(&index) {
+                    let cell = &self.cells[index];
+                    self.progress
+                        .done_elsewhere(steps_of(cell, self.dataset_of(cell)?));
+                }
+                Ok(Some(record))
+            }
+            // Missing, or invalid: whoever claims the cell quarantines it and trains again.
+            _ => Ok(None),
+        }
+    }
+
+    /// Claims `key` (a cell id, or `search-<id>`) for this process, or says who holds it
+    /// (once per key on the progress output) and returns `None`.
+    fn claim(&self, key: &str, label: &str) -> Result<Option<Alive>> {
+        let ended = crate::slurm::job_ended;
+        let rules = Rules {
+            timeout_s: CLAIM_TIMEOUT_S,
+            job_ended: Some(&ended),
+        };
+        match acquire(self.folder.path(), key, Holder::this_process(), &rules)? {
+            Attempt::Claimed(claim, took) => {
+                if let Some((old, why)) = took {
+                    self.folder.log(
+                        "takeover",
+                        key,
+                        &format!("from {} ({why})", old.describe()),
+                    )?;
+                    self.progress.note(&format!(
+                        "note: took over {label} from {} ({why})",
+                        old.describe()
+                    ));
+                }
+                Ok(Some(claim.keep_alive(HEARTBEAT)))
+            }
+            Attempt::Held(holder) => {
+                if self
+                    .waiting
+                    .lock()
+                    .map_err(|_| poisoned("waiting set"))?
+                    .insert(key.to_owned())
+                    && holder.pid != std::process::id()
+                {
+                    self.progress.note(&format!(
+                        "waiting for {label}: claimed by {}",
+                        holder.describe()
+                    ));
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Makes sure the weight search of `cell`'s method, if it has one shared by every seed,
+    /// is in the folder: found, or run now under its claim. `false` while another holds it.
+    fn search_ready(
         &self,
         cell: &RunConfig,
         dataset: &dyn Dataset,
         baselines: &Baselines,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let spec = mtl_methods::find(&cell.method.name)?;
         match spec.search(&cell.method.params, dataset.tasks().len())? {
             Some(search) if !search.keeps_member() => {}
-            _ => return Ok(()),
+            _ => return Ok(true),
         }
-        let lock = self
-            .searches
-            .lock()
-            .map_err(|_| Error::Internal("search locks poisoned".into()))?
-            .entry(search_id(cell))
-            .or_default()
-            .clone();
-        let _guard = lock
-            .lock()
-            .map_err(|_| Error::Internal("search lock poisoned".into()))?;
-        search_for(cell, dataset, self.env, Some(self.folder.path()), baselines).map(|_| ())
+        let id = search_id(cell);
+        let path = self
+            .folder
+            .path()
+            .join(SEARCH_DIR)
+            .join(format!("{id}.json"));
+        if path.exists() {
+            return Ok(true);
+        }
+        let key = format!("search-{id}");
+        let label = format!("the {} weight search on {}", cell.method.name, dataset.id());
+        let Some(claim) = self.claim(&key, &label)? else {
+            return Ok(false);
+        };
+        if !path.exists() {
+            self.folder.log("start", &key, &label)?;
+            self.progress.note(&format!("searching: {label}"));
+            if let Err(e) = search_for(cell, dataset, self.env, Some(self.folder.path()), baselines)
+            {
+                self.log_failure(&key, &e);
+                claim.finish()?;
+                return Err(e);
+            }
+            self.folder.log("done", &key, &label)?;
+        }
+        claim.finish()?;
+        Ok(true)
+    }
+
+    /// Journals why `key` stopped: interrupted, or failed with `e`. The journal may not be
+    /// writable either (a full disk); the error is what matters then.
+    fn log_failure(&self, key: &str, e: &Error) {
+        let event = if crate::interrupt::requested().is_some() {
+            "interrupted"
+        } else {
+            "failed"
+        };
+        let _ = self.folder.log(event, key, &e.to_string());
     }
 
     /// The single-task validation metrics `selection = "dm"` scores `cell` against: its own
     /// seed's baselines, or for a search shared by every seed the mean over the sweep's seeds.
-    /// Waits for those baselines to finish (they come first in the queue, so some worker
-    /// holds each). `Ok(None)` when not needed; `Err` when the sweep stops meanwhile or a
-    /// baseline has no validation result.
+    /// A baseline not yet recorded is trained now unless another holds it. `Ok(None)` while
+    /// one is held elsewhere; `Ok(Some(None))` when not needed; `Err` when a baseline has no
+    /// validation result.
     fn baselines(&self, cell: &RunConfig, dataset: &dyn Dataset) -> Result<Option<Baselines>> {
         if cell.train.selection != Objective::Dm
             || mtl_methods::is_single_task_baseline(&cell.method.name)
@@ -162,9 +331,19 @@ impl Shared<'_> {
                 ..cell.clone()
             });
             for (task, id) in ids.iter().enumerate() {
-                let Some(record) = self.wait_for(id)? else {
+                let index = self
+                    .cells
+                    .iter()
+                    .position(|c| c.cell_id() == *id)
+                    .ok_or_else(|| {
+                        Error::Internal(format!("baseline cell {id} is not in the plan"))
+                    })?;
+                if let Step::Busy = self.attempt(index)? {
                     return Ok(None);
-                };
+                }
+                let record = self.record_of(index)?.ok_or_else(|| {
+                    Error::Internal(format!("baseline cell {id} finished without a record"))
+                })?;
                 sum[task] += selected_val_metric(&record, task).ok_or_else(|| Error::Config {
                     path: "train.selection".into(),
                     message: format!(
@@ -181,37 +360,21 @@ impl Shared<'_> {
         )))
     }
 
-    /// The record of cell `id` once it exists; `None` if the sweep stops first.
-    fn wait_for(&self, id: &str) -> Result<Option<RunRecord>> {
-        let index = self
-            .cells
-            .iter()
-            .position(|c| c.cell_id() == id)
-            .ok_or_else(|| Error::Internal(format!("baseline cell {id} is not in the plan")))?;
-        loop {
-            if let Some(r) = self.reused.get(&index) {
-                return Ok(Some(r.clone()));
-            }
-            let finished = self
-                .finished
-                .lock()
-                .map_err(|_| Error::Internal("results poisoned".into()))?;
-            if let Some(r) = finished.get(&index) {
-                return Ok(Some(r.clone()));
-            }
-            drop(finished);
-            crate::interrupt::check()?;
-            if self.stop.load(Ordering::SeqCst) {
-                return Ok(None);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
+    /// Trains cell `index` unless its record exists: first what it needs (baselines, the
+    /// shared search), then the cell itself under its claim.
+    fn attempt(&self, index: usize) -> Result<Step> {
+        if self.record_of(index)?.is_some() {
+            return Ok(Step::Done);
         }
-    }
-
-    fn train(&self, index: usize) -> Result<()> {
         let cell = &self.cells[index];
         let id = cell.cell_id();
         let dataset = self.dataset_of(cell)?;
+        let Some(baselines) = self.baselines(cell, dataset)? else {
+            return Ok(Step::Busy);
+        };
+        if !self.search_ready(cell, dataset, &baselines)? {
+            return Ok(Step::Busy);
+        }
         let label = format!(
             "{} {} seed {} on {}",
             cell.method.name,
@@ -219,39 +382,75 @@ impl Shared<'_> {
             cell.seed,
             dataset.id()
         );
-        let started = Instant::now();
-        self.folder.log("start", &id, &label)?;
-        let Some(baselines) = self.baselines(cell, dataset)? else {
-            return Ok(());
+        let Some(claim) = self.claim(&id, &label)? else {
+            return Ok(Step::Busy);
         };
-        let mut run = self.progress.start_run(&label, steps_of(cell, dataset));
-        let trained = self
-            .shared_search(cell, dataset, &baselines)
-            .and_then(|()| {
-                train_cell(
-                    cell,
-                    dataset,
-                    self.env,
-                    Some(self.folder.path()),
-                    &baselines,
-                    &mut || run.step(),
-                )
-            });
+        // Finished by its previous holder between our look and our claim.
+        if self.record_of(index)?.is_some() {
+            claim.finish()?;
+            return Ok(Step::Done);
+        }
+        let result = self.train(index, &label, dataset, &baselines);
+        claim.finish()?;
+        result.map(|()| Step::Done)
+    }
+
+    /// Trains cell `index` (claimed by this process) and writes its record.
+    fn train(
+        &self,
+        index: usize,
+        label: &str,
+        dataset: &dyn Dataset,
+        baselines: &Baselines,
+    ) -> Result<()> {
+        let cell = &self.cells[index];
+        let id = cell.cell_id();
+        let path = self.folder.path().join(record_file_name(&id));
+        if path.exists() {
+            // An invalid record (the valid ones were found above): ours to replace.
+            let problem = match read_record(&path) {
+                Ok(r) => format!(
+                    "the file holds the record of cell {}, not of cell {id}",
+                    r.cell_id
+                ),
+                Err(e) => e.to_string(),
+            };
+            let moved = quarantine(self.folder.path(), &path, &problem)?;
+            self.folder.log("quarantined", &id, &problem)?;
+            self.progress.note(&format!(
+                "warning: invalid record {} ({problem}); moved to {}; the run is trained again",
+                path.display(),
+                moved.display()
+            ));
+        }
+        let started = Instant::now();
+        self.folder.log(
+            "start",
+            &id,
+            &format!("{label} by {}", Holder::this_process().describe()),
+        )?;
+        let steps = steps_of(cell, dataset);
+        if !self.chosen.contains(&index) {
+            self.progress.add_run(steps);
+        }
+        let mut run = self.progress.start_run(label, steps);
+        let trained = train_cell(
+            cell,
+            dataset,
+            self.env,
+            Some(self.folder.path()),
+            baselines,
+            &mut || run.step(),
+        );
         let mut record = match trained {
             Ok(record) => record,
             Err(e) => {
-                let event = if crate::interrupt::requested().is_some() {
-                    "interrupted"
-                } else {
-                    "failed"
-                };
-                self.folder.log(event, &id, &e.to_string())?;
+                self.log_failure(&id, &e);
                 return Err(e);
             }
         };
         record.stl_cells = self.plan.stl_cells(cell);
         if let Err(e) = write_record_atomic(self.folder.path(), &record) {
-            // The journal may not be writable either (a full disk); the error is what matters.
             let _ = self.folder.log("failed", &id, &e.to_string());
             return Err(e.into());
         }
@@ -263,12 +462,12 @@ impl Shared<'_> {
         self.folder.log("done", &id, &status)?;
         tracing::info!(cell = %id, method = %cell.method.name, model = %cell.model, seed = cell.seed, "run finished");
         run.finish(
-            &label,
+            label,
             &format!("{status} in {:.1} s", started.elapsed().as_secs_f64()),
         );
         self.finished
             .lock()
-            .map_err(|_| Error::Internal("results poisoned".into()))?
+            .map_err(|_| poisoned("results"))?
             .insert(index, record);
         Ok(())
     }
@@ -283,10 +482,11 @@ fn selected_val_metric(record: &RunRecord, task: usize) -> Option<f64> {
         .flatten()
 }
 
-/// Runs every cell of `plan` (whose datasets, plan order, are `datasets`) into `dir`:
-/// takes the folder's lock, refuses a folder made for another configuration (unless
-/// allowed), reuses valid records, quarantines invalid ones, and trains the rest with
-/// `options.workers` cells side by side. Results do not depend on the worker count.
+/// Runs the cells of `plan` (whose datasets, plan order, are `datasets`) into `dir`: opens
+/// the folder as `options.sharing` says, refuses a folder made for another configuration
+/// (unless allowed), reuses valid records, quarantines invalid ones, and trains the rest with
+/// `options.workers` cells side by side. Results do not depend on the worker count, nor on
+/// how many processes share the folder.
 pub fn run_sweep(
     plan: &SweepPlan,
     datasets: &[&dyn Dataset],
@@ -306,16 +506,27 @@ pub fn run_sweep(
         &stamp,
         &options.config_text,
         options.allow_config_change,
+        options.sharing,
     )?;
-    let scan = folder.scan(&cells)?;
+    let chosen: Vec<usize> = match &options.only {
+        Some(only) => only.clone(),
+        None => (0..cells.len()).collect(),
+    };
+    if let Some(&bad) = chosen.iter().find(|&&i| i >= cells.len()) {
+        return Err(Error::Internal(format!(
+            "cell {bad} of a plan of {}",
+            cells.len()
+        )));
+    }
+    let scan = folder.scan(&cells, &chosen)?;
     let steps: Vec<u64> = cells
         .iter()
         .map(|c| Ok(steps_of(c, dataset_of(plan, datasets, c)?)))
         .collect::<Result<_>>()?;
     let progress = SweepProgress::new(
         options.progress,
-        cells.len(),
-        steps.iter().sum(),
+        chosen.len(),
+        chosen.iter().map(|&i| steps[i]).sum(),
         scan.reused.len(),
         scan.reused.keys().map(|&i| steps[i]).sum(),
     );
@@ -332,7 +543,7 @@ pub fn run_sweep(
     let workers = options.workers.clamp(1, scan.to_train.len().max(1));
     progress.note(&format!(
         "sweep: {} runs, {} already recorded, {} to train ({} at a time) into {}",
-        cells.len(),
+        chosen.len(),
         scan.reused.len(),
         scan.to_train.len(),
         workers,
@@ -345,12 +556,13 @@ pub fn run_sweep(
         folder: &folder,
         env,
         progress: &progress,
-        queue: &scan.to_train,
-        next: AtomicUsize::new(0),
+        queue: Mutex::new(scan.to_train.iter().copied().collect()),
         stop: AtomicBool::new(false),
-        searches: Mutex::new(BTreeMap::new()),
         reused: &scan.reused,
         finished: Mutex::new(BTreeMap::new()),
+        elsewhere: Mutex::new(BTreeMap::new()),
+        waiting: Mutex::new(BTreeSet::new()),
+        chosen: chosen.iter().copied().collect(),
     };
     let results: Vec<Result<()>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
@@ -368,26 +580,29 @@ pub fn run_sweep(
     // An interruption wins over the errors it caused in other workers.
     crate::interrupt::check()?;
     results.into_iter().collect::<Result<Vec<()>>>()?;
-    let mut finished = shared
-        .finished
-        .into_inner()
-        .map_err(|_| Error::Internal("results poisoned".into()))?;
-    let trained = finished.len();
-    let quarantined = scan.quarantined;
+    let Shared {
+        finished,
+        elsewhere,
+        ..
+    } = shared;
+    let finished = finished.into_inner().map_err(|_| poisoned("results"))?;
+    let trained = chosen.iter().filter(|i| finished.contains_key(i)).count();
     let mut all = scan.reused;
-    all.append(&mut finished);
-    if all.len() != cells.len() {
+    all.extend(finished);
+    all.extend(elsewhere.into_inner().map_err(|_| poisoned("results"))?);
+    let records: Vec<RunRecord> = chosen.iter().filter_map(|i| all.remove(i)).collect();
+    if records.len() != chosen.len() {
         return Err(Error::Internal(format!(
             "{} of {} cells have records after the sweep",
-            all.len(),
-            cells.len()
+            records.len(),
+            chosen.len()
         )));
     }
     Ok(SweepOutcome {
         dir: dir.to_owned(),
-        records: all.into_values().collect(),
         trained,
-        reused: cells.len() - trained,
-        quarantined,
+        reused: records.len() - trained,
+        records,
+        quarantined: scan.quarantined,
     })
 }

@@ -14,7 +14,7 @@ pub fn record_file_name(cell_id: &str) -> String {
 
 /// Writes `bytes` to `path` atomically: temp file in the same folder, fsync, rename, fsync
 /// of the folder. A crash leaves either the old state or the whole file, never half of one
-/// (at worst a hidden `.<name>.tmp-<pid>` file, which [`remove_stale_temps`] clears).
+/// (at worst a hidden `.<name>.tmp-<pid>@<host>` file, which [`remove_stale_temps`] clears).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_inner(path, bytes, false)
 }
@@ -26,7 +26,11 @@ fn write_atomic_inner(path: &Path, bytes: &[u8], record: bool) -> Result<()> {
     };
     fs::create_dir_all(dir).map_err(Error::io("creating folder", dir))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp_path = dir.join(format!(".{name}{TEMP_MARK}{}", std::process::id()));
+    let tmp_path = dir.join(format!(
+        ".{name}{TEMP_MARK}{}@{}",
+        std::process::id(),
+        host_name()
+    ));
     let nth = if record {
         RECORD_WRITES.fetch_add(1, Ordering::SeqCst) + 1
     } else {
@@ -79,16 +83,55 @@ pub fn write_record_atomic(dir: &Path, record: &RunRecord) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// A temp file of another host is left alone for this long (its writer may be alive there).
+const FOREIGN_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// This machine's host name (as the kernel reports it; `unknown-host` where it cannot).
+pub fn host_name() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+/// Whether the writer of a temp file named `name` may still be writing it: a live process of
+/// this host, or a process of another host (whose temp files count as abandoned an hour
+/// after their last change). Older names without a host are this host's.
+fn writer_may_be_alive(name: &str, path: &Path) -> bool {
+    let Some(owner) = name.rsplit(TEMP_MARK).next() else {
+        return false;
+    };
+    let (pid, host) = owner.split_once('@').unwrap_or((owner, ""));
+    if host.is_empty() || host == host_name() {
+        return pid
+            .parse::<u32>()
+            .is_ok_and(|p| p != std::process::id() && Path::new(&format!("/proc/{p}")).exists());
+    }
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().map_or(true, |age| age < FOREIGN_TEMP_AGE))
+}
+
 /// Removes the temp files that interrupted [`write_atomic`] calls left in `dir`; returns
-/// them. Only safe while no other process writes into `dir` (hold its lock).
+/// them. A temp file whose writer may still be at work (see [`writer_may_be_alive`]) is
+/// kept, so processes of several hosts can share `dir`.
 pub fn remove_stale_temps(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     for entry in fs::read_dir(dir).map_err(Error::io("reading folder", dir))? {
         let path = entry.map_err(Error::io("reading folder", dir))?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with('.') && name.contains(TEMP_MARK) && path.is_file() {
-            fs::remove_file(&path).map_err(Error::io("removing stale temp file", &path))?;
-            removed.push(path);
+        if name.starts_with('.')
+            && name.contains(TEMP_MARK)
+            && path.is_file()
+            && !writer_may_be_alive(name, &path)
+        {
+            match fs::remove_file(&path) {
+                Ok(()) => removed.push(path),
+                // Renamed into place or cleared by another process meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("removing stale temp file", &path)(e)),
+            }
         }
     }
     removed.sort();

@@ -106,14 +106,45 @@ fn stale_temp_files_are_removed_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let record = fixture();
     write_record_atomic(dir.path(), &record).unwrap();
-    let temp = dir
-        .path()
-        .join(format!(".{}.json.tmp-4242", record.cell_id));
-    std::fs::write(&temp, "half a reco").unwrap();
+    let temp = |owner: &str| {
+        dir.path()
+            .join(format!(".{}.json.tmp-{owner}", record.cell_id))
+    };
+    let host = mtl_reports::store::host_name();
+    // Writers that died: an old-style name and this host's (pids above the kernel's 2^22
+    // never run), and another host's temp file untouched for two hours.
+    let dead = [
+        temp("99999999"),
+        temp(&format!("99999998@{host}")),
+        temp("12@elsewhere-old"),
+    ];
+    // Writers that may be at work: a live process here, and another host's fresh file.
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let alive = [
+        temp(&format!("{}@{host}", child.id())),
+        temp("12@elsewhere-new"),
+    ];
+    for path in dead.iter().chain(&alive) {
+        std::fs::write(path, "half a reco").unwrap();
+    }
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&dead[2])
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
     std::fs::write(dir.path().join(".hidden"), "kept").unwrap();
     let removed = mtl_reports::store::remove_stale_temps(dir.path()).unwrap();
-    assert_eq!(removed, vec![temp.clone()]);
-    assert!(!temp.exists());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut expected = dead.to_vec();
+    expected.sort();
+    assert_eq!(removed, expected);
+    assert!(alive.iter().all(|p| p.exists()));
     assert!(dir.path().join(".hidden").exists());
     assert_eq!(load_records(dir.path()).unwrap(), vec![record]);
 }

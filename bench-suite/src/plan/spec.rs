@@ -47,6 +47,8 @@ struct SweepFile {
     out: Option<PathBuf>,
     #[serde(default)]
     workers: Option<usize>,
+    #[serde(default)]
+    slurm: Option<crate::slurm::SlurmSettings>,
 }
 
 fn default_stl() -> bool {
@@ -62,6 +64,8 @@ pub struct SweepSettings {
     pub out: Option<PathBuf>,
     /// Cells trained side by side.
     pub workers: Option<usize>,
+    /// What each task of a Slurm job array asks for (`mtlbench slurm`).
+    pub slurm: crate::slurm::SlurmSettings,
 }
 
 /// One method entry after grid expansion.
@@ -210,6 +214,9 @@ impl SweepSpec {
                 ));
             }
         }
+        if let Some(slurm) = &file.slurm {
+            slurm.validate(origin)?;
+        }
         if file.out.as_ref().is_some_and(|o| o.as_os_str().is_empty()) {
             return Err(at(
                 "out".into(),
@@ -229,6 +236,7 @@ impl SweepSpec {
                 device: file.device,
                 out: file.out,
                 workers: file.workers,
+                slurm: file.slurm.unwrap_or_default(),
             },
         })
     }

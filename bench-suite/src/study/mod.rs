@@ -122,8 +122,7 @@ pub fn run_study(name: &str, options: &StudyOptions) -> Result<StudyOutcome> {
             workers: options.workers,
             progress: options.progress,
             allow_config_change: options.allow_config_change,
-            origin,
-            config_text: text,
+            ..SweepOptions::new(origin, text)
         };
         let outcome = run_sweep(&plan, &refs, &runs.join(&part.name), &env, &sweep)?;
         parts.push(PartOutcome {
