@@ -164,6 +164,29 @@ fn heartbeats_refresh_the_claim_in_place_and_finish_frees_the_cell() {
 }
 
 #[test]
+fn a_kept_alive_claim_beats_on_its_own_until_finished() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = claim_path(tmp.path(), "cell");
+    let Attempt::Claimed(claim, None) =
+        acquire(tmp.path(), "cell", Holder::this_process(), &RULES).unwrap()
+    else {
+        panic!("the cell was free")
+    };
+    let first = read_holder(&path).unwrap().unwrap().heartbeat_unix;
+    let alive = claim.keep_alive(std::time::Duration::from_millis(10));
+    let start = std::time::Instant::now();
+    while read_holder(&path).unwrap().unwrap().heartbeat_unix == first {
+        assert!(start.elapsed().as_secs() < 10, "no heartbeat");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    alive.finish().unwrap();
+    assert!(!path.exists());
+    // No late heartbeat brings the claim back.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert!(!path.exists());
+}
+
+#[test]
 fn a_damaged_claim_file_is_an_error_that_says_what_to_do() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(tmp.path().join(CLAIMS_DIR)).unwrap();
