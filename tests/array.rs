@@ -188,6 +188,25 @@ fn a_task_killed_between_claim_and_record_leaves_its_cell_to_the_next_task() {
 }
 
 #[test]
+fn resume_finishes_what_the_tasks_of_an_array_left() {
+    let w = Workdir::new();
+    w.write("s.toml", &sweep_file(3, 64));
+    w.run(&["sweep", "s.toml", "--plan-only", "--out", "arr"])
+        .expect_code(0);
+    // Only the first task ran (its cells need nothing from others).
+    w.run(&["run-cell", "arr", "--task", "0", "--chunk", "5", "-q"])
+        .expect_code(0);
+    let status = w.run(&["status", "arr"]).expect_code(0).stdout();
+    assert!(status.starts_with("15 cells of s.toml: 5 done"), "{status}");
+    let resumed = w.run(&["resume", "arr", "-q"]).expect_code(0).stdout();
+    assert!(
+        resumed.contains("15 runs (10 trained, 5 already recorded)"),
+        "{resumed}"
+    );
+    assert_each_trained_once(&w.join("arr"));
+}
+
+#[test]
 fn run_cell_refuses_a_folder_without_a_plan_and_cells_it_does_not_have() {
     let w = Workdir::new();
     std::fs::create_dir_all(w.join("empty")).unwrap();
