@@ -13,7 +13,6 @@ use mtl_reports::record::{
 
 use crate::config::TrainConfig;
 use crate::dropout::Masks;
-use crate::loss::{metric_sum, targets_tensor, task_loss};
 use crate::method_params::MethodParams;
 use crate::model::{Model, ModelSpec};
 use crate::optim;
@@ -24,7 +23,12 @@ use crate::step::{
 };
 use crate::Result;
 
+mod evaluate;
+mod state;
 mod weights;
+
+pub use evaluate::evaluate;
+pub use state::SessionState;
 
 use weights::WeightsTracker;
 
@@ -87,43 +91,6 @@ pub struct Session<'a> {
     diagnostic_backward: u64,
     /// Training settings (the learning-rate schedule and dropout are read per epoch / step).
     train: TrainConfig,
-}
-
-/// A session's training state at a step boundary: everything [`Session::resume_from`] needs
-/// to go on exactly as if it had never stopped. What a fresh session recomputes
-/// deterministically (the initial model's validation score, the scorer) is not kept.
-#[derive(serde::Serialize, serde::Deserialize)]
-pub struct SessionState {
-    step: u64,
-    epoch: usize,
-    epoch_steps: usize,
-    loss_sum: Vec<f64>,
-    loss_total: Vec<f64>,
-    weight_sum: Vec<f64>,
-    encoder_backward: u64,
-    head_backward: u64,
-    #[serde(default)]
-    forward_after_step: u64,
-    diagnostic_backward: u64,
-    epoch_diagnostics: Option<GradDiagnostics>,
-    weights: WeightsTracker,
-    step_ms: Vec<f64>,
-    epochs: Vec<EpochLog>,
-    /// The best score so far, `None` while it is +∞.
-    best_score: Option<f64>,
-    best_epoch: usize,
-    best_params: Vec<Vec<f32>>,
-    params: Vec<Vec<f32>>,
-    optimizer: optim::OptimizerState,
-    method: serde_json::Value,
-    method_params: Option<optim::OptimizerState>,
-}
-
-fn flat(tensors: &[Tensor]) -> Result<Vec<Vec<f32>>> {
-    Ok(tensors
-        .iter()
-        .map(|t| t.flatten_all()?.to_vec1::<f32>())
-        .collect::<candle_core::Result<_>>()?)
 }
 
 /// What a finished session produced, before it is stamped into a record.
@@ -208,98 +175,6 @@ impl<'a> Session<'a> {
             diagnostic_backward: 0,
             train: train.clone(),
         })
-    }
-
-    /// The training state at this step boundary, for a checkpoint. Only a session that is
-    /// still training (not diverged) has one worth keeping.
-    pub fn state(&self) -> Result<SessionState> {
-        let params: Vec<Tensor> = self
-            .model
-            .params()
-            .iter()
-            .map(|p| p.var.as_tensor().clone())
-            .collect();
-        Ok(SessionState {
-            step: self.step,
-            epoch: self.epoch,
-            epoch_steps: self.epoch_steps,
-            loss_sum: self.loss_sum.clone(),
-            loss_total: self.loss_total.clone(),
-            weight_sum: self.weight_sum.clone(),
-            encoder_backward: self.count.encoder,
-            head_backward: self.count.heads,
-            forward_after_step: self.count.forward_after_step,
-            diagnostic_backward: self.diagnostic_backward,
-            epoch_diagnostics: self.epoch_diagnostics.clone(),
-            weights: self.weights.clone(),
-            step_ms: self.step_ms.clone(),
-            epochs: self.epochs.clone(),
-            best_score: self.best.0.is_finite().then_some(self.best.0),
-            best_epoch: self.best.1,
-            best_params: flat(&self.best.2)?,
-            params: flat(&params)?,
-            optimizer: self.optimizer.save(),
-            method: self.method.state(),
-            method_params: self.method_params.as_ref().map(MethodParams::save),
-        })
-    }
-
-    /// Continues from `state`, taken by [`Session::state`] of a session built alike (same
-    /// dataset, model, method, training settings and seed), as if it had never stopped.
-    pub fn resume_from(&mut self, state: SessionState) -> Result<()> {
-        let shaped = |values: &[Vec<f32>]| -> Result<Vec<Tensor>> {
-            if values.len() != self.model.params().len() {
-                return Err(crate::Error::Internal(
-                    "a checkpoint's parameters do not fit the model".into(),
-                ));
-            }
-            self.model
-                .params()
-                .iter()
-                .zip(values)
-                .map(|(p, v)| Ok(Tensor::from_slice(v, p.var.shape(), &self.device)?))
-                .collect()
-        };
-        self.model.restore(&shaped(&state.params)?)?;
-        self.best = (
-            state.best_score.unwrap_or(f64::INFINITY),
-            state.best_epoch,
-            shaped(&state.best_params)?,
-        );
-        self.optimizer.load(state.optimizer)?;
-        self.step = state.step;
-        self.epoch = state.epoch;
-        self.epoch_steps = state.epoch_steps;
-        self.loss_sum = state.loss_sum;
-        self.loss_total = state.loss_total;
-        self.weight_sum = state.weight_sum;
-        self.count = BackwardCount {
-            encoder: state.encoder_backward,
-            heads: state.head_backward,
-            forward_after_step: state.forward_after_step,
-        };
-        self.diagnostic_backward = state.diagnostic_backward;
-        self.epoch_diagnostics = state.epoch_diagnostics;
-        self.weights = state.weights;
-        self.step_ms = state.step_ms;
-        self.epochs = state.epochs;
-        // The method as it was started at step 0, its state (own parameters included) on top.
-        self.start_method(self.total_steps(), Some(&state.method))?;
-        if let (Some(p), Some(saved)) = (&mut self.method_params, state.method_params) {
-            p.load(saved)?;
-        }
-        if self.epoch >= 1 {
-            self.optimizer
-                .set_lr(optim::epoch_lr(&self.train, self.epoch));
-            let rest: Vec<Batch> = self
-                .dataset
-                .batches(Split::Train, self.batch_size, self.epoch, self.seed)
-                .into_iter()
-                .skip(self.epoch_steps)
-                .collect();
-            self.pending = rest.into_iter();
-        }
-        Ok(())
     }
 
     /// Starts the method for `total_steps` more steps, restores `state` if given, and takes
@@ -656,44 +531,6 @@ impl<'a> Session<'a> {
             method_state: self.method.record_state(),
         })
     }
-}
-
-/// Mean loss and metric per task over a whole split.
-pub fn evaluate(
-    model: &Model,
-    dataset: &dyn Dataset,
-    split: Split,
-    device: &Device,
-) -> Result<(Vec<f64>, Vec<f64>)> {
-    let tasks = dataset.tasks();
-    let k = tasks.len();
-    let mut loss = vec![0.0; k];
-    let mut metric = vec![0.0; k];
-    let mut rows = vec![0usize; k];
-    for batch in dataset.batches(split, 4096, 0, 0) {
-        for group in &batch.groups {
-            let x = Tensor::from_slice(
-                &group.x,
-                (group.rows, group.x.len() / group.rows.max(1)),
-                device,
-            )?;
-            let z = model.encode(&x)?.detach();
-            for (t, targets) in &group.targets {
-                let out = model.head(*t, &z)?.detach();
-                let l = task_loss(&tasks[*t], &out, &targets_tensor(targets, device)?)?
-                    .to_scalar::<f32>()? as f64;
-                loss[*t] += l * group.rows as f64;
-                metric[*t] += metric_sum(&tasks[*t], &out, targets)?;
-                rows[*t] += group.rows;
-            }
-        }
-    }
-    for t in 0..k {
-        let n = rows[t].max(1) as f64;
-        loss[t] /= n;
-        metric[t] /= n;
-    }
-    Ok((loss, metric))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::dropout::Dropout;
+use crate::loss::{targets_tensor, task_loss};
 use crate::selection::Objective;
 use mtl_datasets::{SyntheticLinear, SyntheticLinearConfig};
 use mtl_methods::uniform::FixedWeights;

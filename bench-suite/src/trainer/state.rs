@@ -1,0 +1,145 @@
+//! A session's checkpointable state: what [`Session::state`] takes at a step boundary and
+//! [`Session::resume_from`] restores, so that a stopped run goes on exactly as if it had
+//! never stopped.
+
+use candle_core::Tensor;
+use mtl_datasets::{Batch, Split};
+use mtl_reports::record::{EpochLog, GradDiagnostics};
+
+use super::weights::WeightsTracker;
+use super::Session;
+use crate::method_params::MethodParams;
+use crate::optim;
+use crate::step::BackwardCount;
+use crate::Result;
+
+/// A session's training state at a step boundary: everything [`Session::resume_from`] needs
+/// to go on exactly as if it had never stopped. What a fresh session recomputes
+/// deterministically (the initial model's validation score, the scorer) is not kept.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct SessionState {
+    step: u64,
+    epoch: usize,
+    epoch_steps: usize,
+    loss_sum: Vec<f64>,
+    loss_total: Vec<f64>,
+    weight_sum: Vec<f64>,
+    encoder_backward: u64,
+    head_backward: u64,
+    #[serde(default)]
+    forward_after_step: u64,
+    diagnostic_backward: u64,
+    epoch_diagnostics: Option<GradDiagnostics>,
+    weights: WeightsTracker,
+    step_ms: Vec<f64>,
+    epochs: Vec<EpochLog>,
+    /// The best score so far, `None` while it is +∞.
+    best_score: Option<f64>,
+    best_epoch: usize,
+    best_params: Vec<Vec<f32>>,
+    params: Vec<Vec<f32>>,
+    optimizer: optim::OptimizerState,
+    method: serde_json::Value,
+    method_params: Option<optim::OptimizerState>,
+}
+
+fn flat(tensors: &[Tensor]) -> Result<Vec<Vec<f32>>> {
+    Ok(tensors
+        .iter()
+        .map(|t| t.flatten_all()?.to_vec1::<f32>())
+        .collect::<candle_core::Result<_>>()?)
+}
+
+impl Session<'_> {
+    /// The training state at this step boundary, for a checkpoint. Only a session that is
+    /// still training (not diverged) has one worth keeping.
+    pub fn state(&self) -> Result<SessionState> {
+        let params: Vec<Tensor> = self
+            .model
+            .params()
+            .iter()
+            .map(|p| p.var.as_tensor().clone())
+            .collect();
+        Ok(SessionState {
+            step: self.step,
+            epoch: self.epoch,
+            epoch_steps: self.epoch_steps,
+            loss_sum: self.loss_sum.clone(),
+            loss_total: self.loss_total.clone(),
+            weight_sum: self.weight_sum.clone(),
+            encoder_backward: self.count.encoder,
+            head_backward: self.count.heads,
+            forward_after_step: self.count.forward_after_step,
+            diagnostic_backward: self.diagnostic_backward,
+            epoch_diagnostics: self.epoch_diagnostics.clone(),
+            weights: self.weights.clone(),
+            step_ms: self.step_ms.clone(),
+            epochs: self.epochs.clone(),
+            best_score: self.best.0.is_finite().then_some(self.best.0),
+            best_epoch: self.best.1,
+            best_params: flat(&self.best.2)?,
+            params: flat(&params)?,
+            optimizer: self.optimizer.save(),
+            method: self.method.state(),
+            method_params: self.method_params.as_ref().map(MethodParams::save),
+        })
+    }
+
+    /// Continues from `state`, taken by [`Session::state`] of a session built alike (same
+    /// dataset, model, method, training settings and seed), as if it had never stopped.
+    pub fn resume_from(&mut self, state: SessionState) -> Result<()> {
+        let shaped = |values: &[Vec<f32>]| -> Result<Vec<Tensor>> {
+            if values.len() != self.model.params().len() {
+                return Err(crate::Error::Internal(
+                    "a checkpoint's parameters do not fit the model".into(),
+                ));
+            }
+            self.model
+                .params()
+                .iter()
+                .zip(values)
+                .map(|(p, v)| Ok(Tensor::from_slice(v, p.var.shape(), &self.device)?))
+                .collect()
+        };
+        self.model.restore(&shaped(&state.params)?)?;
+        self.best = (
+            state.best_score.unwrap_or(f64::INFINITY),
+            state.best_epoch,
+            shaped(&state.best_params)?,
+        );
+        self.optimizer.load(state.optimizer)?;
+        self.step = state.step;
+        self.epoch = state.epoch;
+        self.epoch_steps = state.epoch_steps;
+        self.loss_sum = state.loss_sum;
+        self.loss_total = state.loss_total;
+        self.weight_sum = state.weight_sum;
+        self.count = BackwardCount {
+            encoder: state.encoder_backward,
+            heads: state.head_backward,
+            forward_after_step: state.forward_after_step,
+        };
+        self.diagnostic_backward = state.diagnostic_backward;
+        self.epoch_diagnostics = state.epoch_diagnostics;
+        self.weights = state.weights;
+        self.step_ms = state.step_ms;
+        self.epochs = state.epochs;
+        // The method as it was started at step 0, its state (own parameters included) on top.
+        self.start_method(self.total_steps(), Some(&state.method))?;
+        if let (Some(p), Some(saved)) = (&mut self.method_params, state.method_params) {
+            p.load(saved)?;
+        }
+        if self.epoch >= 1 {
+            self.optimizer
+                .set_lr(optim::epoch_lr(&self.train, self.epoch));
+            let rest: Vec<Batch> = self
+                .dataset
+                .batches(Split::Train, self.batch_size, self.epoch, self.seed)
+                .into_iter()
+                .skip(self.epoch_steps)
+                .collect();
+            self.pending = rest.into_iter();
+        }
+        Ok(())
+    }
+}
