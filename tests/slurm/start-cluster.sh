@@ -19,6 +19,7 @@
 #   SLURM_REAL_MEMORY             RealMemory in MB (1024)
 #   SLURM_NO_APT=1                never try apt-get install
 #   START_CLUSTER_VERBOSE=1       on failure also dump daemon log tails to stderr
+#   START_CLUSTER_KEEP=1          on failure leave half-started daemons running
 #
 # Running it again on a STATE_DIR whose cluster is still up just prints the
 # export line; otherwise leftovers are stopped and the cluster is recreated
@@ -26,6 +27,7 @@
 
 set -u
 PROG=start-cluster.sh
+HERE=$(cd "$(dirname "$0")" && pwd)
 
 skip() { # one-line reason on stderr, exit 77
     if [ "${START_CLUSTER_VERBOSE:-0}" = 1 ] && [ -n "${LOG:-}" ]; then
@@ -34,6 +36,10 @@ skip() { # one-line reason on stderr, exit 77
             echo "---- tail $f" >&2
             tail -n 15 "$f" >&2
         done
+    fi
+    # Do not leak half-started daemons (set START_CLUSTER_KEEP=1 to debug).
+    if [ -n "${STATE:-}" ] && [ "${START_CLUSTER_KEEP:-0}" != 1 ]; then
+        "$HERE"/stop-cluster.sh "$STATE" >/dev/null 2>&1
     fi
     echo "$PROG: SKIP: $*" >&2
     exit 77
@@ -100,12 +106,37 @@ if [ -f "$CONF" ] && pid_alive "$RUN/munged.pid" && pid_alive "$RUN/slurmctld.pi
 fi
 
 # Stop leftovers of a previous (partial) start in this dir.
-"$(dirname "$0")"/stop-cluster.sh "$STATE" >/dev/null 2>&1 || true
+"$HERE"/stop-cluster.sh "$STATE" >/dev/null 2>&1 || true
 
 mkdir -p "$MUNGE" "$LOG" "$RUN" "$CTLD_SPOOL" "$SLURMD_SPOOL" || skip "cannot create dirs under $STATE"
 # munged insists on: key dir not group/world-writable, socket dir world-x.
 chmod 755 "$STATE" "$MUNGE" "$RUN" 2>/dev/null
 chmod 700 "$CTLD_SPOOL" "$SLURMD_SPOOL" 2>/dev/null
+
+# ---------------------------------------------------------------- ports
+# Serialize concurrent start-ups (e.g. parallel tests) so they do not pick
+# the same free ports; fd 9 is closed for the daemons so they don't hold it.
+if command -v flock >/dev/null 2>&1; then
+    exec 9>>/tmp/mtlbench-slurm-start.lock && flock -w 120 9
+fi
+port_busy() { # port -> 0 if something listens on it (tcp/tcp6)
+    local hex
+    hex=$(printf '%04X' "$1")
+    awk -v h=":$hex" 'NR>1 && $4=="0A" && substr($2, length($2)-4)==h {f=1} END {exit !f}' \
+        /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+free_port() { # start [exclude]
+    local p=$1
+    while [ "$p" -lt 65000 ]; do
+        if [ "$p" != "${2:-}" ] && ! port_busy "$p"; then echo "$p"; return 0; fi
+        p=$((p + 1))
+    done
+    return 1
+}
+CTLD_PORT=${SLURMCTLD_PORT:-$(free_port 16817)} || skip "no free port for slurmctld"
+SLURMD_PORT=${SLURMD_PORT:-$(free_port 16818 "$CTLD_PORT")} || skip "no free port for slurmd"
+port_busy "$CTLD_PORT" && skip "SlurmctldPort $CTLD_PORT already in use"
+port_busy "$SLURMD_PORT" && skip "SlurmdPort $SLURMD_PORT already in use"
 
 # ---------------------------------------------------------------- munge
 KEY=$MUNGE/munge.key
@@ -127,7 +158,7 @@ chmod 600 "$KEY"
 # 0700 tempdir); everything talking to munged runs as root anyway.
 munged -f --key-file="$KEY" --socket="$SOCK" --pid-file="$RUN/munged.pid" \
     --log-file="$LOG/munged.log" --seed-file="$MUNGE/munged.seed" \
-    </dev/null >>"$LOG/munged.out" 2>&1 ||
+    9>&- </dev/null >>"$LOG/munged.out" 2>&1 ||
     skip "munged failed to start (see $LOG/munged.log)"
 ok=
 for _ in $(seq 50); do
@@ -135,26 +166,6 @@ for _ in $(seq 50); do
     sleep 0.2
 done
 [ -n "$ok" ] || skip "munged not answering on $SOCK (see $LOG/munged.log)"
-
-# ---------------------------------------------------------------- ports
-port_busy() { # port -> 0 if something listens on it (tcp/tcp6)
-    local hex
-    hex=$(printf '%04X' "$1")
-    awk -v h=":$hex" 'NR>1 && $4=="0A" && substr($2, length($2)-4)==h {f=1} END {exit !f}' \
-        /proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
-free_port() { # start [exclude]
-    local p=$1
-    while [ "$p" -lt 65000 ]; do
-        if [ "$p" != "${2:-}" ] && ! port_busy "$p"; then echo "$p"; return 0; fi
-        p=$((p + 1))
-    done
-    return 1
-}
-CTLD_PORT=${SLURMCTLD_PORT:-$(free_port 16817)} || skip "no free port for slurmctld"
-SLURMD_PORT=${SLURMD_PORT:-$(free_port 16818 "$CTLD_PORT")} || skip "no free port for slurmd"
-port_busy "$CTLD_PORT" && skip "SlurmctldPort $CTLD_PORT already in use"
-port_busy "$SLURMD_PORT" && skip "SlurmdPort $SLURMD_PORT already in use"
 
 # ---------------------------------------------------------------- slurm.conf
 HOST=$(hostname -s 2>/dev/null)
@@ -207,9 +218,9 @@ EOF
 
 # ---------------------------------------------------------------- daemons
 # Both daemonize themselves and write their pid files.
-slurmctld -c -f "$CONF" </dev/null >>"$LOG/slurmctld.out" 2>&1 ||
+slurmctld -c -f "$CONF" 9>&- </dev/null >>"$LOG/slurmctld.out" 2>&1 ||
     skip "slurmctld failed to start (see $LOG/slurmctld.log)"
-slurmd -f "$CONF" -N "$HOST" </dev/null >>"$LOG/slurmd.out" 2>&1 ||
+slurmd -f "$CONF" -N "$HOST" 9>&- </dev/null >>"$LOG/slurmd.out" 2>&1 ||
     skip "slurmd failed to start (see $LOG/slurmd.log)"
 
 timeout_s=${SLURM_START_TIMEOUT:-60}
