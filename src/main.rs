@@ -243,7 +243,7 @@ fn slurm(args: SlurmArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "wrote {} ({} array tasks of {} cells):\n",
+        "wrote {} ({} array tasks, {} cells each):\n",
         done.script_path.display(),
         done.tasks.len(),
         done.chunk
