@@ -1,4 +1,8 @@
 //! Command-line interface (clap derive). Each subcommand maps to one library call.
+//!
+//! The doc comments here are the `--help` texts: clap's `[default: …]` and placeholders such
+//! as `<name>` are for the terminal, not rustdoc links or HTML tags.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 use std::path::PathBuf;
 

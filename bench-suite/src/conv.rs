@@ -2,7 +2,7 @@
 //!
 //! candle's CPU `conv2d` backward goes through `conv_transpose2d` and a convolution with the
 //! whole image as kernel, several times slower than the forward pass. On CPU a stage is one
-//! fused custom op ([`crate::conv_ops::ConvPoolRelu`]: patches gathered group by group,
+//! fused custom op (`conv_ops::ConvPoolRelu`: patches gathered group by group,
 //! multiplied by the kernel matrix, pooled, biased and rectified, with its own backward
 //! pass). On other devices it is tensor expressions: every k × k patch gathered with one
 //! `index_select` (im2col) into a `(rows · positions) × (c_in · k²)` matrix, a matrix

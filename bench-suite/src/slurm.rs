@@ -280,7 +280,7 @@ const JOB_STATE_TTL: Duration = Duration::from_secs(30);
 /// Whether Slurm says job `job` (a `SLURM_JOB_ID`) has ended: `squeue` no longer lists it
 /// as pending, running or completing. `false` whenever Slurm cannot be asked (no `squeue`
 /// here, the controller unreachable): then only the heartbeat timeout frees its claims.
-/// Answers are cached for [`JOB_STATE_TTL`], so waiting workers do not flood the controller.
+/// Answers are cached for 30 s (`JOB_STATE_TTL`), so waiting workers do not flood the controller.
 pub fn job_ended(job: &str) -> bool {
     static CACHE: Mutex<BTreeMap<String, (Instant, bool)>> = Mutex::new(BTreeMap::new());
     if let Ok(cache) = CACHE.lock() {

@@ -12,7 +12,7 @@
 //! g_k + g_0/t* (both problems are convex and their KKT conditions coincide: the partial
 //! derivatives are g_k·(g_0 + t* g_w) up to a positive factor).
 //! So the method bisects on log t for t·‖g_{w(t)}‖ = c‖g_0‖, each w(t) an exact min-norm solve
-//! ([`min_norm`]) on the shifted Gram matrix G + (b1ᵀ + 1bᵀ)/t + ‖g_0‖²11ᵀ/t² with
+//! ([`min_norm`](fn@crate::solver::min_norm)) on the shifted Gram matrix G + (b1ᵀ + 1bᵀ)/t + ‖g_0‖²11ᵀ/t² with
 //! b = G1/K. The authors' code runs SLSQP on F instead.
 //!
 //! Our reading:

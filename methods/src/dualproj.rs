@@ -32,7 +32,7 @@ fn dualproj(gram: &Gram) -> Vec<f64> {
 impl MethodConfig for DualProjConfig {
     gradients_only_combination!("dualproj", dualproj);
 
-    /// K = 2 by enumeration ([`two_task_projection`] of (½, ½)).
+    /// K = 2 by enumeration (`two_task_projection` of (½, ½)).
     fn two_task_reference(
         &self,
         gram: &Gram,

@@ -47,7 +47,7 @@ fn upgrad(gram: &Gram) -> Vec<f64> {
 impl MethodConfig for UpGradConfig {
     gradients_only_combination!("upgrad", upgrad);
 
-    /// K = 2 by enumeration: the sum of [`two_task_projection`] of e₁/2 and e₂/2.
+    /// K = 2 by enumeration: the sum of `two_task_projection` of e₁/2 and e₂/2.
     fn two_task_reference(
         &self,
         gram: &Gram,

@@ -114,7 +114,7 @@ fn writer_may_be_alive(name: &str, path: &Path) -> bool {
 }
 
 /// Removes the temp files that interrupted [`write_atomic`] calls left in `dir`; returns
-/// them. A temp file whose writer may still be at work (see [`writer_may_be_alive`]) is
+/// them. A temp file whose writer may still be at work (a live process of this host, or another host's within the hour) is
 /// kept, so processes of several hosts can share `dir`.
 pub fn remove_stale_temps(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut removed = Vec::new();

@@ -27,8 +27,8 @@ pub struct StudyOptions {
     pub studies: PathBuf,
     /// The CI-sized variant of every part.
     pub quick: bool,
-    /// Where the generated files go [default: the study's `out` for the full study,
-    /// `results/studies/<name>-quick/report` for the quick one].
+    /// Where the generated files go (default: the study's `out` for the full study,
+    /// `results/studies/<name>-quick/report` for the quick one).
     pub out: Option<PathBuf>,
     /// Where the runs' records go [default: `results/studies/<name>[-quick]/runs`].
     pub runs: Option<PathBuf>,

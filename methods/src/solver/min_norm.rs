@@ -9,7 +9,7 @@
 //!   as in Sener & Koltun (NeurIPS 2018, "Multi-Task Learning as Multi-Objective Optimization",
 //!   <https://arxiv.org/abs/1810.04650>, Algorithm 1).
 //! - K ≥ 3: **exactly**, with Wolfe's min-norm-point algorithm (an active-set method; see
-//!   [`wolfe`](super::wolfe)). It stops when the Frank–Wolfe duality gap λᵀMλ − min_i (Mλ)_i is
+//!   [`wolfe`]). It stops when the Frank–Wolfe duality gap λᵀMλ − min_i (Mλ)_i is
 //!   below 1e-12 · max_k ‖g_k‖², which bounds λᵀMλ − optimum by twice that; the tests check
 //!   the answer against an independent interior-point QP (`clarabel`) for K up to 128.
 //!

@@ -22,7 +22,7 @@
 //! removing one deletes a column and restores the triangle with Givens rotations (O(|S|²)), so
 //! a cycle costs O(K·|S|) for Aλ plus O(|S|²), and K = 128 stays around a millisecond.
 //!
-//! The input is expected scaled to max |entry| = 1 (as [`min_norm`](super::min_norm) does), so
+//! The input is expected scaled to max |entry| = 1 (as [`min_norm`](fn@super::min_norm) does), so
 //! the tolerances below are relative to the largest squared gradient norm.
 
 /// The loop stops when the Frank–Wolfe duality gap λᵀAλ − min_i (Aλ)_i is at most this: far

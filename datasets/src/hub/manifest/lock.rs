@@ -23,7 +23,7 @@ pub struct Lock {
     pub name: String,
     /// Repo id.
     pub repo: String,
-    /// [`Manifest::selection_digest`] of the manifest the lock was written for; a lock of a
+    /// [`Manifest::selection_digest`](super::Manifest::selection_digest) of the manifest the lock was written for; a lock of a
     /// manifest that changed since is ignored.
     pub selection: String,
     /// What was resolved: the branch or revision asked for.
