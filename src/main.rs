@@ -238,6 +238,9 @@ fn slurm(args: SlurmArgs) -> Result<()> {
         submit: args.submit,
     })?;
     print_plan(&done.plan);
+    for warning in &done.warnings {
+        eprintln!("warning: {warning}");
+    }
     if done.tasks.is_empty() {
         println!("every cell is recorded: nothing to submit");
         return Ok(());

@@ -207,6 +207,62 @@ fn resume_finishes_what_the_tasks_of_an_array_left() {
 }
 
 #[test]
+fn the_slurm_script_covers_only_the_tasks_with_cells_left_and_says_what_it_asks_for() {
+    let w = Workdir::new();
+    w.write(
+        "s.toml",
+        &sweep_file(3, 64).replace("cpus_per_task = 1", "cpus_per_task = 1\ngpus = 1"),
+    );
+    let out = w
+        .run(&["slurm", "s.toml", "--out", "arr", "--chunk", "2"])
+        .expect_code(0);
+    let script = std::fs::read_to_string(w.join("arr/slurm/sweep.sbatch")).unwrap();
+    assert!(out.stdout().contains(&script), "the script is shown");
+    assert!(script.contains("#SBATCH --array=0-7\n"), "{script}");
+    assert!(
+        script.contains("#SBATCH --gres=gpu:1\n") && script.contains("#SBATCH --time=00:20:00\n")
+    );
+    assert!(
+        script.contains("run-cell ")
+            && script.contains(" --chunk 2 --task \"$SLURM_ARRAY_TASK_ID\"")
+    );
+    assert!(
+        out.stderr()
+            .contains("warning: the tasks ask for 1 GPU(s) but the plan trains on cpu"),
+        "{}",
+        out.stderr()
+    );
+    assert!(Command::new("bash")
+        .args(["-n", "-c", &script])
+        .status()
+        .unwrap()
+        .success());
+    // Tasks 0, 1 and 3 done (cells 0-3 and 6-7): the next array holds the others only.
+    for task in ["0", "1", "3"] {
+        w.run(&["run-cell", "arr", "--task", task, "--chunk", "2", "-q"])
+            .expect_code(0);
+    }
+    w.run(&["slurm", "s.toml", "--out", "arr", "--chunk", "2"])
+        .expect_code(0);
+    let script = std::fs::read_to_string(w.join("arr/slurm/sweep.sbatch")).unwrap();
+    assert!(script.contains("#SBATCH --array=2,4-7\n"), "{script}");
+    // A bad extra option is refused before anything is written.
+    let err = w
+        .run(&[
+            "slurm",
+            "s.toml",
+            "--out",
+            "other",
+            "--sbatch-arg",
+            "qos=long",
+        ])
+        .expect_code(2)
+        .stderr();
+    assert!(err.contains("not an sbatch option"), "{err}");
+    assert!(!w.join("other").exists());
+}
+
+#[test]
 fn run_cell_refuses_a_folder_without_a_plan_and_cells_it_does_not_have() {
     let w = Workdir::new();
     std::fs::create_dir_all(w.join("empty")).unwrap();

@@ -375,6 +375,8 @@ pub struct SlurmDone {
     pub chunk: usize,
     /// The job id, when submitted.
     pub job: Option<String>,
+    /// What looks wrong in the request but does not stop it (e.g. GPUs asked for a CPU plan).
+    pub warnings: Vec<String>,
 }
 
 /// Writes the sweep's plan into its folder and an `sbatch --array` script beside it
@@ -411,6 +413,21 @@ pub fn slurm(request: &SlurmRequest) -> Result<SlurmDone> {
     .script();
     let script_path = plan.dir.join("slurm").join("sweep.sbatch");
     mtl_reports::store::write_atomic(&script_path, script.as_bytes())?;
+    let device = &prepared.env.stamp.device;
+    let gpus = settings.gpus.unwrap_or(0);
+    let mut warnings = Vec::new();
+    if device.starts_with("cuda") && gpus == 0 {
+        warnings.push(format!(
+            "the plan trains on {device} but the tasks ask for no GPU: add `gpus = 1` to the \
+             sweep file's [slurm] table (or --sbatch-arg=--gres=gpu:1)"
+        ));
+    }
+    if device == "cpu" && gpus > 0 {
+        warnings.push(format!(
+            "the tasks ask for {gpus} GPU(s) but the plan trains on cpu: set `device = \"cuda\"` \
+             in the sweep file or pass --device cuda"
+        ));
+    }
     let job = if request.submit && !tasks.is_empty() {
         Some(crate::slurm::submit(&script_path)?)
     } else {
@@ -423,6 +440,7 @@ pub fn slurm(request: &SlurmRequest) -> Result<SlurmDone> {
         tasks,
         chunk,
         job,
+        warnings,
     })
 }
 
