@@ -295,8 +295,25 @@ impl Claim {
     /// Says this process is alive: rewrites the heartbeat (temporary file renamed over the
     /// claim, so the claim never disappears).
     pub fn heartbeat(&mut self) -> Result<()> {
+        if !self.still_ours()? {
+            return Err(Error::Internal(format!(
+                "the claim {} was taken over while this process held it (its heartbeat \
+                 stalled past the timeout); another task may train the cell too",
+                self.path.display()
+            )));
+        }
         self.holder.heartbeat_unix = now_unix();
         self.write()
+    }
+
+    /// Whether the claim file still names this claim's holder (not a holder that took it
+    /// over after this one's heartbeat stalled).
+    fn still_ours(&self) -> Result<bool> {
+        Ok(read_holder(&self.path)?.is_some_and(|h| {
+            h.host == self.holder.host
+                && h.pid == self.holder.pid
+                && h.claimed_unix == self.holder.claimed_unix
+        }))
     }
 
     /// Replaces the claim file by this claim (a temporary file renamed over it).
@@ -335,8 +352,12 @@ impl Claim {
         }
     }
 
-    /// Releases the cell: its record is written (or its failure recorded).
+    /// Releases the cell: its record is written (or its failure recorded). A claim that
+    /// another holder took over meanwhile is left to it.
     pub fn finish(self) -> Result<()> {
+        if !self.still_ours()? {
+            return Ok(()); // taken over meanwhile: the claim is its new holder's
+        }
         match std::fs::remove_file(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -187,6 +187,31 @@ fn a_kept_alive_claim_beats_on_its_own_until_finished() {
 }
 
 #[test]
+fn a_holder_whose_claim_was_taken_over_neither_beats_over_it_nor_frees_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Attempt::Claimed(mut first, None) =
+        acquire(tmp.path(), "cell", Holder::this_process(), &RULES).unwrap()
+    else {
+        panic!("the cell was free")
+    };
+    // Another host took the cell over (as after a stalled heartbeat).
+    let other = holder("node-9", 77, 0.0);
+    Claim {
+        path: claim_path(tmp.path(), "cell"),
+        holder: other.clone(),
+    }
+    .write()
+    .unwrap();
+    let err = first.heartbeat().unwrap_err().to_string();
+    assert!(err.contains("was taken over"), "{err}");
+    first.finish().unwrap();
+    assert_eq!(
+        read_holder(&claim_path(tmp.path(), "cell")).unwrap(),
+        Some(other)
+    );
+}
+
+#[test]
 fn a_damaged_claim_file_is_an_error_that_says_what_to_do() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(tmp.path().join(CLAIMS_DIR)).unwrap();
