@@ -17,6 +17,8 @@ use crate::loss::{targets_tensor, task_loss};
 use crate::model::Model;
 use crate::{Error, Result};
 
+mod seed;
+
 /// Backward passes counted by the trainer.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct BackwardCount {
@@ -429,26 +431,32 @@ pub(crate) fn train_step(
             input.rows = needs.rows.then_some(&rows[..]);
             let update = method.step(&input)?;
             let (lambda, direction) = coefficients_of(update, needs, heads, k)?;
-            // The update's gradient w.r.t. each group's z: Σ_k c_k ∂L_k/∂z, or the direction.
-            let given = direction
-                .map(|d| unflatten(&d, &z_tensors, device))
-                .transpose()?;
-            // Push it back through the encoder with the surrogate Σ_g ⟨z_g, G_g⟩.
-            let mut surrogate: Option<Tensor> = None;
-            for (g_index, (z, z_var)) in zs.iter().zip(&z_tensors).enumerate() {
-                let g = match &given {
-                    Some(d) => d[g_index].clone(),
-                    None => {
-                        let mut g = z.zeros_like()?;
-                        for (t, store) in stores.iter().enumerate() {
-                            if let Some(gz) = store.get(z_var) {
-                                g = g.add(&gz.affine(lambda[t], 0.0)?)?;
-                            }
+            // The update's gradient w.r.t. each group's z, flattened over the groups:
+            // Σ_k c_k ∂L_k/∂z (summed from 0 in task order, a task without data adding
+            // nothing), or the direction. It enters the encoder at z as the seed of one
+            // backward pass.
+            let combined = match direction {
+                Some(d) => d,
+                None => {
+                    let mut g = vec![0f32; rows.first().map_or(0, Vec::len)];
+                    for (t, row) in rows.iter().enumerate() {
+                        let c = lambda[t] as f32;
+                        for (gi, ri) in g.iter_mut().zip(row) {
+                            *gi += c * ri;
                         }
-                        g
                     }
-                };
-                let term = z.mul(&g.detach())?.sum_all()?;
+                    g
+                }
+            };
+            let mut surrogate: Option<Tensor> = None;
+            let mut offset = 0;
+            for z in &zs {
+                let n = z.elem_count();
+                let part = combined.get(offset..offset + n).ok_or_else(|| {
+                    Error::Internal("the representation gradient does not fit the groups".into())
+                })?;
+                offset += n;
+                let term = seed::seeded(z, part.to_vec())?;
                 surrogate = Some(match surrogate {
                     Some(s) => s.add(&term)?,
                     None => term,
