@@ -24,10 +24,17 @@ use mtl_datasets::hub::{commands as data_commands, HubOptions};
 fn main() -> ExitCode {
     interrupt::default_sigpipe();
     let cli = Cli::parse();
+    // candle sizes its thread pools from these on first use, which has not happened yet.
+    // Matrix products and the fused CPU ops run on rayon's pool (`--threads`). candle's own
+    // pool for element-wise ops spins between kernels beside it, which cost the MLP step a
+    // quarter of its time on 2 cores (bench-suite/compare/results/speed-mlp-w512.md): it
+    // gets one thread, the caller's, unless CANDLE_NUM_THREADS says otherwise. Records do
+    // not change (element-wise results do not depend on the split).
     if let Some(n) = cli.threads {
-        // candle sizes its thread pools from these on first use, which has not happened yet.
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
-        std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
+    }
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
     tracing_subscriber::fmt()
         // Without MTLBENCH_LOG only errors are logged, and not hf-hub's own retry errors: every
