@@ -202,13 +202,24 @@ fn linear(x: &Tensor, w: &Var, b: Option<&Var>) -> Result<Tensor> {
     if let (Some(b), true) = (b, x.device().is_cpu()) {
         return Ok(x
             .contiguous()?
-            .apply_op3(w.as_tensor(), b.as_tensor(), Linear)?);
+            .apply_op3(w.as_tensor(), b.as_tensor(), Linear::plain())?);
     }
     let y = x.matmul(&w.as_tensor().t()?)?;
     Ok(match b {
         Some(b) => y.broadcast_add(b.as_tensor())?,
         None => y,
     })
+}
+
+/// `relu(x Wᵀ + b)`: on CPU one custom op (the relu folded into the bias pass, see
+/// [`crate::linear_op`]), elsewhere [`linear`] then candle's relu.
+fn linear_relu(x: &Tensor, w: &Var, b: &Var) -> Result<Tensor> {
+    if x.device().is_cpu() {
+        return Ok(x
+            .contiguous()?
+            .apply_op3(w.as_tensor(), b.as_tensor(), Linear::relu())?);
+    }
+    Ok(linear(x, w, Some(b))?.relu()?)
 }
 
 struct Init<'a> {
@@ -370,8 +381,8 @@ impl Model {
         match self.spec.arch {
             Arch::Linear => linear(x, &p[0].var, None),
             Arch::Mlp => {
-                let h = linear(x, &p[0].var, Some(&p[1].var))?.relu()?;
-                Ok(linear(&h, &p[2].var, Some(&p[3].var))?.relu()?)
+                let h = linear_relu(x, &p[0].var, &p[1].var)?;
+                linear_relu(&h, &p[2].var, &p[3].var)
             }
             Arch::LeNet => {
                 let rows = x.dim(0)?;
@@ -389,7 +400,7 @@ impl Model {
                 }
                 let h = self.stages[0].forward(x, &p[0].var, &p[1].var, None)?;
                 let h = self.stages[1].forward(&h, &p[2].var, &p[3].var, channel_mask)?;
-                Ok(linear(&h, &p[4].var, Some(&p[5].var))?.relu()?)
+                linear_relu(&h, &p[4].var, &p[5].var)
             }
         }
     }
@@ -408,7 +419,7 @@ impl Model {
             (Arch::Linear, None) => linear(z, &p[0].var, None),
             (Arch::Mlp, None) => linear(z, &p[0].var, Some(&p[1].var)),
             (Arch::LeNet, _) => {
-                let h = linear(z, &p[0].var, Some(&p[1].var))?.relu()?;
+                let h = linear_relu(z, &p[0].var, &p[1].var)?;
                 let h = match mask {
                     Some(m) => h.mul(m)?,
                     None => h,
