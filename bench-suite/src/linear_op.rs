@@ -210,14 +210,19 @@ impl Linear {
             .zeros
             .lock()
             .map_err(|_| candle_core::Error::Msg("linear: zeros poisoned".into()))?;
-        let mut masked = with_values(grad, "linear output gradient", |dy| Ok(dy.to_vec()))?;
-        with_values(&res, "linear output", |y| {
-            let mut zero = zeros.iter().peekable();
-            for (i, (g, v)) in masked.iter_mut().zip(y).enumerate() {
-                let passed = *v > 0.0 || zero.next_if_eq(&&i).is_some();
-                *g *= if passed { 1.0 } else { 0.0 };
-            }
-            Ok(())
+        let masked = with_values(grad, "linear output gradient", |dy| {
+            with_values(&res, "linear output", |y| {
+                // Branch-free: the outputs' signs are as good as random.
+                let mut masked: Vec<f32> = dy
+                    .iter()
+                    .zip(y)
+                    .map(|(g, v)| g * f32::from(u8::from(*v > 0.0)))
+                    .collect();
+                for &i in zeros.iter() {
+                    masked[i] = dy[i] * 1.0;
+                }
+                Ok(masked)
+            })
         })?;
         Tensor::from_vec(masked, grad.shape(), grad.device())
     }
