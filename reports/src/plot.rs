@@ -50,6 +50,39 @@ pub fn pareto_svg(view: &ParetoView) -> Result<Option<String>> {
     Ok(Some(svg))
 }
 
+/// The corner of the plot for the legend: the one whose box (half the width, 40 % of the
+/// height) covers the fewest points, upper right on a tie, so the legend hides as few runs as
+/// it can.
+fn legend_corner(
+    xs: &[f64],
+    ys: &[f64],
+    x: &std::ops::Range<f64>,
+    y: &std::ops::Range<f64>,
+) -> SeriesLabelPosition {
+    let (x_mid, y_low, y_high) = (
+        x.start + 0.5 * (x.end - x.start),
+        y.start + 0.4 * (y.end - y.start),
+        y.start + 0.6 * (y.end - y.start),
+    );
+    let covered = |right: bool, upper: bool| {
+        xs.iter()
+            .zip(ys)
+            .filter(|(px, py)| {
+                (**px >= x_mid) == right && if upper { **py >= y_high } else { **py <= y_low }
+            })
+            .count()
+    };
+    [
+        (SeriesLabelPosition::UpperRight, covered(true, true)),
+        (SeriesLabelPosition::UpperLeft, covered(false, true)),
+        (SeriesLabelPosition::LowerRight, covered(true, false)),
+        (SeriesLabelPosition::LowerLeft, covered(false, false)),
+    ]
+    .into_iter()
+    .min_by_key(|(_, n)| *n)
+    .map_or(SeriesLabelPosition::UpperRight, |(corner, _)| corner)
+}
+
 fn draw(view: &ParetoView, out: &mut String) -> std::result::Result<(), String> {
     let fail = |e: &dyn std::fmt::Display| e.to_string();
     let mut xs: Vec<f64> = Vec::new();
@@ -82,6 +115,8 @@ fn draw(view: &ParetoView, out: &mut String) -> std::result::Result<(), String> 
     } else {
         format!("{} · {}", view.dataset, view.model)
     };
+    let (x_range, y_range) = (range(&xs), range(&ys));
+    let corner = legend_corner(&xs, &ys, &x_range, &y_range);
     let root = SVGBackend::with_string(out, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(&e))?;
     let mut chart = ChartBuilder::on(&root)
@@ -89,7 +124,7 @@ fn draw(view: &ParetoView, out: &mut String) -> std::result::Result<(), String> 
         .margin(12)
         .x_label_area_size(44)
         .y_label_area_size(64)
-        .build_cartesian_2d(range(&xs), range(&ys))
+        .build_cartesian_2d(x_range, y_range)
         .map_err(|e| fail(&e))?;
     chart
         .configure_mesh()
@@ -134,11 +169,32 @@ fn draw(view: &ParetoView, out: &mut String) -> std::result::Result<(), String> 
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(corner)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
         .map_err(|e| fail(&e))?;
     root.present().map_err(|e| fail(&e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_legend_goes_to_the_emptiest_corner_upper_right_on_a_tie() {
+        let (x, y) = (0.0..1.0, 0.0..1.0);
+        let corner = |pts: &[(f64, f64)]| {
+            let (xs, ys): (Vec<f64>, Vec<f64>) = pts.iter().copied().unzip();
+            format!("{:?}", legend_corner(&xs, &ys, &x, &y))
+        };
+        assert_eq!(corner(&[]), "UpperRight");
+        // Runs crowd the upper right, the ideal point sits lower left.
+        assert_eq!(
+            corner(&[(0.8, 0.9), (0.7, 0.8), (0.6, 0.7), (0.1, 0.1)]),
+            "UpperLeft"
+        );
+        assert_eq!(corner(&[(0.8, 0.9), (0.2, 0.9), (0.1, 0.1)]), "LowerRight");
+    }
 }
