@@ -605,7 +605,14 @@ fn status_shows_each_cell_done_claimed_failed_or_missing_while_reading_without_t
     assert!(line(id(1)).ends_with("failed: writing record: disk full"));
     assert!(line(id(2)).ends_with(": missing"));
     assert!(line(id(3)).ends_with(": started: training, or interrupted without a checkpoint"));
-    assert_eq!(out.lines().count(), 5, "{out}");
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .starts_with("finish with: mtlbench resume res"),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 6, "{out}");
     // A folder that is not a sweep's is refused as configuration (exit 2).
     std::fs::create_dir_all(w.join("empty")).unwrap();
     let err = w.run(&["status", "empty"]).expect_code(2).stderr();

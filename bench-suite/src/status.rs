@@ -33,6 +33,8 @@ pub enum CellState {
 /// Every cell of a results folder's plan, plan order.
 #[derive(Debug)]
 pub struct FolderStatus {
+    /// The results folder.
+    pub dir: std::path::PathBuf,
     pub origin: String,
     pub cells: Vec<(RunConfig, CellState)>,
 }
@@ -81,6 +83,7 @@ pub fn folder_status(dir: &Path) -> Result<FolderStatus> {
         cells.push((run, state));
     }
     Ok(FolderStatus {
+        dir: dir.to_owned(),
         origin: stamp.origin,
         cells,
     })
@@ -137,6 +140,13 @@ impl fmt::Display for FolderStatus {
                 run.model,
                 run.seed,
                 run.dataset.name
+            )?;
+        }
+        if done < self.cells.len() {
+            writeln!(
+                f,
+                "finish with: mtlbench resume {} (it waits for cells that live tasks hold), or resubmit the array with mtlbench slurm",
+                self.dir.display()
             )?;
         }
         Ok(())
