@@ -2,6 +2,11 @@
 //! resume a sweep, check a sweep file, load a report. The binary parses its arguments into
 //! these requests and prints what they return; a Rust program calls them the same way.
 //!
+//! Threads: the binary sets `CANDLE_NUM_THREADS=1` (candle's element-wise pool, whose
+//! spinning workers slow the matrix products on rayon's pool) and `RAYON_NUM_THREADS` from
+//! `--threads`. A program gets the binary's speed by setting both before its first tensor
+//! operation; results do not depend on them beyond float rounding.
+//!
 //! ```
 //! use mtl_bench::commands::{run_one, sweep, SweepRequest, SweepSource};
 //! use mtl_bench::config::Named;
