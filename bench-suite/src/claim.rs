@@ -25,8 +25,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::lock::alive;
 use crate::{Error, Result};
+use mtl_reports::host::{alive, name as host_name};
 
 /// Folder of the claims in a results folder.
 pub const CLAIMS_DIR: &str = "claims";
@@ -157,18 +157,6 @@ fn slurm_job() -> Option<String> {
         (Some(array), Some(task)) => Some(format!("{array}_{task}")),
         _ => var("SLURM_JOB_ID"),
     }
-}
-
-/// This machine's host name (`gethostname`).
-pub fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
-    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if r != 0 {
-        return "unknown-host".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 /// The claim file of `cell` in `results`.

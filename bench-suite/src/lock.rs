@@ -21,16 +21,6 @@ pub struct DirLock {
     pub taken_over: Option<u32>,
 }
 
-/// Whether a process with this pid exists.
-pub(crate) fn alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: signal 0 only checks for existence and permission.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
 impl DirLock {
     /// Takes the lock at `path` (creating the file), or fails with [`Error::Locked`] naming
     /// the holder's pid while another process holds it.
@@ -61,7 +51,7 @@ impl DirLock {
             return Err(Error::io("locking", path)(e));
         }
         let me = std::process::id();
-        let taken_over = recorded.filter(|&p| p != me && !alive(p));
+        let taken_over = recorded.filter(|&p| p != me && !mtl_reports::host::alive(p));
         let write = |file: &mut File| -> std::io::Result<()> {
             file.set_len(0)?;
             file.seek(SeekFrom::Start(0))?;

@@ -14,6 +14,7 @@ pub mod analysis;
 pub mod data_draws;
 pub mod error;
 pub mod failpoint;
+pub mod host;
 pub mod html;
 pub mod hypervolume;
 pub mod linear_front;

@@ -29,7 +29,7 @@ fn write_atomic_inner(path: &Path, bytes: &[u8], record: bool) -> Result<()> {
     let tmp_path = dir.join(format!(
         ".{name}{TEMP_MARK}{}@{}",
         std::process::id(),
-        host_name()
+        crate::host::name()
     ));
     let nth = if record {
         RECORD_WRITES.fetch_add(1, Ordering::SeqCst) + 1
@@ -86,15 +86,6 @@ pub fn write_record_atomic(dir: &Path, record: &RunRecord) -> Result<PathBuf> {
 /// A temp file of another host is left alone for this long (its writer may be alive there).
 const FOREIGN_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// This machine's host name (as the kernel reports it; `unknown-host` where it cannot).
-pub fn host_name() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown-host".into())
-}
-
 /// Whether the writer of a temp file named `name` may still be writing it: a live process of
 /// this host, or a process of another host (whose temp files count as abandoned an hour
 /// after their last change). Older names without a host are this host's.
@@ -103,10 +94,10 @@ fn writer_may_be_alive(name: &str, path: &Path) -> bool {
         return false;
     };
     let (pid, host) = owner.split_once('@').unwrap_or((owner, ""));
-    if host.is_empty() || host == host_name() {
+    if host.is_empty() || host == crate::host::name() {
         return pid
             .parse::<u32>()
-            .is_ok_and(|p| p != std::process::id() && Path::new(&format!("/proc/{p}")).exists());
+            .is_ok_and(|p| p != std::process::id() && crate::host::alive(p));
     }
     fs::metadata(path)
         .and_then(|m| m.modified())

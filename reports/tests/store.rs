@@ -110,7 +110,7 @@ fn stale_temp_files_are_removed_and_nothing_else() {
         dir.path()
             .join(format!(".{}.json.tmp-{owner}", record.cell_id))
     };
-    let host = mtl_reports::store::host_name();
+    let host = mtl_reports::host::name();
     // Writers that died: an old-style name and this host's (pids above the kernel's 2^22
     // never run), and another host's temp file untouched for two hours.
     let dead = [
