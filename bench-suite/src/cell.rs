@@ -1,7 +1,7 @@
 //! One cell end to end: run the method's weight search if it has one (cached per method and
 //! model in the results folder, shared by every seed), then train and stamp the record.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -77,9 +77,27 @@ fn search_record(
 /// Single-task baselines' validation metrics, task order, for `selection = "dm"`.
 pub type Baselines = Option<Vec<f64>>;
 
-/// The search of `run`'s method, from `cache` if it holds it, else run now (and stored there).
+/// The weight search of `run`'s method (on `tasks` tasks) when one search serves every seed;
 /// `None` for online methods and for searches whose result is their own member (those run
 /// inside [`train_cell`], once per seed).
+pub fn shared_search(
+    run: &RunConfig,
+    tasks: usize,
+) -> Result<Option<Box<dyn mtl_methods::search::WeightSearch>>> {
+    let spec = mtl_methods::find(&run.method.name)?;
+    Ok(spec
+        .search(&run.method.params, tasks)?
+        .filter(|search| !search.keeps_member()))
+}
+
+/// Where results folder `dir` keeps the shared search of `run`.
+pub fn search_path(dir: &Path, run: &RunConfig) -> PathBuf {
+    dir.join(SEARCH_DIR)
+        .join(format!("{}.json", search_id(run)))
+}
+
+/// The search of `run`'s method, from `cache` if it holds it, else run now (and stored there).
+/// `None` where [`shared_search`] has none.
 pub fn search_for(
     run: &RunConfig,
     dataset: &dyn Dataset,
@@ -87,15 +105,11 @@ pub fn search_for(
     cache: Option<&Path>,
     baselines: &Baselines,
 ) -> Result<Option<SearchRecord>> {
-    let spec = mtl_methods::find(&run.method.name)?;
-    let Some(mut search) = spec.search(&run.method.params, dataset.tasks().len())? else {
+    let Some(mut search) = shared_search(run, dataset.tasks().len())? else {
         return Ok(None);
     };
-    if search.keeps_member() {
-        return Ok(None);
-    }
     let id = search_id(run);
-    let path = cache.map(|dir| dir.join(SEARCH_DIR).join(format!("{id}.json")));
+    let path = cache.map(|dir| search_path(dir, run));
     if let Some(path) = &path {
         if let Ok(bytes) = std::fs::read(path) {
             match serde_json::from_slice::<SearchRecord>(&bytes) {

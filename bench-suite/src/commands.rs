@@ -232,31 +232,21 @@ impl Prepared {
             self.options.allow_config_change,
             Sharing::Lock,
         )?);
+        let ids: Vec<String> = cells.iter().map(RunConfig::cell_id).collect();
         let mut tsv = String::from("index\tcell\tmethod\tmodel\tseed\tdataset\n");
-        for (i, c) in cells.iter().enumerate() {
+        for (i, (c, id)) in cells.iter().zip(&ids).enumerate() {
             tsv.push_str(&format!(
-                "{i}\t{}\t{}\t{}\t{}\t{}\n",
-                c.cell_id(),
-                c.method.name,
-                c.model,
-                c.seed,
-                c.dataset.name
+                "{i}\t{id}\t{}\t{}\t{}\t{}\n",
+                c.method.name, c.model, c.seed, c.dataset.name
             ));
         }
         mtl_reports::store::write_atomic(
             &self.dir.join(STATE_DIR).join("cells.tsv"),
             tsv.as_bytes(),
         )?;
-        let done = cells
+        let done = ids
             .iter()
-            .map(|c| {
-                mtl_reports::store::read_record(
-                    &self
-                        .dir
-                        .join(mtl_reports::store::record_file_name(&c.cell_id())),
-                )
-                .is_ok_and(|r| r.cell_id == c.cell_id())
-            })
+            .map(|id| ResultsDir::valid_record(&self.dir, id).is_some())
             .collect();
         Ok(PlanWritten {
             dir: self.dir.clone(),

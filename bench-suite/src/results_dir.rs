@@ -201,6 +201,37 @@ impl ResultsDir {
         Ok((stamp, config))
     }
 
+    /// The record file of cell `id` in `dir` if it is a valid record of that cell; otherwise
+    /// why not (it cannot be read, or it belongs to another cell).
+    pub fn check_record(dir: &Path, id: &str) -> std::result::Result<RunRecord, String> {
+        match read_record(&dir.join(record_file_name(id))) {
+            Ok(record) if record.cell_id == id => Ok(record),
+            Ok(record) => Err(format!(
+                "the file holds the record of cell {}, not of cell {id}",
+                record.cell_id
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// The valid record of cell `id` in `dir`, if there is one (read without the lock).
+    pub fn valid_record(dir: &Path, id: &str) -> Option<RunRecord> {
+        Self::check_record(dir, id).ok()
+    }
+
+    /// Moves cell `id`'s invalid record file to `quarantine/` beside the reason `problem`
+    /// and journals it; returns the note that tells the user.
+    pub fn set_aside(&self, id: &str, problem: &str) -> Result<String> {
+        let path = self.dir.join(record_file_name(id));
+        let moved = quarantine(&self.dir, &path, problem)?;
+        self.log("quarantined", id, problem)?;
+        Ok(format!(
+            "invalid record {} ({problem}); moved to {}; the run is trained again",
+            path.display(),
+            moved.display()
+        ))
+    }
+
     /// The pid of an earlier holder of the lock that had died, if the lock was taken over.
     pub fn lock_taken_over(&self) -> Option<u32> {
         self.lock.as_ref().and_then(|l| l.taken_over)
@@ -247,32 +278,22 @@ impl ResultsDir {
                 scan.to_train.push(i);
                 continue;
             }
-            let problem = match read_record(&path) {
-                Ok(record) if record.cell_id == id => {
+            let problem = match Self::check_record(&self.dir, &id) {
+                Ok(record) => {
                     if !done.contains(&id) {
                         self.log("recovered", &id, "record present, journal line missing")?;
                     }
                     scan.reused.insert(i, record);
                     continue;
                 }
-                Ok(record) => format!(
-                    "the file holds the record of cell {}, not of cell {id}",
-                    record.cell_id
-                ),
-                Err(e) => e.to_string(),
+                Err(problem) => problem,
             };
             if self.lock.is_none() {
                 // Another process may hold the cell: whoever claims it quarantines the file.
                 scan.to_train.push(i);
                 continue;
             }
-            let moved = quarantine(&self.dir, &path, &problem)?;
-            self.log("quarantined", &id, &problem)?;
-            scan.notes.push(format!(
-                "invalid record {} ({problem}); moved to {}; the run is trained again",
-                path.display(),
-                moved.display()
-            ));
+            scan.notes.push(self.set_aside(&id, &problem)?);
             scan.quarantined += 1;
             scan.to_train.push(i);
         }

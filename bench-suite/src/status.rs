@@ -62,15 +62,9 @@ pub fn folder_status(dir: &Path) -> Result<FolderStatus> {
     let mut cells = Vec::new();
     for run in plan.cells() {
         let id = run.cell_id();
-        let record = dir.join(mtl_reports::store::record_file_name(&id));
-        let state = match mtl_reports::store::read_record(&record) {
-            Ok(r) if r.cell_id == id => CellState::Done(match r.status {
-                mtl_reports::record::RunStatus::Completed => "completed".into(),
-                mtl_reports::record::RunStatus::Diverged { step, .. } => {
-                    format!("diverged at step {step}")
-                }
-            }),
-            _ => match read_holder(&claim_path(dir, &id))? {
+        let state = match ResultsDir::valid_record(dir, &id) {
+            Some(r) => CellState::Done(r.status.summary()),
+            None => match read_holder(&claim_path(dir, &id))? {
                 Some(holder) => CellState::Claimed(holder),
                 None if checkpoint::path(dir, &run).exists() => CellState::Stopped,
                 None => match events.get(&id).map(|(e, d)| (e.as_str(), d)) {

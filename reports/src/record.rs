@@ -172,6 +172,16 @@ pub enum RunStatus {
     },
 }
 
+impl RunStatus {
+    /// `completed`, or `diverged at step N`: how the journal and `mtlbench status` say it.
+    pub fn summary(&self) -> String {
+        match self {
+            RunStatus::Completed => "completed".to_owned(),
+            RunStatus::Diverged { step, .. } => format!("diverged at step {step}"),
+        }
+    }
+}
+
 /// The validation selection of a run's checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

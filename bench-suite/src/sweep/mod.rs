@@ -175,6 +175,7 @@ pub fn run_sweep(
         elsewhere: Mutex::new(BTreeMap::new()),
         waiting: Mutex::new(BTreeSet::new()),
         chosen: chosen.iter().copied().collect(),
+        ids: cells.iter().map(RunConfig::cell_id).collect(),
     };
     let results: Vec<Result<()>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)

@@ -9,12 +9,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use mtl_datasets::Dataset;
-use mtl_reports::record::RunStatus;
-use mtl_reports::store::{quarantine, read_record, record_file_name};
+use mtl_reports::store::record_file_name;
 use mtl_reports::{write_record_atomic, RunRecord};
 
 use super::{dataset_of, steps_of};
-use crate::cell::{search_for, search_id, train_cell, Baselines, SEARCH_DIR};
+use crate::cell::{search_for, search_id, search_path, shared_search, train_cell, Baselines};
 use crate::claim::{acquire, Alive, Attempt, Holder, Rules};
 use crate::config::RunConfig;
 use crate::plan::SweepPlan;
@@ -61,6 +60,8 @@ pub(super) struct Shared<'a> {
     pub(super) waiting: Mutex<BTreeSet<String>>,
     /// The plan indices asked for (others are trained only when those need them).
     pub(super) chosen: BTreeSet<usize>,
+    /// The cells' ids, plan order.
+    pub(super) ids: Vec<String>,
 }
 
 pub(super) fn poisoned(what: &str) -> Error {
@@ -123,20 +124,17 @@ impl Shared<'_> {
         if let Some(r) = elsewhere.get(&index) {
             return Ok(Some(r.clone()));
         }
-        let id = self.cells[index].cell_id();
-        match read_record(&self.folder.path().join(record_file_name(&id))) {
-            Ok(record) if record.cell_id == id => {
-                elsewhere.insert(index, record.clone());
-                if self.chosen.contains(&index) {
-                    let cell = &self.cells[index];
-                    self.progress
-                        .done_elsewhere(steps_of(cell, self.dataset_of(cell)?));
-                }
-                Ok(Some(record))
-            }
-            // Missing, or invalid: whoever claims the cell quarantines it and trains again.
-            _ => Ok(None),
+        // Missing, or invalid: whoever claims the cell quarantines it and trains again.
+        let Some(record) = ResultsDir::valid_record(self.folder.path(), &self.ids[index]) else {
+            return Ok(None);
+        };
+        elsewhere.insert(index, record.clone());
+        if self.chosen.contains(&index) {
+            let cell = &self.cells[index];
+            self.progress
+                .done_elsewhere(steps_of(cell, self.dataset_of(cell)?));
         }
+        Ok(Some(record))
     }
 
     /// Claims `key` (a cell id, or `search-<id>`) for this process, or says who holds it
@@ -188,21 +186,14 @@ impl Shared<'_> {
         dataset: &dyn Dataset,
         baselines: &Baselines,
     ) -> Result<bool> {
-        let spec = mtl_methods::find(&cell.method.name)?;
-        match spec.search(&cell.method.params, dataset.tasks().len())? {
-            Some(search) if !search.keeps_member() => {}
-            _ => return Ok(true),
+        if shared_search(cell, dataset.tasks().len())?.is_none() {
+            return Ok(true);
         }
-        let id = search_id(cell);
-        let path = self
-            .folder
-            .path()
-            .join(SEARCH_DIR)
-            .join(format!("{id}.json"));
+        let path = search_path(self.folder.path(), cell);
         if path.exists() {
             return Ok(true);
         }
-        let key = format!("search-{id}");
+        let key = format!("search-{}", search_id(cell));
         let label = format!("the {} weight search on {}", cell.method.name, dataset.id());
         let Some(claim) = self.claim(&key, &label)? else {
             return Ok(false);
@@ -244,10 +235,7 @@ impl Shared<'_> {
         {
             return Ok(Some(None));
         }
-        let shared = mtl_methods::find(&cell.method.name)?
-            .search(&cell.method.params, dataset.tasks().len())?
-            .is_some_and(|s| !s.keeps_member());
-        let seeds = if shared {
+        let seeds = if shared_search(cell, dataset.tasks().len())?.is_some() {
             self.plan.seeds.clone()
         } else {
             vec![cell.seed]
@@ -260,13 +248,9 @@ impl Shared<'_> {
                 ..cell.clone()
             });
             for (task, id) in ids.iter().enumerate() {
-                let index = self
-                    .cells
-                    .iter()
-                    .position(|c| c.cell_id() == *id)
-                    .ok_or_else(|| {
-                        Error::Internal(format!("baseline cell {id} is not in the plan"))
-                    })?;
+                let index = self.ids.iter().position(|i| i == id).ok_or_else(|| {
+                    Error::Internal(format!("baseline cell {id} is not in the plan"))
+                })?;
                 if let Step::Busy = self.attempt(index)? {
                     return Ok(None);
                 }
@@ -296,7 +280,7 @@ impl Shared<'_> {
             return Ok(Step::Done);
         }
         let cell = &self.cells[index];
-        let id = cell.cell_id();
+        let id = &self.ids[index];
         let dataset = self.dataset_of(cell)?;
         let Some(baselines) = self.baselines(cell, dataset)? else {
             return Ok(Step::Busy);
@@ -311,7 +295,7 @@ impl Shared<'_> {
             cell.seed,
             dataset.id()
         );
-        let Some(claim) = self.claim(&id, &label)? else {
+        let Some(claim) = self.claim(id, &label)? else {
             return Ok(Step::Busy);
         };
         // Finished by its previous holder between our look and our claim.
@@ -333,29 +317,18 @@ impl Shared<'_> {
         baselines: &Baselines,
     ) -> Result<()> {
         let cell = &self.cells[index];
-        let id = cell.cell_id();
-        let path = self.folder.path().join(record_file_name(&id));
-        if path.exists() {
-            // An invalid record (the valid ones were found above): ours to replace.
-            let problem = match read_record(&path) {
-                Ok(r) => format!(
-                    "the file holds the record of cell {}, not of cell {id}",
-                    r.cell_id
-                ),
-                Err(e) => e.to_string(),
-            };
-            let moved = quarantine(self.folder.path(), &path, &problem)?;
-            self.folder.log("quarantined", &id, &problem)?;
-            self.progress.note(&format!(
-                "warning: invalid record {} ({problem}); moved to {}; the run is trained again",
-                path.display(),
-                moved.display()
-            ));
+        let id = &self.ids[index];
+        // An invalid record (the valid ones were found above) is ours to replace.
+        if self.folder.path().join(record_file_name(id)).exists() {
+            if let Err(problem) = ResultsDir::check_record(self.folder.path(), id) {
+                let note = self.folder.set_aside(id, &problem)?;
+                self.progress.note(&format!("warning: {note}"));
+            }
         }
         let started = Instant::now();
         self.folder.log(
             "start",
-            &id,
+            id,
             &format!("{label} by {}", Holder::this_process().describe()),
         )?;
         let steps = steps_of(cell, dataset);
@@ -374,21 +347,18 @@ impl Shared<'_> {
         let mut record = match trained {
             Ok(record) => record,
             Err(e) => {
-                self.log_failure(&id, &e);
+                self.log_failure(id, &e);
                 return Err(e);
             }
         };
         record.stl_cells = self.plan.stl_cells(cell);
         if let Err(e) = write_record_atomic(self.folder.path(), &record) {
-            let _ = self.folder.log("failed", &id, &e.to_string());
+            let _ = self.folder.log("failed", id, &e.to_string());
             return Err(e.into());
         }
         crate::checkpoint::remove(&crate::checkpoint::path(self.folder.path(), cell))?;
-        let status = match &record.status {
-            RunStatus::Completed => "completed".to_owned(),
-            RunStatus::Diverged { step, .. } => format!("diverged at step {step}"),
-        };
-        self.folder.log("done", &id, &status)?;
+        let status = record.status.summary();
+        self.folder.log("done", id, &status)?;
         tracing::info!(cell = %id, method = %cell.method.name, model = %cell.model, seed = cell.seed, "run finished");
         run.finish(
             label,
