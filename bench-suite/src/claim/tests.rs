@@ -39,6 +39,14 @@ fn claimed_by_a_child(results: &Path, heartbeat_age_s: f64) -> (std::process::Ch
     (child, h)
 }
 
+/// Claims `cell` of `results` for this process, which must find it free.
+fn claim_free_cell(results: &Path) -> Claim {
+    match acquire(results, "cell", Holder::this_process(), &RULES).unwrap() {
+        Attempt::Claimed(claim, None) => claim,
+        other => panic!("the cell was free, got {other:?}"),
+    }
+}
+
 /// `n` threads of this process, distinct array tasks, claim `cell` of `results` at once.
 fn race(results: &Path, n: usize) -> Vec<Attempt> {
     let start = Arc::new(Barrier::new(n));
@@ -141,11 +149,7 @@ fn a_claim_whose_slurm_job_ended_is_taken_over_at_once() {
 #[test]
 fn heartbeats_refresh_the_claim_in_place_and_finish_frees_the_cell() {
     let tmp = tempfile::tempdir().unwrap();
-    let Attempt::Claimed(mut claim, None) =
-        acquire(tmp.path(), "cell", Holder::this_process(), &RULES).unwrap()
-    else {
-        panic!("the cell was free")
-    };
+    let mut claim = claim_free_cell(tmp.path());
     let before = read_holder(&claim_path(tmp.path(), "cell"))
         .unwrap()
         .unwrap();
@@ -167,11 +171,7 @@ fn heartbeats_refresh_the_claim_in_place_and_finish_frees_the_cell() {
 fn a_kept_alive_claim_beats_on_its_own_until_finished() {
     let tmp = tempfile::tempdir().unwrap();
     let path = claim_path(tmp.path(), "cell");
-    let Attempt::Claimed(claim, None) =
-        acquire(tmp.path(), "cell", Holder::this_process(), &RULES).unwrap()
-    else {
-        panic!("the cell was free")
-    };
+    let claim = claim_free_cell(tmp.path());
     let first = read_holder(&path).unwrap().unwrap().heartbeat_unix;
     let alive = claim.keep_alive(std::time::Duration::from_millis(10));
     let start = std::time::Instant::now();
@@ -189,11 +189,7 @@ fn a_kept_alive_claim_beats_on_its_own_until_finished() {
 #[test]
 fn a_holder_whose_claim_was_taken_over_neither_beats_over_it_nor_frees_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let Attempt::Claimed(mut first, None) =
-        acquire(tmp.path(), "cell", Holder::this_process(), &RULES).unwrap()
-    else {
-        panic!("the cell was free")
-    };
+    let mut first = claim_free_cell(tmp.path());
     // Another host took the cell over (as after a stalled heartbeat).
     let other = holder("node-9", 77, 0.0);
     Claim {
