@@ -34,7 +34,7 @@ impl MethodParams {
     }
 
     /// The optimiser's state, for a checkpoint.
-    pub(crate) fn save(&self) -> OptimizerState {
+    pub(crate) fn save(&self) -> Result<OptimizerState> {
         self.optimizer.save()
     }
 

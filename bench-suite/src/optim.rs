@@ -3,7 +3,9 @@
 //! candle-nn's `AdamW::step` builds a dozen temporary tensors per variable per step and took
 //! about half of a training step on CPU (DESIGN.md §10). Ours keep their state in plain
 //! buffers and, on CPU, run one fused loop per parameter through candle's in-place custom-op
-//! API: no allocation per variable. Other devices fall back to tensor arithmetic.
+//! API: no allocation per variable. Other devices (CUDA) keep the moments as tensors on the
+//! device and update with tensor arithmetic, the same operations in the same order, so a step
+//! copies nothing to the host; only [`Optimizer::save`] (a checkpoint) reads the moments back.
 
 use std::cell::RefCell;
 
@@ -23,8 +25,9 @@ pub trait Optimizer {
     fn boxed_clone(&self) -> Box<dyn Optimizer>;
     /// Sets the learning rate of the following steps (a schedule's value, [`epoch_lr`]).
     fn set_lr(&mut self, lr: f64);
-    /// The step count and moment buffers, for a checkpoint.
-    fn save(&self) -> OptimizerState;
+    /// The step count and moment buffers, for a checkpoint (read back from the device where
+    /// they live there).
+    fn save(&self) -> Result<OptimizerState>;
     /// Continues from a [`Optimizer::save`] of an optimiser over the same parameters.
     fn load(&mut self, state: OptimizerState) -> Result<()>;
 }
@@ -58,12 +61,7 @@ pub fn epoch_lr(config: &TrainConfig, epoch: usize) -> f64 {
 
 /// Builds the optimiser for `params`.
 pub fn build(config: &TrainConfig, params: &[Param]) -> Box<dyn Optimizer> {
-    let sizes = params.iter().map(|p| p.var.elem_count()).collect();
-    Box::new(Fused {
-        config: config.clone(),
-        step: 0,
-        state: State::new(sizes, config.optimizer),
-    })
+    Box::new(Fused::new(config, params))
 }
 
 /// Per-parameter first and second moment buffers (momentum uses only the first).
@@ -88,7 +86,13 @@ impl State {
 struct Fused {
     config: TrainConfig,
     step: u64,
+    /// Host moments: the CPU path's buffers, and the non-CPU path's only after a load.
     state: State,
+    /// Device moments (first, second) per parameter on non-CPU devices; `None` until the
+    /// parameter's first update there, when they are uploaded once from `state`.
+    device: Vec<Option<(Tensor, Tensor)>>,
+    /// CPU parameters take the device path too (the tests compare the two paths).
+    tensor_path: bool,
 }
 
 /// Scalars of one update, shared by every parameter of a step.
@@ -149,6 +153,57 @@ impl Coefficients {
     }
 }
 
+impl Coefficients {
+    /// [`Coefficients::apply`] in tensor arithmetic on the parameter's own device: the new
+    /// parameter values are written into `p`, and the new moments returned (`v` is an empty
+    /// placeholder for SGD). Each operation and its rounding order are those of `apply`, so on
+    /// CPU the result is bit for bit the fused loop's.
+    fn apply_tensors(
+        &self,
+        p: &Param,
+        g: &Tensor,
+        m: &Tensor,
+        v: &Tensor,
+    ) -> Result<(Tensor, Tensor)> {
+        let c = *self;
+        let x = p.var.as_tensor();
+        let f = f64::from;
+        let (new_p, m, v) = match c.kind {
+            OptimizerKind::Sgd => {
+                let d = (g + x.affine(f(c.weight_decay), 0.0)?)?;
+                let (d, m) = if c.momentum > 0.0 {
+                    let m = if c.first_step {
+                        d
+                    } else {
+                        (m.affine(f(c.momentum), 0.0)? + d)?
+                    };
+                    (m.clone(), m)
+                } else {
+                    (d, m.clone())
+                };
+                ((x - d.affine(f(c.lr), 0.0)?)?, m, v.clone())
+            }
+            OptimizerKind::Adam | OptimizerKind::Adamw => {
+                let (x, g) = if c.kind == OptimizerKind::Adamw {
+                    (x.affine(f(1.0 - c.lr * c.weight_decay), 0.0)?, g.clone())
+                } else {
+                    (x.clone(), (g + x.affine(f(c.weight_decay), 0.0)?)?)
+                };
+                let m = (m.affine(f(c.beta1), 0.0)? + g.affine(f(1.0 - c.beta1), 0.0)?)?;
+                // ((1 − β₂) g) g, the fused loop's left-to-right order.
+                let v = (v.affine(f(c.beta2), 0.0)? + (g.affine(f(1.0 - c.beta2), 0.0)? * &g)?)?;
+                let step_size = c.lr / c.bias1;
+                let inv_sqrt_bias2 = 1.0 / c.bias2.sqrt();
+                let denom = v.sqrt()?.affine(f(inv_sqrt_bias2), f(c.eps))?;
+                let update = (m.affine(f(step_size), 0.0)? / denom)?;
+                ((x - update)?, m, v)
+            }
+        };
+        p.var.set(&new_p)?;
+        Ok((m, v))
+    }
+}
+
 /// The in-place op: parameter storage is mutated, the gradient read, the moments live in
 /// the optimiser's buffers (borrowed for the duration of one call).
 struct FusedUpdate<'a> {
@@ -195,12 +250,21 @@ impl Optimizer for Fused {
         self.config.lr = lr;
     }
 
-    fn save(&self) -> OptimizerState {
-        OptimizerState {
-            step: self.step,
-            m: self.state.m.clone(),
-            v: self.state.v.clone(),
+    fn save(&self) -> Result<OptimizerState> {
+        let (mut m, mut v) = (self.state.m.clone(), self.state.v.clone());
+        for (i, moments) in self.device.iter().enumerate() {
+            if let Some((dm, dv)) = moments {
+                m[i] = dm.flatten_all()?.to_vec1::<f32>()?;
+                if !v[i].is_empty() {
+                    v[i] = dv.flatten_all()?.to_vec1::<f32>()?;
+                }
+            }
         }
+        Ok(OptimizerState {
+            step: self.step,
+            m,
+            v,
+        })
     }
 
     fn load(&mut self, state: OptimizerState) -> Result<()> {
@@ -215,6 +279,7 @@ impl Optimizer for Fused {
             m: state.m,
             v: state.v,
         };
+        self.device.iter_mut().for_each(|d| *d = None);
         Ok(())
     }
 
@@ -241,40 +306,51 @@ impl Optimizer for Fused {
             first_step: self.step == 1,
         };
         for (i, (p, g)) in params.iter().zip(grads).enumerate() {
-            let m = &mut self.state.m[i];
-            let v = &mut self.state.v[i];
-            if p.var.device().is_cpu() {
+            if p.var.device().is_cpu() && !self.tensor_path {
                 let g = g.contiguous()?;
                 let op = FusedUpdate {
                     coefficients,
-                    m: RefCell::new(m),
-                    v: RefCell::new(v),
+                    m: RefCell::new(&mut self.state.m[i]),
+                    v: RefCell::new(&mut self.state.v[i]),
                 };
                 p.var.as_tensor().inplace_op2(&g, &op)?;
             } else {
-                device_step(&coefficients, p, g, m, v)?;
+                let (m, v) = match self.device[i].take() {
+                    Some(moments) => moments,
+                    None => self.upload(i, p)?,
+                };
+                self.device[i] = Some(coefficients.apply_tensors(p, g, &m, &v)?);
             }
         }
         Ok(())
     }
 }
 
-/// Non-CPU devices: the same update with host-side moments. Slow (one transfer per
-/// parameter), but exact; a device kernel can replace it behind the same trait.
-fn device_step(
-    c: &Coefficients,
-    p: &Param,
-    g: &Tensor,
-    m: &mut [f32],
-    v: &mut [f32],
-) -> Result<()> {
-    let shape: Shape = p.var.shape().clone();
-    let mut host_p = p.var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
-    let host_g = g.flatten_all()?.to_vec1::<f32>()?;
-    c.apply(&mut host_p, &host_g, m, v);
-    p.var
-        .set(&Tensor::from_vec(host_p, shape, p.var.device())?)?;
-    Ok(())
+impl Fused {
+    fn new(config: &TrainConfig, params: &[Param]) -> Self {
+        let sizes = params.iter().map(|p| p.var.elem_count()).collect();
+        let state = State::new(sizes, config.optimizer);
+        Self {
+            config: config.clone(),
+            step: 0,
+            device: vec![None; state.m.len()],
+            state,
+            tensor_path: false,
+        }
+    }
+
+    /// Parameter `i`'s host moments as tensors on `p`'s device (its first non-CPU update).
+    fn upload(&self, i: usize, p: &Param) -> Result<(Tensor, Tensor)> {
+        let shape: &Shape = p.var.shape();
+        let on_device = |b: &[f32]| -> Result<Tensor> {
+            Ok(if b.is_empty() {
+                Tensor::zeros(shape, p.var.dtype(), p.var.device())?
+            } else {
+                Tensor::from_slice(b, shape, p.var.device())?
+            })
+        };
+        Ok((on_device(&self.state.m[i])?, on_device(&self.state.v[i])?))
+    }
 }
 
 #[cfg(test)]
@@ -373,6 +449,50 @@ mod tests {
         opt.step(std::slice::from_ref(&p), std::slice::from_ref(&g))
             .unwrap();
         assert!((values(&p)[0] + 0.15).abs() < 1e-6, "{:?}", values(&p));
+    }
+
+    /// Five steps of `kind` on two parameters, by the fused CPU loop or by the tensor path
+    /// that non-CPU devices take; a checkpoint round trip after the third step.
+    fn five_steps(kind: OptimizerKind, tensor_path: bool) -> (Vec<Vec<f32>>, OptimizerState) {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut draw =
+            |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0..1.0)).collect() };
+        let params = [param(&draw(37)), param(&draw(5))];
+        let build_one = || Fused {
+            tensor_path,
+            ..Fused::new(&config(kind), &params)
+        };
+        let mut opt = build_one();
+        for step in 0..5 {
+            let grads: Vec<Tensor> = params
+                .iter()
+                .map(|p| Tensor::new(draw(p.var.elem_count()), &Device::Cpu).unwrap())
+                .collect();
+            opt.step(&params, &grads).unwrap();
+            if step == 2 {
+                let saved = opt.save().unwrap();
+                opt = build_one();
+                opt.load(saved).unwrap();
+                opt.set_lr(0.05);
+            }
+        }
+        (params.iter().map(values).collect(), opt.save().unwrap())
+    }
+
+    #[test]
+    fn the_device_path_is_the_fused_loop_bit_for_bit() {
+        for kind in [
+            OptimizerKind::Sgd,
+            OptimizerKind::Adam,
+            OptimizerKind::Adamw,
+        ] {
+            let (fused, fused_state) = five_steps(kind, false);
+            let (tensors, tensor_state) = five_steps(kind, true);
+            assert_eq!(fused, tensors, "{kind:?}: parameters");
+            assert_eq!(fused_state, tensor_state, "{kind:?}: saved moments");
+            assert_eq!(tensor_state.step, 5);
+        }
     }
 
     #[test]

@@ -79,9 +79,13 @@ impl Session<'_> {
             best_epoch: self.best.1,
             best_params: flat(&self.best.2)?,
             params: flat(&params)?,
-            optimizer: self.optimizer.save(),
+            optimizer: self.optimizer.save()?,
             method: self.method.state(),
-            method_params: self.method_params.as_ref().map(MethodParams::save),
+            method_params: self
+                .method_params
+                .as_ref()
+                .map(MethodParams::save)
+                .transpose()?,
         })
     }
 
