@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Recompute a study's published tables from its run records, independently of mtlbench.
+
+mtlbench computes Δm%, means and 95 % t-intervals in Rust (`reports/src/analysis.rs`,
+`reports/src/stats.rs`, statrs for the t quantile). This script reads the same JSON records
+and recomputes, with plain Python and scipy's Student t, every row of every "Comparison" and
+"Per-task test metrics" table of the study's `tables.md`: the seed count n, Δm% (mean ± half
+width) and each task's test metric (mean ± half width). A row matches when each number equals
+the recomputed one to the digits the table prints. It exits 1 and lists the rows that do not,
+0 when all match.
+
+    python3 -m venv venv && venv/bin/pip install scipy
+    venv/bin/python bench-suite/compare/check_tables.py reports/studies/sener-koltun \\
+        reports/runs/sener-koltun reports/results/sener-koltun/tables.md
+
+Δm% of a run: (1/K) Σ_k s_k (M_k − B_k) / B_k × 100 with B_k the test metric of the run's own
+single-task baseline for task k (the record's `stl_cells`) and s_k = −1 where higher is
+better; a group's value per seed is the mean over its runs of that seed, and the table shows
+the mean and t_{0.975, n−1} · sd / √n over seeds. Per-task metrics are summarised over runs.
+"""
+
+import json
+import math
+import re
+import sys
+import tomllib
+from collections import defaultdict
+from pathlib import Path
+
+from scipy.stats import t as student_t
+
+
+def summary(xs):
+    """(n, mean, half width of the 95 % t-interval or None)."""
+    n = len(xs)
+    mean = sum(xs) / n
+    if n < 2:
+        return n, mean, None
+    sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
+    return n, mean, student_t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+
+
+def close(shown, value):
+    """Whether `value` rounds to the number printed as `shown` (e.g. "+62.1", "7.84e-4")."""
+    shown = shown.strip().replace("−", "-")
+    mantissa, _, exponent = shown.partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    scale = 10 ** (int(exponent) if exponent else 0)
+    return abs(float(shown) - value) <= 0.5 * 10 ** -decimals * scale * (1 + 1e-9) + 1e-12
+
+
+def estimate_matches(cell, n_mean_ci):
+    """Whether a "mean ± hw" (or "mean") cell shows this summary."""
+    _, mean, ci = n_mean_ci
+    mean_text, _, ci_text = cell.partition("±")
+    if not close(mean_text, mean):
+        return False
+    if ci_text.strip():
+        return ci is not None and close(ci_text, ci)
+    return ci is None
+
+
+def load_records(folder):
+    """Completed and other run records of one part's results folder, by cell id."""
+    records = {}
+    for path in sorted(Path(folder).glob("*.json")):
+        r = json.loads(path.read_text())
+        if "cell_id" in r and "test" in r:
+            records[r["cell_id"]] = r
+    return records
+
+
+def completed(r):
+    return r["status"]["state"] == "completed"
+
+
+def delta_m(r, records):
+    tasks = r["dataset"]["tasks"]
+    if len(r.get("stl_cells") or []) != len(tasks) or not tasks:
+        return None
+    total = 0.0
+    for k, cell in enumerate(r["stl_cells"]):
+        base_run = records.get(cell)
+        if base_run is None or not completed(base_run):
+            return None
+        base = base_run["test"][k]["metric"]
+        if base == 0 or not math.isfinite(base):
+            return None
+        sign = -1.0 if tasks[k]["higher_is_better"] else 1.0
+        total += sign * (r["test"][k]["metric"] - base) / base
+    return total / len(tasks) * 100.0
+
+
+def groups_of(records):
+    """Runs grouped by (dataset id, model, method, method config); the single-task
+    baselines of all tasks form one group."""
+    groups = defaultdict(list)
+    for r in records.values():
+        name = r["method"]["name"]
+        config = "" if name == "stl" else json.dumps(r["method"]["config"], sort_keys=True)
+        key = (r["dataset"]["id"], r["model"]["name"], name, config)
+        groups[key].append(r)
+    return groups
+
+
+def group_stats(runs, records):
+    """Seeds with a Δm%, the Δm% summary, and per-task metric summaries."""
+    is_stl = runs[0]["method"]["name"] == "stl"
+    done = [r for r in runs if completed(r)]
+    per_seed = defaultdict(list)
+    for r in done:
+        d = delta_m(r, records)
+        if d is not None:
+            per_seed[r["seed"]].append(d)
+    dm = [sum(v) / len(v) for _, v in sorted(per_seed.items())]
+    tasks = runs[0]["dataset"]["tasks"]
+    per_task = []
+    for k in range(len(tasks)):
+        values = [
+            r["test"][k]["metric"]
+            for r in done
+            if not is_stl or r["method"]["config"].get("task") == k
+        ]
+        per_task.append(summary(values) if values else None)
+    seeds = len({r["seed"] for r in runs})
+    return {"seeds": seeds, "dm": summary(dm) if dm else None, "tasks": per_task}
+
+
+def tables(markdown):
+    """(part title, table kind, dataset label, rows as lists of cells) of tables.md."""
+    part, out = None, []
+    lines = markdown.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("## "):
+            part = line[3:].strip()
+        m = re.match(r"### (Comparison|Per-task test metrics) on (\S+)", line)
+        if m:
+            i += 1
+            while i < len(lines) and not lines[i].startswith("|"):
+                i += 1
+            rows = []
+            while i < len(lines) and lines[i].startswith("|"):
+                rows.append([c.strip() for c in lines[i].strip().strip("|").split("|")])
+                i += 1
+            out.append((part, m.group(1), m.group(2), rows[2:]))
+            continue
+        i += 1
+    return out
+
+
+def check(study_dir, runs_dir, tables_md):
+    study = tomllib.loads((Path(study_dir) / "study.toml").read_text())
+    titles = {p["title"]: p["name"] for p in study["parts"]}
+    failures, checked = [], 0
+    cache = {}
+    for part_title, kind, label, rows in tables(Path(tables_md).read_text()):
+        part = titles.get(part_title)
+        if part is None:
+            continue
+        if part not in cache:
+            records = load_records(Path(runs_dir) / part)
+            groups = groups_of(records)
+            cache[part] = {k: group_stats(v, records) for k, v in groups.items()}
+        stats = cache[part]
+        for row in rows:
+            method, model, n = row[0].split()[0], row[1], row[2]
+            candidates = [
+                s
+                for (dataset, m, name, _), s in stats.items()
+                if dataset == label and m == model and name == method
+            ]
+
+            def matches(s):
+                if n != str(s["seeds"]) and not (
+                    "/" in n and s["dm"] and n == f"{s['dm'][0]}/{s['seeds']}"
+                ):
+                    return False
+                if kind == "Comparison":
+                    if method == "stl":
+                        return row[3] == "0 (ref)"
+                    return s["dm"] is not None and estimate_matches(row[3], s["dm"])
+                return all(
+                    t is not None and estimate_matches(cell, t)
+                    for cell, t in zip(row[3:], s["tasks"])
+                )
+
+            checked += 1
+            if not any(matches(s) for s in candidates):
+                failures.append(f"{part} / {kind} on {label}: row {row[:4]} (candidates {len(candidates)})")
+    return checked, failures
+
+
+def main():
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    checked, failures = check(*sys.argv[1:])
+    for f in failures:
+        print("MISMATCH", f)
+    print(f"{checked - len(failures)} of {checked} table rows recomputed and equal")
+    sys.exit(1 if failures or checked == 0 else 0)
+
+
+if __name__ == "__main__":
+    main()
