@@ -1,10 +1,15 @@
-//! SVG plots of a [`ParetoView`] (plotters, SVG backend only): every run's final test losses
-//! as one point series per method configuration, the scalarization front as a line through
-//! its mean points, and the single-task losses as the ideal corner. With more than two tasks
-//! the plot shows the first two (the caption says so); hypervolumes use all of them.
+//! SVG plots (plotters, SVG backend only).
+//!
+//! - A [`ParetoView`]: every run's final test losses as one point series per method
+//!   configuration, the scalarization front as a line through its mean points, and the
+//!   single-task losses as the ideal corner. With more than two tasks the plot shows the first
+//!   two (the caption says so); hypervolumes use all of them.
+//! - A [`ModelSizeView`]: each method configuration's Δm% (mean and 95 % interval over seeds)
+//!   against the models of a block in increasing width, with the single-task level Δm = 0.
 
 use plotters::prelude::*;
 
+use crate::model_size::ModelSizeView;
 use crate::pareto::ParetoView;
 use crate::{Error, Result};
 
@@ -166,6 +171,128 @@ fn draw(view: &ParetoView, out: &mut String) -> std::result::Result<(), String> 
             .map_err(|e| fail(&e))?
             .label(IDEAL_LABEL)
             .legend(|(x, y)| Cross::new((x + 8, y), 5, BLACK.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(corner)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| fail(&e))?;
+    root.present().map_err(|e| fail(&e))?;
+    Ok(())
+}
+
+/// Legend entry of the Δm = 0 line of the model-size plot.
+pub const STL_LEVEL_LABEL: &str = "single-task level (Δm = 0)";
+
+/// The SVG text of `view`'s model-size plot.
+pub fn model_size_svg(view: &ModelSizeView) -> Result<String> {
+    let mut svg = String::new();
+    draw_model_size(view, &mut svg).map_err(|message| Error::Plot {
+        what: format!("{} / model size", view.dataset),
+        message,
+    })?;
+    svg.push('\n');
+    Ok(svg)
+}
+
+fn draw_model_size(view: &ModelSizeView, out: &mut String) -> std::result::Result<(), String> {
+    let fail = |e: &dyn std::fmt::Display| e.to_string();
+    let n = view.models.len();
+    let series = view.series.len();
+    // Series side by side around each model, so intervals do not hide each other.
+    let shift = |i: usize| {
+        if series > 1 {
+            (i as f64 / (series - 1) as f64 - 0.5) * 0.3
+        } else {
+            0.0
+        }
+    };
+    let points: Vec<Vec<(f64, f64, f64, f64)>> = view
+        .series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.points
+                .iter()
+                .enumerate()
+                .filter_map(|(m, p)| {
+                    p.map(|p| {
+                        let h = p.ci95.unwrap_or(0.0);
+                        (m as f64 + shift(i), p.mean - h, p.mean, p.mean + h)
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let mut ys = vec![0.0];
+    let mut xs = vec![0.0];
+    for p in points.iter().flatten() {
+        ys.extend([p.1, p.3]);
+        xs.extend([p.0, p.0]);
+    }
+    let lo = ys.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let pad = ((hi - lo) * 0.08).max(1e-6);
+    let (x_range, y_range) = (-0.5..n as f64 - 0.5, (lo - pad)..(hi + pad));
+    let corner = legend_corner(&xs, &ys, &x_range, &y_range);
+    let models = &view.models;
+    let root = SVGBackend::with_string(out, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("{} · Δm% by model size", view.dataset),
+            ("sans-serif", 16),
+        )
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x_range, y_range)
+        .map_err(|e| fail(&e))?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n)
+        .x_label_formatter(&|x| {
+            let i = x.round();
+            match models.get(i as usize) {
+                Some((name, width)) if (x - i).abs() < 1e-6 && i >= 0.0 => {
+                    format!("{name} (w={width})")
+                }
+                _ => String::new(),
+            }
+        })
+        .x_desc("model (shared width w)")
+        .y_desc("Δm% (lower is better)")
+        .draw()
+        .map_err(|e| fail(&e))?;
+    chart
+        .draw_series(DashedLineSeries::new(
+            [(-0.5, 0.0), (n as f64 - 0.5, 0.0)],
+            6,
+            4,
+            BLACK.stroke_width(1),
+        ))
+        .map_err(|e| fail(&e))?
+        .label(STL_LEVEL_LABEL)
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
+    for (i, (s, pts)) in view.series.iter().zip(&points).enumerate() {
+        let c = colour(i);
+        chart
+            .draw_series(LineSeries::new(
+                pts.iter().map(|p| (p.0, p.2)),
+                c.stroke_width(2),
+            ))
+            .map_err(|e| fail(&e))?
+            .label(s.label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2)));
+        chart
+            .draw_series(
+                pts.iter()
+                    .map(|p| ErrorBar::new_vertical(p.0, p.1, p.2, p.3, c.filled(), 8)),
+            )
+            .map_err(|e| fail(&e))?;
     }
     chart
         .configure_series_labels()

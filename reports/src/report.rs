@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use crate::analysis::Analysis;
 use crate::data_draws::draws_sheets;
 use crate::html::{Block, Page, PageSection};
-use crate::model_size::model_size_sheet;
+use crate::model_size::{model_size_sheet, model_size_view};
 use crate::paired::paired_sheet;
 use crate::pareto::{pareto_sheet, views, PARETO_KIND};
-use crate::plot::pareto_svg;
+use crate::plot::{model_size_svg, pareto_svg};
 use crate::provenance::provenance_sheet;
 use crate::sheet::{Format, Sheet};
 use crate::store::write_atomic;
@@ -40,7 +40,8 @@ pub struct Section {
     pub slug: String,
     /// Main, per-task, model-size, Pareto and paired tables.
     pub sheets: Vec<Sheet>,
-    /// Pareto plots, one per model.
+    /// Pareto plots, one per model, then the model-size plot where the block has several
+    /// models with Δm%.
     pub plots: Vec<Plot>,
 }
 
@@ -95,6 +96,13 @@ impl Report {
                         svg,
                     });
                 }
+            }
+            if let Some(view) = model_size_view(b) {
+                plots.push(Plot {
+                    file_name: format!("model-size-{slug}.svg"),
+                    title: "Δm% by model size".into(),
+                    svg: model_size_svg(&view)?,
+                });
             }
             sections.push(Section {
                 label: b.block.label.clone(),

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::{fixture_dir, fixtures, mixed_schema_fixtures, report, METHOD_ORDER};
-use mtl_reports::plot::{FRONT_LABEL, IDEAL_LABEL};
+use mtl_reports::plot::{FRONT_LABEL, IDEAL_LABEL, STL_LEVEL_LABEL};
 use mtl_reports::record::DataFileInfo;
 use mtl_reports::{comparison_table, load_records, Error, Format, Report};
 
@@ -175,8 +175,14 @@ fn a_record_file_of_another_schema_version_is_refused_by_name() {
 fn svg_plots_parse_and_hold_one_series_per_method() {
     let rep = report(&fixtures());
     let k2 = &rep.sections[0];
-    assert_eq!(k2.plots.len(), 2, "one plot per model");
-    for plot in rep.plots() {
+    let pareto_plots = |s: &mtl_reports::report::Section| {
+        s.plots
+            .iter()
+            .filter(|p| p.file_name.starts_with("pareto-"))
+            .count()
+    };
+    assert_eq!(pareto_plots(k2), 2, "one plot per model");
+    for plot in rep.plots().filter(|p| p.file_name.starts_with("pareto-")) {
         let doc = roxmltree::Document::parse(&plot.svg).unwrap();
         assert_eq!(doc.root_element().tag_name().name(), "svg");
         let texts: Vec<String> = doc
@@ -236,6 +242,61 @@ fn svg_plots_parse_and_hold_one_series_per_method() {
             .sum();
         assert_eq!(circles, runs + methods.len(), "{}", plot.file_name);
     }
+}
+
+/// The texts of an SVG document, trimmed.
+fn svg_texts(svg: &str) -> Vec<String> {
+    let doc = roxmltree::Document::parse(svg).unwrap();
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .map(|t| t.trim().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_model_size_plot_names_every_method_and_model_of_its_table() {
+    let rep = report(&fixtures());
+    for s in &rep.sections {
+        let table = s.sheets.iter().find(|t| t.kind == "model-size").unwrap();
+        let plots: Vec<_> = s
+            .plots
+            .iter()
+            .filter(|p| p.file_name.starts_with("model-size-"))
+            .collect();
+        // A plot wherever the table has two model columns and a Δm% to draw.
+        let lines = table.markdown_table();
+        let mut rows = lines.lines().skip(2);
+        let drawable = table.columns.len() >= 3
+            && rows
+                .clone()
+                .any(|l| l.contains('±') || l.contains('+') || l.contains('−'));
+        assert_eq!(plots.len(), usize::from(drawable), "{}", s.label);
+        let Some(plot) = plots.first() else { continue };
+        assert_eq!(plot.file_name, format!("model-size-{}.svg", s.slug));
+        let texts = svg_texts(&plot.svg);
+        for model in &table.columns[1..] {
+            assert_eq!(
+                texts.iter().filter(|t| *t == model).count(),
+                1,
+                "{model} in {texts:?}"
+            );
+        }
+        for row in rows.by_ref() {
+            let method = row.split('|').nth(1).unwrap().trim();
+            assert_eq!(
+                texts.iter().filter(|t| *t == method).count(),
+                1,
+                "{method} in {texts:?}"
+            );
+        }
+        assert!(texts.iter().any(|t| t == STL_LEVEL_LABEL), "{texts:?}");
+    }
+    assert!(
+        rep.plots().any(|p| p.file_name.starts_with("model-size-")),
+        "the fixtures have a block with two models"
+    );
 }
 
 #[test]
