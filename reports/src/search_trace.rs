@@ -18,14 +18,21 @@ struct Found<'a> {
     record: &'a RunRecord,
 }
 
-/// Searches in `records`, one entry per distinct search id, by (model, label).
+/// Searches in `records`, one entry per distinct search id, by (model, label); a search
+/// whose result is the run itself (PBT keeping its member) ran once per seed, one entry each.
 fn searches(records: &[RunRecord]) -> Vec<Found<'_>> {
-    let mut by_id: BTreeMap<(&str, String, &str), Found<'_>> = BTreeMap::new();
+    let mut by_id: BTreeMap<(&str, String, &str, Option<u64>), Found<'_>> = BTreeMap::new();
     for r in records {
         let Some(s) = &r.search else { continue };
         let label = method_label(r);
+        let own_seed = s.budget.includes_run.then_some(r.seed);
         by_id
-            .entry((r.model.name.as_str(), label.clone(), s.id.as_str()))
+            .entry((
+                r.model.name.as_str(),
+                label.clone(),
+                s.id.as_str(),
+                own_seed,
+            ))
             .or_insert_with(|| Found {
                 label,
                 model: &r.model.name,
@@ -296,4 +303,79 @@ fn draw_trace(t: &Trace<'_>, out: &mut String) -> std::result::Result<(), String
         .map_err(|e| fail(&e))?;
     root.present().map_err(|e| fail(&e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{SearchBudget, SearchRecord};
+
+    /// A fixture record of seed `seed` carrying a search `id` that chose `weights`.
+    fn searched(seed: u64, id: &str, weights: Vec<f64>, includes_run: bool) -> RunRecord {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/records");
+        let mut r = crate::load_records(&dir).unwrap().remove(0);
+        r.seed = seed;
+        r.method.name = "tuned".into();
+        r.method.config = serde_json::json!({ "strategy": "pbt" });
+        r.search = Some(SearchRecord {
+            id: id.into(),
+            weights,
+            score: Some(-0.5),
+            rule: "test".into(),
+            budget: SearchBudget {
+                trainings: 4,
+                steps: 40,
+                schedule_steps: 10,
+                encoder_backward: 40,
+                includes_run,
+            },
+            history: Value::Null,
+            wall_s: None,
+        });
+        r
+    }
+
+    fn lambda_column(records: &[RunRecord]) -> Vec<(String, String)> {
+        chosen_weights_sheet(records)
+            .unwrap()
+            .markdown_table()
+            .lines()
+            .skip(2)
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                (cells[3].to_owned(), cells[4].to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_search_shared_by_seeds_is_one_row_and_a_kept_member_one_row_per_seed() {
+        let shared: Vec<RunRecord> = (0..3)
+            .map(|s| searched(s, "abc", vec![0.25, 0.75], false))
+            .collect();
+        assert_eq!(
+            lambda_column(&shared),
+            [("0,1,2".to_owned(), "0.250/0.750".to_owned())]
+        );
+        // PBT keeping its member: one population per seed under one configuration id, each
+        // with the weights its own winner ended with.
+        let members: Vec<RunRecord> = (0..3)
+            .map(|s| {
+                searched(
+                    s,
+                    "abc",
+                    vec![0.1 * (s + 1) as f64, 1.0 - 0.1 * (s + 1) as f64],
+                    true,
+                )
+            })
+            .collect();
+        assert_eq!(
+            lambda_column(&members),
+            [
+                ("0".to_owned(), "0.100/0.900".to_owned()),
+                ("1".to_owned(), "0.200/0.800".to_owned()),
+                ("2".to_owned(), "0.300/0.700".to_owned()),
+            ]
+        );
+    }
 }
