@@ -172,15 +172,27 @@ fn draw(view: &ParetoView, out: &mut String) -> std::result::Result<(), String> 
             .label(IDEAL_LABEL)
             .legend(|(x, y)| Cross::new((x + 8, y), 5, BLACK.stroke_width(2)));
     }
+    finish(&mut chart, &root, corner)
+}
+
+/// The coordinates of every plot here: f64 on both axes.
+type Coords =
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>;
+
+/// Draws the legend in `corner` and writes the plot out.
+fn finish<'a, 'b: 'a>(
+    chart: &mut ChartContext<'a, SVGBackend<'b>, Coords>,
+    root: &DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    corner: SeriesLabelPosition,
+) -> std::result::Result<(), String> {
     chart
         .configure_series_labels()
         .position(corner)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
-        .map_err(|e| fail(&e))?;
-    root.present().map_err(|e| fail(&e))?;
-    Ok(())
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
 }
 
 /// Legend entry of the Δm = 0 line of the model-size plot.
@@ -294,15 +306,7 @@ fn draw_model_size(view: &ModelSizeView, out: &mut String) -> std::result::Resul
             )
             .map_err(|e| fail(&e))?;
     }
-    chart
-        .configure_series_labels()
-        .position(corner)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| fail(&e))?;
-    root.present().map_err(|e| fail(&e))?;
-    Ok(())
+    finish(&mut chart, &root, corner)
 }
 
 #[cfg(test)]
