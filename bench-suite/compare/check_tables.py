@@ -4,10 +4,12 @@
 mtlbench computes Δm%, means and 95 % t-intervals in Rust (`reports/src/analysis.rs`,
 `reports/src/stats.rs`, statrs for the t quantile). This script reads the same JSON records
 and recomputes, with plain Python and scipy's Student t, every row of every "Comparison" and
-"Per-task test metrics" table of the study's `tables.md`: the seed count n, Δm% (mean ± half
-width) and each task's test metric (mean ± half width). A row matches when each number equals
-the recomputed one to the digits the table prints. It exits 1 and lists the rows that do not,
-0 when all match.
+"Per-task test metrics" table of the study's `tables.md` (the seed count n, Δm% and each task's
+test metric, mean ± half width) and of every "Data draw and training seed" table (the mean over
+data draws ± its interval, and the draw and seed standard deviations of a one-way
+random-effects analysis of variance, seeds nested in draws). A row matches when each number
+equals the recomputed one to the digits the table prints. It exits 1 and lists the rows that
+do not, 0 when all match.
 
     python3 -m venv venv && venv/bin/pip install scipy
     venv/bin/python bench-suite/compare/check_tables.py reports/studies/sener-koltun \\
@@ -126,6 +128,73 @@ def group_stats(runs, records):
     return {"seeds": seeds, "dm": summary(dm) if dm else None, "tasks": per_task}
 
 
+def draw_components(grid):
+    """Variance components of {draw: {seed: value}} over the seeds every draw has: (draw means,
+    sd between draws, sd between seeds), or None with fewer than two draws or seeds."""
+    seeds = set.intersection(*(set(v) for v in grid.values())) if grid else set()
+    draws = sorted(grid)
+    if len(draws) < 2 or len(seeds) < 2:
+        return None
+    cells = [[grid[d][s] for s in sorted(seeds)] for d in draws]
+    means = [sum(c) / len(c) for c in cells]
+    within = sum(
+        sum((x - m) ** 2 for x in c) / (len(c) - 1) for c, m in zip(cells, means)
+    ) / len(cells)
+    grand = sum(means) / len(means)
+    ms_between = len(seeds) * sum((m - grand) ** 2 for m in means) / (len(means) - 1)
+    draw_var = max(0.0, (ms_between - within) / len(seeds))
+    return means, math.sqrt(draw_var), math.sqrt(within)
+
+
+def draw_grids(records):
+    """(dataset family, model, method, config, quantity) → {draw: {seed: value}} for records
+    whose dataset has a `pair_seed`; quantity "Δm%" or "<task> <metric>"."""
+    grids = defaultdict(lambda: defaultdict(dict))
+    for r in records.values():
+        config = dict(r["dataset"]["config"])
+        draw = config.pop("pair_seed", None)
+        if draw is None or r["method"]["name"] == "stl" or not completed(r):
+            continue
+        family = (r["dataset"]["id"].split("/")[0], json.dumps(config, sort_keys=True))
+        key = family + (r["model"]["name"], r["method"]["name"],
+                        json.dumps(r["method"]["config"], sort_keys=True))
+        d = delta_m(r, records)
+        if d is not None:
+            grids[key + ("Δm%",)][draw][r["seed"]] = d
+        for t, result in zip(r["dataset"]["tasks"], r["test"]):
+            grids[key + (f"{t['name']} {t['metric']}",)][draw][r["seed"]] = result["metric"]
+    return grids
+
+
+def check_draws(part, label, rows, records):
+    """Failures among the rows of one "Data draw and training seed" table."""
+    failures = []
+    grids = draw_grids(records)
+    dataset = label.split()[0]
+    for row in rows:
+        method, model, quantity = row[0].split()[0], row[1], row[2]
+        ok = False
+        for key, grid in grids.items():
+            if (key[0], key[2], key[3], key[5]) != (dataset, model, method, quantity):
+                continue
+            c = draw_components(grid)
+            if c is None:
+                continue
+            means, sd_draw, sd_seed = c
+            shape = f"{len(means)} × {len(set.intersection(*(set(v) for v in grid.values())))}"
+            if (
+                row[3] == shape
+                and estimate_matches(row[4], summary(means))
+                and close(row[5], sd_draw)
+                and close(row[6], sd_seed)
+            ):
+                ok = True
+                break
+        if not ok:
+            failures.append(f"{part} / data draws of {label}: row {row[:5]}")
+    return failures
+
+
 def tables(markdown):
     """(part title, table kind, dataset label, rows as lists of cells) of tables.md."""
     part, out = None, []
@@ -135,7 +204,9 @@ def tables(markdown):
         line = lines[i]
         if line.startswith("## "):
             part = line[3:].strip()
-        m = re.match(r"### (Comparison|Per-task test metrics) on (\S+)", line)
+        m = re.match(
+            r"### (Comparison|Per-task test metrics) on (\S+)|### (Data draw)[^,]*, (.+)", line
+        )
         if m:
             i += 1
             while i < len(lines) and not lines[i].startswith("|"):
@@ -144,7 +215,8 @@ def tables(markdown):
             while i < len(lines) and lines[i].startswith("|"):
                 rows.append([c.strip() for c in lines[i].strip().strip("|").split("|")])
                 i += 1
-            out.append((part, m.group(1), m.group(2), rows[2:]))
+            kind, label = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+            out.append((part, kind, label, rows[2:]))
             continue
         i += 1
     return out
@@ -164,6 +236,10 @@ def check(study_dir, runs_dir, tables_md):
             groups = groups_of(records)
             cache[part] = {k: group_stats(v, records) for k, v in groups.items()}
         stats = cache[part]
+        if kind == "Data draw":
+            checked += len(rows)
+            failures += check_draws(part, label, rows, load_records(Path(runs_dir) / part))
+            continue
         for row in rows:
             method, model, n = row[0].split()[0], row[1], row[2]
             candidates = [
