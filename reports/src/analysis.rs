@@ -269,19 +269,76 @@ fn method_labels(records: &[&RunRecord]) -> Vec<String> {
         .collect()
 }
 
-/// `key=value` for each key whose value differs between `variants`.
+/// Settings that choose a variant of a method: a search strategy, an exploration mode.
+const VARIANT_KEYS: [&str; 2] = ["strategy", "exploration"];
+
+/// `key=value` for each key whose value differs between `variants`; a key other than a
+/// [`VARIANT_KEYS`] one only where it differs among the configurations of this one's variant,
+/// so that a setting only another variant reads (PBT's `population` on a random search's row)
+/// does not name the row. Distinct configurations keep distinct labels: two that differ either
+/// differ in a variant key, or share their variant and differ in a key both rows show.
 fn compact_config(config: &Value, variants: &[&Value]) -> String {
+    let same_variant: Vec<&Value> = variants
+        .iter()
+        .copied()
+        .filter(|other| VARIANT_KEYS.iter().all(|k| other.get(k) == config.get(k)))
+        .collect();
     match config {
         Value::Object(map) => map
             .iter()
             .filter(|(k, v)| {
-                variants
-                    .iter()
-                    .any(|other| other.get(k.as_str()) != Some(v))
+                let pool = if VARIANT_KEYS.contains(&k.as_str()) {
+                    variants
+                } else {
+                    &same_variant
+                };
+                pool.iter().any(|other| other.get(k.as_str()) != Some(v))
             })
             .map(|(k, v)| format!("{k}={}", v.to_string().trim_matches('"')))
             .collect::<Vec<_>>()
             .join(","),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn labels(configs: &[Value]) -> Vec<String> {
+        let variants: Vec<&Value> = configs.iter().collect();
+        configs
+            .iter()
+            .map(|c| compact_config(c, &variants))
+            .collect()
+    }
+
+    #[test]
+    fn a_row_is_named_by_its_variant_and_what_differs_within_it() {
+        let random = |trials: u64| json!({ "strategy": "random", "trials": trials, "population": 8, "ready": 50 });
+        let pbt = json!({ "strategy": "pbt", "trials": 16, "population": 16, "ready": 433 });
+        // PBT's population and ready differ from the defaults a random search carries unread.
+        assert_eq!(
+            labels(&[random(16), pbt.clone()]),
+            ["strategy=random", "strategy=pbt"]
+        );
+        // Two random searches differ in their trials; PBT's row is still its strategy alone.
+        assert_eq!(
+            labels(&[random(8), random(16), pbt]),
+            [
+                "strategy=random,trials=8",
+                "strategy=random,trials=16",
+                "strategy=pbt"
+            ]
+        );
+        // Methods without variants: every key that differs.
+        assert_eq!(
+            labels(&[
+                json!({ "normalization": "none", "tol": 1e-5 }),
+                json!({ "normalization": "loss+", "tol": 1e-5 })
+            ]),
+            ["normalization=none", "normalization=loss+"]
+        );
     }
 }
