@@ -618,3 +618,68 @@ fn status_shows_each_cell_done_claimed_failed_or_missing_while_reading_without_t
     let err = w.run(&["status", "empty"]).expect_code(2).stderr();
     assert!(err.contains("not a sweep results folder"), "{err}");
 }
+
+/// A grid search of 5 candidates of 48 steps each (240 steps), then two seeds' runs.
+const GRID: &str = "seeds = [0, 1]
+models = [\"linear-s\"]
+[dataset]
+name = \"synthetic-linear\"
+tasks = 2
+dim = 4
+train = 256
+val = 16
+test = 16
+[train]
+epochs = 3
+batch_size = 16
+lr = 0.01
+[[methods]]
+name = \"tuned\"
+strategy = \"grid\"
+step = 0.25
+";
+
+#[test]
+fn a_weight_search_cut_by_sigint_continues_from_its_finished_trials() {
+    let w = Workdir::new();
+    w.write("grid.toml", GRID);
+    w.run(&["sweep", "grid.toml", "--out", "whole", "-q"])
+        .expect_code(0);
+    // Each process stops before its 100th step: in the middle of the search's third trial,
+    // fewer steps than the whole search. Started over each time, the search would never end.
+    let mut stops = 0;
+    loop {
+        let out = w.run_env(
+            &["sweep", "grid.toml", "--out", "cut", "-q"],
+            &[("MTLBENCH_FAILPOINT", "sigint@100")],
+        );
+        match out.code() {
+            0 => break,
+            130 => stops += 1,
+            other => panic!("exit {other}: {}", out.stderr()),
+        }
+        assert!(stops < 10, "no progress");
+    }
+    assert!(stops >= 2, "{stops} stops");
+    assert_eq!(
+        records_without_timing(&w.join("cut")),
+        records_without_timing(&w.join("whole"))
+    );
+    let search = |dir: &str| -> serde_json::Value {
+        let folder = w.join(dir).join("searches");
+        let files: Vec<_> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 1, "only the search record is left: {files:?}");
+        let mut s: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+        s.as_object_mut().unwrap().remove("wall_s");
+        s
+    };
+    assert_eq!(
+        search("cut"),
+        search("whole"),
+        "same trials, choice and budget"
+    );
+}

@@ -22,6 +22,7 @@ use crate::config::RunConfig;
 use crate::model::ModelSpec;
 use crate::search::SessionBackend;
 use crate::trainer::{RunEnv, Session, TrainedRun};
+use crate::trial_log::TrialLog;
 use crate::{Error, Result};
 
 /// Folder (inside a results folder) holding finished searches.
@@ -96,6 +97,11 @@ pub fn search_path(dir: &Path, run: &RunConfig) -> PathBuf {
         .join(format!("{}.json", search_id(run)))
 }
 
+/// The trial log beside the search record at `path` (`<id>.trials`).
+pub fn trial_log_path(path: &Path) -> PathBuf {
+    path.with_extension("trials")
+}
+
 /// The search of `run`'s method, from `cache` if it holds it, else run now (and stored there).
 /// `None` where [`shared_search`] has none.
 pub fn search_for(
@@ -126,11 +132,18 @@ pub fn search_for(
     let model = ModelSpec::parse(&run.model)?;
     let mut backend = SessionBackend::new(dataset, model, run.train.clone(), env.device.clone(), 0)
         .with_baselines(baselines.clone());
+    // Trials finished before an interruption are replayed, not trained again.
+    if let (Some(path), true) = (&path, search.replays_trials()) {
+        backend = backend.with_trial_log(TrialLog::open(&trial_log_path(path))?);
+    }
     let outcome = search.run(&mut backend, 0)?;
     let found = search_record(id, outcome, &backend, started);
     if let Some(path) = &path {
         let bytes = serde_json::to_vec_pretty(&found).expect("search records serialise");
         mtl_reports::store::write_atomic(path, &bytes)?;
+        if let Some(log) = backend.into_trial_log() {
+            log.remove()?;
+        }
     }
     Ok(Some(found))
 }

@@ -32,6 +32,7 @@ pub mod step;
 pub mod study;
 pub mod sweep;
 pub mod trainer;
+pub mod trial_log;
 
 pub use cell::train_cell;
 pub use config::{RunConfig, TrainConfig};

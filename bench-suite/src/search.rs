@@ -12,6 +12,7 @@ use mtl_methods::{Diagnostics, GradSource, Method, Needs, StepInput, Update, Wei
 use crate::config::TrainConfig;
 use crate::model::ModelSpec;
 use crate::trainer::Session;
+use crate::trial_log::{Trial, TrialLog};
 
 /// Seeds of search members live far from the small seeds sweeps use for evaluation.
 const SEARCH_SEED_BASE: u64 = 0x5EA2_C400_0000;
@@ -25,9 +26,18 @@ pub struct SessionBackend<'a> {
     seed: u64,
     members: Vec<Option<Session<'a>>>,
     weights: Vec<Weights>,
+    /// Each member's `init`.
+    inits: Vec<u64>,
     reference: Option<(Vec<f64>, Vec<f64>)>,
     baselines: Option<Vec<f64>>,
     encoder_backward: u64,
+    /// Finished trials, logged and replayed (searches that [`replay
+    /// trials`](mtl_methods::search::WeightSearch::replays_trials) only).
+    trial_log: Option<TrialLog>,
+    /// Members replayed from the log instead of trained, and whether the search trained them.
+    replayed: std::collections::BTreeMap<usize, (Trial, bool)>,
+    /// Members trained here (not replayed).
+    trained: usize,
 }
 
 impl<'a> SessionBackend<'a> {
@@ -48,10 +58,35 @@ impl<'a> SessionBackend<'a> {
             seed,
             members: Vec::new(),
             weights: Vec::new(),
+            inits: Vec::new(),
             reference: None,
             baselines: None,
             encoder_backward: 0,
+            trial_log: None,
+            replayed: Default::default(),
+            trained: 0,
         }
+    }
+
+    /// Logs each finished trial to `log` and replays the trials it already holds instead of
+    /// training them; only for searches whose
+    /// [`replays_trials`](mtl_methods::search::WeightSearch::replays_trials) is true.
+    pub fn with_trial_log(mut self, log: TrialLog) -> Self {
+        if self.reference.is_none() {
+            self.reference = log.reference().cloned();
+        }
+        self.trial_log = Some(log);
+        self
+    }
+
+    /// The trial log, once the search is over.
+    pub fn into_trial_log(self) -> Option<TrialLog> {
+        self.trial_log
+    }
+
+    /// Members trained here rather than replayed from the trial log.
+    pub fn trained_members(&self) -> usize {
+        self.trained
     }
 
     /// Scores members by Δm against these single-task validation metrics (`selection = "dm"`).
@@ -92,6 +127,32 @@ impl<'a> SessionBackend<'a> {
             .get_mut(i)
             .and_then(Option::as_mut)
             .ok_or_else(|| internal(format!("search member {i} does not exist")))
+    }
+}
+
+impl SessionBackend<'_> {
+    /// Logs `member`'s trial once its training is over (the whole schedule trained, or
+    /// diverged): its weights, init, steps, best score and encoder backward passes.
+    fn log_trial(&mut self, member: usize) -> mtl_methods::Result<()> {
+        let Some(log) = &mut self.trial_log else {
+            return Ok(());
+        };
+        let s = self.members[member]
+            .as_ref()
+            .ok_or_else(|| internal(format!("search member {member} does not exist")))?;
+        if s.steps_done() < s.total_steps() && !s.diverged() {
+            return Ok(());
+        }
+        let best = s.best_score();
+        let trial = Trial {
+            weights: self.weights[member].as_slice().to_vec(),
+            init: self.inits[member],
+            steps: s.steps_done(),
+            best_score: best.is_finite().then_some(best),
+            encoder_backward: s.encoder_backward(),
+            reference: s.reference(),
+        };
+        lift(log.append(trial))
     }
 }
 
@@ -180,6 +241,20 @@ impl SearchBackend for SessionBackend<'_> {
     }
 
     fn spawn(&mut self, weights: &Weights, init: u64) -> mtl_methods::Result<usize> {
+        let logged = self
+            .trial_log
+            .as_ref()
+            .and_then(|log| log.find(weights.as_slice(), init))
+            .cloned();
+        if let Some(trial) = logged {
+            self.members.push(None);
+            self.weights.push(weights.clone());
+            self.inits.push(init);
+            let member = self.members.len() - 1;
+            self.replayed.insert(member, (trial, false));
+            return Ok(member);
+        }
+        self.trained += 1;
         let seed = SEARCH_SEED_BASE
             .wrapping_add(self.seed.wrapping_mul(1_000_003))
             .wrapping_add(init);
@@ -207,15 +282,30 @@ impl SearchBackend for SessionBackend<'_> {
         }
         self.members.push(Some(session));
         self.weights.push(weights.clone());
+        self.inits.push(init);
         Ok(self.members.len() - 1)
     }
 
     fn train(&mut self, member: usize, steps: u64) -> mtl_methods::Result<u64> {
-        self.charged(member, |s| {
+        if let Some((trial, trained)) = self.replayed.get_mut(&member) {
+            if *trained || steps < trial.steps {
+                return Err(internal(format!(
+                    "search member {member} was replayed from the trial log, which holds one \
+                     training of {} steps",
+                    trial.steps
+                )));
+            }
+            *trained = true;
+            self.encoder_backward += trial.encoder_backward;
+            return Ok(trial.steps);
+        }
+        let taken = self.charged(member, |s| {
             let before = s.steps_done();
             lift(s.train_steps(steps, &mut || {}))?;
             Ok(s.steps_done() - before)
-        })
+        })?;
+        self.log_trial(member)?;
+        Ok(taken)
     }
 
     fn train_measuring(
@@ -266,6 +356,9 @@ impl SearchBackend for SessionBackend<'_> {
     }
 
     fn best_score(&mut self, member: usize) -> mtl_methods::Result<f64> {
+        if let Some((trial, _)) = self.replayed.get(&member) {
+            return Ok(trial.best_score.unwrap_or(f64::INFINITY));
+        }
         Ok(self.member(member)?.best_score())
     }
 
@@ -296,6 +389,7 @@ impl SearchBackend for SessionBackend<'_> {
         if let Some(slot) = self.members.get_mut(member) {
             *slot = None;
         }
+        self.replayed.remove(&member);
     }
 }
 
@@ -306,6 +400,8 @@ mod tests {
     use mtl_methods::autoscale::AutoScaleConfig;
     use mtl_methods::search::WeightSearch;
     use mtl_methods::tuned::{Strategy, TunedConfig};
+
+    use crate::trial_log::TrialLog;
 
     fn dataset(scales: Vec<f64>) -> SyntheticLinear {
         dataset_of_dim(8, scales)
@@ -402,6 +498,54 @@ mod tests {
             let fine_score = fine.iter().find(|(w, _)| (w - l1).abs() < 1e-12).unwrap().1;
             assert_eq!(trial["score"].as_f64().unwrap(), fine_score);
         }
+    }
+
+    #[test]
+    fn a_cut_grid_search_replays_its_logged_trials_and_ends_as_an_uncut_one() {
+        let ds = dataset_of_dim(2, vec![1.0, 1.5]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("search.trials");
+        let grid = || TunedConfig {
+            strategy: Strategy::Grid,
+            step: 0.25,
+            ..Default::default()
+        };
+        let run = |log: Option<TrialLog>| {
+            let mut b = backend(&ds, "linear-xs", 3);
+            if let Some(log) = log {
+                b = b.with_trial_log(log);
+            }
+            let outcome = grid().run(&mut b, 0).unwrap();
+            (outcome, b.encoder_backward(), b.trained_members())
+        };
+        let (whole, whole_backward, trained) = run(None);
+        assert_eq!(trained, 5);
+        // The same search, logging: every trial lands in the log, one line each.
+        let (logged, _, _) = run(Some(TrialLog::open(&path).unwrap()));
+        assert_eq!(logged, whole);
+        let lines: Vec<String> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(lines.len(), 5);
+        // Cut after two trials, the third line half written: the next run trains three.
+        std::fs::write(
+            &path,
+            format!(
+                "{}\n{}\n{}",
+                lines[0],
+                lines[1],
+                &lines[2][..lines[2].len() / 2]
+            ),
+        )
+        .unwrap();
+        let log = TrialLog::open(&path).unwrap();
+        assert_eq!(log.len(), 2);
+        let (resumed, backward, trained) = run(Some(log));
+        assert_eq!(trained, 3, "two trials replayed");
+        assert_eq!(resumed, whole, "same choice, history and budget");
+        assert_eq!(backward, whole_backward);
     }
 
     #[test]

@@ -107,6 +107,14 @@ pub trait WeightSearch {
     fn keeps_member(&self) -> bool {
         false
     }
+
+    /// Whether the search is a set of independent trials, each spawned and trained for one
+    /// full schedule and then only scored and released (grid, random). The harness may then
+    /// log every finished trial and, when the search runs again after an interruption, replay
+    /// the logged ones instead of training them again: the search cannot tell the difference.
+    fn replays_trials(&self) -> bool {
+        false
+    }
 }
 
 /// Counts what a search spends while forwarding to the harness.

@@ -279,6 +279,10 @@ impl WeightSearch for TunedConfig {
     fn keeps_member(&self) -> bool {
         self.strategy == Strategy::Pbt && self.pbt_result == PbtResult::Member
     }
+
+    fn replays_trials(&self) -> bool {
+        self.strategy != Strategy::Pbt
+    }
 }
 
 /// The largest lattice `grid` trains.
