@@ -645,9 +645,9 @@ fn a_weight_search_cut_by_sigint_continues_from_its_finished_trials() {
     w.write("grid.toml", GRID);
     w.run(&["sweep", "grid.toml", "--out", "whole", "-q"])
         .expect_code(0);
-    // Each process stops before its 100th step: in the middle of the search's third trial,
-    // fewer steps than the whole search. Started over each time, the search would never end.
-    let mut stops = 0;
+    // Each process stops before its 100th step, fewer than the whole search's 240: started
+    // over each time, the search would never end.
+    let (mut stops, mut stopped_in_search) = (0, 0);
     loop {
         let out = w.run_env(
             &["sweep", "grid.toml", "--out", "cut", "-q"],
@@ -659,7 +659,30 @@ fn a_weight_search_cut_by_sigint_continues_from_its_finished_trials() {
             other => panic!("exit {other}: {}", out.stderr()),
         }
         assert!(stops < 10, "no progress");
+        // Stopped inside the search: `status` counts the trials it will not train again.
+        let logs: Vec<_> = std::fs::read_dir(w.join("cut").join("searches"))
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        if let Some(log) = logs
+            .iter()
+            .find(|p| p.extension().is_some_and(|e| e == "trials"))
+        {
+            let trials = std::fs::read_to_string(log).unwrap().lines().count();
+            let status = w.run(&["status", "cut"]).expect_code(0);
+            assert!(
+                status.stdout().contains(&format!(
+                    "stopped after {trials} finished trials (continues from them)"
+                )),
+                "{}",
+                status.stdout()
+            );
+            stopped_in_search += 1;
+        }
     }
+    assert!(
+        stopped_in_search >= 2,
+        "{stopped_in_search} stops inside the search"
+    );
     assert!(stops >= 2, "{stops} stops");
     assert_eq!(
         records_without_timing(&w.join("cut")),

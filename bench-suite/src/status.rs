@@ -37,6 +37,34 @@ pub struct FolderStatus {
     pub dir: std::path::PathBuf,
     pub origin: String,
     pub cells: Vec<(RunConfig, CellState)>,
+    /// Weight searches stopped part way: search id and trials finished (the next run
+    /// replays them, see [`crate::trial_log`]).
+    pub searches: Vec<(String, usize)>,
+}
+
+/// The trial logs of `dir`'s unfinished searches: (search id, trials logged), id order.
+fn unfinished_searches(dir: &Path) -> Result<Vec<(String, usize)>> {
+    let folder = dir.join(crate::cell::SEARCH_DIR);
+    let Ok(entries) = std::fs::read_dir(&folder) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        let (Some(id), Some("trials")) = (
+            path.file_stem().and_then(|s| s.to_str()),
+            path.extension().and_then(|s| s.to_str()),
+        ) else {
+            continue;
+        };
+        if !folder.join(format!("{id}.json")).exists() {
+            out.push((
+                id.to_owned(),
+                crate::trial_log::TrialLog::open(&path)?.len(),
+            ));
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// The journal's last event of each cell, with its detail.
@@ -80,6 +108,7 @@ pub fn folder_status(dir: &Path) -> Result<FolderStatus> {
         dir: dir.to_owned(),
         origin: stamp.origin,
         cells,
+        searches: unfinished_searches(dir)?,
     })
 }
 
@@ -134,6 +163,12 @@ impl fmt::Display for FolderStatus {
                 run.model,
                 run.seed,
                 run.dataset.name
+            )?;
+        }
+        for (id, trials) in &self.searches {
+            writeln!(
+                f,
+                "  search {id}: stopped after {trials} finished trials (continues from them)"
             )?;
         }
         if done < self.cells.len() {
