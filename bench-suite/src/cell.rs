@@ -120,7 +120,9 @@ pub fn search_for(
         if let Ok(bytes) = std::fs::read(path) {
             match serde_json::from_slice::<SearchRecord>(&bytes) {
                 Ok(found) if found.id == id && found.weights.len() == dataset.tasks().len() => {
-                    return Ok(Some(found))
+                    // A trial log left by a process that died after writing the record.
+                    TrialLog::open(&trial_log_path(path))?.remove()?;
+                    return Ok(Some(found));
                 }
                 _ => {
                     tracing::warn!(path = %path.display(), "ignoring an unreadable search record; searching again")

@@ -7,8 +7,10 @@
 //! (its best validation score) and what it cost, plus the reference the members' scores are
 //! normalised by. Replayed, it gives the search the same answers and the budget the same
 //! counts as training it again would: trainings on CPU are deterministic. A line cut short by
-//! a crash does not parse and is ignored, as is a line of another search configuration
-//! (the file is named by the search id, which hashes the configuration).
+//! a crash does not parse and is ignored. The file is named by the search id, which hashes the
+//! configuration, so only trials of this very search are replayed; trials written by an earlier
+//! build are replayed as they are, as an earlier build's records are kept by a resumed sweep.
+//! Weights and scores round-trip exactly (serde_json's `float_roundtrip`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
