@@ -18,7 +18,7 @@ use crate::model::Param;
 use crate::{Error, Result};
 
 /// Updates parameters in place from their gradients.
-pub trait Optimizer {
+pub trait Optimizer: Send {
     /// One update of `params` with `grads` (same order and shapes).
     fn step(&mut self, params: &[Param], grads: &[Tensor]) -> Result<()>;
     /// A copy with the same state (PBT copies optimiser state with the parameters).

@@ -286,6 +286,68 @@ impl SearchBackend for SessionBackend<'_> {
         Ok(self.members.len() - 1)
     }
 
+    fn side_by_side(&self) -> usize {
+        rayon::current_num_threads()
+    }
+
+    /// Members replayed from the trial log are answered from it; the others train in parallel
+    /// on rayon's pool, one member per thread at a time. Each member's arithmetic is the same
+    /// as when trained alone (its matrix products split work by the thread setting, not by the
+    /// thread that runs them), so records do not depend on this.
+    fn train_many(&mut self, members: &[usize], steps: u64) -> mtl_methods::Result<Vec<u64>> {
+        use rayon::prelude::*;
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(m) = members.iter().find(|m| !seen.insert(**m)) {
+            return Err(internal(format!("search member {m} listed twice")));
+        }
+        let live: Vec<usize> = members
+            .iter()
+            .copied()
+            .filter(|m| !self.replayed.contains_key(m))
+            .collect();
+        let mut sessions: Vec<(usize, Session<'_>)> = Vec::with_capacity(live.len());
+        for &m in &live {
+            let s = self.members.get_mut(m).and_then(Option::take);
+            match s {
+                Some(s) => sessions.push((m, s)),
+                None => {
+                    for (m, s) in sessions {
+                        self.members[m] = Some(s);
+                    }
+                    return Err(internal(format!("search member {m} does not exist")));
+                }
+            }
+        }
+        let results: Vec<crate::Result<(u64, u64)>> = sessions
+            .par_iter_mut()
+            .map(|(_, s)| {
+                let (steps_before, backward_before) = (s.steps_done(), s.encoder_backward());
+                s.train_steps(steps, &mut || {})?;
+                Ok((
+                    s.steps_done() - steps_before,
+                    s.encoder_backward() - backward_before,
+                ))
+            })
+            .collect();
+        for (m, s) in sessions {
+            self.members[m] = Some(s);
+        }
+        let mut taken = std::collections::BTreeMap::new();
+        for (&m, result) in live.iter().zip(results) {
+            let (steps, backward) = lift(result)?;
+            self.encoder_backward += backward;
+            self.log_trial(m)?;
+            taken.insert(m, steps);
+        }
+        members
+            .iter()
+            .map(|&m| match taken.get(&m) {
+                Some(&t) => Ok(t),
+                None => self.train(m, steps),
+            })
+            .collect()
+    }
+
     fn train(&mut self, member: usize, steps: u64) -> mtl_methods::Result<u64> {
         if let Some((trial, trained)) = self.replayed.get_mut(&member) {
             if *trained || steps < trial.steps {
@@ -546,6 +608,38 @@ mod tests {
         assert_eq!(trained, 3, "two trials replayed");
         assert_eq!(resumed, whole, "same choice, history and budget");
         assert_eq!(backward, whole_backward);
+    }
+
+    #[test]
+    fn members_trained_side_by_side_give_the_search_trained_one_by_one() {
+        let ds = dataset(vec![1.0, 3.0]);
+        let searches = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut b = backend(&ds, "mlp-xs", 3);
+                assert_eq!(b.side_by_side(), threads);
+                let grid = TunedConfig {
+                    strategy: Strategy::Grid,
+                    step: 0.25,
+                    ..Default::default()
+                }
+                .run(&mut b, 0)
+                .unwrap();
+                let pbt = TunedConfig {
+                    strategy: Strategy::Pbt,
+                    population: 4,
+                    ready: 8,
+                    ..Default::default()
+                }
+                .run(&mut backend(&ds, "mlp-xs", 3), 0)
+                .unwrap();
+                [grid, pbt].map(|o| (o.weights, o.score, o.history, o.budget))
+            })
+        };
+        assert_eq!(searches(3), searches(1));
     }
 
     #[test]

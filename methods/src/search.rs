@@ -43,6 +43,16 @@ pub trait SearchBackend {
     fn spawn(&mut self, weights: &Weights, init: u64) -> Result<usize>;
     /// Trains `member` up to `steps` more steps; returns the steps actually taken.
     fn train(&mut self, member: usize, steps: u64) -> Result<u64>;
+    /// How many members the harness trains side by side in [`SearchBackend::train_many`]
+    /// (a search of independent trials keeps no more than this alive at once).
+    fn side_by_side(&self) -> usize {
+        1
+    }
+    /// [`SearchBackend::train`] for each of `members` (distinct), which are independent: the
+    /// harness may train them side by side. Returns the steps each took, in order.
+    fn train_many(&mut self, members: &[usize], steps: u64) -> Result<Vec<u64>> {
+        members.iter().map(|&m| self.train(m, steps)).collect()
+    }
     /// Like [`SearchBackend::train`], measuring per-task gradients w.r.t. the shared
     /// parameters every `every` steps (K extra backward passes per measured step).
     fn train_measuring(&mut self, member: usize, steps: u64, every: u64) -> Result<WindowMetrics>;
@@ -156,6 +166,14 @@ impl SearchBackend for Metered<'_> {
     fn train(&mut self, member: usize, steps: u64) -> Result<u64> {
         let done = self.inner.train(member, steps)?;
         self.budget.steps += done;
+        Ok(done)
+    }
+    fn side_by_side(&self) -> usize {
+        self.inner.side_by_side()
+    }
+    fn train_many(&mut self, members: &[usize], steps: u64) -> Result<Vec<u64>> {
+        let done = self.inner.train_many(members, steps)?;
+        self.budget.steps += done.iter().sum::<u64>();
         Ok(done)
     }
     fn train_measuring(&mut self, member: usize, steps: u64, every: u64) -> Result<WindowMetrics> {

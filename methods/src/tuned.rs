@@ -296,16 +296,26 @@ fn lattice_size(k: usize, n: usize) -> Option<usize> {
 
 type Chosen = (Weights, f64, String, serde_json::Value);
 
-/// Trains each candidate for a full schedule from one shared initialisation.
+/// Trains each candidate for a full schedule from one shared initialisation, as many side by
+/// side as the backend trains at once (they are independent; each alive member holds a model,
+/// its optimiser state and an epoch of batches).
 fn trials(backend: &mut dyn SearchBackend, candidates: Vec<Weights>) -> Result<Chosen> {
     let schedule = backend.schedule_steps();
     let mut history = Vec::with_capacity(candidates.len());
     let mut best: Option<(Weights, f64)> = None;
-    for w in candidates {
-        let m = backend.spawn(&w, 0)?;
-        backend.train(m, schedule)?;
-        let score = backend.best_score(m)?;
-        backend.release(m);
+    let mut scored = Vec::with_capacity(candidates.len());
+    for batch in candidates.chunks(backend.side_by_side().max(1)) {
+        let members = batch
+            .iter()
+            .map(|w| backend.spawn(w, 0))
+            .collect::<Result<Vec<_>>>()?;
+        backend.train_many(&members, schedule)?;
+        for (w, m) in batch.iter().zip(members) {
+            scored.push((w.clone(), backend.best_score(m)?));
+            backend.release(m);
+        }
+    }
+    for (w, score) in scored {
         history.push(json!({ "weights": w.as_slice(), "score": finite_or_null(score) }));
         if best.as_ref().is_none_or(|(_, s)| score < *s) {
             best = Some((w, score));
@@ -376,9 +386,7 @@ fn pbt(
     let mut scores = vec![f64::INFINITY; p];
     while done < schedule {
         let chunk = config.ready.min(schedule - done);
-        for &m in &members {
-            backend.train(m, chunk)?;
-        }
+        backend.train_many(&members, chunk)?;
         done += chunk;
         for (i, &m) in members.iter().enumerate() {
             scores[i] = backend.current_score(m)?;
