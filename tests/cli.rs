@@ -99,7 +99,8 @@ fn report_html_writes_one_page_and_prints_the_same_without_out() {
         "the page holds its plots"
     );
     let page = std::fs::read_to_string(w.join("page/report.html")).unwrap();
-    assert!(page.starts_with("<!DOCTYPE html>") && page.matches("<svg ").count() == 4);
+    // The fixtures' two blocks of two models each: 4 Pareto plots and 2 model-size plots.
+    assert!(page.starts_with("<!DOCTYPE html>") && page.matches("<svg ").count() == 6);
     let printed = w
         .run(&["report", records, "--format", "html"])
         .expect_code(0);
