@@ -619,30 +619,20 @@ fn status_shows_each_cell_done_claimed_failed_or_missing_while_reading_without_t
     assert!(err.contains("not a sweep results folder"), "{err}");
 }
 
-/// A grid search of 5 candidates of 48 steps each (240 steps), then two seeds' runs.
-const GRID: &str = "seeds = [0, 1]
-models = [\"linear-s\"]
-[dataset]
-name = \"synthetic-linear\"
-tasks = 2
-dim = 4
-train = 256
-val = 16
-test = 16
-[train]
-epochs = 3
-batch_size = 16
-lr = 0.01
-[[methods]]
-name = \"tuned\"
-strategy = \"grid\"
-step = 0.25
-";
+/// The slow micro sweep with a grid search of 5 candidates instead of its methods: 48 steps
+/// per candidate (240 for the search), then two seeds' runs.
+fn grid() -> String {
+    let slow = slow(3);
+    let head = &slow[..slow
+        .find("[[methods]]")
+        .expect("the micro sweep lists methods")];
+    format!("{head}[[methods]]\nname = \"tuned\"\nstrategy = \"grid\"\nstep = 0.25\n")
+}
 
 #[test]
 fn a_weight_search_cut_by_sigint_continues_from_its_finished_trials() {
     let w = Workdir::new();
-    w.write("grid.toml", GRID);
+    w.write("grid.toml", &grid());
     w.run(&["sweep", "grid.toml", "--out", "whole", "-q"])
         .expect_code(0);
     // Each process stops before its 100th step, fewer than the whole search's 240: started

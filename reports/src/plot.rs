@@ -124,13 +124,7 @@ fn draw(view: &ParetoView, out: &mut String) -> std::result::Result<(), String> 
     let corner = legend_corner(&xs, &ys, &x_range, &y_range);
     let root = SVGBackend::with_string(out, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(caption, ("sans-serif", 16))
-        .margin(12)
-        .x_label_area_size(44)
-        .y_label_area_size(64)
-        .build_cartesian_2d(x_range, y_range)
-        .map_err(|e| fail(&e))?;
+    let mut chart = chart_on(&root, caption, x_range, y_range)?;
     chart
         .configure_mesh()
         .x_desc(format!("{} test loss", view.tasks[0]))
@@ -178,6 +172,22 @@ fn draw(view: &ParetoView, out: &mut String) -> std::result::Result<(), String> 
 /// The coordinates of every plot here: f64 on both axes.
 type Coords =
     Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>;
+
+/// A chart with every plot's caption font, margin and label areas on `root`.
+fn chart_on<'a, 'b: 'a>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    caption: String,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+) -> std::result::Result<ChartContext<'a, SVGBackend<'b>, Coords>, String> {
+    ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x, y)
+        .map_err(|e| e.to_string())
+}
 
 /// Draws the legend in `corner` and writes the plot out.
 fn finish<'a, 'b: 'a>(
@@ -252,16 +262,8 @@ fn draw_model_size(view: &ModelSizeView, out: &mut String) -> std::result::Resul
     let models = &view.models;
     let root = SVGBackend::with_string(out, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("{} · Δm% by model size", view.dataset),
-            ("sans-serif", 16),
-        )
-        .margin(12)
-        .x_label_area_size(44)
-        .y_label_area_size(64)
-        .build_cartesian_2d(x_range, y_range)
-        .map_err(|e| fail(&e))?;
+    let caption = format!("{} · Δm% by model size", view.dataset);
+    let mut chart = chart_on(&root, caption, x_range, y_range)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
