@@ -5,7 +5,9 @@ mtlbench computes Δm%, means and 95 % t-intervals in Rust (`reports/src/analysi
 `reports/src/stats.rs`, statrs for the t quantile). This script reads the same JSON records
 and recomputes, with plain Python and scipy's Student t, every row of every "Comparison" and
 "Per-task test metrics" table of the study's `tables.md` (the seed count n, Δm% and each task's
-test metric, mean ± half width) and of every "Data draw and training seed" table (the mean over
+test metric, mean ± half width), of every "Paired comparisons of Δm%" table (the difference
+over shared seeds ± half width, and the verdict: a claim only when the interval excludes 0)
+and of every "Data draw and training seed" table (the mean over
 data draws ± its interval, and the draw and seed standard deviations of a one-way
 random-effects analysis of variance, seeds nested in draws). A row matches when each number
 equals the recomputed one to the digits the table prints. It exits 1 and lists the rows that
@@ -114,7 +116,8 @@ def group_stats(runs, records):
         d = delta_m(r, records)
         if d is not None:
             per_seed[r["seed"]].append(d)
-    dm = [sum(v) / len(v) for _, v in sorted(per_seed.items())]
+    dm_by_seed = {seed: sum(v) / len(v) for seed, v in per_seed.items()}
+    dm = [dm_by_seed[seed] for seed in sorted(dm_by_seed)]
     tasks = runs[0]["dataset"]["tasks"]
     per_task = []
     for k in range(len(tasks)):
@@ -125,7 +128,12 @@ def group_stats(runs, records):
         ]
         per_task.append(summary(values) if values else None)
     seeds = len({r["seed"] for r in runs})
-    return {"seeds": seeds, "dm": summary(dm) if dm else None, "tasks": per_task}
+    return {
+        "seeds": seeds,
+        "dm": summary(dm) if dm else None,
+        "dm_by_seed": dm_by_seed,
+        "tasks": per_task,
+    }
 
 
 def draw_components(grid):
@@ -195,6 +203,24 @@ def check_draws(part, label, rows, records):
     return failures
 
 
+def paired_matches(row, a, b):
+    """Whether a Paired comparisons row shows the difference of groups a and b."""
+    seeds = sorted(set(a["dm_by_seed"]) & set(b["dm_by_seed"]))
+    diffs = [a["dm_by_seed"][k] - b["dm_by_seed"][k] for k in seeds]
+    if not diffs or row[3] != str(len(diffs)):
+        return False
+    n, mean, ci = summary(diffs)
+    if ci is None:
+        verdict = "n = 1"
+    elif mean + ci < 0:
+        verdict = "a better"
+    elif mean - ci > 0:
+        verdict = "b better"
+    else:
+        verdict = "no difference"
+    return estimate_matches(row[4], (n, mean, ci)) and (ci is None or row[5] == verdict)
+
+
 def tables(markdown):
     """(part title, table kind, dataset label, rows as lists of cells) of tables.md."""
     part, out = None, []
@@ -205,7 +231,9 @@ def tables(markdown):
         if line.startswith("## "):
             part = line[3:].strip()
         m = re.match(
-            r"### (Comparison|Per-task test metrics) on (\S+)|### (Data draw)[^,]*, (.+)", line
+            r"### (Comparison|Per-task test metrics|Paired comparisons of Δm%) on (\S+)"
+            r"|### (Data draw)[^,]*, (.+)",
+            line,
         )
         if m:
             i += 1
@@ -239,6 +267,23 @@ def check(study_dir, runs_dir, tables_md):
         if kind == "Data draw":
             checked += len(rows)
             failures += check_draws(part, label, rows, load_records(Path(runs_dir) / part))
+            continue
+        if kind.startswith("Paired"):
+            for row in rows:
+                model, a_name, b_name = row[0], row[1].split()[0], row[2].split()[0]
+                groups = {
+                    name: [s for (d, m, g, _), s in stats.items()
+                           if d == label and m == model and g == name]
+                    for name in (a_name, b_name)
+                }
+                checked += 1
+                if not any(
+                    paired_matches(row, a, b)
+                    for a in groups[a_name]
+                    for b in groups[b_name]
+                    if a is not b
+                ):
+                    failures.append(f"{part} / paired on {label}: row {row}")
             continue
         for row in rows:
             method, model, n = row[0].split()[0], row[1], row[2]
