@@ -332,12 +332,24 @@ impl SearchBackend for SessionBackend<'_> {
         for (m, s) in sessions {
             self.members[m] = Some(s);
         }
+        // Every member that finished is charged and logged before an error of another (a stop
+        // signal reaches them all) is returned, so a cut search keeps all its finished trials.
         let mut taken = std::collections::BTreeMap::new();
+        let mut first_error = None;
         for (&m, result) in live.iter().zip(results) {
-            let (steps, backward) = lift(result)?;
-            self.encoder_backward += backward;
-            self.log_trial(m)?;
-            taken.insert(m, steps);
+            match result {
+                Ok((steps, backward)) => {
+                    self.encoder_backward += backward;
+                    self.log_trial(m)?;
+                    taken.insert(m, steps);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return lift(Err(e));
         }
         members
             .iter()
