@@ -477,6 +477,32 @@ fn resume_needs_a_folder_that_a_sweep_wrote() {
     assert_eq!(w.listing(), vec!["empty".to_string()]);
 }
 
+/// Runs `sweep FILE --out cut` with the failpoint `stop` (a SIGINT before the process's N-th
+/// step) until it finishes, calling `after_stop` after each stop (exit 130); returns the stops.
+/// Panics on any other exit, or after `max_stops` stops (no progress).
+fn sweep_stopping_at(
+    w: &Workdir,
+    file: &str,
+    stop: &str,
+    max_stops: usize,
+    mut after_stop: impl FnMut(),
+) -> usize {
+    let mut stops = 0;
+    loop {
+        let out = w.run_env(
+            &["sweep", file, "--out", "cut", "-q"],
+            &[("MTLBENCH_FAILPOINT", stop)],
+        );
+        match out.code() {
+            0 => return stops,
+            130 => stops += 1,
+            other => panic!("exit {other}: {}", out.stderr()),
+        }
+        assert!(stops < max_stops, "no progress");
+        after_stop();
+    }
+}
+
 /// Stateful methods, each with state a restart from scratch would lose: learned parameters
 /// (uw, gradnorm), epoch history (dwa), logits with their own optimiser (famo), a refresh
 /// interval (nash-mtl), running averages (db-mtl, gradvac), a measured prefix (autoscale),
@@ -529,19 +555,7 @@ fn runs_stopped_at_step_boundaries_resume_from_checkpoints_to_the_uninterrupted_
         .expect_code(0);
     // Every process stops before its 37th step: each run is cut several times, at every
     // phase of an epoch, and continued from its checkpoint by the next process.
-    let mut stops = 0;
-    loop {
-        let out = w.run_env(
-            &["sweep", "stateful.toml", "--out", "cut", "-q"],
-            &[("MTLBENCH_FAILPOINT", "sigint@37")],
-        );
-        match out.code() {
-            0 => break,
-            130 => stops += 1,
-            other => panic!("exit {other}: {}", out.stderr()),
-        }
-        assert!(stops < 100, "no progress");
-    }
+    let stops = sweep_stopping_at(&w, "stateful.toml", "sigint@37", 100, || {});
     assert!(stops >= 10 * 128 / 36, "{stops} stops");
     assert_eq!(
         records_without_timing(&w.join("cut")),
@@ -637,18 +651,8 @@ fn a_weight_search_cut_by_sigint_continues_from_its_finished_trials() {
         .expect_code(0);
     // Each process stops before its 100th step, fewer than the whole search's 240: started
     // over each time, the search would never end.
-    let (mut stops, mut stopped_in_search) = (0, 0);
-    loop {
-        let out = w.run_env(
-            &["sweep", "grid.toml", "--out", "cut", "-q"],
-            &[("MTLBENCH_FAILPOINT", "sigint@100")],
-        );
-        match out.code() {
-            0 => break,
-            130 => stops += 1,
-            other => panic!("exit {other}: {}", out.stderr()),
-        }
-        assert!(stops < 10, "no progress");
+    let mut stopped_in_search = 0;
+    let stops = sweep_stopping_at(&w, "grid.toml", "sigint@100", 10, || {
         // Stopped inside the search: `status` counts the trials it will not train again.
         let logs: Vec<_> = std::fs::read_dir(w.join("cut").join("searches"))
             .map(|d| d.map(|e| e.unwrap().path()).collect())
@@ -668,7 +672,7 @@ fn a_weight_search_cut_by_sigint_continues_from_its_finished_trials() {
             );
             stopped_in_search += 1;
         }
-    }
+    });
     assert!(
         stopped_in_search >= 2,
         "{stopped_in_search} stops inside the search"
