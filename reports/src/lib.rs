@@ -11,6 +11,7 @@
 //! knows nothing of tensors or training.
 
 pub mod analysis;
+pub mod candidate_ranks;
 pub mod data_draws;
 pub mod error;
 pub mod failpoint;

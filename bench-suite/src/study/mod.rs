@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use mtl_reports::html::{Block, Page, PageSection};
 use mtl_reports::report::Plot;
-use mtl_reports::{search_trace, Report, RunRecord};
+use mtl_reports::{candidate_ranks, search_trace, Report, RunRecord};
 
 use crate::progress::ProgressMode;
 use crate::sweep::{run_sweep, SweepOptions};
@@ -253,6 +253,7 @@ fn analysis_blocks(p: &PartOutcome, quick: bool) -> Result<Vec<Block>> {
             blocks.extend(
                 search_trace::chosen_weights_sheet(&p.records)
                     .into_iter()
+                    .chain(candidate_ranks::candidate_rank_sheets(&p.records))
                     .chain(search_trace::window_sheets(&p.records))
                     .map(Block::Table),
             );
