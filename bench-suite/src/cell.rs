@@ -121,7 +121,7 @@ pub fn search_for(
             match serde_json::from_slice::<SearchRecord>(&bytes) {
                 Ok(found) if found.id == id && found.weights.len() == dataset.tasks().len() => {
                     // A trial log left by a process that died after writing the record.
-                    TrialLog::open(&trial_log_path(path))?.remove()?;
+                    TrialLog::remove_at(&trial_log_path(path))?;
                     return Ok(Some(found));
                 }
                 _ => {

@@ -151,9 +151,7 @@ impl Coefficients {
             }
         }
     }
-}
 
-impl Coefficients {
     /// [`Coefficients::apply`] in tensor arithmetic on the parameter's own device: the new
     /// parameter values are written into `p`, and the new moments returned (`v` is an empty
     /// placeholder for SGD). Each operation and its rounding order are those of `apply`, so on

@@ -296,47 +296,40 @@ impl SearchBackend for SessionBackend<'_> {
     /// thread that runs them), so records do not depend on this.
     fn train_many(&mut self, members: &[usize], steps: u64) -> mtl_methods::Result<Vec<u64>> {
         use rayon::prelude::*;
-        let mut seen = std::collections::BTreeSet::new();
-        if let Some(m) = members.iter().find(|m| !seen.insert(**m)) {
-            return Err(internal(format!("search member {m} listed twice")));
+        let wanted: std::collections::BTreeSet<usize> = members.iter().copied().collect();
+        if wanted.len() != members.len() {
+            return Err(internal("a search member listed twice".into()));
         }
-        let live: Vec<usize> = members
-            .iter()
-            .copied()
-            .filter(|m| !self.replayed.contains_key(m))
+        let replayed = &self.replayed;
+        let mut live: Vec<(usize, &mut Session<'_>)> = self
+            .members
+            .iter_mut()
+            .enumerate()
+            .filter(|(m, _)| wanted.contains(m) && !replayed.contains_key(m))
+            .filter_map(|(m, s)| s.as_mut().map(|s| (m, s)))
             .collect();
-        let mut sessions: Vec<(usize, Session<'_>)> = Vec::with_capacity(live.len());
-        for &m in &live {
-            let s = self.members.get_mut(m).and_then(Option::take);
-            match s {
-                Some(s) => sessions.push((m, s)),
-                None => {
-                    for (m, s) in sessions {
-                        self.members[m] = Some(s);
-                    }
-                    return Err(internal(format!("search member {m} does not exist")));
-                }
-            }
+        let expected = wanted.iter().filter(|m| !replayed.contains_key(m)).count();
+        if live.len() != expected {
+            return Err(internal("a search member to train does not exist".into()));
         }
-        let results: Vec<crate::Result<(u64, u64)>> = sessions
+        let results: Vec<(usize, crate::Result<(u64, u64)>)> = live
             .par_iter_mut()
-            .map(|(_, s)| {
+            .map(|(m, s)| {
                 let (steps_before, backward_before) = (s.steps_done(), s.encoder_backward());
-                s.train_steps(steps, &mut || {})?;
-                Ok((
-                    s.steps_done() - steps_before,
-                    s.encoder_backward() - backward_before,
-                ))
+                let trained = s.train_steps(steps, &mut || {}).map(|()| {
+                    (
+                        s.steps_done() - steps_before,
+                        s.encoder_backward() - backward_before,
+                    )
+                });
+                (*m, trained)
             })
             .collect();
-        for (m, s) in sessions {
-            self.members[m] = Some(s);
-        }
         // Every member that finished is charged and logged before an error of another (a stop
         // signal reaches them all) is returned, so a cut search keeps all its finished trials.
         let mut taken = std::collections::BTreeMap::new();
         let mut first_error = None;
-        for (&m, result) in live.iter().zip(results) {
+        for (m, result) in results {
             match result {
                 Ok((steps, backward)) => {
                     self.encoder_backward += backward;

@@ -104,11 +104,15 @@ impl TrialLog {
 
     /// Removes the file (the search finished and its record is written).
     pub fn remove(self) -> Result<()> {
-        match std::fs::remove_file(&self.path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(
-                "removing a finished search's trial log",
-                &self.path,
-            )(e)),
+        Self::remove_at(&self.path)
+    }
+
+    /// Removes the log at `path`, if there is one.
+    pub fn remove_at(path: &Path) -> Result<()> {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io("removing a finished search's trial log", path)(e))
+            }
             _ => Ok(()),
         }
     }

@@ -303,7 +303,6 @@ fn trials(backend: &mut dyn SearchBackend, candidates: Vec<Weights>) -> Result<C
     let schedule = backend.schedule_steps();
     let mut history = Vec::with_capacity(candidates.len());
     let mut best: Option<(Weights, f64)> = None;
-    let mut scored = Vec::with_capacity(candidates.len());
     for batch in candidates.chunks(backend.side_by_side().max(1)) {
         let members = batch
             .iter()
@@ -311,14 +310,12 @@ fn trials(backend: &mut dyn SearchBackend, candidates: Vec<Weights>) -> Result<C
             .collect::<Result<Vec<_>>>()?;
         backend.train_many(&members, schedule)?;
         for (w, m) in batch.iter().zip(members) {
-            scored.push((w.clone(), backend.best_score(m)?));
+            let score = backend.best_score(m)?;
             backend.release(m);
-        }
-    }
-    for (w, score) in scored {
-        history.push(json!({ "weights": w.as_slice(), "score": finite_or_null(score) }));
-        if best.as_ref().is_none_or(|(_, s)| score < *s) {
-            best = Some((w, score));
+            history.push(json!({ "weights": w.as_slice(), "score": finite_or_null(score) }));
+            if best.as_ref().is_none_or(|(_, s)| score < *s) {
+                best = Some((w.clone(), score));
+            }
         }
     }
     let (w, s) = best.ok_or_else(|| Error::InvalidConfig {
