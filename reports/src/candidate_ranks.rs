@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::search_trace::weights_text;
 use crate::sheet::{Cell, Sheet};
 use crate::stats::ranks;
 use crate::RunRecord;
@@ -93,12 +94,7 @@ fn sheet(label: &str, dataset: &str, models: &BTreeMap<(usize, String), Trials>)
         .iter()
         .enumerate()
         .map(|(i, w)| {
-            let mut row = vec![Cell::text(
-                w.iter()
-                    .map(|x| format!("{x:.3}"))
-                    .collect::<Vec<_>>()
-                    .join("/"),
-            )];
+            let mut row = vec![Cell::text(weights_text(w))];
             row.extend(by_model.iter().map(|r| {
                 if r[i].fract() == 0.0 {
                     Cell::text(format!("{}", r[i]))

@@ -31,6 +31,17 @@ pub struct SizeSeries {
 /// The block's model-size view; `None` with fewer than two models or no Δm% at all (no
 /// single-task baselines), where there is no line to draw.
 pub fn model_size_view(b: &BlockAnalysis<'_>) -> Option<ModelSizeView> {
+    let view = size_table(b);
+    let any = view
+        .series
+        .iter()
+        .flat_map(|s| &s.points)
+        .any(Option::is_some);
+    (view.models.len() >= 2 && any).then_some(view)
+}
+
+/// Every method configuration's Δm% at every model of the block: the table and the plot.
+fn size_table(b: &BlockAnalysis<'_>) -> ModelSizeView {
     let models: Vec<(String, usize)> = b
         .models()
         .into_iter()
@@ -43,7 +54,13 @@ pub fn model_size_view(b: &BlockAnalysis<'_>) -> Option<ModelSizeView> {
             (m.to_owned(), width)
         })
         .collect();
-    let series: Vec<SizeSeries> = labels(b)
+    let mut labels: Vec<&str> = Vec::new();
+    for g in b.groups.iter().filter(|g| !g.is_stl()) {
+        if !labels.contains(&g.label.as_str()) {
+            labels.push(&g.label);
+        }
+    }
+    let series = labels
         .into_iter()
         .map(|label| SizeSeries {
             label: label.to_owned(),
@@ -58,49 +75,28 @@ pub fn model_size_view(b: &BlockAnalysis<'_>) -> Option<ModelSizeView> {
                 .collect(),
         })
         .collect();
-    let any = series.iter().flat_map(|s| &s.points).any(Option::is_some);
-    (models.len() >= 2 && any).then(|| ModelSizeView {
+    ModelSizeView {
         dataset: b.block.label.clone(),
         models,
         series,
-    })
-}
-
-/// Labels of the block's method configurations other than stl, first-seen order.
-fn labels<'b>(b: &'b BlockAnalysis<'_>) -> Vec<&'b str> {
-    let mut labels: Vec<&str> = Vec::new();
-    for g in b.groups.iter().filter(|g| !g.is_stl()) {
-        if !labels.contains(&g.label.as_str()) {
-            labels.push(&g.label);
-        }
     }
-    labels
 }
 
 /// Rows: method configurations (stl excluded, first-seen order); columns: models by width.
 pub fn model_size_sheet(b: &BlockAnalysis<'_>) -> Sheet {
-    let models = b.models();
+    let view = size_table(b);
     let mut columns = vec!["method".to_owned()];
-    for m in &models {
-        let width = b
-            .groups
-            .iter()
-            .find(|g| g.model.name == *m)
-            .map_or(0, |g| g.model.width);
-        columns.push(format!("{m} (w={width})"));
-    }
-    let rows = labels(b)
-        .iter()
-        .map(|label| {
-            let mut row = vec![Cell::text(*label)];
-            row.extend(models.iter().map(|m| {
-                b.groups
-                    .iter()
-                    .find(|g| g.label == *label && g.model.name == *m)
-                    .map_or(Cell::Missing, |g| {
-                        Cell::estimate(g.delta_summary(), NumberStyle::Percent)
-                    })
-            }));
+    columns.extend(view.models.iter().map(|(m, w)| format!("{m} (w={w})")));
+    let rows = view
+        .series
+        .into_iter()
+        .map(|s| {
+            let mut row = vec![Cell::text(s.label)];
+            row.extend(
+                s.points
+                    .into_iter()
+                    .map(|p| Cell::estimate(p, NumberStyle::Percent)),
+            );
             row
         })
         .collect();

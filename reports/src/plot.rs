@@ -46,13 +46,21 @@ pub fn pareto_svg(view: &ParetoView) -> Result<Option<String>> {
     if view.tasks.len() < 2 {
         return Ok(None);
     }
+    svg_of(format!("{} / {}", view.dataset, view.model), |out| {
+        draw(view, out)
+    })
+    .map(Some)
+}
+
+/// The SVG text `draw` writes, ending in a newline; its failure names `what`.
+fn svg_of(
+    what: String,
+    draw: impl FnOnce(&mut String) -> std::result::Result<(), String>,
+) -> Result<String> {
     let mut svg = String::new();
-    draw(view, &mut svg).map_err(|message| Error::Plot {
-        what: format!("{} / {}", view.dataset, view.model),
-        message,
-    })?;
+    draw(&mut svg).map_err(|message| Error::Plot { what, message })?;
     svg.push('\n');
-    Ok(Some(svg))
+    Ok(svg)
 }
 
 /// The corner of the plot for the legend: the one whose box (half the width, 40 % of the
@@ -210,13 +218,9 @@ pub const STL_LEVEL_LABEL: &str = "single-task level (Δm = 0)";
 
 /// The SVG text of `view`'s model-size plot.
 pub fn model_size_svg(view: &ModelSizeView) -> Result<String> {
-    let mut svg = String::new();
-    draw_model_size(view, &mut svg).map_err(|message| Error::Plot {
-        what: format!("{} / model size", view.dataset),
-        message,
-    })?;
-    svg.push('\n');
-    Ok(svg)
+    svg_of(format!("{} / model size", view.dataset), |out| {
+        draw_model_size(view, out)
+    })
 }
 
 fn draw_model_size(view: &ModelSizeView, out: &mut String) -> std::result::Result<(), String> {

@@ -58,7 +58,8 @@ fn method_label(r: &RunRecord) -> String {
     }
 }
 
-fn weights_text(w: &[f64]) -> String {
+/// Weights as `0.250/0.750`.
+pub(crate) fn weights_text(w: &[f64]) -> String {
     w.iter()
         .map(|x| format!("{x:.3}"))
         .collect::<Vec<_>>()
