@@ -99,7 +99,7 @@ pub fn search_path(dir: &Path, run: &RunConfig) -> PathBuf {
 
 /// The trial log beside the search record at `path` (`<id>.trials`).
 pub fn trial_log_path(path: &Path) -> PathBuf {
-    path.with_extension("trials")
+    path.with_extension(crate::trial_log::EXTENSION)
 }
 
 /// The search of `run`'s method, from `cache` if it holds it, else run now (and stored there).

@@ -50,7 +50,7 @@ fn unfinished_searches(dir: &Path) -> Result<Vec<(String, usize)>> {
     };
     let mut out = Vec::new();
     for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-        let (Some(id), Some("trials")) = (
+        let (Some(id), Some(crate::trial_log::EXTENSION)) = (
             path.file_stem().and_then(|s| s.to_str()),
             path.extension().and_then(|s| s.to_str()),
         ) else {

@@ -19,6 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
+/// The extension of a trial log beside its search's record (`<search id>.trials`).
+pub const EXTENSION: &str = "trials";
+
 /// One finished trial.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trial {
