@@ -60,7 +60,15 @@ pub struct TrainConfig {
     /// Dropout during training: `none` (default) or `sener-koltun` (`lenet` models).
     #[serde(skip_serializing_if = "Dropout::is_none")]
     pub dropout: Dropout,
+    /// Weight-search members trained as one stacked model, up to this many at once (0 = off,
+    /// the default: members train side by side on rayon's pool). Only `mlp` models without
+    /// dropout or diagnostics stack; see [`crate::population`].
+    #[serde(skip_serializing_if = "is_zero")]
+    pub stack_members: usize,
 }
+
+/// The most members one stacked model holds ([`TrainConfig::stack_members`]).
+pub const MAX_STACK: usize = 256;
 
 // Fields added after records existed are left out of the canonical JSON at their defaults,
 // so the cell ids (hashes of that JSON) of configurations without them do not change.
@@ -89,6 +97,7 @@ impl Default for TrainConfig {
             lr_decay: 1.0,
             lr_decay_every: 0,
             dropout: Dropout::None,
+            stack_members: 0,
         }
     }
 }
@@ -139,6 +148,15 @@ impl TrainConfig {
                 format!("must be finite and > 0, got {}", self.eps),
             ));
         }
+        if self.stack_members > MAX_STACK {
+            return Err(bad(
+                "stack_members",
+                format!(
+                    "must be in 0..={MAX_STACK} (0 = off), got {}",
+                    self.stack_members
+                ),
+            ));
+        }
         if !(self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
             return Err(bad(
                 "lr_decay",
@@ -177,7 +195,26 @@ impl TrainConfig {
             .map_err(|message| Error::Config {
                 path: format!("{prefix}.dropout"),
                 message,
-            })
+            })?;
+        if self.stack_members > 0 {
+            let why = if model.arch != crate::model::Arch::Mlp {
+                Some(format!("model `{}` is not an mlp", model.name))
+            } else if self.diagnostics {
+                Some("diagnostics = true measures per-task gradients".into())
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(Error::Config {
+                    path: format!("{prefix}.stack_members"),
+                    message: format!(
+                        "only mlp models without dropout or diagnostics train stacked, but {why}; \
+                         remove stack_members (members then train side by side)"
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Training settings from a JSON object of overrides (null = defaults).

@@ -21,6 +21,7 @@ mod method_params;
 pub mod model;
 pub mod optim;
 pub mod plan;
+pub mod population;
 pub mod progress;
 pub mod results_dir;
 pub mod search;

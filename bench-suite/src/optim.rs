@@ -64,6 +64,21 @@ pub fn build(config: &TrainConfig, params: &[Param]) -> Box<dyn Optimizer> {
     Box::new(Fused::new(config, params))
 }
 
+/// Update number `step` (from 1) of one host buffer `p` with gradient `g` and moments `m`,
+/// `v` (`v` empty for SGD) under `config`, whose `lr` is the rate: the arithmetic
+/// [`Optimizer::step`] applies to each CPU parameter, element for element, so buffers that
+/// stack several models' parameters update exactly as each model's own would.
+pub(crate) fn update_host(
+    config: &TrainConfig,
+    step: u64,
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+) {
+    Coefficients::of(config, step).apply(p, g, m, v);
+}
+
 /// Per-parameter first and second moment buffers (momentum uses only the first).
 #[derive(Clone)]
 struct State {
@@ -112,6 +127,22 @@ struct Coefficients {
 }
 
 impl Coefficients {
+    /// The scalars of update number `step` (from 1) under `config` (its `lr` is the rate).
+    fn of(c: &TrainConfig, step: u64) -> Self {
+        Self {
+            kind: c.optimizer,
+            lr: c.lr as f32,
+            weight_decay: c.weight_decay as f32,
+            momentum: c.momentum as f32,
+            beta1: c.beta1 as f32,
+            beta2: c.beta2 as f32,
+            eps: c.eps as f32,
+            bias1: 1.0 - (c.beta1 as f32).powi(step as i32),
+            bias2: 1.0 - (c.beta2 as f32).powi(step as i32),
+            first_step: step == 1,
+        }
+    }
+
     /// The fused update of one parameter buffer (`v` is empty for SGD).
     fn apply(&self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
         let c = *self;
@@ -290,19 +321,7 @@ impl Optimizer for Fused {
             )));
         }
         self.step += 1;
-        let c = &self.config;
-        let coefficients = Coefficients {
-            kind: c.optimizer,
-            lr: c.lr as f32,
-            weight_decay: c.weight_decay as f32,
-            momentum: c.momentum as f32,
-            beta1: c.beta1 as f32,
-            beta2: c.beta2 as f32,
-            eps: c.eps as f32,
-            bias1: 1.0 - (c.beta1 as f32).powi(self.step as i32),
-            bias2: 1.0 - (c.beta2 as f32).powi(self.step as i32),
-            first_step: self.step == 1,
-        };
+        let coefficients = Coefficients::of(&self.config, self.step);
         for (i, (p, g)) in params.iter().zip(grads).enumerate() {
             if p.var.device().is_cpu() && !self.tensor_path {
                 let g = g.contiguous()?;

@@ -38,6 +38,8 @@ pub struct SessionBackend<'a> {
     replayed: std::collections::BTreeMap<usize, (Trial, bool)>,
     /// Members trained here (not replayed).
     trained: usize,
+    /// Whether a refusal to stack members was reported (once per search).
+    stack_refused: bool,
 }
 
 impl<'a> SessionBackend<'a> {
@@ -65,6 +67,7 @@ impl<'a> SessionBackend<'a> {
             trial_log: None,
             replayed: Default::default(),
             trained: 0,
+            stack_refused: false,
         }
     }
 
@@ -287,7 +290,10 @@ impl SearchBackend for SessionBackend<'_> {
     }
 
     fn side_by_side(&self) -> usize {
-        rayon::current_num_threads()
+        match self.train.stack_members {
+            0 => rayon::current_num_threads(),
+            stacked => stacked,
+        }
     }
 
     /// Members replayed from the trial log are answered from it; the others train in parallel
@@ -312,23 +318,65 @@ impl SearchBackend for SessionBackend<'_> {
         if live.len() != expected {
             return Err(internal("a search member to train does not exist".into()));
         }
-        let results: Vec<(usize, crate::Result<(u64, u64)>)> = live
-            .par_iter_mut()
-            .map(|(m, s)| {
-                let (steps_before, backward_before) = (s.steps_done(), s.encoder_backward());
-                let trained = s.train_steps(steps, &mut || {}).map(|()| {
-                    (
-                        s.steps_done() - steps_before,
-                        s.encoder_backward() - backward_before,
-                    )
-                });
-                (*m, trained)
-            })
+        let before: Vec<(u64, u64)> = live
+            .iter()
+            .map(|(_, s)| (s.steps_done(), s.encoder_backward()))
             .collect();
+        let spent = |s: &Session<'_>, (steps, backward): (u64, u64)| {
+            (s.steps_done() - steps, s.encoder_backward() - backward)
+        };
+        let mut first_error = None;
+        let mut stacked = vec![0; live.len()];
+        let size = self.train.stack_members;
+        if size > 0 {
+            for (group, taken) in live.chunks_mut(size).zip(stacked.chunks_mut(size)) {
+                let refs: Vec<&Session<'_>> = group.iter().map(|(_, s)| &**s).collect();
+                if let Some(why) = crate::population::why_not_stacked(&refs) {
+                    if group.len() > 1 && !self.stack_refused {
+                        tracing::warn!(reason = %why, "search members train side by side, not stacked");
+                        self.stack_refused = true;
+                    }
+                    continue;
+                }
+                let weights: Vec<Vec<f64>> = group
+                    .iter()
+                    .map(|(m, _)| self.weights[*m].as_slice().to_vec())
+                    .collect();
+                let mut sessions: Vec<&mut Session<'_>> =
+                    group.iter_mut().map(|(_, s)| &mut **s).collect();
+                match crate::population::train_stacked(
+                    self.dataset,
+                    &mut sessions,
+                    &weights,
+                    &self.train,
+                    steps,
+                ) {
+                    Ok(t) => taken.fill(t),
+                    Err(e) => {
+                        first_error = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        let results: Vec<(usize, crate::Result<(u64, u64)>)> = if first_error.is_some() {
+            live.iter()
+                .zip(&before)
+                .map(|((m, s), b)| (*m, Ok(spent(s, *b))))
+                .collect()
+        } else {
+            live.par_iter_mut()
+                .zip(&before)
+                .zip(&stacked)
+                .map(|(((m, s), b), done)| {
+                    let trained = s.train_steps(steps - done, &mut || {});
+                    (*m, trained.map(|()| spent(s, *b)))
+                })
+                .collect()
+        };
         // Every member that finished is charged and logged before an error of another (a stop
         // signal reaches them all) is returned, so a cut search keeps all its finished trials.
         let mut taken = std::collections::BTreeMap::new();
-        let mut first_error = None;
         for (m, result) in results {
             match result {
                 Ok((steps, backward)) => {
@@ -645,6 +693,73 @@ mod tests {
             })
         };
         assert_eq!(searches(3), searches(1));
+    }
+
+    #[test]
+    fn a_stacked_search_chooses_as_one_trained_member_by_member() {
+        let ds = dataset(vec![1.0, 3.0]);
+        let search = |stack: usize| {
+            let train = TrainConfig {
+                stack_members: stack,
+                ..train_config(3)
+            };
+            let mut b = SessionBackend::new(
+                &ds,
+                ModelSpec::parse("mlp-xs").unwrap(),
+                train,
+                Device::Cpu,
+                0,
+            );
+            let outcome = TunedConfig {
+                strategy: Strategy::Grid,
+                step: 0.25,
+                ..Default::default()
+            }
+            .run(&mut b, 0)
+            .unwrap();
+            (outcome, b.encoder_backward())
+        };
+        let ((alone, backward), (stacked, stacked_backward)) = (search(0), search(4));
+        assert_eq!(stacked.weights, alone.weights);
+        assert_eq!(stacked.budget, alone.budget);
+        assert_eq!(stacked_backward, backward);
+        let scores = |o: &mtl_methods::search::SearchOutcome| -> Vec<f64> {
+            o.history["trials"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["score"].as_f64().unwrap())
+                .collect()
+        };
+        // 5 candidates in groups of 4: one stacked group of 4, then one of 1.
+        for (a, s) in scores(&alone).iter().zip(scores(&stacked)) {
+            assert!((a - s).abs() <= 1e-5 * a.abs(), "{a} vs {s}");
+        }
+        // A PBT population (members from different seeds) falls back to side by side and
+        // gives exactly the unstacked search.
+        let pbt = |stack: usize| {
+            let train = TrainConfig {
+                stack_members: stack,
+                ..train_config(3)
+            };
+            let mut b = SessionBackend::new(
+                &ds,
+                ModelSpec::parse("mlp-xs").unwrap(),
+                train,
+                Device::Cpu,
+                0,
+            );
+            let o = TunedConfig {
+                strategy: Strategy::Pbt,
+                population: 4,
+                ready: 8,
+                ..Default::default()
+            }
+            .run(&mut b, 0)
+            .unwrap();
+            (o.weights, o.score, o.history, o.budget)
+        };
+        assert_eq!(pbt(4), pbt(0));
     }
 
     #[test]

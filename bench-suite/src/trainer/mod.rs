@@ -309,35 +309,10 @@ impl<'a> Session<'a> {
     /// Trains up to `n` more steps (stopping early on divergence or at the planned end),
     /// ending epochs — validation, logging, checkpoint selection — as they complete.
     pub fn train_steps(&mut self, n: u64, on_step: &mut dyn FnMut()) -> Result<()> {
-        if !self.started {
-            self.start_method(self.total_steps().saturating_sub(self.step), None)?;
-        }
+        self.ensure_started()?;
         for _ in 0..n {
-            if self.diverged() {
+            let Some(batch) = self.next_batch()? else {
                 break;
-            }
-            crate::interrupt::failpoint_before_step();
-            crate::interrupt::check()?;
-            let batch = match self.pending.next() {
-                Some(b) => b,
-                None if self.epoch < self.planned_epochs => {
-                    self.epoch += 1;
-                    let lr = optim::epoch_lr(&self.train, self.epoch);
-                    self.optimizer.set_lr(lr);
-                    if let Some(p) = &mut self.method_params {
-                        p.set_lr(lr);
-                    }
-                    self.pending = self
-                        .dataset
-                        .batches(Split::Train, self.batch_size, self.epoch, self.seed)
-                        .into_iter();
-                    self.epoch_steps = 0;
-                    match self.pending.next() {
-                        Some(b) => b,
-                        None => break,
-                    }
-                }
-                None => break,
             };
             if self.diagnostics && self.epoch_steps == 0 {
                 self.epoch_diagnostics = Some(self.measure(&batch)?);
@@ -345,12 +320,107 @@ impl<'a> Session<'a> {
             if !self.step_on(&batch)? {
                 break;
             }
-            self.step += 1;
-            self.epoch_steps += 1;
-            on_step();
-            if self.pending.len() == 0 {
-                self.end_epoch()?;
-            }
+            self.close_step(on_step)?;
+        }
+        Ok(())
+    }
+
+    fn ensure_started(&mut self) -> Result<()> {
+        if !self.started {
+            self.start_method(self.total_steps().saturating_sub(self.step), None)?;
+        }
+        Ok(())
+    }
+
+    /// The batch of the next step, starting the method or the next epoch (its learning
+    /// rate, its batches) where due; `None` once diverged or at the end of the schedule. A
+    /// stop signal is an error here, at the step boundary.
+    pub(crate) fn next_batch(&mut self) -> Result<Option<Batch>> {
+        self.ensure_started()?;
+        if self.diverged() {
+            return Ok(None);
+        }
+        crate::interrupt::failpoint_before_step();
+        crate::interrupt::check()?;
+        if let Some(b) = self.pending.next() {
+            return Ok(Some(b));
+        }
+        if self.epoch >= self.planned_epochs {
+            return Ok(None);
+        }
+        self.epoch += 1;
+        let lr = optim::epoch_lr(&self.train, self.epoch);
+        self.optimizer.set_lr(lr);
+        if let Some(p) = &mut self.method_params {
+            p.set_lr(lr);
+        }
+        self.pending = self
+            .dataset
+            .batches(Split::Train, self.batch_size, self.epoch, self.seed)
+            .into_iter();
+        self.epoch_steps = 0;
+        Ok(self.pending.next())
+    }
+
+    /// Counts the step just taken and, if it was the epoch's last, ends the epoch
+    /// (validation of the current parameters, logging, checkpoint selection).
+    pub(crate) fn close_step(&mut self, on_step: &mut dyn FnMut()) -> Result<()> {
+        self.step += 1;
+        self.epoch_steps += 1;
+        on_step();
+        if self.epoch_ends() {
+            self.end_epoch()?;
+        }
+        Ok(())
+    }
+
+    /// Whether the step taken last (or about to be closed) is its epoch's last.
+    pub(crate) fn epoch_ends(&self) -> bool {
+        self.pending.len() == 0
+    }
+
+    /// The current 1-based epoch (0 before the first batch).
+    pub(crate) fn epoch(&self) -> usize {
+        self.epoch
+    }
+
+    /// The run seed (initialisation and batch order).
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Records a step whose gradients and update were computed outside the session (a
+    /// stacked population, [`crate::population`]): one backward pass through the encoder,
+    /// the losses and weights, and the step's share of wall time.
+    pub(crate) fn record_external_step(&mut self, losses: &[f64], weights: &[f64], ms: f64) {
+        self.count.encoder += 1;
+        self.log_step(losses, weights, ms);
+    }
+
+    fn log_step(&mut self, losses: &[f64], weights: &[f64], ms: f64) {
+        self.step_ms.push(ms);
+        self.weights.push(weights);
+        for t in 0..losses.len() {
+            self.loss_sum[t] += losses[t];
+            self.loss_total[t] += losses[t];
+            self.weight_sum[t] += weights[t];
+        }
+    }
+
+    /// The optimiser's step count and moments.
+    pub(crate) fn optimizer_state(&self) -> Result<optim::OptimizerState> {
+        self.optimizer.save()
+    }
+
+    /// Sets the parameters (model order) and, if given, the optimiser state.
+    pub(crate) fn load_parameters(
+        &mut self,
+        params: &[Tensor],
+        optimizer: Option<optim::OptimizerState>,
+    ) -> Result<()> {
+        self.model.restore(params)?;
+        if let Some(state) = optimizer {
+            self.optimizer.load(state)?;
         }
         Ok(())
     }
@@ -416,13 +486,7 @@ impl<'a> Session<'a> {
                         }
                     }
                 }
-                self.step_ms.push(t0.elapsed().as_secs_f64() * 1e3);
-                self.weights.push(&r.weights);
-                for t in 0..tasks.len() {
-                    self.loss_sum[t] += r.losses[t];
-                    self.loss_total[t] += r.losses[t];
-                    self.weight_sum[t] += r.weights[t];
-                }
+                self.log_step(&r.losses, &r.weights, t0.elapsed().as_secs_f64() * 1e3);
                 Ok(true)
             }
             Err(NonFinite { task }) => {
