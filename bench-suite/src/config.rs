@@ -331,7 +331,7 @@ mod tests {
     #[test]
     fn new_fields_stay_out_of_the_json_at_their_defaults() {
         let json = serde_json::to_value(TrainConfig::default()).unwrap();
-        for field in ["lr_decay", "lr_decay_every", "dropout"] {
+        for field in ["lr_decay", "lr_decay_every", "dropout", "stack_members"] {
             assert!(json.get(field).is_none(), "{field} in {json}");
         }
         let sk = TrainConfig {
@@ -386,6 +386,38 @@ mod tests {
             "{err}"
         );
         sk.validate_for("train", &ModelSpec::parse("lenet-m").unwrap())
+            .unwrap();
+    }
+
+    #[test]
+    fn stacking_is_refused_where_it_cannot_run_and_says_what_to_do() {
+        let err = TrainConfig::from_params(&serde_json::json!({"stack_members": 1000}), "train")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("train.stack_members:"), "{err}");
+        let stacked = |diagnostics| TrainConfig {
+            stack_members: 8,
+            diagnostics,
+            ..Default::default()
+        };
+        let model = |name| ModelSpec::parse(name).unwrap();
+        for (config, name, why) in [
+            (stacked(false), "lenet-s", "not an mlp"),
+            (stacked(true), "mlp-s", "diagnostics"),
+        ] {
+            let err = config
+                .validate_for("train", &model(name))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("train.stack_members:")
+                    && err.contains(why)
+                    && err.contains("remove stack_members"),
+                "{err}"
+            );
+        }
+        stacked(false)
+            .validate_for("train", &model("mlp-s"))
             .unwrap();
     }
 }
