@@ -663,6 +663,37 @@ mod tests {
         assert_eq!(backward, whole_backward);
     }
 
+    /// The grid search of step 0.25 (5 candidates on 2 tasks) on `b`.
+    fn grid_search(b: &mut SessionBackend<'_>) -> mtl_methods::search::SearchOutcome {
+        TunedConfig {
+            strategy: Strategy::Grid,
+            step: 0.25,
+            ..Default::default()
+        }
+        .run(b, 0)
+        .unwrap()
+    }
+
+    /// A PBT population of 4 with rounds of 8 steps on `b`: what a search reports of it.
+    fn pbt_search(
+        b: &mut SessionBackend<'_>,
+    ) -> (
+        Vec<f64>,
+        f64,
+        serde_json::Value,
+        mtl_methods::search::Budget,
+    ) {
+        let o = TunedConfig {
+            strategy: Strategy::Pbt,
+            population: 4,
+            ready: 8,
+            ..Default::default()
+        }
+        .run(b, 0)
+        .unwrap();
+        (o.weights, o.score, o.history, o.budget)
+    }
+
     #[test]
     fn members_trained_side_by_side_give_the_search_trained_one_by_one() {
         let ds = dataset(vec![1.0, 3.0]);
@@ -674,22 +705,9 @@ mod tests {
             pool.install(|| {
                 let mut b = backend(&ds, "mlp-xs", 3);
                 assert_eq!(b.side_by_side(), threads);
-                let grid = TunedConfig {
-                    strategy: Strategy::Grid,
-                    step: 0.25,
-                    ..Default::default()
-                }
-                .run(&mut b, 0)
-                .unwrap();
-                let pbt = TunedConfig {
-                    strategy: Strategy::Pbt,
-                    population: 4,
-                    ready: 8,
-                    ..Default::default()
-                }
-                .run(&mut backend(&ds, "mlp-xs", 3), 0)
-                .unwrap();
-                [grid, pbt].map(|o| (o.weights, o.score, o.history, o.budget))
+                let o = grid_search(&mut b);
+                let grid = (o.weights, o.score, o.history, o.budget);
+                (grid, pbt_search(&mut backend(&ds, "mlp-xs", 3)))
             })
         };
         assert_eq!(searches(3), searches(1));
@@ -698,30 +716,26 @@ mod tests {
     #[test]
     fn a_stacked_search_chooses_as_one_trained_member_by_member() {
         let ds = dataset(vec![1.0, 3.0]);
-        let search = |stack: usize| {
+        let stacked = |stack: usize| {
             let train = TrainConfig {
                 stack_members: stack,
                 ..train_config(3)
             };
-            let mut b = SessionBackend::new(
+            SessionBackend::new(
                 &ds,
                 ModelSpec::parse("mlp-xs").unwrap(),
                 train,
                 Device::Cpu,
                 0,
-            );
-            let outcome = TunedConfig {
-                strategy: Strategy::Grid,
-                step: 0.25,
-                ..Default::default()
-            }
-            .run(&mut b, 0)
-            .unwrap();
-            (outcome, b.encoder_backward())
+            )
         };
-        let ((alone, backward), (stacked, stacked_backward)) = (search(0), search(4));
-        assert_eq!(stacked.weights, alone.weights);
-        assert_eq!(stacked.budget, alone.budget);
+        let search = |stack: usize| {
+            let mut b = stacked(stack);
+            (grid_search(&mut b), b.encoder_backward())
+        };
+        let ((alone, backward), (stacked_outcome, stacked_backward)) = (search(0), search(4));
+        assert_eq!(stacked_outcome.weights, alone.weights);
+        assert_eq!(stacked_outcome.budget, alone.budget);
         assert_eq!(stacked_backward, backward);
         let scores = |o: &mtl_methods::search::SearchOutcome| -> Vec<f64> {
             o.history["trials"]
@@ -732,34 +746,12 @@ mod tests {
                 .collect()
         };
         // 5 candidates in groups of 4: one stacked group of 4, then one of 1.
-        for (a, s) in scores(&alone).iter().zip(scores(&stacked)) {
+        for (a, s) in scores(&alone).iter().zip(scores(&stacked_outcome)) {
             assert!((a - s).abs() <= 1e-5 * a.abs(), "{a} vs {s}");
         }
         // A PBT population (members from different seeds) falls back to side by side and
         // gives exactly the unstacked search.
-        let pbt = |stack: usize| {
-            let train = TrainConfig {
-                stack_members: stack,
-                ..train_config(3)
-            };
-            let mut b = SessionBackend::new(
-                &ds,
-                ModelSpec::parse("mlp-xs").unwrap(),
-                train,
-                Device::Cpu,
-                0,
-            );
-            let o = TunedConfig {
-                strategy: Strategy::Pbt,
-                population: 4,
-                ready: 8,
-                ..Default::default()
-            }
-            .run(&mut b, 0)
-            .unwrap();
-            (o.weights, o.score, o.history, o.budget)
-        };
-        assert_eq!(pbt(4), pbt(0));
+        assert_eq!(pbt_search(&mut stacked(4)), pbt_search(&mut stacked(0)));
     }
 
     #[test]

@@ -366,6 +366,12 @@ struct Layout<'a> {
     losses: &'a [LossKind],
 }
 
+/// `dst (row stride dst_rs) = lhs · rhs` on the calling thread (a member's own products;
+/// members run in parallel).
+fn product(dims: (usize, usize, usize), dst: &mut [f32], dst_rs: usize, lhs: View, rhs: View) {
+    matmul(dims, dst, dst_rs, lhs, rhs, false, Threads::One);
+}
+
 /// Column sums of a `rows × cols` matrix, summed row by row in order.
 fn column_sums(m: &[f32], cols: usize, out: &mut [f32]) {
     out.fill(0.0);
@@ -385,14 +391,12 @@ impl Member<'_> {
         let z1 = &s.z1[p * h..];
         let [g_w1, g_b1, g_w2, g_b2, g_hw, g_hb] = self.grads;
         // Second layer: a₂ = z₁ W₂ᵀ + b₂, z₂ = relu(a₂).
-        matmul(
+        product(
             (rows, h, h),
             self.a2,
             h,
             view(z1, ph, 1),
             view(self.w2, 1, h),
-            false,
-            Threads::One,
         );
         for (a, z) in self.a2.chunks_mut(h).zip(self.z2.chunks_mut(h)) {
             for ((a, z), b) in a.iter_mut().zip(z.iter_mut()).zip(self.b2) {
@@ -401,14 +405,12 @@ impl Member<'_> {
             }
         }
         // Heads: y = z₂ Aᵀ + c, every task's columns side by side.
-        matmul(
+        product(
             (rows, o, h),
             self.y,
             o,
             view(self.z2, h, 1),
             view(self.head_w, 1, h),
-            false,
-            Threads::One,
         );
         for row in self.y.chunks_mut(o) {
             for (y, c) in row.iter_mut().zip(self.head_b) {
@@ -428,48 +430,34 @@ impl Member<'_> {
             );
         }
         // Backward: heads, then the second and first layers through their relus.
-        matmul(
+        product(
             (o, h, rows),
             g_hw,
             h,
             view(self.dy, 1, o),
             view(self.z2, h, 1),
-            false,
-            Threads::One,
         );
         column_sums(self.dy, o, g_hb);
-        matmul(
+        product(
             (rows, h, o),
             self.dz2,
             h,
             view(self.dy, o, 1),
             view(self.head_w, h, 1),
-            false,
-            Threads::One,
         );
         for (d, a) in self.dz2.iter_mut().zip(self.a2.iter()) {
             if *a < 0.0 {
                 *d = 0.0;
             }
         }
-        matmul(
-            (h, h, rows),
-            g_w2,
-            h,
-            view(self.dz2, 1, h),
-            view(z1, ph, 1),
-            false,
-            Threads::One,
-        );
+        product((h, h, rows), g_w2, h, view(self.dz2, 1, h), view(z1, ph, 1));
         column_sums(self.dz2, h, g_b2);
-        matmul(
+        product(
             (rows, h, h),
             self.dz1,
             h,
             view(self.dz2, h, 1),
             view(self.w2, h, 1),
-            false,
-            Threads::One,
         );
         for (r, d) in self.dz1.chunks_mut(h).enumerate() {
             let a = &s.a1[r * ph + p * h..r * ph + (p + 1) * h];
@@ -479,14 +467,12 @@ impl Member<'_> {
                 }
             }
         }
-        matmul(
+        product(
             (h, l.inputs, rows),
             g_w1,
             l.inputs,
             view(self.dz1, 1, h),
             view(s.x, l.inputs, 1),
-            false,
-            Threads::One,
         );
         column_sums(self.dz1, h, g_b1);
         losses
