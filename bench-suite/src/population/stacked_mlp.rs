@@ -372,6 +372,14 @@ fn product(dims: (usize, usize, usize), dst: &mut [f32], dst_rs: usize, lhs: Vie
     matmul(dims, dst, dst_rs, lhs, rhs, false, Threads::One);
 }
 
+/// The relu's backward pass: the gradient `d` passes where the pre-activation `a` is ≥ 0
+/// (a select, not a branch, so it vectorises).
+fn relu_mask(d: &mut [f32], a: &[f32]) {
+    for (d, a) in d.iter_mut().zip(a) {
+        *d = if *a < 0.0 { 0.0 } else { *d };
+    }
+}
+
 /// Column sums of a `rows × cols` matrix, summed row by row in order.
 fn column_sums(m: &[f32], cols: usize, out: &mut [f32]) {
     out.fill(0.0);
@@ -445,11 +453,7 @@ impl Member<'_> {
             view(self.dy, o, 1),
             view(self.head_w, h, 1),
         );
-        for (d, a) in self.dz2.iter_mut().zip(self.a2.iter()) {
-            if *a < 0.0 {
-                *d = 0.0;
-            }
-        }
+        relu_mask(self.dz2, self.a2);
         product((h, h, rows), g_w2, h, view(self.dz2, 1, h), view(z1, ph, 1));
         column_sums(self.dz2, h, g_b2);
         product(
@@ -460,12 +464,7 @@ impl Member<'_> {
             view(self.w2, h, 1),
         );
         for (r, d) in self.dz1.chunks_mut(h).enumerate() {
-            let a = &s.a1[r * ph + p * h..r * ph + (p + 1) * h];
-            for (d, a) in d.iter_mut().zip(a) {
-                if *a < 0.0 {
-                    *d = 0.0;
-                }
-            }
+            relu_mask(d, &s.a1[r * ph + p * h..r * ph + (p + 1) * h]);
         }
         product(
             (h, l.inputs, rows),
