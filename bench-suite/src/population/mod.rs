@@ -23,7 +23,7 @@ use mtl_datasets::Dataset;
 use crate::config::{OptimizerKind, TrainConfig};
 use crate::model::Arch;
 use crate::optim;
-use crate::trainer::Session;
+use crate::trainer::{BatchRef, EpochCache, Session};
 use crate::Result;
 
 mod stacked_mlp;
@@ -80,11 +80,13 @@ pub(crate) fn train_stacked(
         stack.load_member(p, &flat_params(s)?, &s.optimizer_state()?)?;
     }
     let mut config = train.clone();
+    // The members share a seed, so one list of each epoch's batches serves them all.
+    let mut epochs = EpochCache::default();
     let mut taken = 0;
     while taken < steps {
         let mut batches = Vec::with_capacity(sessions.len());
         for s in sessions.iter_mut() {
-            batches.push(s.next_batch()?);
+            batches.push(s.next_batch_sharing(&mut epochs)?);
         }
         let Some(Some(batch)) = batches.first() else {
             break;
@@ -119,7 +121,7 @@ pub(crate) fn train_stacked(
 fn stop_stacking(
     stack: &StackedMlp,
     sessions: &mut [&mut Session<'_>],
-    batches: &[Option<mtl_datasets::Batch>],
+    batches: &[Option<BatchRef>],
 ) -> Result<()> {
     store(stack, sessions)?;
     for (s, batch) in sessions.iter_mut().zip(batches) {

@@ -23,6 +23,7 @@ use crate::step::{
 };
 use crate::Result;
 
+mod epoch_batches;
 mod evaluate;
 mod state;
 mod weights;
@@ -30,6 +31,8 @@ mod weights;
 pub use evaluate::evaluate;
 pub use state::SessionState;
 
+use epoch_batches::EpochBatches;
+pub(crate) use epoch_batches::{BatchRef, EpochCache};
 use weights::WeightsTracker;
 
 /// Where and with what the run executes.
@@ -71,7 +74,7 @@ pub struct Session<'a> {
     seed: u64,
     planned_epochs: usize,
     epoch: usize,
-    pending: std::vec::IntoIter<Batch>,
+    pending: EpochBatches,
     epoch_steps: usize,
     loss_sum: Vec<f64>,
     loss_total: Vec<f64>,
@@ -155,7 +158,7 @@ impl<'a> Session<'a> {
             seed,
             planned_epochs: train.epochs,
             epoch: 0,
-            pending: Vec::new().into_iter(),
+            pending: EpochBatches::default(),
             epoch_steps: 0,
             loss_sum: vec![0.0; k],
             loss_total: vec![0.0; k],
@@ -335,14 +338,23 @@ impl<'a> Session<'a> {
     /// The batch of the next step, starting the method or the next epoch (its learning
     /// rate, its batches) where due; `None` once diverged or at the end of the schedule. A
     /// stop signal is an error here, at the step boundary.
-    pub(crate) fn next_batch(&mut self) -> Result<Option<Batch>> {
+    pub(crate) fn next_batch(&mut self) -> Result<Option<BatchRef>> {
+        self.next_batch_sharing(&mut EpochCache::default())
+    }
+
+    /// [`Session::next_batch`], taking a new epoch's batches from `cache` where another
+    /// session on the same seed built them already.
+    pub(crate) fn next_batch_sharing(
+        &mut self,
+        cache: &mut EpochCache,
+    ) -> Result<Option<BatchRef>> {
         self.ensure_started()?;
         if self.diverged() {
             return Ok(None);
         }
         crate::interrupt::failpoint_before_step();
         crate::interrupt::check()?;
-        if let Some(b) = self.pending.next() {
+        if let Some(b) = self.pending.take() {
             return Ok(Some(b));
         }
         if self.epoch >= self.planned_epochs {
@@ -354,12 +366,10 @@ impl<'a> Session<'a> {
         if let Some(p) = &mut self.method_params {
             p.set_lr(lr);
         }
-        self.pending = self
-            .dataset
-            .batches(Split::Train, self.batch_size, self.epoch, self.seed)
-            .into_iter();
+        let batches = cache.get(self.dataset, self.batch_size, self.epoch, self.seed);
+        self.pending = EpochBatches::at(batches, 0);
         self.epoch_steps = 0;
-        Ok(self.pending.next())
+        Ok(self.pending.take())
     }
 
     /// Counts the step just taken and, if it was the epoch's last, ends the epoch
@@ -376,7 +386,7 @@ impl<'a> Session<'a> {
 
     /// Whether the step taken last (or about to be closed) is its epoch's last.
     pub(crate) fn epoch_ends(&self) -> bool {
-        self.pending.len() == 0
+        self.pending.is_done()
     }
 
     /// The current 1-based epoch (0 before the first batch).

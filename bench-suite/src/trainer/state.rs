@@ -2,10 +2,13 @@
 //! [`Session::resume_from`] restores, so that a stopped run goes on exactly as if it had
 //! never stopped.
 
+use std::sync::Arc;
+
 use candle_core::Tensor;
-use mtl_datasets::{Batch, Split};
+use mtl_datasets::Split;
 use mtl_reports::record::{EpochLog, GradDiagnostics};
 
+use super::epoch_batches::EpochBatches;
 use super::weights::WeightsTracker;
 use super::Session;
 use crate::method_params::MethodParams;
@@ -136,13 +139,10 @@ impl Session<'_> {
         if self.epoch >= 1 {
             self.optimizer
                 .set_lr(optim::epoch_lr(&self.train, self.epoch));
-            let rest: Vec<Batch> = self
-                .dataset
-                .batches(Split::Train, self.batch_size, self.epoch, self.seed)
-                .into_iter()
-                .skip(self.epoch_steps)
-                .collect();
-            self.pending = rest.into_iter();
+            let batches =
+                self.dataset
+                    .batches(Split::Train, self.batch_size, self.epoch, self.seed);
+            self.pending = EpochBatches::at(Arc::new(batches), self.epoch_steps);
         }
         Ok(())
     }
