@@ -2,8 +2,8 @@
 //!
 //! A grid or random search trains its candidates from one initialisation on one batch
 //! order; only their weights λ differ. Up to P of them then train in lock step as one
-//! [`StackedMlp`]: each step fetches the batch once per member (the sessions keep their own
-//! cursors, epochs and logs), computes every member's losses and gradients in one pass and
+//! [`StackedMlp`]: the sessions share each epoch's list of batches (each keeps its own
+//! cursor, epochs and logs), and each step computes every member's losses and gradients in one pass and
 //! updates all parameters at once. At every epoch's end the members' parameters go back into
 //! their sessions, which validate, log and select checkpoints as usual; at the end of the
 //! call the optimiser state goes back too, so a member can be scored, copied, checkpointed or
