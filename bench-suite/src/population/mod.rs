@@ -3,11 +3,11 @@
 //! A grid or random search trains its candidates from one initialisation on one batch
 //! order; only their weights λ differ. Up to P of them then train in lock step as one
 //! [`StackedMlp`]: the sessions share each epoch's list of batches (each keeps its own
-//! cursor, epochs and logs), and each step computes every member's losses and gradients in one pass and
-//! updates all parameters at once. At every epoch's end the members' parameters go back into
-//! their sessions, which validate, log and select checkpoints as usual; at the end of the
-//! call the optimiser state goes back too, so a member can be scored, copied, checkpointed or
-//! trained on alone.
+//! cursor, epochs and logs), and each step computes every member's losses and gradients in
+//! one pass and updates all parameters at once. At every epoch's end the members' parameters
+//! go back into their sessions, which validate, log and select checkpoints as usual; at the
+//! end of the call the optimiser state goes back too, so a member can be scored, copied,
+//! checkpointed or trained on alone.
 //!
 //! The members' records equal those of members trained one by one up to float rounding (see
 //! [`stacked_mlp`]). A member's `step_ms` is its share of the stacked step (the step's wall
