@@ -700,3 +700,47 @@ fn a_weight_search_cut_by_sigint_continues_from_its_finished_trials() {
         "same trials, choice and budget"
     );
 }
+
+#[test]
+fn a_pbt_population_cut_by_sigint_continues_from_its_save_point() {
+    // PBT keeping its member: a population of 4 per seed, rounds of 8 steps (32 for the
+    // population), 48 steps each. Each process stops before its 50th step: it restores the
+    // last save point, finishes one round (saved at once: a process saves its first round
+    // boundary), and is stopped in the next. Started over each time, a population would
+    // never end.
+    let w = Workdir::new();
+    let slow = slow(3);
+    let head = &slow[..slow.find("[[methods]]").expect("methods listed")];
+    let file = format!(
+        "{head}[[methods]]\nname = \"tuned\"\nstrategy = \"pbt\"\npopulation = 4\nready = 8\n"
+    );
+    w.write("pbt.toml", &file);
+    w.run(&["sweep", "pbt.toml", "--out", "whole", "-q"])
+        .expect_code(0);
+    let mut stopped_with_save_point = 0;
+    let stops = sweep_stopping_at(&w, "pbt.toml", "sigint@50", 30, || {
+        let points: Vec<_> = std::fs::read_dir(w.join("cut").join("checkpoints"))
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        if points
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with(".population.json"))
+        {
+            let status = w.run(&["status", "cut"]).expect_code(0).stdout();
+            assert!(status.contains("1 stopped"), "{status}");
+            stopped_with_save_point += 1;
+        }
+    });
+    assert!(
+        stopped_with_save_point >= 2,
+        "{stopped_with_save_point} stops with a save point ({stops} stops)"
+    );
+    assert_eq!(
+        records_without_timing(&w.join("cut")),
+        records_without_timing(&w.join("whole"))
+    );
+    let left: Vec<_> = std::fs::read_dir(w.join("cut").join("checkpoints"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "save points left: {left:?}");
+}

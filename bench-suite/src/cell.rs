@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mtl_datasets::{Dataset, Split};
 use mtl_methods::search::SearchOutcome;
@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::checkpoint;
 use crate::config::RunConfig;
 use crate::model::ModelSpec;
+use crate::save_point::SavePoints;
 use crate::search::SessionBackend;
 use crate::trainer::{RunEnv, Session, TrainedRun};
 use crate::trial_log::TrialLog;
@@ -91,6 +92,9 @@ pub fn shared_search(
         .filter(|search| !search.keeps_member()))
 }
 
+/// How often a search whose result is its own member keeps a save point (at most).
+const SAVE_POINT_EVERY: Duration = Duration::from_secs(120);
+
 /// Where results folder `dir` keeps the shared search of `run`.
 pub fn search_path(dir: &Path, run: &RunConfig) -> PathBuf {
     dir.join(SEARCH_DIR)
@@ -156,6 +160,7 @@ fn member_search(
     run: &RunConfig,
     dataset: &dyn Dataset,
     env: &RunEnv,
+    cache: Option<&Path>,
     mut search: Box<dyn mtl_methods::search::WeightSearch>,
     baselines: &Baselines,
 ) -> Result<(TrainedRun, SearchRecord)> {
@@ -169,6 +174,11 @@ fn member_search(
         run.seed,
     )
     .with_baselines(baselines.clone());
+    // The population continues from its last save point, if it was cut before.
+    if let Some(dir) = cache {
+        let path = crate::save_point::path(dir, run);
+        backend = backend.with_save_points(SavePoints::new(path, run, SAVE_POINT_EVERY)?);
+    }
     let outcome = search.run(&mut backend, run.seed)?;
     let member = outcome.member.ok_or_else(|| {
         Error::Internal(format!("the search of {} kept no member", run.method.name))
@@ -195,7 +205,7 @@ pub fn train_cell(
         if search.keeps_member() {
             // The run is the search's member: its time is the whole population's.
             let clock = RunClock::start(env.workers);
-            let (done, found) = member_search(run, dataset, env, search, baselines)?;
+            let (done, found) = member_search(run, dataset, env, cache, search, baselines)?;
             let model = ModelSpec::parse(&run.model)?;
             let found = SearchRecord {
                 wall_s: None,

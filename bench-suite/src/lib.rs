@@ -24,6 +24,7 @@ pub mod plan;
 pub mod population;
 pub mod progress;
 pub mod results_dir;
+pub mod save_point;
 pub mod search;
 pub mod selection;
 pub mod slurm;

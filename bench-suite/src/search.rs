@@ -11,6 +11,7 @@ use mtl_methods::{Diagnostics, GradSource, Method, Needs, StepInput, Update, Wei
 
 use crate::config::TrainConfig;
 use crate::model::ModelSpec;
+use crate::save_point::SavePoints;
 use crate::trainer::Session;
 use crate::trial_log::{Trial, TrialLog};
 
@@ -40,6 +41,10 @@ pub struct SessionBackend<'a> {
     trained: usize,
     /// Whether a refusal to stack members was reported (once per search).
     stack_refused: bool,
+    /// Where the search's save points go (searches that keep them: PBT).
+    save_points: Option<SavePoints>,
+    /// Steps trained in this process ([`SessionBackend::steps_trained_here`]).
+    steps_here: u64,
 }
 
 impl<'a> SessionBackend<'a> {
@@ -68,6 +73,8 @@ impl<'a> SessionBackend<'a> {
             replayed: Default::default(),
             trained: 0,
             stack_refused: false,
+            save_points: None,
+            steps_here: 0,
         }
     }
 
@@ -79,6 +86,12 @@ impl<'a> SessionBackend<'a> {
             self.reference = log.reference().cloned();
         }
         self.trial_log = Some(log);
+        self
+    }
+
+    /// Keeps the search's save points ([`crate::save_point`]) and starts from the last one.
+    pub fn with_save_points(mut self, points: SavePoints) -> Self {
+        self.save_points = Some(points);
         self
     }
 
@@ -118,11 +131,19 @@ impl<'a> SessionBackend<'a> {
         train: impl FnOnce(&mut Session<'a>) -> mtl_methods::Result<T>,
     ) -> mtl_methods::Result<T> {
         let s = self.member(member)?;
-        let before = s.encoder_backward();
+        let before = (s.encoder_backward(), s.steps_done());
         let out = train(s);
-        let spent = self.member(member)?.encoder_backward() - before;
-        self.encoder_backward += spent;
+        let s = self.member(member)?;
+        let spent = (s.encoder_backward() - before.0, s.steps_done() - before.1);
+        self.encoder_backward += spent.0;
+        self.steps_here += spent.1;
         out
+    }
+
+    /// Training steps taken in this process over all members: those replayed from a trial log
+    /// or restored from a save point are not counted.
+    pub fn steps_trained_here(&self) -> u64 {
+        self.steps_here
     }
 
     fn member(&mut self, i: usize) -> mtl_methods::Result<&mut Session<'a>> {
@@ -381,6 +402,7 @@ impl SearchBackend for SessionBackend<'_> {
             match result {
                 Ok((steps, backward)) => {
                     self.encoder_backward += backward;
+                    self.steps_here += steps;
                     self.log_trial(m)?;
                     taken.insert(m, steps);
                 }
@@ -506,6 +528,47 @@ impl SearchBackend for SessionBackend<'_> {
         }
         self.replayed.remove(&member);
     }
+
+    fn save_point(&mut self, state: &serde_json::Value) -> mtl_methods::Result<()> {
+        let Some(points) = &mut self.save_points else {
+            return Ok(());
+        };
+        if !points.due() {
+            return Ok(());
+        }
+        let members = self
+            .members
+            .iter()
+            .map(|m| m.as_ref().map(Session::state).transpose())
+            .collect::<crate::Result<Vec<_>>>();
+        let weights = self.weights.iter().map(|w| w.as_slice().to_vec()).collect();
+        lift(members.and_then(|m| points.write(state, self.encoder_backward, weights, m)))
+    }
+
+    fn restore_point(&mut self) -> mtl_methods::Result<Option<serde_json::Value>> {
+        let Some(points) = &self.save_points else {
+            return Ok(None);
+        };
+        let Some(point) = lift(points.read(self.members.len()))? else {
+            return Ok(None);
+        };
+        for (slot, saved) in self.members.iter_mut().zip(point.members) {
+            match (slot.as_mut(), saved) {
+                (Some(session), Some(state)) => lift(session.resume_from(state))?,
+                (_, None) => *slot = None,
+                (None, Some(_)) => {
+                    return Err(internal("a saved member was not spawned again".into()))
+                }
+            }
+        }
+        self.weights = point
+            .weights
+            .into_iter()
+            .map(Weights::simplex)
+            .collect::<mtl_methods::Result<_>>()?;
+        self.encoder_backward = point.encoder_backward;
+        Ok(Some(point.search))
+    }
 }
 
 #[cfg(test)]
@@ -517,6 +580,7 @@ mod tests {
     use mtl_methods::tuned::{Strategy, TunedConfig};
 
     use crate::trial_log::TrialLog;
+    use std::time::Duration;
 
     fn dataset(scales: Vec<f64>) -> SyntheticLinear {
         dataset_of_dim(8, scales)
@@ -752,6 +816,42 @@ mod tests {
         // A PBT population (members from different seeds) falls back to side by side and
         // gives exactly the unstacked search.
         assert_eq!(pbt_search(&mut stacked(4)), pbt_search(&mut stacked(0)));
+    }
+
+    #[test]
+    fn a_pbt_search_continues_from_its_save_point_as_if_never_cut() {
+        let ds = dataset(vec![1.0, 3.0]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cell.population.json");
+        // Save points at most once an hour: the only one written is the first round's.
+        let saving = || {
+            let points = SavePoints::new(path.clone(), &"pbt", Duration::from_secs(3600));
+            backend(&ds, "mlp-xs", 3).with_save_points(points.unwrap())
+        };
+        let mut plain = backend(&ds, "mlp-xs", 3);
+        let uncut = pbt_search(&mut plain);
+        let mut first = saving();
+        assert_eq!(pbt_search(&mut first), uncut, "saving changes nothing");
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let rounds = saved["search"]["search"]["rounds"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(rounds, 1, "24 steps in rounds of 8: saved after the first");
+        assert_eq!(saved["search"]["budget"]["steps"], 4 * 8);
+        // A search cut after that point starts from it: it trains two rounds, not three,
+        // and ends as the uncut one, budget and backward passes included.
+        let mut resumed = saving();
+        assert_eq!(pbt_search(&mut resumed), uncut);
+        assert_eq!(resumed.encoder_backward(), plain.encoder_backward());
+        assert_eq!(plain.steps_trained_here(), 4 * 24);
+        assert_eq!(resumed.steps_trained_here(), 4 * 16);
+        // A save point of another search is set aside, and the search starts over.
+        let other = SavePoints::new(path.clone(), &"another", Duration::ZERO).unwrap();
+        let mut fresh = backend(&ds, "mlp-xs", 3).with_save_points(other);
+        assert_eq!(pbt_search(&mut fresh), uncut);
+        assert!(path.with_extension("json.unused").exists());
     }
 
     #[test]

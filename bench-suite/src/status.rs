@@ -94,7 +94,11 @@ pub fn folder_status(dir: &Path) -> Result<FolderStatus> {
             Some(r) => CellState::Done(r.status.summary()),
             None => match read_holder(&claim_path(dir, &id))? {
                 Some(holder) => CellState::Claimed(holder),
-                None if checkpoint::path(dir, &run).exists() => CellState::Stopped,
+                None if checkpoint::path(dir, &run).exists()
+                    || crate::save_point::path(dir, &run).exists() =>
+                {
+                    CellState::Stopped
+                }
                 None => match events.get(&id).map(|(e, d)| (e.as_str(), d)) {
                     Some(("failed", message)) => CellState::Failed(message.clone()),
                     Some(("start", _)) => CellState::Started,

@@ -67,6 +67,19 @@ pub trait SearchBackend {
     fn set_weights(&mut self, member: usize, weights: &Weights) -> Result<()>;
     /// Frees the member.
     fn release(&mut self, member: usize);
+    /// Keeps a point the search can continue from after an interruption: its own `state`
+    /// and the training of every live member. A search calls it only where nothing is in
+    /// flight (PBT: after a round's exploit step); the harness may skip a call (it saves at
+    /// most so often). The default keeps nothing.
+    fn save_point(&mut self, state: &serde_json::Value) -> Result<()> {
+        let _ = state;
+        Ok(())
+    }
+    /// The state of this search's last kept point, its members (spawned again, in the same
+    /// order, before this call) restored to their training there; `None` to start over.
+    fn restore_point(&mut self) -> Result<Option<serde_json::Value>> {
+        Ok(None)
+    }
 }
 
 /// Compute spent by a search, for budget-fair tables.
@@ -195,6 +208,22 @@ impl SearchBackend for Metered<'_> {
     }
     fn release(&mut self, member: usize) {
         self.inner.release(member)
+    }
+    /// Keeps the budget spent so far beside the search's state.
+    fn save_point(&mut self, state: &serde_json::Value) -> Result<()> {
+        self.inner
+            .save_point(&serde_json::json!({ "search": state, "budget": self.budget }))
+    }
+    fn restore_point(&mut self) -> Result<Option<serde_json::Value>> {
+        let Some(mut saved) = self.inner.restore_point()? else {
+            return Ok(None);
+        };
+        self.budget = serde_json::from_value(saved["budget"].take()).map_err(|e| {
+            crate::Error::InvalidState {
+                message: format!("a search's save point has no budget: {e}"),
+            }
+        })?;
+        Ok(Some(saved["search"].take()))
     }
 }
 

@@ -351,6 +351,20 @@ fn perturb(w: &Weights, sigma: f64, rng: &mut rand_chacha::ChaCha8Rng) -> Weight
     Weights::normalized(&scaled).unwrap_or_else(|_| w.clone())
 }
 
+/// PBT's own state between rounds: what a save point keeps of it.
+#[derive(Serialize, Deserialize)]
+struct PbtState {
+    /// Steps each member has trained.
+    done: u64,
+    weights: Vec<Vec<f64>>,
+    /// Per member, the weight schedule of its lineage: (first step, weights) entries.
+    lineage: Vec<Vec<serde_json::Value>>,
+    rounds: Vec<serde_json::Value>,
+    scores: Vec<Option<f64>>,
+    /// The search rng's position (its seed is the search's), as a decimal string.
+    rng_word_pos: String,
+}
+
 fn pbt(
     config: &TunedConfig,
     backend: &mut dyn SearchBackend,
@@ -374,13 +388,37 @@ fn pbt(
     let schedule = backend.schedule_steps();
     let replace = ((p as f64 * config.truncation).floor() as usize).max(1);
     let mut rounds = Vec::new();
-    // Per member, the weight schedule of its lineage: (first step, weights) entries.
     let mut lineage: Vec<Vec<serde_json::Value>> = weights
         .iter()
         .map(|w| vec![json!({ "from_step": 0, "weights": w.as_slice() })])
         .collect();
     let mut done = 0;
     let mut scores = vec![f64::INFINITY; p];
+    if let Some(saved) = backend.restore_point()? {
+        let bad = |message: String| Error::InvalidState { message };
+        let state: PbtState = serde_json::from_value(saved)
+            .map_err(|e| bad(format!("a PBT save point does not parse: {e}")))?;
+        if state.weights.len() != p || state.scores.len() != p || state.lineage.len() != p {
+            return Err(bad(format!("a PBT save point holds another population size than {p}")));
+        }
+        done = state.done;
+        weights = state
+            .weights
+            .iter()
+            .map(|w| Weights::simplex(w.clone()))
+            .collect::<Result<_>>()?;
+        for (&m, w) in members.iter().zip(&weights) {
+            backend.set_weights(m, w)?;
+        }
+        lineage = state.lineage;
+        rounds = state.rounds;
+        scores = state.scores.iter().map(|s| s.unwrap_or(f64::INFINITY)).collect();
+        let pos = state
+            .rng_word_pos
+            .parse()
+            .map_err(|e| bad(format!("a PBT save point's rng position: {e}")))?;
+        rng.set_word_pos(pos);
+    }
     while done < schedule {
         let chunk = config.ready.min(schedule - done);
         backend.train_many(&members, chunk)?;
@@ -410,6 +448,18 @@ fn pbt(
             "weights": weights.iter().map(|w| w.as_slice().to_vec()).collect::<Vec<_>>(),
             "exploit": events,
         }));
+        if done < schedule {
+            let state = PbtState {
+                done,
+                weights: weights.iter().map(|w| w.as_slice().to_vec()).collect(),
+                lineage: lineage.clone(),
+                rounds: rounds.clone(),
+                scores: scores.iter().map(|s| s.is_finite().then_some(*s)).collect(),
+                rng_word_pos: rng.get_word_pos().to_string(),
+            };
+            let state = serde_json::to_value(state).expect("PBT state serialises");
+            backend.save_point(&state)?;
+        }
     }
     let keep = config.pbt_result == PbtResult::Member;
     let best: Vec<f64> = members

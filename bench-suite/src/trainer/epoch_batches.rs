@@ -55,8 +55,11 @@ impl Deref for BatchRef {
 /// it.
 #[derive(Default)]
 pub(crate) struct EpochCache {
-    built: Option<((usize, usize, u64), Arc<Vec<Batch>>)>,
+    built: Option<(EpochKey, Arc<Vec<Batch>>)>,
 }
+
+/// What determines an epoch's batches: the epoch, the batch size and the run seed.
+type EpochKey = (usize, usize, u64);
 
 impl EpochCache {
     /// The training batches of `epoch` at `batch_size` under `seed`: the cached ones if they

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use candle_core::Tensor;
 use mtl_datasets::Split;
-use mtl_reports::record::{EpochLog, GradDiagnostics};
+use mtl_reports::record::{EpochLog, GradDiagnostics, RunStatus};
 
 use super::epoch_batches::EpochBatches;
 use super::weights::WeightsTracker;
@@ -18,7 +18,8 @@ use crate::Result;
 
 /// A session's training state at a step boundary: everything [`Session::resume_from`] needs
 /// to go on exactly as if it had never stopped. What a fresh session recomputes
-/// deterministically (the initial model's validation score, the scorer) is not kept.
+/// deterministically (the scorer) is not kept; the initial score is, since a PBT member
+/// takes over its lineage's.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct SessionState {
     step: u64,
@@ -44,6 +45,13 @@ pub struct SessionState {
     optimizer: optim::OptimizerState,
     method: serde_json::Value,
     method_params: Option<optim::OptimizerState>,
+    /// How the run stands (`None` in checkpoints written before it was kept: training).
+    #[serde(default)]
+    status: Option<RunStatus>,
+    /// The initial model's selection score, which a PBT member takes over from the lineage
+    /// it copies (`None` in older checkpoints: the session's own, recomputed).
+    #[serde(default)]
+    initial_score: Option<f64>,
 }
 
 fn flat(tensors: &[Tensor]) -> Result<Vec<Vec<f32>>> {
@@ -89,6 +97,8 @@ impl Session<'_> {
                 .as_ref()
                 .map(MethodParams::save)
                 .transpose()?,
+            status: Some(self.status.clone()),
+            initial_score: self.initial_score.is_finite().then_some(self.initial_score),
         })
     }
 
@@ -116,6 +126,10 @@ impl Session<'_> {
         );
         self.optimizer.load(state.optimizer)?;
         self.step = state.step;
+        self.status = state.status.unwrap_or(RunStatus::Completed);
+        if let Some(score) = state.initial_score {
+            self.initial_score = score;
+        }
         self.epoch = state.epoch;
         self.epoch_steps = state.epoch_steps;
         self.loss_sum = state.loss_sum;
