@@ -8,7 +8,9 @@
 //! counters and epoch logs) and the cell's canonical configuration, which must match for it
 //! to be used. A checkpoint that does not parse or does not match is set aside with a
 //! warning and the run starts over: it is a shortcut, never the only copy of a result.
-//! Runs that train through a weight search (`tuned`, `autoscale` full) are not checkpointed.
+//! Runs that train through a weight search (`tuned`, `autoscale` full) are not checkpointed;
+//! their searches keep their own: trial logs (grid, random: [`crate::trial_log`]) and save
+//! points (PBT keeping its member: [`crate::save_point`]).
 
 use std::path::{Path, PathBuf};
 
