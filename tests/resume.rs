@@ -40,6 +40,13 @@ fn slow(epochs: usize) -> String {
         .replace("train = 64", "train = 256")
 }
 
+/// The files in `dir` (none if it does not exist).
+fn files_in(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default()
+}
+
 /// Each cell's count of journal completions (`done`, or `recovered` for a record whose writer
 /// died between the rename and the journal line).
 fn completions(dir: &Path) -> BTreeMap<String, usize> {
@@ -561,9 +568,7 @@ fn runs_stopped_at_step_boundaries_resume_from_checkpoints_to_the_uninterrupted_
         records_without_timing(&w.join("cut")),
         records_without_timing(&w.join("whole"))
     );
-    let left: Vec<_> = std::fs::read_dir(w.join("cut").join("checkpoints"))
-        .map(|d| d.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
+    let left = files_in(&w.join("cut").join("checkpoints"));
     assert!(left.is_empty(), "checkpoints left: {left:?}");
 }
 
@@ -654,9 +659,7 @@ fn a_weight_search_cut_by_sigint_continues_from_its_finished_trials() {
     let mut stopped_in_search = 0;
     let stops = sweep_stopping_at(&w, "grid.toml", "sigint@100", 10, || {
         // Stopped inside the search: `status` counts the trials it will not train again.
-        let logs: Vec<_> = std::fs::read_dir(w.join("cut").join("searches"))
-            .map(|d| d.map(|e| e.unwrap().path()).collect())
-            .unwrap_or_default();
+        let logs = files_in(&w.join("cut").join("searches"));
         if let Some(log) = logs
             .iter()
             .find(|p| p.extension().is_some_and(|e| e == "trials"))
@@ -719,9 +722,7 @@ fn a_pbt_population_cut_by_sigint_continues_from_its_save_point() {
         .expect_code(0);
     let mut stopped_with_save_point = 0;
     let stops = sweep_stopping_at(&w, "pbt.toml", "sigint@50", 30, || {
-        let points: Vec<_> = std::fs::read_dir(w.join("cut").join("checkpoints"))
-            .map(|d| d.map(|e| e.unwrap().path()).collect())
-            .unwrap_or_default();
+        let points = files_in(&w.join("cut").join("checkpoints"));
         if points
             .iter()
             .any(|p| p.to_string_lossy().ends_with(".population.json"))
@@ -739,8 +740,6 @@ fn a_pbt_population_cut_by_sigint_continues_from_its_save_point() {
         records_without_timing(&w.join("cut")),
         records_without_timing(&w.join("whole"))
     );
-    let left: Vec<_> = std::fs::read_dir(w.join("cut").join("checkpoints"))
-        .map(|d| d.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
+    let left = files_in(&w.join("cut").join("checkpoints"));
     assert!(left.is_empty(), "save points left: {left:?}");
 }
