@@ -729,6 +729,11 @@ fn a_pbt_population_cut_by_sigint_continues_from_its_save_point() {
         {
             let status = w.run(&["status", "cut"]).expect_code(0).stdout();
             assert!(status.contains("1 stopped"), "{status}");
+            assert!(
+                status
+                    .contains("stopped in its PBT population (continues from its last save point)"),
+                "{status}"
+            );
             stopped_with_save_point += 1;
         }
     });

@@ -19,8 +19,9 @@ pub enum CellState {
     Done(String),
     /// A claim file: who holds it.
     Claimed(Holder),
-    /// A checkpoint and no claim: stopped at a step boundary, resumes from it.
-    Stopped,
+    /// A checkpoint or a search's save point and no claim: stopped, resumes from it (the
+    /// text says which).
+    Stopped(&'static str),
     /// The journal's last event for the cell is a failure, with its message.
     Failed(String),
     /// The journal's last event for the cell is its start: training now, or interrupted
@@ -94,11 +95,12 @@ pub fn folder_status(dir: &Path) -> Result<FolderStatus> {
             Some(r) => CellState::Done(r.status.summary()),
             None => match read_holder(&claim_path(dir, &id))? {
                 Some(holder) => CellState::Claimed(holder),
-                None if checkpoint::path(dir, &run).exists()
-                    || crate::save_point::path(dir, &run).exists() =>
-                {
-                    CellState::Stopped
+                None if checkpoint::path(dir, &run).exists() => {
+                    CellState::Stopped("stopped at a step boundary")
                 }
+                None if crate::save_point::path(dir, &run).exists() => CellState::Stopped(
+                    "stopped in its PBT population (continues from its last save point)",
+                ),
                 None => match events.get(&id).map(|(e, d)| (e.as_str(), d)) {
                     Some(("failed", message)) => CellState::Failed(message.clone()),
                     Some(("start", _)) => CellState::Started,
@@ -125,7 +127,7 @@ impl FolderStatus {
                 CellState::Done(_) => 0,
                 CellState::Claimed(_) => 1,
                 CellState::Started => 2,
-                CellState::Stopped => 3,
+                CellState::Stopped(_) => 3,
                 CellState::Failed(_) => 4,
                 CellState::Missing => 5,
             }] += 1;
@@ -155,7 +157,7 @@ impl fmt::Display for FolderStatus {
                 CellState::Started => {
                     "started: training, or interrupted without a checkpoint".into()
                 }
-                CellState::Stopped => "stopped at a step boundary".into(),
+                CellState::Stopped(how) => (*how).into(),
                 CellState::Failed(message) => format!("failed: {message}"),
                 CellState::Missing => "missing".into(),
             };
