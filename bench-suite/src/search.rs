@@ -813,9 +813,24 @@ mod tests {
         for (a, s) in scores(&alone).iter().zip(scores(&stacked_outcome)) {
             assert!((a - s).abs() <= 1e-5 * a.abs(), "{a} vs {s}");
         }
-        // A PBT population (members from different seeds) falls back to side by side and
-        // gives exactly the unstacked search.
-        assert_eq!(pbt_search(&mut stacked(4)), pbt_search(&mut stacked(0)));
+        // A PBT population (members from different seeds, a batch each) stacks too: the same
+        // exploit decisions and budget, scores equal up to rounding.
+        let ((w, score, history, budget), (w0, score0, history0, budget0)) =
+            (pbt_search(&mut stacked(4)), pbt_search(&mut stacked(0)));
+        assert_eq!((w, &budget), (w0, &budget0));
+        assert!(
+            (score - score0).abs() <= 1e-5 * score0.abs(),
+            "{score} vs {score0}"
+        );
+        let rounds = |h: &serde_json::Value| -> Vec<(serde_json::Value, serde_json::Value)> {
+            h["rounds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| (r["weights"].clone(), r["exploit"].clone()))
+                .collect()
+        };
+        assert_eq!(rounds(&history), rounds(&history0));
     }
 
     #[test]

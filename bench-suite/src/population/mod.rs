@@ -1,10 +1,12 @@
 //! Weight-search members trained as one stacked model (`[train] stack_members = P`).
 //!
-//! A grid or random search trains its candidates from one initialisation on one batch
-//! order; only their weights λ differ. Up to P of them then train in lock step as one
-//! [`StackedMlp`]: the sessions share each epoch's list of batches (each keeps its own
-//! cursor, epochs and logs), and each step computes every member's losses and gradients in
-//! one pass and updates all parameters at once. At every epoch's end the members' parameters
+//! A weight search trains members of one architecture at the same step: a grid or random
+//! search from one initialisation on one batch order (only their weights λ differ), a PBT
+//! population from one seed per member. Up to P of them train in lock step as one
+//! [`StackedMlp`]: each session keeps its own cursor, epochs and logs (members on one seed
+//! share each epoch's list of batches, and the stack's first layer is then one product for
+//! all), and each step computes every member's losses and gradients in one pass and updates
+//! all parameters at once. At every epoch's end the members' parameters
 //! go back into their sessions, which validate, log and select checkpoints as usual; at the
 //! end of the call the optimiser state goes back too, so a member can be scored, copied,
 //! checkpointed or trained on alone.
@@ -28,7 +30,7 @@ use crate::Result;
 
 mod stacked_mlp;
 
-use stacked_mlp::StackedMlp;
+use stacked_mlp::{MemberBatch, StackedMlp};
 
 /// Why `sessions` cannot train as one stacked model, if they cannot.
 pub(crate) fn why_not_stacked(sessions: &[&Session<'_>]) -> Option<String> {
@@ -41,9 +43,6 @@ pub(crate) fn why_not_stacked(sessions: &[&Session<'_>]) -> Option<String> {
     }
     if !first.model().params()[0].var.device().is_cpu() {
         return Some("stacked members train on the CPU only".into());
-    }
-    if sessions.iter().any(|s| s.seed() != first.seed()) {
-        return Some("members start from different seeds, so their batches differ".into());
     }
     if sessions
         .iter()
@@ -92,10 +91,25 @@ pub(crate) fn train_stacked(
             break;
         };
         let t0 = Instant::now();
-        let [group] = &batch.groups[..] else {
+        // One input group per batch, and as many rows for every member; one batch for all
+        // where the members share a seed.
+        let shared_seed = sessions.iter().all(|s| s.seed() == sessions[0].seed());
+        let inputs: Option<Vec<MemberBatch<'_>>> = batches
+            .iter()
+            .take(if shared_seed { 1 } else { batches.len() })
+            .map(|b| match b.as_deref().map(|b| &b.groups[..]) {
+                Some([g]) if g.rows == batch.groups[0].rows => Some(MemberBatch {
+                    x: &g.x,
+                    targets: &g.targets,
+                }),
+                _ => None,
+            })
+            .collect();
+        let Some(inputs) = inputs else {
             return stop_stacking(&stack, sessions, &batches).map(|()| taken + 1);
         };
-        let losses = match stack.forward_backward(&group.x, group.rows, &group.targets, weights)? {
+        let rows = batch.groups[0].rows;
+        let losses = match stack.forward_backward(rows, &inputs, weights)? {
             Ok(losses) => losses,
             Err(_) => return stop_stacking(&stack, sessions, &batches).map(|()| taken + 1),
         };

@@ -74,13 +74,25 @@ struct Member<'a> {
     dz1: &'a mut [f32],
 }
 
-/// The shared inputs of a step, read by every member.
+/// What one member trains on in a step: inputs (`rows × inputs`) and targets by task.
+pub(crate) struct MemberBatch<'a> {
+    pub(crate) x: &'a [f32],
+    pub(crate) targets: &'a [(usize, Targets)],
+}
+
+/// The inputs of a step, read by every member: one batch for all, or one per member.
 struct Shared<'a> {
-    x: &'a [f32],
+    batches: &'a [MemberBatch<'a>],
     rows: usize,
     a1: &'a [f32],
     z1: &'a [f32],
-    targets: &'a [(usize, Targets)],
+}
+
+impl Shared<'_> {
+    /// Member `p`'s batch.
+    fn batch(&self, p: usize) -> &MemberBatch<'_> {
+        &self.batches[if self.batches.len() == 1 { 0 } else { p }]
+    }
 }
 
 impl StackedMlp {
@@ -218,22 +230,23 @@ impl StackedMlp {
             .collect()
     }
 
-    /// Forward and backward pass of every member on one batch: inputs `x` (`rows ×
-    /// inputs`, shared) and targets by task; member p's loss is Σ_k `lambda[p][k]` L_k.
-    /// Returns each member's per-task losses, or the first member whose loss was not
-    /// finite. The gradients wait in the stack for [`StackedMlp::update`].
-    pub(crate) fn forward_backward(
+    /// Forward and backward pass of every member on `rows` rows: one batch shared by all
+    /// members (members from one seed) or one per member; member p's loss is
+    /// Σ_k `lambda[p][k]` L_k. Returns each member's per-task losses, or the first member
+    /// whose loss was not finite. The gradients wait in the stack for [`StackedMlp::update`].
+    pub(crate) fn forward_backward<'b>(
         &mut self,
-        x: &[f32],
         rows: usize,
-        targets: &[(usize, Targets)],
+        batches: &[MemberBatch<'b>],
         lambda: &[Vec<f64>],
     ) -> Result<std::result::Result<Vec<Vec<f64>>, NonFiniteLoss>> {
         let (members, h, inputs, o) = (self.members, self.width, self.inputs, self.out_total());
-        if x.len() != rows * inputs || lambda.len() != members {
+        let fits = batches.iter().all(|b| b.x.len() == rows * inputs);
+        if !fits || !(batches.len() == 1 || batches.len() == members) || lambda.len() != members {
             return Err(Error::Internal(format!(
-                "stacked step: {} inputs for {rows} rows of {inputs}, {} weight vectors for {members} members",
-                x.len(),
+                "stacked step: {} batches (not all of {rows} rows of {inputs}) and {} weight \
+                 vectors for {members} members",
+                batches.len(),
                 lambda.len()
             )));
         }
@@ -250,24 +263,35 @@ impl StackedMlp {
         ] {
             buffer.resize(len, 0.0);
         }
-        // First layer, all members in one product: a₁ = x W₁ᵀ + b₁, z₁ = relu(a₁).
-        matmul(
-            (rows, ph, inputs),
-            &mut self.a1,
-            ph,
-            View {
-                data: x,
-                rs: inputs,
-                cs: 1,
-            },
-            View {
-                data: &self.params[0],
-                rs: 1,
-                cs: inputs,
-            },
-            false,
-            Threads::Pool,
-        );
+        // First layer, a₁ = x W₁ᵀ + b₁ and z₁ = relu(a₁), members side by side: one product
+        // for all on a shared batch, else one per member into its columns.
+        let w1 = |p: usize| View {
+            data: &self.params[0][p * h * inputs..],
+            rs: 1,
+            cs: inputs,
+        };
+        let x = |data: &'b [f32]| View {
+            data,
+            rs: inputs,
+            cs: 1,
+        };
+        if let [shared] = batches {
+            let dims = (rows, ph, inputs);
+            matmul(
+                dims,
+                &mut self.a1,
+                ph,
+                x(shared.x),
+                w1(0),
+                false,
+                Threads::Pool,
+            );
+        } else {
+            for (p, b) in batches.iter().enumerate() {
+                let (dims, a1) = ((rows, h, inputs), &mut self.a1[p * h..]);
+                matmul(dims, a1, ph, x(b.x), w1(p), false, Threads::Pool);
+            }
+        }
         for (a, z) in self.a1.chunks_mut(ph).zip(self.z1.chunks_mut(ph)) {
             for ((a, z), b) in a.iter_mut().zip(z.iter_mut()).zip(&self.params[1]) {
                 *a += b;
@@ -275,11 +299,10 @@ impl StackedMlp {
             }
         }
         let shared = Shared {
-            x,
+            batches,
             rows,
             a1: &self.a1,
             z1: &self.z1,
-            targets,
         };
         let [g0, g1, g2, g3, g4, g5] = &mut self.grads;
         let mut grads = [
@@ -427,7 +450,8 @@ impl Member<'_> {
         }
         self.dy.fill(0.0);
         let mut losses = vec![0.0; l.outputs.len()];
-        for (t, targets) in s.targets {
+        let batch = s.batch(p);
+        for (t, targets) in batch.targets {
             losses[*t] = task_loss(
                 l.losses[*t],
                 (l.offsets[*t], l.outputs[*t], o),
@@ -471,7 +495,7 @@ impl Member<'_> {
             g_w1,
             l.inputs,
             view(self.dz1, 1, h),
-            view(s.x, l.inputs, 1),
+            view(batch.x, l.inputs, 1),
         );
         column_sums(self.dz1, h, g_b1);
         losses

@@ -11,6 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::*;
+use crate::config::TrainConfig;
 use crate::model::ModelSpec;
 use crate::trainer::TrainedRun;
 
@@ -72,27 +73,34 @@ fn lambdas() -> Vec<Vec<f64>> {
     weights().iter().map(|w| w.as_slice().to_vec()).collect()
 }
 
-fn sessions<'a>(ds: &'a Loaded, train: &TrainConfig) -> Vec<Session<'a>> {
+/// The three members, from `seeds` (one seed: one initialisation and batch order for all).
+fn sessions<'a>(ds: &'a Loaded, train: &TrainConfig, seeds: [u64; 3]) -> Vec<Session<'a>> {
     let spec = ModelSpec::parse("mlp-w12").unwrap();
     weights()
         .into_iter()
-        .map(|w| {
+        .zip(seeds)
+        .map(|(w, seed)| {
             let method = Box::new(FixedWeights::new(w));
-            Session::new(ds, &spec, method, train, 7, &Device::Cpu).unwrap()
+            Session::new(ds, &spec, method, train, seed, &Device::Cpu).unwrap()
         })
         .collect()
 }
 
 /// Each member trained alone, and the same members stacked (in calls of `chunk` steps).
-fn both(ds: &Loaded, train: &TrainConfig, chunk: u64) -> (Vec<TrainedRun>, Vec<TrainedRun>) {
-    let alone = sessions(ds, train)
+fn both(
+    ds: &Loaded,
+    train: &TrainConfig,
+    chunk: u64,
+    seeds: [u64; 3],
+) -> (Vec<TrainedRun>, Vec<TrainedRun>) {
+    let alone = sessions(ds, train, seeds)
         .into_iter()
         .map(|mut s| {
             s.train_steps(s.total_steps(), &mut || {}).unwrap();
             s.finish().unwrap()
         })
         .collect();
-    let mut stacked = sessions(ds, train);
+    let mut stacked = sessions(ds, train, seeds);
     let total = stacked[0].total_steps();
     let refs: Vec<&Session<'_>> = stacked.iter().collect();
     assert_eq!(why_not_stacked(&refs), None);
@@ -169,7 +177,7 @@ fn stacked_members_train_as_they_would_alone() {
             ..Default::default()
         };
         // Calls of 5 steps cross epoch ends (7 steps each) and hand the state back between.
-        let (alone, stacked) = both(&ds, &train, 5);
+        let (alone, stacked) = both(&ds, &train, 5, [7; 3]);
         assert_runs_agree(&alone, &stacked);
         // The members differ from each other: the weights reach each member's own loss.
         assert_ne!(alone[1].test_loss, alone[2].test_loss);
@@ -184,7 +192,7 @@ fn a_member_that_meets_a_nan_diverges_as_it_would_alone() {
         batch_size: 32,
         ..Default::default()
     };
-    let (alone, stacked) = both(&ds, &train, 100);
+    let (alone, stacked) = both(&ds, &train, 100, [7; 3]);
     assert!(
         matches!(alone[0].status, RunStatus::Diverged { .. }),
         "{:?}",
@@ -194,15 +202,26 @@ fn a_member_that_meets_a_nan_diverges_as_it_would_alone() {
 }
 
 #[test]
-fn members_from_different_seeds_do_not_stack() {
+fn members_from_different_seeds_stack_with_a_batch_each() {
+    // PBT's members: own initialisations and batch orders, one product per member's first
+    // layer.
+    let ds = dataset(None);
+    let train = TrainConfig {
+        epochs: 2,
+        batch_size: 32,
+        ..Default::default()
+    };
+    let (alone, stacked) = both(&ds, &train, 5, [7, 8, 9]);
+    assert_runs_agree(&alone, &stacked);
+}
+
+#[test]
+fn members_at_different_steps_do_not_stack() {
     let ds = dataset(None);
     let train = TrainConfig::default();
-    let spec = ModelSpec::parse("mlp-w4").unwrap();
-    let member = |seed| {
-        let method = Box::new(FixedWeights::new(Weights::uniform(3)));
-        Session::new(&ds, &spec, method, &train, seed, &Device::Cpu).unwrap()
-    };
-    let (a, b) = (member(1), member(2));
-    let why = why_not_stacked(&[&a, &b]).unwrap();
-    assert!(why.contains("different seeds"), "{why}");
+    let mut members = sessions(&ds, &train, [1, 2, 3]);
+    members[0].train_steps(1, &mut || {}).unwrap();
+    let refs: Vec<&Session<'_>> = members.iter().collect();
+    let why = why_not_stacked(&refs).unwrap();
+    assert!(why.contains("different steps"), "{why}");
 }
