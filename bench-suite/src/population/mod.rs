@@ -3,7 +3,7 @@
 //! A weight search trains members of one architecture at the same step: a grid or random
 //! search from one initialisation on one batch order (only their weights λ differ), a PBT
 //! population from one seed per member. Up to P of them train in lock step as one
-//! [`StackedMlp`]: each session keeps its own cursor, epochs and logs (members on one seed
+//! `StackedMlp`: each session keeps its own cursor, epochs and logs (members on one seed
 //! share each epoch's list of batches, and the stack's first layer is then one product for
 //! all), and each step computes every member's losses and gradients in one pass and updates
 //! all parameters at once. At every epoch's end the members' parameters
@@ -12,7 +12,7 @@
 //! checkpointed or trained on alone.
 //!
 //! The members' records equal those of members trained one by one up to float rounding (see
-//! [`stacked_mlp`]). A member's `step_ms` is its share of the stacked step (the step's wall
+//! `stacked_mlp`). A member's `step_ms` is its share of the stacked step (the step's wall
 //! time over P). Where a step meets a non-finite loss, the members take that step on their
 //! own, so the diverged one is recorded as it would be alone, and the rest of the call trains
 //! them side by side.
