@@ -61,7 +61,7 @@ pub fn run_one(run: &RunConfig, device: &str, out: &Path) -> Result<RunDone> {
     let record = train_cell(run, data.as_ref(), &env, Some(out), &None, &mut || {})?;
     let path = mtl_reports::write_record_atomic(out, &record)?;
     checkpoint::remove(&checkpoint::path(out, run))?;
-    crate::save_point::remove(&crate::save_point::path(out, run))?;
+    checkpoint::remove(&crate::save_point::path(out, run))?;
     Ok(RunDone { record, path })
 }
 

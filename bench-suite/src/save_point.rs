@@ -123,12 +123,3 @@ pub fn path(results: &Path, run: &RunConfig) -> PathBuf {
         .join("checkpoints")
         .join(format!("{}.population.json", run.cell_id()))
 }
-
-/// Removes the save point at `path` once the cell's record is written; absent is fine.
-pub fn remove(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io("removing a search's save point", path)(e)),
-    }
-}

@@ -79,7 +79,9 @@ pub(crate) fn train_stacked(
         stack.load_member(p, &flat_params(s)?, &s.optimizer_state()?)?;
     }
     let mut config = train.clone();
-    // The members share a seed, so one list of each epoch's batches serves them all.
+    // Members on one seed (grid, random) share each epoch's list of batches and one batch per
+    // step; PBT's members each have their own.
+    let shared_seed = sessions.iter().all(|s| s.seed() == first.seed());
     let mut epochs = EpochCache::default();
     let mut taken = 0;
     while taken < steps {
@@ -91,9 +93,7 @@ pub(crate) fn train_stacked(
             break;
         };
         let t0 = Instant::now();
-        // One input group per batch, and as many rows for every member; one batch for all
-        // where the members share a seed.
-        let shared_seed = sessions.iter().all(|s| s.seed() == sessions[0].seed());
+        // One input group per batch, and as many rows for every member.
         let inputs: Option<Vec<MemberBatch<'_>>> = batches
             .iter()
             .take(if shared_seed { 1 } else { batches.len() })

@@ -357,7 +357,7 @@ impl Shared<'_> {
             return Err(e.into());
         }
         crate::checkpoint::remove(&crate::checkpoint::path(self.folder.path(), cell))?;
-        crate::save_point::remove(&crate::save_point::path(self.folder.path(), cell))?;
+        crate::checkpoint::remove(&crate::save_point::path(self.folder.path(), cell))?;
         let status = record.status.summary();
         self.folder.log("done", id, &status)?;
         tracing::info!(cell = %id, method = %cell.method.name, model = %cell.model, seed = cell.seed, "run finished");
