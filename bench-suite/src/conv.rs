@@ -6,10 +6,11 @@
 //! multiplied by the kernel matrix, pooled, biased and rectified, with its own backward
 //! pass). On other devices it is tensor expressions: every k × k patch gathered with one
 //! `index_select` (im2col) into a `(rows · positions) × (c_in · k²)` matrix, a matrix
-//! product, and pooling as a reshape and two `max` reductions. Activations are kept
-//! channels-last (`h, w, c`) between stages; a stage's input may be channels-first (`c, h,
-//! w`, the dataset's row layout) or channels-last. Kernels keep PyTorch's `(c_out, c_in, k,
-//! k)` layout. candle 0.11's own `max_pool2d` is not used: its backward multiplies the
+//! product, and pooling as a reshape and two `max` reductions. A stage's input and output
+//! rows are each channels-first (`c, h, w`, the dataset's row layout) or channels-last (`h,
+//! w, c`): the encoder keeps the first stage's output channels-first, so the second stage
+//! gathers runs of image rows, and flattens the second's channels-last. Kernels keep
+//! PyTorch's `(c_out, c_in, k, k)` layout. candle 0.11's own `max_pool2d` is not used: its backward multiplies the
 //! gradient of each window's maximum by 1/4 (and misaligns odd sizes), which the tests below
 //! pin.
 
@@ -26,41 +27,48 @@ pub(crate) struct ConvStage {
     /// The gather as a tensor, for the generic path.
     index: Tensor,
     geometry: Arc<StageGeometry>,
-    c_in: usize,
-    k: usize,
-    out: (usize, usize),
     /// Output side after pooling, `(height, width)`.
     pub(crate) pooled: (usize, usize),
 }
 
+/// How the values of one example are ordered in a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChannelOrder {
+    /// `c, h, w`.
+    First,
+    /// `h, w, c`.
+    Last,
+}
+
 impl ConvStage {
-    /// A stage over `c_in × h × w` inputs, `channels_first` giving the input row layout, with
-    /// `k × k` kernels. `None` when the input is too small for a pooled output.
+    /// A stage over `c_in × h × w` inputs laid out as `input`, with `k × k` kernels and
+    /// outputs laid out as `output`. `None` when the input is too small for a pooled output.
     pub(crate) fn new(
         (c_in, h, w): (usize, usize, usize),
-        channels_first: bool,
+        input: ChannelOrder,
         k: usize,
+        output: ChannelOrder,
         device: &Device,
     ) -> Result<Option<Self>> {
-        let (Some(oh), Some(ow)) = (h.checked_sub(k - 1), w.checked_sub(k - 1)) else {
+        let geometry = StageGeometry {
+            input: (c_in, h, w),
+            input_channels_first: input == ChannelOrder::First,
+            k,
+            output_channels_first: output == ChannelOrder::First,
+        };
+        let Some((oh, ow)) = geometry.out() else {
             return Ok(None);
         };
         if oh < 2 || ow < 2 {
             return Ok(None);
         }
-        let mut index = Vec::with_capacity(oh * ow * c_in * k * k);
+        let mut index = Vec::with_capacity(oh * ow * geometry.patch());
         for y in 0..oh {
             for x in 0..ow {
                 for c in 0..c_in {
                     for ky in 0..k {
                         for kx in 0..k {
-                            let (yy, xx) = (y + ky, x + kx);
-                            let at = if channels_first {
-                                (c * h + yy) * w + xx
-                            } else {
-                                (yy * w + xx) * c_in + c
-                            };
-                            index.push(at as u32);
+                            index.push(geometry.input_offset((y, x), (c, ky, kx)) as u32);
                         }
                     }
                 }
@@ -68,17 +76,9 @@ impl ConvStage {
         }
         let len = index.len();
         Ok(Some(Self {
-            index: Tensor::from_vec(index.clone(), len, device)?,
-            geometry: Arc::new(StageGeometry {
-                in_len: c_in * h * w,
-                index,
-                patch: c_in * k * k,
-                out: (oh, ow),
-            }),
-            c_in,
-            k,
-            out: (oh, ow),
-            pooled: (oh / 2, ow / 2),
+            index: Tensor::from_vec(index, len, device)?,
+            pooled: geometry.pooled(),
+            geometry: Arc::new(geometry),
         }))
     }
 
@@ -95,14 +95,23 @@ impl ConvStage {
         channel_mask: Option<&Tensor>,
     ) -> Result<Tensor> {
         let y = self.forward_on(x, w, b, x.device().is_cpu())?;
-        let Some(mask) = channel_mask else {
-            return Ok(y);
-        };
+        match channel_mask {
+            Some(mask) => self.mask(y, w.dim(0)?, mask),
+            None => Ok(y),
+        }
+    }
+
+    /// The stage's output `y` with each of its `c_out` channels multiplied by `mask`.
+    fn mask(&self, y: Tensor, c_out: usize, mask: &Tensor) -> Result<Tensor> {
         let rows = y.dim(0)?;
-        let c_out = w.dim(0)?;
         let positions = self.pooled.0 * self.pooled.1;
-        Ok(y.reshape((rows, positions, c_out))?
-            .broadcast_mul(&mask.reshape((1, 1, c_out))?)?
+        let (shape, mask_shape) = if self.geometry.output_channels_first {
+            ((rows, c_out, positions), (1, c_out, 1))
+        } else {
+            ((rows, positions, c_out), (1, 1, c_out))
+        };
+        Ok(y.reshape(shape)?
+            .broadcast_mul(&mask.reshape(mask_shape)?)?
             .reshape((rows, positions * c_out))?)
     }
 
@@ -117,25 +126,28 @@ impl ConvStage {
         }
         let rows = x.dim(0)?;
         let c_out = w.dim(0)?;
-        let patch = self.c_in * self.k * self.k;
-        let (oh, ow) = self.out;
+        let patch = self.geometry.patch();
+        let (out_h, out_w) = self.geometry.out().unwrap_or_default();
         let (ph, pw) = self.pooled;
+        let (oh, ow) = (2 * ph, 2 * pw);
         let y = x
             .index_select(&self.index, 1)?
-            .reshape((rows * oh * ow, patch))?
+            .reshape((rows * out_h * out_w, patch))?
             .matmul(&w.as_tensor().reshape((c_out, patch))?.t()?)?
             .broadcast_add(b.as_tensor())?
-            .reshape((rows, oh, ow, c_out))?;
-        let y = if (oh, ow) == (2 * ph, 2 * pw) {
+            .reshape((rows, out_h, out_w, c_out))?;
+        let y = if (out_h, out_w) == (oh, ow) {
             y
         } else {
-            y.narrow(1, 0, 2 * ph)?.narrow(2, 0, 2 * pw)?
+            y.narrow(1, 0, oh)?.narrow(2, 0, ow)?
         };
-        Ok(y.reshape((rows, ph, 2, pw, 2, c_out))?
-            .max(4)?
-            .max(2)?
-            .reshape((rows, ph * pw * c_out))?
-            .relu()?)
+        let pooled = y.reshape((rows, ph, 2, pw, 2, c_out))?.max(4)?.max(2)?;
+        let pooled = if self.geometry.output_channels_first {
+            pooled.permute((0, 3, 1, 2))?
+        } else {
+            pooled
+        };
+        Ok(pooled.reshape((rows, ph * pw * c_out))?.relu()?)
     }
 }
 
@@ -149,19 +161,29 @@ mod tests {
 
     /// candle's conv2d with bias, then `pool`, relu, permuted to channels-last.
     fn reference(x: &Tensor, w: &Var, b: &Var, pool: impl Fn(Tensor) -> Tensor) -> Tensor {
+        reference_in(ChannelOrder::Last, x, w, b, pool)
+    }
+
+    /// [`reference`] with rows in `order`.
+    fn reference_in(
+        order: ChannelOrder,
+        x: &Tensor,
+        w: &Var,
+        b: &Var,
+        pool: impl Fn(Tensor) -> Tensor,
+    ) -> Tensor {
         let c = w.dim(0).unwrap();
         let y = x
             .conv2d(w.as_tensor(), 0, 1, 1, 1)
             .unwrap()
             .broadcast_add(&b.as_tensor().reshape((1, c, 1, 1)).unwrap())
             .unwrap();
-        pool(y)
-            .relu()
-            .unwrap()
-            .permute((0, 2, 3, 1))
-            .unwrap()
-            .flatten_from(1)
-            .unwrap()
+        let y = pool(y).relu().unwrap();
+        let y = match order {
+            ChannelOrder::First => y,
+            ChannelOrder::Last => y.permute((0, 2, 3, 1)).unwrap(),
+        };
+        y.flatten_from(1).unwrap()
     }
 
     /// 2 × 2 max-pooling by reshape-and-max (candle 0.11's `max_pool2d` backward scales the
@@ -192,7 +214,15 @@ mod tests {
         // Odd 13 × 11 input: outputs 9 × 7, pooled 4 × 3 (floor), as max_pool2d.
         let x = var(&[3, 2, 13, 11], 1);
         let (w, b) = (var(&[4, 2, 5, 5], 2), var(&[4], 3));
-        let stage = ConvStage::new((2, 13, 11), true, 5, &dev).unwrap().unwrap();
+        let stage = ConvStage::new(
+            (2, 13, 11),
+            ChannelOrder::First,
+            5,
+            ChannelOrder::Last,
+            &dev,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(stage.pooled, (4, 3));
         let ours = stage
             .forward(&x.as_tensor().flatten_from(1).unwrap(), &w, &b, None)
@@ -220,18 +250,36 @@ mod tests {
             close(g_ours.get(v.as_tensor()).unwrap(), want);
             close(g_generic.get(v.as_tensor()).unwrap(), want);
         }
-        // A channels-last input gives the same result as its channels-first twin.
+        // A channels-last input gives the same result and gradients as its channels-first twin.
         let last = x
             .as_tensor()
             .permute((0, 2, 3, 1))
             .unwrap()
             .flatten_from(1)
             .unwrap();
-        let stage = ConvStage::new((2, 13, 11), false, 5, &dev)
+        let stage = ConvStage::new((2, 13, 11), ChannelOrder::Last, 5, ChannelOrder::Last, &dev)
             .unwrap()
             .unwrap();
-        close(&stage.forward(&last, &w, &b, None).unwrap(), &theirs);
-        assert!(ConvStage::new((1, 5, 5), true, 5, &dev).unwrap().is_none());
+        let from_last = stage.forward(&last, &w, &b, None).unwrap();
+        close(&from_last, &theirs);
+        let g_last = from_last
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for v in [&x, &w, &b] {
+            close(
+                g_last.get(v.as_tensor()).unwrap(),
+                g_theirs.get(v.as_tensor()).unwrap(),
+            );
+        }
+        assert!(
+            ConvStage::new((1, 5, 5), ChannelOrder::First, 5, ChannelOrder::Last, &dev)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
@@ -242,7 +290,15 @@ mod tests {
         let x = var(&[3, 2, 12, 12], 4);
         let (w, b) = (var(&[4, 2, 5, 5], 5), var(&[4], 6));
         let mask = Tensor::new(&[[1f32, 0.0, 0.0, 1.0]], &dev).unwrap();
-        let stage = ConvStage::new((2, 12, 12), true, 5, &dev).unwrap().unwrap();
+        let stage = ConvStage::new(
+            (2, 12, 12),
+            ChannelOrder::First,
+            5,
+            ChannelOrder::Last,
+            &dev,
+        )
+        .unwrap()
+        .unwrap();
         let ours = stage
             .forward(&x.as_tensor().flatten_from(1).unwrap(), &w, &b, Some(&mask))
             .unwrap();
@@ -264,6 +320,41 @@ mod tests {
             gb[1] == 0.0 && gb[2] == 0.0 && gb[0] != 0.0 && gb[3] != 0.0,
             "{gb:?}"
         );
+    }
+
+    #[test]
+    fn a_channels_first_output_holds_the_same_stage_in_c_h_w_order() {
+        let dev = Device::Cpu;
+        let x = var(&[3, 2, 13, 11], 14);
+        let (w, b) = (var(&[4, 2, 5, 5], 15), var(&[4], 16));
+        let rows = x.as_tensor().flatten_from(1).unwrap();
+        let stage = ConvStage::new(
+            (2, 13, 11),
+            ChannelOrder::First,
+            5,
+            ChannelOrder::First,
+            &dev,
+        )
+        .unwrap()
+        .unwrap();
+        let mask = Tensor::new(&[[1f32, 0.0, 1.0, 1.0]], &dev).unwrap();
+        let nchw = mask.reshape((1, 4, 1, 1)).unwrap();
+        let theirs = reference_in(ChannelOrder::First, x.as_tensor(), &w, &b, |y| {
+            pool_by_max(y.broadcast_mul(&nchw).unwrap())
+        });
+        let g_theirs = theirs.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        for kernels in [true, false] {
+            let ours = stage.forward_on(&rows, &w, &b, kernels).unwrap();
+            let ours = stage.mask(ours, 4, &mask).unwrap();
+            close(&ours, &theirs);
+            let g_ours = ours.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+            for v in [&x, &w, &b] {
+                close(
+                    g_ours.get(v.as_tensor()).unwrap(),
+                    g_theirs.get(v.as_tensor()).unwrap(),
+                );
+            }
+        }
     }
 
     /// Σ out² of a stage and its gradients with respect to input, kernel and bias.
@@ -288,7 +379,9 @@ mod tests {
         let dev = Device::Cpu;
         let x = var(&[2, 2 * 9 * 8], 7);
         let (w, b) = (var(&[3, 2, 3, 3], 8), var(&[3], 9));
-        let stage = ConvStage::new((2, 9, 8), true, 3, &dev).unwrap().unwrap();
+        let stage = ConvStage::new((2, 9, 8), ChannelOrder::First, 3, ChannelOrder::Last, &dev)
+            .unwrap()
+            .unwrap();
         let (_, grads) = loss_and_grads(&stage, &x, &w, &b);
         let loss_at = |v: &Var, i: usize, h: f32| {
             let mut values = v
@@ -327,7 +420,15 @@ mod tests {
         // candle 0.11's max_pool2d routes a quarter of each window's gradient: on an even
         // map its bias gradient is a quarter of ours. Pinned, so a fixed candle is noticed.
         let x = var(&[2, 2 * 10 * 10], 13);
-        let stage = ConvStage::new((2, 10, 10), true, 3, &dev).unwrap().unwrap();
+        let stage = ConvStage::new(
+            (2, 10, 10),
+            ChannelOrder::First,
+            3,
+            ChannelOrder::Last,
+            &dev,
+        )
+        .unwrap()
+        .unwrap();
         let (_, grads) = loss_and_grads(&stage, &x, &w, &b);
         let nchw = x.as_tensor().reshape((2, 2, 10, 10)).unwrap();
         let candle = reference(&nchw, &w, &b, |y| y.max_pool2d(2).unwrap());
@@ -347,7 +448,7 @@ mod tests {
         // 21 examples: groups of 4 with a short last one.
         let x = var(&[21, 3 * 12 * 12], 10);
         let (w, b) = (var(&[5, 3, 5, 5], 11), var(&[5], 12));
-        let stage = ConvStage::new((3, 12, 12), false, 5, &dev)
+        let stage = ConvStage::new((3, 12, 12), ChannelOrder::Last, 5, ChannelOrder::Last, &dev)
             .unwrap()
             .unwrap();
         let on = |threads: usize| {

@@ -2,15 +2,17 @@
 //! relu — as one candle custom op with its backward pass.
 //!
 //! Examples are processed in fixed groups of [`GROUP`] on rayon's pool. For each group the
-//! patches are gathered (im2col) into a scratch matrix that stays in cache, multiplied by the
-//! kernel matrix with `gemm` (the crate behind candle's CPU matmul), and the product is pooled
-//! straight away: bias and relu act on the pooled values only (a per-channel bias commutes
-//! with the window maximum), and the window that won is kept, one byte per output, for the
-//! backward pass. Nothing of size rows × positions × patch is ever materialised, which is what
-//! the earlier gather-then-matmul ops spent most of their time allocating, zeroing and paging
-//! in. The backward pass regathers each group's patches and makes two products per group:
-//! the kernel gradient (summed over groups in group order, so results do not depend on the
-//! thread count) and, when the input needs one, the patch gradient, scattered back (col2im).
+//! patches are gathered (im2col) into a scratch matrix that stays in cache, one row per patch
+//! entry and one column per output position, so the gather copies runs of an input row. The
+//! kernel matrix times that matrix (`gemm`, the crate behind candle's CPU matmul) gives the
+//! convolution channel by channel, and it is pooled straight away: bias and relu act on the
+//! pooled values only (a per-channel bias commutes with the window maximum), and the window
+//! that won is kept, one byte per output, for the backward pass. Nothing of size rows ×
+//! positions × patch is ever materialised. The backward pass regathers each group's patches
+//! and makes two products per group: the kernel gradient (summed over groups in group order,
+//! so results do not depend on the thread count) and, when the input needs one, the patch
+//! gradient, added back into the input (col2im) so that each input entry sums its
+//! contributions in the order of their output positions.
 //!
 //! The maximum of a window is its first maximum in row-major order; relu passes the gradient
 //! where its input is ≥ 0, as candle's relu does.
@@ -29,52 +31,158 @@ const GROUP: usize = 4;
 /// Route byte of an output whose relu input was negative (no gradient).
 const INACTIVE: u8 = 4;
 
-/// Shape of one stage: input width, patch gather, output grid and channels.
-#[derive(Debug)]
+/// Shape of one stage: input, kernel, output grid and the two activation layouts.
+#[derive(Debug, Clone)]
 pub(crate) struct StageGeometry {
-    /// Input values per example.
-    pub(crate) in_len: usize,
-    /// Source offset in an example's input of each patch entry, `positions × patch`.
-    pub(crate) index: Vec<u32>,
-    /// Entries per patch (`c_in · k²`).
-    pub(crate) patch: usize,
-    /// Convolution output height and width.
-    pub(crate) out: (usize, usize),
+    /// Input channels, height and width.
+    pub(crate) input: (usize, usize, usize),
+    /// Whether an input row is channels-first (`c, h, w`) rather than channels-last.
+    pub(crate) input_channels_first: bool,
+    /// Kernel side.
+    pub(crate) k: usize,
+    /// Whether an output row is channels-first (`c, h, w`) rather than channels-last.
+    pub(crate) output_channels_first: bool,
 }
 
 impl StageGeometry {
+    /// Input values per example.
+    pub(crate) fn in_len(&self) -> usize {
+        let (c, h, w) = self.input;
+        c * h * w
+    }
+
+    /// Entries per patch (`c_in · k²`), ordered `(c, ky, kx)` as PyTorch's kernels.
+    pub(crate) fn patch(&self) -> usize {
+        self.input.0 * self.k * self.k
+    }
+
+    /// Convolution output height and width (`None` when the kernel does not fit).
+    pub(crate) fn out(&self) -> Option<(usize, usize)> {
+        let (_, h, w) = self.input;
+        Some((h.checked_sub(self.k - 1)?, w.checked_sub(self.k - 1)?))
+    }
+
+    fn out_or_zero(&self) -> (usize, usize) {
+        self.out().unwrap_or((0, 0))
+    }
+
     fn positions(&self) -> usize {
-        self.out.0 * self.out.1
+        let (oh, ow) = self.out_or_zero();
+        oh * ow
     }
 
-    fn pooled(&self) -> usize {
-        (self.out.0 / 2) * (self.out.1 / 2)
+    /// Pooled output height and width.
+    pub(crate) fn pooled(&self) -> (usize, usize) {
+        let (oh, ow) = self.out_or_zero();
+        (oh / 2, ow / 2)
     }
 
-    /// Gathers the patches of `x` (`n` examples) into `cols` (`n · positions × patch`).
-    fn gather(&self, x: &[f32], cols: &mut Vec<f32>) {
-        let per_example = self.index.len();
-        cols.clear();
-        for example in x.chunks_exact(self.in_len) {
-            cols.extend(self.index.iter().map(|&i| example[i as usize]));
+    /// Offset in an example's input of patch entry `(c, ky, kx)` at output `(y, x)`.
+    pub(crate) fn input_offset(
+        &self,
+        (y, x): (usize, usize),
+        (c, ky, kx): (usize, usize, usize),
+    ) -> usize {
+        let (c_in, h, w) = self.input;
+        let (yy, xx) = (y + ky, x + kx);
+        if self.input_channels_first {
+            (c * h + yy) * w + xx
+        } else {
+            (yy * w + xx) * c_in + c
         }
-        debug_assert_eq!(cols.len(), x.len() / self.in_len * per_example);
     }
 
-    /// Calls `f(output, [conv offsets; 4])` for each pooled output of one example, with the
-    /// offsets (in `positions × c_out`) of its window in row-major order.
-    fn for_each_window(&self, c_out: usize, mut f: impl FnMut(usize, [usize; 4])) {
-        let (_, w) = self.out;
-        let mut out = 0;
-        for y in 0..self.out.0 / 2 {
-            for x in 0..w / 2 {
-                let a = (2 * y * w + 2 * x) * c_out;
-                let (b, d) = (a + c_out, a + w * c_out);
-                let e = d + c_out;
-                for ch in 0..c_out {
-                    f(out, [a + ch, b + ch, d + ch, e + ch]);
-                    out += 1;
+    /// Step in an example's input between neighbouring output columns.
+    fn input_step(&self) -> usize {
+        if self.input_channels_first {
+            1
+        } else {
+            self.input.0
+        }
+    }
+
+    /// Patch entry `j` as `(c, ky, kx)`.
+    fn entry(&self, j: usize) -> (usize, usize, usize) {
+        let k2 = self.k * self.k;
+        (j / k2, j % k2 / self.k, j % self.k)
+    }
+
+    /// Offset in an example's output of channel `ch` at pooled `(y, x)`.
+    fn output_offset(&self, c_out: usize, ch: usize, (y, x): (usize, usize)) -> usize {
+        let (ph, pw) = self.pooled();
+        if self.output_channels_first {
+            (ch * ph + y) * pw + x
+        } else {
+            (y * pw + x) * c_out + ch
+        }
+    }
+
+    /// Gathers the patches of `x` (`n` examples) into `cols`, `patch × (n · positions)`: row
+    /// `(c, ky, kx)`, column `(example, y, x)`.
+    fn gather(&self, x: &[f32], cols: &mut Vec<f32>) {
+        let in_len = self.in_len();
+        let n = x.len() / in_len;
+        let (oh, ow) = self.out_or_zero();
+        let m = n * oh * ow;
+        let step = self.input_step();
+        cols.resize(self.patch() * m, 0.0);
+        for (j, row) in cols.chunks_exact_mut(m).enumerate() {
+            let entry = self.entry(j);
+            for (example, row) in x.chunks_exact(in_len).zip(row.chunks_exact_mut(oh * ow)) {
+                for (y, dst) in row.chunks_exact_mut(ow).enumerate() {
+                    let src = &example[self.input_offset((y, 0), entry)..];
+                    if step == 1 {
+                        dst.copy_from_slice(&src[..ow]);
+                    } else {
+                        for (d, s) in dst.iter_mut().zip(src.iter().step_by(step)) {
+                            *d = *s;
+                        }
+                    }
                 }
+            }
+        }
+    }
+
+    /// Adds the patch gradients `dcols` (laid out as [`Self::gather`]'s matrix) into the input
+    /// gradient `dx` (`n × in_len`). Entries go in descending patch order, so every input
+    /// entry receives its contributions in ascending order of output position.
+    fn scatter_add(&self, dcols: &[f32], dx: &mut [f32]) {
+        let in_len = self.in_len();
+        let (oh, ow) = self.out_or_zero();
+        let m = dx.len() / in_len * oh * ow;
+        let step = self.input_step();
+        for (j, row) in dcols.chunks_exact(m).enumerate().rev() {
+            let entry = self.entry(j);
+            for (example, row) in dx.chunks_exact_mut(in_len).zip(row.chunks_exact(oh * ow)) {
+                for (y, src) in row.chunks_exact(ow).enumerate() {
+                    let dst = &mut example[self.input_offset((y, 0), entry)..];
+                    if step == 1 {
+                        for (d, s) in dst[..ow].iter_mut().zip(src) {
+                            *d += *s;
+                        }
+                    } else {
+                        for (d, s) in dst.iter_mut().step_by(step).zip(src) {
+                            *d += *s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Calls `f(output, window)` for each pooled output of channel `ch` of one example, in
+    /// row-major order: the output's offset in the example's output and the offsets of its
+    /// window (row-major) in the channel's `positions` convolution values.
+    fn for_each_window(&self, c_out: usize, ch: usize, mut f: impl FnMut(usize, [usize; 4])) {
+        let (ph, pw) = self.pooled();
+        let (_, ow) = self.out_or_zero();
+        for y in 0..ph {
+            for x in 0..pw {
+                let a = 2 * y * ow + 2 * x;
+                f(
+                    self.output_offset(c_out, ch, (y, x)),
+                    [a, a + 1, a + ow, a + ow + 1],
+                );
             }
         }
     }
@@ -110,19 +218,19 @@ impl ConvPoolRelu {
     fn dims(&self, x: &Layout, w: &Layout, b: &Layout) -> candle_core::Result<(usize, usize)> {
         let g = &self.geometry;
         let rows = match x.dims() {
-            &[rows, width] if width == g.in_len => rows,
+            &[rows, width] if width == g.in_len() => rows,
             dims => bail!(
                 "lenet stage: expected inputs rows × {}, got {dims:?}",
-                g.in_len
+                g.in_len()
             ),
         };
         let c_out = w.dims().first().copied().unwrap_or(0);
-        if w.shape().elem_count() != c_out * g.patch || b.dims() != [c_out] {
+        if w.shape().elem_count() != c_out * g.patch() || b.dims() != [c_out] {
             bail!(
                 "lenet stage: kernel {:?} and bias {:?} do not fit patches of {}",
                 w.dims(),
                 b.dims(),
-                g.patch
+                g.patch()
             );
         }
         Ok((rows, c_out))
@@ -150,49 +258,52 @@ impl CustomOp3 for ConvPoolRelu {
             f32_slice(sb, lb, "lenet stage bias")?,
         );
         let g = &self.geometry;
-        let (positions, out_len) = (g.positions(), g.pooled() * c_out);
+        let (in_len, patch, positions) = (g.in_len(), g.patch(), g.positions());
+        let (ph, pw) = g.pooled();
+        let out_len = ph * pw * c_out;
         let mut out = vec![0f32; rows * out_len];
         let mut routes = vec![0u8; rows * out_len];
         out.par_chunks_mut(GROUP * out_len)
             .zip(routes.par_chunks_mut(GROUP * out_len))
-            .zip(x.par_chunks(GROUP * g.in_len))
+            .zip(x.par_chunks(GROUP * in_len))
             .for_each_init(Scratch::default, |s, ((out, routes), x)| {
-                let n = x.len() / g.in_len;
+                let m = x.len() / in_len * positions;
                 g.gather(x, &mut s.cols);
-                s.conv.resize(n * positions * c_out, 0.0);
-                let cols = View {
-                    data: &s.cols,
-                    rs: g.patch,
-                    cs: 1,
-                };
-                let kernel_t = View {
-                    data: w,
-                    rs: 1,
-                    cs: g.patch,
-                };
+                s.conv.resize(c_out * m, 0.0);
+                // conv (c_out × m) = kernel (c_out × patch) · cols (patch × m).
                 matmul(
-                    (n * positions, c_out, g.patch),
+                    (c_out, m, patch),
                     &mut s.conv,
-                    c_out,
-                    cols,
-                    kernel_t,
+                    m,
+                    View {
+                        data: w,
+                        rs: patch,
+                        cs: 1,
+                    },
+                    View {
+                        data: &s.cols,
+                        rs: m,
+                        cs: 1,
+                    },
                     false,
                     Threads::One,
                 );
-                for ((out, routes), conv) in out
-                    .chunks_exact_mut(out_len)
-                    .zip(routes.chunks_exact_mut(out_len))
-                    .zip(s.conv.chunks_exact(positions * c_out))
-                {
-                    g.for_each_window(c_out, |o, window| {
-                        let (k, max) = first_max(conv, window);
-                        let pre = max + b[o % c_out];
-                        (out[o], routes[o]) = if pre >= 0.0 {
-                            (pre, k as u8)
-                        } else {
-                            (0.0, INACTIVE)
-                        };
-                    });
+                for (ch, conv) in s.conv.chunks_exact(m).enumerate() {
+                    for ((out, routes), conv) in out
+                        .chunks_exact_mut(out_len)
+                        .zip(routes.chunks_exact_mut(out_len))
+                        .zip(conv.chunks_exact(positions))
+                    {
+                        g.for_each_window(c_out, ch, |o, window| {
+                            let (k, max) = first_max(conv, window);
+                            let pre = max + b[ch];
+                            (out[o], routes[o]) = if pre >= 0.0 {
+                                (pre, k as u8)
+                            } else {
+                                (0.0, INACTIVE)
+                            };
+                        });
+                    }
                 }
             });
         *self.routes.lock().expect("routes lock") = routes;
@@ -211,7 +322,9 @@ impl CustomOp3 for ConvPoolRelu {
         let (x, w) = (x.contiguous()?, w.contiguous()?);
         let (rows, c_out) = self.dims(x.layout(), w.layout(), b.layout())?;
         let g = &self.geometry;
-        let (positions, out_len) = (g.positions(), g.pooled() * c_out);
+        let (in_len, patch, positions) = (g.in_len(), g.patch(), g.positions());
+        let (ph, pw) = g.pooled();
+        let out_len = ph * pw * c_out;
         let routes = self.routes.lock().expect("routes lock");
         if routes.len() != rows * out_len {
             bail!("lenet stage: backward without its forward pass");
@@ -219,58 +332,59 @@ impl CustomOp3 for ConvPoolRelu {
         let need_input = x.track_op();
         let groups = rows.div_ceil(GROUP);
         // Per group: kernel and bias gradients, summed afterwards in group order.
-        let mut partial = vec![0f32; groups * (c_out * g.patch + c_out)];
-        let mut dx = vec![0f32; if need_input { rows * g.in_len } else { 0 }];
+        let mut partial = vec![0f32; groups * (c_out * patch + c_out)];
+        let mut dx = vec![0f32; if need_input { rows * in_len } else { 0 }];
         with_values(&x, "lenet stage input", |xv| {
             with_values(&w, "lenet stage kernel", |wv| {
                 with_values(&grad, "lenet stage gradient", |gv| {
                     // Each group's slice of the input gradient (empty when none is needed).
                     let dx_groups: Vec<&mut [f32]> = if need_input {
-                        dx.chunks_mut(GROUP * g.in_len).collect()
+                        dx.chunks_mut(GROUP * in_len).collect()
                     } else {
                         (0..groups).map(|_| &mut [][..]).collect()
                     };
                     partial
-                        .par_chunks_mut(c_out * g.patch + c_out)
+                        .par_chunks_mut(c_out * patch + c_out)
                         .zip(dx_groups.into_par_iter())
-                        .zip(xv.par_chunks(GROUP * g.in_len))
+                        .zip(xv.par_chunks(GROUP * in_len))
                         .zip(gv.par_chunks(GROUP * out_len))
                         .zip(routes.par_chunks(GROUP * out_len))
                         .for_each_init(Scratch::default, |s, ((((partial, dx), x), gr), rt)| {
-                            let n = x.len() / g.in_len;
-                            let (dw, db) = partial.split_at_mut(c_out * g.patch);
-                            // Route each output's gradient to its window's maximum.
+                            let m = x.len() / in_len * positions;
+                            let (dw, db) = partial.split_at_mut(c_out * patch);
+                            // Route each output's gradient to its window's maximum; each
+                            // channel's bias sums its outputs example by example, row-major.
                             s.conv.clear();
-                            s.conv.resize(n * positions * c_out, 0.0);
-                            for ((dconv, gr), rt) in s
-                                .conv
-                                .chunks_exact_mut(positions * c_out)
-                                .zip(gr.chunks_exact(out_len))
-                                .zip(rt.chunks_exact(out_len))
-                            {
-                                g.for_each_window(c_out, |o, window| {
-                                    if rt[o] != INACTIVE {
-                                        dconv[window[rt[o] as usize]] = gr[o];
-                                        db[o % c_out] += gr[o];
-                                    }
-                                });
+                            s.conv.resize(c_out * m, 0.0);
+                            for (ch, dconv) in s.conv.chunks_exact_mut(m).enumerate() {
+                                for ((dconv, gr), rt) in dconv
+                                    .chunks_exact_mut(positions)
+                                    .zip(gr.chunks_exact(out_len))
+                                    .zip(rt.chunks_exact(out_len))
+                                {
+                                    g.for_each_window(c_out, ch, |o, window| {
+                                        if rt[o] != INACTIVE {
+                                            dconv[window[rt[o] as usize]] = gr[o];
+                                            db[ch] += gr[o];
+                                        }
+                                    });
+                                }
                             }
                             g.gather(x, &mut s.cols);
-                            let m = n * positions;
-                            // dW (c_out × patch) = dconvᵀ · cols.
+                            // dW (c_out × patch) = dconv (c_out × m) · colsᵀ.
                             matmul(
-                                (c_out, g.patch, m),
+                                (c_out, patch, m),
                                 dw,
-                                g.patch,
+                                patch,
                                 View {
                                     data: &s.conv,
-                                    rs: 1,
-                                    cs: c_out,
+                                    rs: m,
+                                    cs: 1,
                                 },
                                 View {
                                     data: &s.cols,
-                                    rs: g.patch,
-                                    cs: 1,
+                                    rs: 1,
+                                    cs: m,
                                 },
                                 false,
                                 Threads::One,
@@ -278,51 +392,44 @@ impl CustomOp3 for ConvPoolRelu {
                             if dx.is_empty() {
                                 return;
                             }
-                            // dcols (m × patch) = dconv · W, reusing the patch buffer.
+                            // dcols (patch × m) = Wᵀ · dconv, reusing the patch buffer.
                             let dcols = &mut s.cols;
                             matmul(
-                                (m, g.patch, c_out),
+                                (patch, m, c_out),
                                 dcols,
-                                g.patch,
-                                View {
-                                    data: &s.conv,
-                                    rs: c_out,
-                                    cs: 1,
-                                },
+                                m,
                                 View {
                                     data: wv,
-                                    rs: g.patch,
+                                    rs: 1,
+                                    cs: patch,
+                                },
+                                View {
+                                    data: &s.conv,
+                                    rs: m,
                                     cs: 1,
                                 },
                                 false,
                                 Threads::One,
                             );
-                            for (dx, dcols) in dx
-                                .chunks_exact_mut(g.in_len)
-                                .zip(dcols.chunks_exact(g.index.len()))
-                            {
-                                for (&i, &v) in g.index.iter().zip(dcols) {
-                                    dx[i as usize] += v;
-                                }
-                            }
+                            g.scatter_add(dcols, dx);
                         });
                     Ok(())
                 })
             })
         })?;
-        let width = c_out * g.patch + c_out;
+        let width = c_out * patch + c_out;
         let mut total = vec![0f32; width];
         for part in partial.chunks_exact(width) {
             for (t, p) in total.iter_mut().zip(part) {
                 *t += p;
             }
         }
-        let db = total.split_off(c_out * g.patch);
+        let db = total.split_off(c_out * patch);
         let device = x.device();
         let dw = Tensor::from_vec(total, w.shape(), device)?;
         let db = Tensor::from_vec(db, c_out, device)?;
         let dx = if need_input {
-            Some(Tensor::from_vec(dx, (rows, g.in_len), device)?)
+            Some(Tensor::from_vec(dx, (rows, in_len), device)?)
         } else {
             None
         };

@@ -13,7 +13,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::conv::ConvStage;
+use crate::conv::{ChannelOrder, ConvStage};
 use crate::linear_op::Linear;
 use crate::{Error, Result};
 
@@ -76,12 +76,25 @@ fn lenet_stages(
         return Err(bad());
     };
     let (c1, c2) = lenet_channels(spec.width);
-    let first = match ConvStage::new((c, h, w), true, KERNEL, device)? {
+    let first = match ConvStage::new(
+        (c, h, w),
+        ChannelOrder::First,
+        KERNEL,
+        ChannelOrder::First,
+        device,
+    )? {
         Some(s) if c > 0 => s,
         _ => return Err(bad()),
     };
     let (ph, pw) = first.pooled;
-    let second = ConvStage::new((c1, ph, pw), false, KERNEL, device)?.ok_or_else(bad)?;
+    let second = ConvStage::new(
+        (c1, ph, pw),
+        ChannelOrder::First,
+        KERNEL,
+        ChannelOrder::Last,
+        device,
+    )?
+    .ok_or_else(bad)?;
     let flat = c2 * second.pooled.0 * second.pooled.1;
     Ok((c, vec![first, second], flat))
 }
