@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use mtl_methods::testing::SplitMix64;
 
-use util::{journal, journal_cells, records_without_timing, send_signal, wait_for, Workdir};
+use util::{
+    journal, journal_cells, records_in, records_without_timing, send_signal, unix_now, wait_for,
+    Workdir,
+};
 
 /// 2 tasks, 1 model, 2 seeds, uniform and MGDA-UB plus the 2 single-task baselines: 8 short
 /// runs.
@@ -510,6 +513,39 @@ fn sweep_stopping_at(
     }
 }
 
+/// Every run in `dir` that a process stopping at the Unix times `stopped_at` left unfinished
+/// (at least one) has a time that starts in an earlier process than the one that finished it,
+/// and counts no more than the wall time between the two.
+fn assert_times_span_the_processes(dir: &Path, stopped_at: &[f64]) {
+    let first_stop = stopped_at.iter().copied().fold(f64::MAX, f64::min);
+    let cut: Vec<_> = records_in(dir)
+        .into_iter()
+        .filter(|r| r["timing"]["finished_unix"].as_f64().unwrap() > first_stop)
+        .collect();
+    assert!(!cut.is_empty(), "no run was cut");
+    for record in cut {
+        let timing = &record["timing"];
+        let (started, finished) = (
+            timing["started_unix"].as_f64().unwrap(),
+            timing["finished_unix"].as_f64().unwrap(),
+        );
+        let last_stop = stopped_at
+            .iter()
+            .copied()
+            .filter(|&t| t < finished)
+            .fold(f64::MIN, f64::max);
+        assert!(
+            started < last_stop,
+            "{timing} starts after the last stop {last_stop}"
+        );
+        let total = timing["total_s"].as_f64().unwrap();
+        assert!(
+            total > 0.0 && total <= finished - started + 1e-3,
+            "{timing}"
+        );
+    }
+}
+
 /// Stateful methods, each with state a restart from scratch would lose: learned parameters
 /// (uw, gradnorm), epoch history (dwa), logits with their own optimiser (famo), a refresh
 /// interval (nash-mtl), running averages (db-mtl, gradvac), a measured prefix (autoscale),
@@ -562,12 +598,16 @@ fn runs_stopped_at_step_boundaries_resume_from_checkpoints_to_the_uninterrupted_
         .expect_code(0);
     // Every process stops before its 37th step: each run is cut several times, at every
     // phase of an epoch, and continued from its checkpoint by the next process.
-    let stops = sweep_stopping_at(&w, "stateful.toml", "sigint@37", 100, || {});
+    let mut stopped_at = Vec::new();
+    let stops = sweep_stopping_at(&w, "stateful.toml", "sigint@37", 100, || {
+        stopped_at.push(unix_now())
+    });
     assert!(stops >= 10 * 128 / 36, "{stops} stops");
     assert_eq!(
         records_without_timing(&w.join("cut")),
         records_without_timing(&w.join("whole"))
     );
+    assert_times_span_the_processes(&w.join("cut"), &stopped_at);
     let left = files_in(&w.join("cut").join("checkpoints"));
     assert!(left.is_empty(), "checkpoints left: {left:?}");
 }
@@ -721,7 +761,9 @@ fn a_pbt_population_cut_by_sigint_continues_from_its_save_point() {
     w.run(&["sweep", "pbt.toml", "--out", "whole", "-q"])
         .expect_code(0);
     let mut stopped_with_save_point = 0;
+    let mut stopped_at = Vec::new();
     let stops = sweep_stopping_at(&w, "pbt.toml", "sigint@50", 30, || {
+        stopped_at.push(unix_now());
         let points = files_in(&w.join("cut").join("checkpoints"));
         if points
             .iter()
@@ -745,6 +787,7 @@ fn a_pbt_population_cut_by_sigint_continues_from_its_save_point() {
         records_without_timing(&w.join("cut")),
         records_without_timing(&w.join("whole"))
     );
+    assert_times_span_the_processes(&w.join("cut"), &stopped_at);
     let left = files_in(&w.join("cut").join("checkpoints"));
     assert!(left.is_empty(), "save points left: {left:?}");
 }

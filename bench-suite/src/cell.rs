@@ -14,7 +14,7 @@ use mtl_reports::record::{
     TaskResult, Timing,
 };
 use mtl_reports::{RunRecord, SCHEMA_VERSION};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::checkpoint;
@@ -163,6 +163,7 @@ fn member_search(
     cache: Option<&Path>,
     mut search: Box<dyn mtl_methods::search::WeightSearch>,
     baselines: &Baselines,
+    clock: &mut RunClock,
 ) -> Result<(TrainedRun, SearchRecord)> {
     let started = Instant::now();
     let model = ModelSpec::parse(&run.model)?;
@@ -177,9 +178,14 @@ fn member_search(
     // The population continues from its last save point, if it was cut before.
     if let Some(dir) = cache {
         let path = crate::save_point::path(dir, run);
-        backend = backend.with_save_points(SavePoints::new(path, run, SAVE_POINT_EVERY)?);
+        let points = SavePoints::new(path, run, SAVE_POINT_EVERY)?.with_clock(*clock);
+        backend = backend.with_save_points(points);
     }
     let outcome = search.run(&mut backend, run.seed)?;
+    // A population continued from a save point counts the time spent before it.
+    if let Some(continued) = backend.clock() {
+        *clock = continued;
+    }
     let member = outcome.member.ok_or_else(|| {
         Error::Internal(format!("the search of {} kept no member", run.method.name))
     })?;
@@ -204,8 +210,9 @@ pub fn train_cell(
     if let Some(search) = spec.search(&run.method.params, k)? {
         if search.keeps_member() {
             // The run is the search's member: its time is the whole population's.
-            let clock = RunClock::start(env.workers);
-            let (done, found) = member_search(run, dataset, env, cache, search, baselines)?;
+            let mut clock = RunClock::start(env.workers);
+            let (done, found) =
+                member_search(run, dataset, env, cache, search, baselines, &mut clock)?;
             let model = ModelSpec::parse(&run.model)?;
             let found = SearchRecord {
                 wall_s: None,
@@ -216,7 +223,7 @@ pub fn train_cell(
     }
     let search = search_for(run, dataset, env, cache, baselines)?;
     // The run's own time; a search it needed is charged in `timing.search_s`.
-    let clock = RunClock::start(env.workers);
+    let mut clock = RunClock::start(env.workers);
     let method: Box<dyn Method> = match &search {
         Some(s) => Box::new(FixedWeights::new(
             Weights::simplex(s.weights.clone()).map_err(Error::from)?,
@@ -243,13 +250,15 @@ pub fn train_cell(
         .filter(|_| search.is_none())
         .map(|dir| checkpoint::path(dir, run));
     if let Some(path) = &checkpoint {
-        checkpoint::resume(path, run, &mut session)?;
+        if let Some(Some(earlier)) = checkpoint::resume(path, run, &mut session)? {
+            clock.continue_from(earlier);
+        }
     }
     let remaining = session.total_steps() - session.steps_done();
     match session.train_steps(remaining, on_step) {
         Err(e @ Error::Interrupted { .. }) => {
             if let Some(path) = &checkpoint {
-                checkpoint::save(path, run, &session)?;
+                checkpoint::save(path, run, &session, clock.spent())?;
             }
             return Err(e);
         }
@@ -259,13 +268,24 @@ pub fn train_cell(
     Ok(record(run, dataset, env, &model, done, search, &clock))
 }
 
-/// When a run started: wall-clock for the record, monotonic for its duration; and whether
-/// the peak-memory counter was reset for it.
+/// When a run started: wall-clock for the record, monotonic for its duration (plus the time
+/// spent in earlier processes, for a run continued from a checkpoint); and whether the
+/// peak-memory counter was reset for it.
 #[derive(Debug, Clone, Copy)]
 pub struct RunClock {
     started_unix: f64,
     elapsed: Instant,
+    earlier_s: f64,
     peak_rss_of_run: bool,
+}
+
+/// The time a run has spent so far, across the processes that trained it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Spent {
+    /// When the run's first process started it, seconds since the Unix epoch.
+    pub started_unix: f64,
+    /// Seconds spent training it, all processes together.
+    pub seconds: f64,
 }
 
 impl RunClock {
@@ -275,7 +295,32 @@ impl RunClock {
         Self {
             started_unix: unix_now(),
             elapsed: Instant::now(),
+            earlier_s: 0.0,
             peak_rss_of_run: workers <= 1 && crate::stamp::reset_peak_rss(),
+        }
+    }
+
+    /// A clock started now that leaves the peak-memory counter alone (a part of a run).
+    pub fn now() -> Self {
+        Self {
+            started_unix: unix_now(),
+            elapsed: Instant::now(),
+            earlier_s: 0.0,
+            peak_rss_of_run: false,
+        }
+    }
+
+    /// Counts `earlier` (what a checkpoint says the run spent before) as part of this run.
+    pub fn continue_from(&mut self, earlier: Spent) {
+        self.started_unix = earlier.started_unix;
+        self.earlier_s = earlier.seconds;
+    }
+
+    /// The run's time so far.
+    pub fn spent(&self) -> Spent {
+        Spent {
+            started_unix: self.started_unix,
+            seconds: self.earlier_s + self.elapsed.elapsed().as_secs_f64(),
         }
     }
 }
@@ -380,7 +425,7 @@ fn timing(
     Timing {
         step_ms_median: median,
         step_ms_mean: mean,
-        total_s: clock.elapsed.elapsed().as_secs_f64(),
+        total_s: clock.spent().seconds,
         started_unix: clock.started_unix,
         finished_unix: unix_now(),
         peak_rss_bytes: crate::stamp::peak_rss_bytes(),

@@ -1,6 +1,7 @@
 //! Checkpoints of a run interrupted at a step boundary (SIGINT or SIGTERM), so that resuming
 //! the sweep continues the run where it stopped and writes the record an uninterrupted run
-//! would have written (timing aside).
+//! would have written (timing aside: the record's time counts every process that trained the
+//! run, from the first one's start).
 //!
 //! One JSON file per cell, `<results>/checkpoints/<cell id>.json`, written atomically when
 //! the run stops and removed once its record is written. It holds the session's whole state
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cell::Spent;
 use crate::config::RunConfig;
 use crate::trainer::{Session, SessionState};
 use crate::{Error, Result};
@@ -30,6 +32,10 @@ struct Checkpoint {
     /// The cell's canonical configuration, as records store it.
     run: serde_json::Value,
     session: SessionState,
+    /// The time the run had spent when it stopped (absent in checkpoints written before it
+    /// was kept).
+    #[serde(default)]
+    spent: Option<Spent>,
 }
 
 /// `run` as a checkpoint stores it and compares it.
@@ -44,12 +50,14 @@ pub fn path(results: &Path, run: &RunConfig) -> PathBuf {
         .join(format!("{}.json", run.cell_id()))
 }
 
-/// Writes `session`'s state for `run` to `path`, atomically.
-pub fn save(path: &Path, run: &RunConfig, session: &Session<'_>) -> Result<()> {
+/// Writes the checkpoint of `run` at `path`, atomically: `session`'s state and the time
+/// `spent` so far.
+pub fn save(path: &Path, run: &RunConfig, session: &Session<'_>, spent: Spent) -> Result<()> {
     let checkpoint = Checkpoint {
         format: FORMAT,
         run: canonical(run)?,
         session: session.state()?,
+        spent: Some(spent),
     };
     let bytes = serde_json::to_vec(&checkpoint).map_err(|e| Error::Internal(e.to_string()))?;
     mtl_reports::store::write_atomic(path, &bytes)?;
@@ -57,11 +65,16 @@ pub fn save(path: &Path, run: &RunConfig, session: &Session<'_>) -> Result<()> {
 }
 
 /// Continues `session` from the checkpoint of `run` at `path`, if one is there and fits;
-/// true when it did. A checkpoint that does not fit is renamed `*.unused` with a warning.
-pub fn resume(path: &Path, run: &RunConfig, session: &mut Session<'_>) -> Result<bool> {
+/// `Some` when it did, holding the time the run had spent if the checkpoint says. A
+/// checkpoint that does not fit is renamed `*.unused` with a warning.
+pub fn resume(
+    path: &Path,
+    run: &RunConfig,
+    session: &mut Session<'_>,
+) -> Result<Option<Option<Spent>>> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
             return Err(Error::Internal(format!(
                 "cannot read checkpoint {}: {e}",
@@ -78,7 +91,7 @@ pub fn resume(path: &Path, run: &RunConfig, session: &mut Session<'_>) -> Result
         Ok(c) if c.run != expected => "it belongs to another configuration".to_owned(),
         Ok(c) => {
             session.resume_from(c.session)?;
-            return Ok(true);
+            return Ok(Some(c.spent));
         }
     };
     let unused = path.with_extension("json.unused");
@@ -89,7 +102,7 @@ pub fn resume(path: &Path, run: &RunConfig, session: &mut Session<'_>) -> Result
     );
     std::fs::rename(path, &unused)
         .map_err(|e| Error::Internal(format!("cannot set aside {}: {e}", path.display())))?;
-    Ok(false)
+    Ok(None)
 }
 
 /// Removes the checkpoint at `path` once the run's record is written; absent is fine.

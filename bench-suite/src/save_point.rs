@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cell::{RunClock, Spent};
 use crate::config::RunConfig;
 use crate::trainer::SessionState;
 use crate::{Error, Result};
@@ -36,6 +37,9 @@ pub(crate) struct SavePoint {
     pub(crate) weights: Vec<Vec<f64>>,
     /// Each member's training, `None` for a released one.
     pub(crate) members: Vec<Option<SessionState>>,
+    /// The time the search had spent (absent in save points written before it was kept).
+    #[serde(default)]
+    spent: Option<Spent>,
 }
 
 /// Where and how often a search's save points are written.
@@ -44,6 +48,8 @@ pub struct SavePoints {
     run: serde_json::Value,
     every: Duration,
     last: Option<Instant>,
+    /// The search's time, continued from a save point it resumes from.
+    clock: RunClock,
 }
 
 impl SavePoints {
@@ -55,7 +61,19 @@ impl SavePoints {
             run: serde_json::to_value(run).map_err(|e| Error::Internal(e.to_string()))?,
             every,
             last: None,
+            clock: RunClock::now(),
         })
+    }
+
+    /// Times the search with `clock` (by default, from when these save points were made).
+    pub fn with_clock(mut self, clock: RunClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The search's time: its own, plus what the save point it resumed from had spent.
+    pub fn clock(&self) -> RunClock {
+        self.clock
     }
 
     /// Whether a save point offered now is written (none was written within the interval).
@@ -78,6 +96,7 @@ impl SavePoints {
             encoder_backward,
             weights,
             members,
+            spent: Some(self.clock.spent()),
         };
         let bytes = serde_json::to_vec(&point).map_err(|e| Error::Internal(e.to_string()))?;
         mtl_reports::store::write_atomic(&self.path, &bytes)?;
@@ -85,9 +104,10 @@ impl SavePoints {
         Ok(())
     }
 
-    /// The save point, if one is there and fits a search of `members` members; one that does
-    /// not is renamed `*.unused` with a warning.
-    pub(crate) fn read(&self, members: usize) -> Result<Option<SavePoint>> {
+    /// The save point, if one is there and fits a search of `members` members (its time is
+    /// then counted in [`Self::clock`]); one that does not is renamed `*.unused` with a
+    /// warning.
+    pub(crate) fn read(&mut self, members: usize) -> Result<Option<SavePoint>> {
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -103,7 +123,12 @@ impl SavePoints {
                 "it holds {} members, the search has {members}",
                 p.members.len()
             ),
-            Ok(p) => return Ok(Some(p)),
+            Ok(p) => {
+                if let Some(spent) = p.spent {
+                    self.clock.continue_from(spent);
+                }
+                return Ok(Some(p));
+            }
         };
         let unused = self.path.with_extension("json.unused");
         tracing::warn!(

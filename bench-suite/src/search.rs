@@ -95,6 +95,12 @@ impl<'a> SessionBackend<'a> {
         self
     }
 
+    /// The save points' clock: the search's time, with what a save point it resumed from had
+    /// spent (`None` without save points).
+    pub fn clock(&self) -> Option<crate::cell::RunClock> {
+        self.save_points.as_ref().map(SavePoints::clock)
+    }
+
     /// The trial log, once the search is over.
     pub fn into_trial_log(self) -> Option<TrialLog> {
         self.trial_log
@@ -546,7 +552,7 @@ impl SearchBackend for SessionBackend<'_> {
     }
 
     fn restore_point(&mut self) -> mtl_methods::Result<Option<serde_json::Value>> {
-        let Some(points) = &self.save_points else {
+        let Some(points) = &mut self.save_points else {
             return Ok(None);
         };
         let Some(point) = lift(points.read(self.members.len()))? else {
@@ -859,6 +865,18 @@ mod tests {
         // and ends as the uncut one, budget and backward passes included.
         let mut resumed = saving();
         assert_eq!(pbt_search(&mut resumed), uncut);
+        // Its time counts the cut search's, from that one's start.
+        let (earlier, now) = (
+            first.clock().unwrap().spent(),
+            resumed.clock().unwrap().spent(),
+        );
+        let saved_spent = saved["spent"]["seconds"].as_f64().unwrap();
+        assert!(
+            saved_spent > 0.0 && saved_spent <= earlier.seconds,
+            "{saved}"
+        );
+        assert_eq!(now.started_unix, earlier.started_unix);
+        assert!(now.seconds > saved_spent, "{now:?} vs {saved_spent}");
         assert_eq!(resumed.encoder_backward(), plain.encoder_backward());
         assert_eq!(plain.steps_trained_here(), 4 * 24);
         assert_eq!(resumed.steps_trained_here(), 4 * 16);

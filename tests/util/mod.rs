@@ -140,18 +140,40 @@ pub const TINY_SWEEP: &str = include_str!("../fixtures/tiny_sweep.toml");
 
 /// Every record in `dir` as JSON with the `timing` field removed, by file name.
 pub fn records_without_timing(dir: &Path) -> Vec<(String, serde_json::Value)> {
+    records_named(dir)
+        .into_iter()
+        .map(|(name, mut v)| {
+            v.as_object_mut().unwrap().remove("timing");
+            (name, v)
+        })
+        .collect()
+}
+
+/// The run records (`*.json`) directly in `dir`, whole, in file-name order.
+pub fn records_in(dir: &Path) -> Vec<serde_json::Value> {
+    records_named(dir).into_iter().map(|(_, v)| v).collect()
+}
+
+/// The run records directly in `dir` with their file names, in file-name order.
+fn records_named(dir: &Path) -> Vec<(String, serde_json::Value)> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "json") {
-            let mut v: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-            v.as_object_mut().unwrap().remove("timing");
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
             out.push((p.file_name().unwrap().to_string_lossy().into_owned(), v));
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
+}
+
+/// Seconds since the Unix epoch, as records write them.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }
 
 /// Waits (up to 60 s) until `cond` holds, polling every 5 ms.
