@@ -354,32 +354,36 @@ impl CustomOp3 for ConvPoolRelu {
                             let (dw, db) = partial.split_at_mut(c_out * patch);
                             // Route each output's gradient to its window's maximum; each
                             // channel's bias sums its outputs example by example, row-major.
+                            // The convolution's gradient is laid out position by position
+                            // (`m × c_out`): a product whose operands both run along its long
+                            // inner dimension (`m`) sums in another order in `gemm`.
                             s.conv.clear();
-                            s.conv.resize(c_out * m, 0.0);
-                            for (ch, dconv) in s.conv.chunks_exact_mut(m).enumerate() {
-                                for ((dconv, gr), rt) in dconv
-                                    .chunks_exact_mut(positions)
-                                    .zip(gr.chunks_exact(out_len))
+                            s.conv.resize(m * c_out, 0.0);
+                            for ch in 0..c_out {
+                                for (e, (gr, rt)) in gr
+                                    .chunks_exact(out_len)
                                     .zip(rt.chunks_exact(out_len))
+                                    .enumerate()
                                 {
+                                    let dconv = &mut s.conv[e * positions * c_out..];
                                     g.for_each_window(c_out, ch, |o, window| {
                                         if rt[o] != INACTIVE {
-                                            dconv[window[rt[o] as usize]] = gr[o];
+                                            dconv[window[rt[o] as usize] * c_out + ch] = gr[o];
                                             db[ch] += gr[o];
                                         }
                                     });
                                 }
                             }
                             g.gather(x, &mut s.cols);
-                            // dW (c_out × patch) = dconv (c_out × m) · colsᵀ.
+                            // dW (c_out × patch) = dconvᵀ · colsᵀ.
                             matmul(
                                 (c_out, patch, m),
                                 dw,
                                 patch,
                                 View {
                                     data: &s.conv,
-                                    rs: m,
-                                    cs: 1,
+                                    rs: 1,
+                                    cs: c_out,
                                 },
                                 View {
                                     data: &s.cols,
@@ -392,7 +396,7 @@ impl CustomOp3 for ConvPoolRelu {
                             if dx.is_empty() {
                                 return;
                             }
-                            // dcols (patch × m) = Wᵀ · dconv, reusing the patch buffer.
+                            // dcols (patch × m) = Wᵀ · dconvᵀ, reusing the patch buffer.
                             let dcols = &mut s.cols;
                             matmul(
                                 (patch, m, c_out),
@@ -405,8 +409,8 @@ impl CustomOp3 for ConvPoolRelu {
                                 },
                                 View {
                                     data: &s.conv,
-                                    rs: m,
-                                    cs: 1,
+                                    rs: 1,
+                                    cs: c_out,
                                 },
                                 false,
                                 Threads::One,
@@ -460,4 +464,77 @@ fn first_max(conv: &[f32], window: [usize; 4]) -> (usize, f32) {
         }
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `len` distinct-ish values in (−1.4, 1.4).
+    fn values(len: usize, mul: usize, modulus: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * mul % modulus) as f32 / (modulus as f32 / 2.0) - 1.0) * 1.37)
+            .collect()
+    }
+
+    /// `rows × cols` row-major, transposed.
+    fn transposed(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+        (0..cols)
+            .flat_map(|j| (0..rows).map(move |i| v[i * cols + j]))
+            .collect()
+    }
+
+    fn product(mnk: (usize, usize, usize), lhs: View, rhs: View) -> Vec<f32> {
+        let mut out = vec![0f32; mnk.0 * mnk.1];
+        matmul(mnk, &mut out, mnk.1, lhs, rhs, false, Threads::One);
+        out
+    }
+
+    fn view(data: &[f32], rs: usize, cs: usize) -> View<'_> {
+        View { data, rs, cs }
+    }
+
+    /// The stage's three products, with the operand layouts the op uses, give the bits of the
+    /// same products over position-major patches (`positions × patch`, the layout of earlier
+    /// versions), for every stage of the width ladder and every group size: records did not
+    /// change with the layout. Some layouts would change them: with both operands running
+    /// along a long inner dimension, `gemm` sums in another order.
+    #[test]
+    fn products_give_the_bits_of_position_major_patches() {
+        // (positions, c_out, patch): lenet-xs … lenet-l on 28 × 28 and 36 × 36 images.
+        let stages = [
+            (576, 3, 25),
+            (576, 5, 25),
+            (576, 10, 25),
+            (576, 20, 25),
+            (1024, 10, 25),
+            (64, 5, 75),
+            (64, 10, 125),
+            (64, 20, 250),
+            (64, 40, 500),
+            (144, 20, 250),
+        ];
+        for n in 1..=GROUP {
+            for (positions, c, p) in stages {
+                let m = n * positions;
+                let cols = values(m * p, 7919, 1000);
+                let cols_t = transposed(&cols, m, p);
+                let w = values(c * p, 104729, 997);
+                let dconv = values(m * c, 31337, 991);
+                let at = format!("{n} examples, {positions} positions, {c} channels, patch {p}");
+                // Forward: (cols · Wᵀ)ᵀ = W · colsᵀ.
+                let before = product((m, c, p), view(&cols, p, 1), view(&w, 1, p));
+                let now = product((c, m, p), view(&w, p, 1), view(&cols_t, m, 1));
+                assert_eq!(transposed(&before, m, c), now, "forward, {at}");
+                // Kernel gradient: dconvᵀ · cols.
+                let before = product((c, p, m), view(&dconv, 1, c), view(&cols, p, 1));
+                let now = product((c, p, m), view(&dconv, 1, c), view(&cols_t, 1, m));
+                assert_eq!(before, now, "kernel gradient, {at}");
+                // Patch gradient: (dconv · W)ᵀ = Wᵀ · dconvᵀ.
+                let before = product((m, p, c), view(&dconv, c, 1), view(&w, p, 1));
+                let now = product((p, m, c), view(&w, 1, p), view(&dconv, 1, c));
+                assert_eq!(transposed(&before, m, p), now, "patch gradient, {at}");
+            }
+        }
+    }
 }
