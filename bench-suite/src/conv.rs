@@ -203,6 +203,18 @@ mod tests {
             .unwrap()
     }
 
+    /// A CPU stage that fits its input.
+    fn cpu_stage(
+        input: (usize, usize, usize),
+        from: ChannelOrder,
+        k: usize,
+        to: ChannelOrder,
+    ) -> ConvStage {
+        ConvStage::new(input, from, k, to, &Device::Cpu)
+            .unwrap()
+            .unwrap()
+    }
+
     fn close(a: &Tensor, b: &Tensor) {
         let d = a.sub(b).unwrap().abs().unwrap().max_all().unwrap();
         assert!(d.to_scalar::<f32>().unwrap() < 1e-4, "max diff {d}");
@@ -214,15 +226,7 @@ mod tests {
         // Odd 13 × 11 input: outputs 9 × 7, pooled 4 × 3 (floor), as max_pool2d.
         let x = var(&[3, 2, 13, 11], 1);
         let (w, b) = (var(&[4, 2, 5, 5], 2), var(&[4], 3));
-        let stage = ConvStage::new(
-            (2, 13, 11),
-            ChannelOrder::First,
-            5,
-            ChannelOrder::Last,
-            &dev,
-        )
-        .unwrap()
-        .unwrap();
+        let stage = cpu_stage((2, 13, 11), ChannelOrder::First, 5, ChannelOrder::Last);
         assert_eq!(stage.pooled, (4, 3));
         let ours = stage
             .forward(&x.as_tensor().flatten_from(1).unwrap(), &w, &b, None)
@@ -257,9 +261,7 @@ mod tests {
             .unwrap()
             .flatten_from(1)
             .unwrap();
-        let stage = ConvStage::new((2, 13, 11), ChannelOrder::Last, 5, ChannelOrder::Last, &dev)
-            .unwrap()
-            .unwrap();
+        let stage = cpu_stage((2, 13, 11), ChannelOrder::Last, 5, ChannelOrder::Last);
         let from_last = stage.forward(&last, &w, &b, None).unwrap();
         close(&from_last, &theirs);
         let g_last = from_last
@@ -290,15 +292,7 @@ mod tests {
         let x = var(&[3, 2, 12, 12], 4);
         let (w, b) = (var(&[4, 2, 5, 5], 5), var(&[4], 6));
         let mask = Tensor::new(&[[1f32, 0.0, 0.0, 1.0]], &dev).unwrap();
-        let stage = ConvStage::new(
-            (2, 12, 12),
-            ChannelOrder::First,
-            5,
-            ChannelOrder::Last,
-            &dev,
-        )
-        .unwrap()
-        .unwrap();
+        let stage = cpu_stage((2, 12, 12), ChannelOrder::First, 5, ChannelOrder::Last);
         let ours = stage
             .forward(&x.as_tensor().flatten_from(1).unwrap(), &w, &b, Some(&mask))
             .unwrap();
@@ -328,15 +322,7 @@ mod tests {
         let x = var(&[3, 2, 13, 11], 14);
         let (w, b) = (var(&[4, 2, 5, 5], 15), var(&[4], 16));
         let rows = x.as_tensor().flatten_from(1).unwrap();
-        let stage = ConvStage::new(
-            (2, 13, 11),
-            ChannelOrder::First,
-            5,
-            ChannelOrder::First,
-            &dev,
-        )
-        .unwrap()
-        .unwrap();
+        let stage = cpu_stage((2, 13, 11), ChannelOrder::First, 5, ChannelOrder::First);
         let mask = Tensor::new(&[[1f32, 0.0, 1.0, 1.0]], &dev).unwrap();
         let nchw = mask.reshape((1, 4, 1, 1)).unwrap();
         let theirs = reference_in(ChannelOrder::First, x.as_tensor(), &w, &b, |y| {
@@ -379,9 +365,7 @@ mod tests {
         let dev = Device::Cpu;
         let x = var(&[2, 2 * 9 * 8], 7);
         let (w, b) = (var(&[3, 2, 3, 3], 8), var(&[3], 9));
-        let stage = ConvStage::new((2, 9, 8), ChannelOrder::First, 3, ChannelOrder::Last, &dev)
-            .unwrap()
-            .unwrap();
+        let stage = cpu_stage((2, 9, 8), ChannelOrder::First, 3, ChannelOrder::Last);
         let (_, grads) = loss_and_grads(&stage, &x, &w, &b);
         let loss_at = |v: &Var, i: usize, h: f32| {
             let mut values = v
@@ -420,15 +404,7 @@ mod tests {
         // candle 0.11's max_pool2d routes a quarter of each window's gradient: on an even
         // map its bias gradient is a quarter of ours. Pinned, so a fixed candle is noticed.
         let x = var(&[2, 2 * 10 * 10], 13);
-        let stage = ConvStage::new(
-            (2, 10, 10),
-            ChannelOrder::First,
-            3,
-            ChannelOrder::Last,
-            &dev,
-        )
-        .unwrap()
-        .unwrap();
+        let stage = cpu_stage((2, 10, 10), ChannelOrder::First, 3, ChannelOrder::Last);
         let (_, grads) = loss_and_grads(&stage, &x, &w, &b);
         let nchw = x.as_tensor().reshape((2, 2, 10, 10)).unwrap();
         let candle = reference(&nchw, &w, &b, |y| y.max_pool2d(2).unwrap());
@@ -444,13 +420,10 @@ mod tests {
 
     #[test]
     fn the_cpu_op_gives_the_same_bits_on_any_number_of_threads() {
-        let dev = Device::Cpu;
         // 21 examples: groups of 4 with a short last one.
         let x = var(&[21, 3 * 12 * 12], 10);
         let (w, b) = (var(&[5, 3, 5, 5], 11), var(&[5], 12));
-        let stage = ConvStage::new((3, 12, 12), ChannelOrder::Last, 5, ChannelOrder::Last, &dev)
-            .unwrap()
-            .unwrap();
+        let stage = cpu_stage((3, 12, 12), ChannelOrder::Last, 5, ChannelOrder::Last);
         let on = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
