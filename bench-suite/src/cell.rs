@@ -53,12 +53,7 @@ pub fn search_id(run: &RunConfig) -> String {
         .collect()
 }
 
-fn search_record(
-    id: String,
-    outcome: SearchOutcome,
-    backend: &SessionBackend<'_>,
-    started: Instant,
-) -> SearchRecord {
+fn search_record(id: String, outcome: SearchOutcome, backend: &SessionBackend<'_>) -> SearchRecord {
     SearchRecord {
         id,
         weights: outcome.weights,
@@ -72,7 +67,7 @@ fn search_record(
             includes_run: outcome.member.is_some(),
         },
         history: outcome.history,
-        wall_s: Some(started.elapsed().as_secs_f64()),
+        wall_s: Some(backend.clock().spent().seconds),
     }
 }
 
@@ -134,7 +129,6 @@ pub fn search_for(
             }
         }
     }
-    let started = Instant::now();
     let model = ModelSpec::parse(&run.model)?;
     let mut backend = SessionBackend::new(dataset, model, run.train.clone(), env.device.clone(), 0)
         .with_baselines(baselines.clone());
@@ -143,7 +137,7 @@ pub fn search_for(
         backend = backend.with_trial_log(TrialLog::open(&trial_log_path(path))?);
     }
     let outcome = search.run(&mut backend, 0)?;
-    let found = search_record(id, outcome, &backend, started);
+    let found = search_record(id, outcome, &backend);
     if let Some(path) = &path {
         let bytes = serde_json::to_vec_pretty(&found).expect("search records serialise");
         mtl_reports::store::write_atomic(path, &bytes)?;
@@ -165,7 +159,6 @@ fn member_search(
     baselines: &Baselines,
     clock: &mut RunClock,
 ) -> Result<(TrainedRun, SearchRecord)> {
-    let started = Instant::now();
     let model = ModelSpec::parse(&run.model)?;
     let mut backend = SessionBackend::new(
         dataset,
@@ -174,23 +167,21 @@ fn member_search(
         env.device.clone(),
         run.seed,
     )
-    .with_baselines(baselines.clone());
+    .with_baselines(baselines.clone())
+    .with_clock(*clock);
     // The population continues from its last save point, if it was cut before.
     if let Some(dir) = cache {
         let path = crate::save_point::path(dir, run);
-        let points = SavePoints::new(path, run, SAVE_POINT_EVERY)?.with_clock(*clock);
-        backend = backend.with_save_points(points);
+        backend = backend.with_save_points(SavePoints::new(path, run, SAVE_POINT_EVERY)?);
     }
     let outcome = search.run(&mut backend, run.seed)?;
     // A population continued from a save point counts the time spent before it.
-    if let Some(continued) = backend.clock() {
-        *clock = continued;
-    }
+    *clock = backend.clock();
     let member = outcome.member.ok_or_else(|| {
         Error::Internal(format!("the search of {} kept no member", run.method.name))
     })?;
     let session = backend.take(member)?;
-    let found = search_record(search_id(run), outcome, &backend, started);
+    let found = search_record(search_id(run), outcome, &backend);
     Ok((session.finish()?, found))
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cell::{RunClock, Spent};
+use crate::cell::Spent;
 use crate::config::RunConfig;
 use crate::trainer::SessionState;
 use crate::{Error, Result};
@@ -39,7 +39,7 @@ pub(crate) struct SavePoint {
     pub(crate) members: Vec<Option<SessionState>>,
     /// The time the search had spent (absent in save points written before it was kept).
     #[serde(default)]
-    spent: Option<Spent>,
+    pub(crate) spent: Option<Spent>,
 }
 
 /// Where and how often a search's save points are written.
@@ -48,8 +48,6 @@ pub struct SavePoints {
     run: serde_json::Value,
     every: Duration,
     last: Option<Instant>,
-    /// The search's time, continued from a save point it resumes from.
-    clock: RunClock,
 }
 
 impl SavePoints {
@@ -61,19 +59,7 @@ impl SavePoints {
             run: serde_json::to_value(run).map_err(|e| Error::Internal(e.to_string()))?,
             every,
             last: None,
-            clock: RunClock::now(),
         })
-    }
-
-    /// Times the search with `clock` (by default, from when these save points were made).
-    pub fn with_clock(mut self, clock: RunClock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// The search's time: its own, plus what the save point it resumed from had spent.
-    pub fn clock(&self) -> RunClock {
-        self.clock
     }
 
     /// Whether a save point offered now is written (none was written within the interval).
@@ -81,13 +67,14 @@ impl SavePoints {
         self.last.is_none_or(|t| t.elapsed() >= self.every)
     }
 
-    /// Writes a save point atomically.
+    /// Writes a save point atomically; `spent` is the search's time so far.
     pub(crate) fn write(
         &mut self,
         search: &serde_json::Value,
         encoder_backward: u64,
         weights: Vec<Vec<f64>>,
         members: Vec<Option<SessionState>>,
+        spent: Spent,
     ) -> Result<()> {
         let point = SavePoint {
             format: FORMAT,
@@ -96,7 +83,7 @@ impl SavePoints {
             encoder_backward,
             weights,
             members,
-            spent: Some(self.clock.spent()),
+            spent: Some(spent),
         };
         let bytes = serde_json::to_vec(&point).map_err(|e| Error::Internal(e.to_string()))?;
         mtl_reports::store::write_atomic(&self.path, &bytes)?;
@@ -104,10 +91,9 @@ impl SavePoints {
         Ok(())
     }
 
-    /// The save point, if one is there and fits a search of `members` members (its time is
-    /// then counted in [`Self::clock`]); one that does not is renamed `*.unused` with a
-    /// warning.
-    pub(crate) fn read(&mut self, members: usize) -> Result<Option<SavePoint>> {
+    /// The save point, if one is there and fits a search of `members` members; one that does
+    /// not is renamed `*.unused` with a warning.
+    pub(crate) fn read(&self, members: usize) -> Result<Option<SavePoint>> {
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -123,12 +109,7 @@ impl SavePoints {
                 "it holds {} members, the search has {members}",
                 p.members.len()
             ),
-            Ok(p) => {
-                if let Some(spent) = p.spent {
-                    self.clock.continue_from(spent);
-                }
-                return Ok(Some(p));
-            }
+            Ok(p) => return Ok(Some(p)),
         };
         let unused = self.path.with_extension("json.unused");
         tracing::warn!(

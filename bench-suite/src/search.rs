@@ -9,6 +9,7 @@ use mtl_methods::search::{SearchBackend, WindowMetrics};
 use mtl_methods::uniform::FixedWeights;
 use mtl_methods::{Diagnostics, GradSource, Method, Needs, StepInput, Update, Weights};
 
+use crate::cell::RunClock;
 use crate::config::TrainConfig;
 use crate::model::ModelSpec;
 use crate::save_point::SavePoints;
@@ -45,6 +46,8 @@ pub struct SessionBackend<'a> {
     save_points: Option<SavePoints>,
     /// Steps trained in this process ([`SessionBackend::steps_trained_here`]).
     steps_here: u64,
+    /// The search's time, across the processes that trained it.
+    clock: RunClock,
 }
 
 impl<'a> SessionBackend<'a> {
@@ -75,6 +78,7 @@ impl<'a> SessionBackend<'a> {
             stack_refused: false,
             save_points: None,
             steps_here: 0,
+            clock: RunClock::now(),
         }
     }
 
@@ -85,7 +89,17 @@ impl<'a> SessionBackend<'a> {
         if self.reference.is_none() {
             self.reference = log.reference().cloned();
         }
+        // The search's time continues from its last logged trial.
+        if let Some(spent) = log.last_spent() {
+            self.clock.continue_from(spent);
+        }
         self.trial_log = Some(log);
+        self
+    }
+
+    /// Times the search with `clock` (by default, from when the backend was made).
+    pub fn with_clock(mut self, clock: RunClock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -95,10 +109,10 @@ impl<'a> SessionBackend<'a> {
         self
     }
 
-    /// The save points' clock: the search's time, with what a save point it resumed from had
-    /// spent (`None` without save points).
-    pub fn clock(&self) -> Option<crate::cell::RunClock> {
-        self.save_points.as_ref().map(SavePoints::clock)
+    /// The search's clock: its time in this process, plus what the trial log or save point it
+    /// continued from had spent.
+    pub fn clock(&self) -> RunClock {
+        self.clock
     }
 
     /// The trial log, once the search is over.
@@ -181,6 +195,7 @@ impl SessionBackend<'_> {
             best_score: best.is_finite().then_some(best),
             encoder_backward: s.encoder_backward(),
             reference: s.reference(),
+            spent: Some(self.clock.spent()),
         };
         lift(log.append(trial))
     }
@@ -548,11 +563,12 @@ impl SearchBackend for SessionBackend<'_> {
             .map(|m| m.as_ref().map(Session::state).transpose())
             .collect::<crate::Result<Vec<_>>>();
         let weights = self.weights.iter().map(|w| w.as_slice().to_vec()).collect();
-        lift(members.and_then(|m| points.write(state, self.encoder_backward, weights, m)))
+        let spent = self.clock.spent();
+        lift(members.and_then(|m| points.write(state, self.encoder_backward, weights, m, spent)))
     }
 
     fn restore_point(&mut self) -> mtl_methods::Result<Option<serde_json::Value>> {
-        let Some(points) = &mut self.save_points else {
+        let Some(points) = &self.save_points else {
             return Ok(None);
         };
         let Some(point) = lift(points.read(self.members.len()))? else {
@@ -573,6 +589,9 @@ impl SearchBackend for SessionBackend<'_> {
             .map(Weights::simplex)
             .collect::<mtl_methods::Result<_>>()?;
         self.encoder_backward = point.encoder_backward;
+        if let Some(spent) = point.spent {
+            self.clock.continue_from(spent);
+        }
         Ok(Some(point.search))
     }
 }
@@ -701,12 +720,17 @@ mod tests {
                 b = b.with_trial_log(log);
             }
             let outcome = grid().run(&mut b, 0).unwrap();
-            (outcome, b.encoder_backward(), b.trained_members())
+            (
+                outcome,
+                b.encoder_backward(),
+                b.trained_members(),
+                b.clock().spent(),
+            )
         };
-        let (whole, whole_backward, trained) = run(None);
+        let (whole, whole_backward, trained, _) = run(None);
         assert_eq!(trained, 5);
         // The same search, logging: every trial lands in the log, one line each.
-        let (logged, _, _) = run(Some(TrialLog::open(&path).unwrap()));
+        let (logged, _, _, first_time) = run(Some(TrialLog::open(&path).unwrap()));
         assert_eq!(logged, whole);
         let lines: Vec<String> = std::fs::read_to_string(&path)
             .unwrap()
@@ -727,10 +751,15 @@ mod tests {
         .unwrap();
         let log = TrialLog::open(&path).unwrap();
         assert_eq!(log.len(), 2);
-        let (resumed, backward, trained) = run(Some(log));
+        let second = log.last_spent().unwrap();
+        assert!(second.seconds > 0.0 && second.seconds <= first_time.seconds);
+        let (resumed, backward, trained, time) = run(Some(log));
         assert_eq!(trained, 3, "two trials replayed");
         assert_eq!(resumed, whole, "same choice, history and budget");
         assert_eq!(backward, whole_backward);
+        // Its time counts the cut search's up to the second trial, from that search's start.
+        assert_eq!(time.started_unix, first_time.started_unix);
+        assert!(time.seconds > second.seconds, "{time:?} vs {second:?}");
     }
 
     /// The grid search of step 0.25 (5 candidates on 2 tasks) on `b`.
@@ -866,10 +895,7 @@ mod tests {
         let mut resumed = saving();
         assert_eq!(pbt_search(&mut resumed), uncut);
         // Its time counts the cut search's, from that one's start.
-        let (earlier, now) = (
-            first.clock().unwrap().spent(),
-            resumed.clock().unwrap().spent(),
-        );
+        let (earlier, now) = (first.clock().spent(), resumed.clock().spent());
         let saved_spent = saved["spent"]["seconds"].as_f64().unwrap();
         assert!(
             saved_spent > 0.0 && saved_spent <= earlier.seconds,

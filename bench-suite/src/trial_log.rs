@@ -10,13 +10,16 @@
 //! a crash does not parse and is ignored. The file is named by the search id, which hashes the
 //! configuration, so only trials of this very search are replayed; trials written by an earlier
 //! build are replayed as they are, as an earlier build's records are kept by a resumed sweep.
-//! Weights and scores round-trip exactly (serde_json's `float_roundtrip`).
+//! Weights and scores round-trip exactly (serde_json's `float_roundtrip`). Each line also keeps
+//! the search's time when the trial finished, so the continued search's wall time counts the
+//! earlier processes up to their last finished trial.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cell::Spent;
 use crate::{Error, Result};
 
 /// The extension of a trial log beside its search's record (`<search id>.trials`).
@@ -37,6 +40,9 @@ pub struct Trial {
     pub encoder_backward: u64,
     /// The validation losses and metrics of the initial model that scores are relative to.
     pub reference: (Vec<f64>, Vec<f64>),
+    /// The search's time when the trial finished (absent in logs written before it was kept).
+    #[serde(default)]
+    pub spent: Option<Spent>,
 }
 
 /// The finished trials of one search, and the file they are appended to.
@@ -68,6 +74,11 @@ impl TrialLog {
         self.trials
             .iter()
             .find(|t| t.init == init && t.weights == weights)
+    }
+
+    /// The search's time when its last logged trial finished, if the log says.
+    pub fn last_spent(&self) -> Option<Spent> {
+        self.trials.iter().rev().find_map(|t| t.spent)
     }
 
     /// The reference of the logged trials, if any were logged.
