@@ -241,7 +241,7 @@ pub fn train_cell(
         .filter(|_| search.is_none())
         .map(|dir| checkpoint::path(dir, run));
     if let Some(path) = &checkpoint {
-        if let Some(Some(earlier)) = checkpoint::resume(path, run, &mut session)? {
+        if let Some(earlier) = checkpoint::resume(path, run, &mut session)? {
             clock.continue_from(earlier);
         }
     }
@@ -284,10 +284,8 @@ impl RunClock {
     /// counter is reset too, so the record's peak is this run's.
     pub fn start(workers: usize) -> Self {
         Self {
-            started_unix: unix_now(),
-            elapsed: Instant::now(),
-            earlier_s: 0.0,
             peak_rss_of_run: workers <= 1 && crate::stamp::reset_peak_rss(),
+            ..Self::now()
         }
     }
 

@@ -64,14 +64,10 @@ pub fn save(path: &Path, run: &RunConfig, session: &Session<'_>, spent: Spent) -
     Ok(())
 }
 
-/// Continues `session` from the checkpoint of `run` at `path`, if one is there and fits;
-/// `Some` when it did, holding the time the run had spent if the checkpoint says. A
+/// Continues `session` from the checkpoint of `run` at `path`, if one is there and fits, and
+/// returns the time the run had spent if the checkpoint says (older ones do not). A
 /// checkpoint that does not fit is renamed `*.unused` with a warning.
-pub fn resume(
-    path: &Path,
-    run: &RunConfig,
-    session: &mut Session<'_>,
-) -> Result<Option<Option<Spent>>> {
+pub fn resume(path: &Path, run: &RunConfig, session: &mut Session<'_>) -> Result<Option<Spent>> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -91,7 +87,7 @@ pub fn resume(
         Ok(c) if c.run != expected => "it belongs to another configuration".to_owned(),
         Ok(c) => {
             session.resume_from(c.session)?;
-            return Ok(Some(c.spent));
+            return Ok(c.spent);
         }
     };
     let unused = path.with_extension("json.unused");

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use candle_core::{Device, Tensor, Var};
 
+pub(crate) use crate::conv_ops::ChannelOrder;
 use crate::conv_ops::{ConvPoolRelu, StageGeometry};
 use crate::Result;
 
@@ -29,15 +30,6 @@ pub(crate) struct ConvStage {
     geometry: Arc<StageGeometry>,
     /// Output side after pooling, `(height, width)`.
     pub(crate) pooled: (usize, usize),
-}
-
-/// How the values of one example are ordered in a row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ChannelOrder {
-    /// `c, h, w`.
-    First,
-    /// `h, w, c`.
-    Last,
 }
 
 impl ConvStage {
@@ -52,9 +44,9 @@ impl ConvStage {
     ) -> Result<Option<Self>> {
         let geometry = StageGeometry {
             input: (c_in, h, w),
-            input_channels_first: input == ChannelOrder::First,
+            input_order: input,
             k,
-            output_channels_first: output == ChannelOrder::First,
+            output_order: output,
         };
         let Some((oh, ow)) = geometry.out() else {
             return Ok(None);
@@ -105,7 +97,7 @@ impl ConvStage {
     fn mask(&self, y: Tensor, c_out: usize, mask: &Tensor) -> Result<Tensor> {
         let rows = y.dim(0)?;
         let positions = self.pooled.0 * self.pooled.1;
-        let (shape, mask_shape) = if self.geometry.output_channels_first {
+        let (shape, mask_shape) = if self.geometry.output_order == ChannelOrder::First {
             ((rows, c_out, positions), (1, c_out, 1))
         } else {
             ((rows, positions, c_out), (1, 1, c_out))
@@ -142,7 +134,7 @@ impl ConvStage {
             y.narrow(1, 0, oh)?.narrow(2, 0, ow)?
         };
         let pooled = y.reshape((rows, ph, 2, pw, 2, c_out))?.max(4)?.max(2)?;
-        let pooled = if self.geometry.output_channels_first {
+        let pooled = if self.geometry.output_order == ChannelOrder::First {
             pooled.permute((0, 3, 1, 2))?
         } else {
             pooled

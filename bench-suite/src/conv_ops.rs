@@ -31,17 +31,26 @@ const GROUP: usize = 4;
 /// Route byte of an output whose relu input was negative (no gradient).
 const INACTIVE: u8 = 4;
 
+/// How the values of one example are ordered in a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChannelOrder {
+    /// `c, h, w`.
+    First,
+    /// `h, w, c`.
+    Last,
+}
+
 /// Shape of one stage: input, kernel, output grid and the two activation layouts.
 #[derive(Debug, Clone)]
 pub(crate) struct StageGeometry {
     /// Input channels, height and width.
     pub(crate) input: (usize, usize, usize),
-    /// Whether an input row is channels-first (`c, h, w`) rather than channels-last.
-    pub(crate) input_channels_first: bool,
+    /// How an input row is ordered.
+    pub(crate) input_order: ChannelOrder,
     /// Kernel side.
     pub(crate) k: usize,
-    /// Whether an output row is channels-first (`c, h, w`) rather than channels-last.
-    pub(crate) output_channels_first: bool,
+    /// How an output row is ordered.
+    pub(crate) output_order: ChannelOrder,
 }
 
 impl StageGeometry {
@@ -85,19 +94,17 @@ impl StageGeometry {
     ) -> usize {
         let (c_in, h, w) = self.input;
         let (yy, xx) = (y + ky, x + kx);
-        if self.input_channels_first {
-            (c * h + yy) * w + xx
-        } else {
-            (yy * w + xx) * c_in + c
+        match self.input_order {
+            ChannelOrder::First => (c * h + yy) * w + xx,
+            ChannelOrder::Last => (yy * w + xx) * c_in + c,
         }
     }
 
     /// Step in an example's input between neighbouring output columns.
     fn input_step(&self) -> usize {
-        if self.input_channels_first {
-            1
-        } else {
-            self.input.0
+        match self.input_order {
+            ChannelOrder::First => 1,
+            ChannelOrder::Last => self.input.0,
         }
     }
 
@@ -110,10 +117,9 @@ impl StageGeometry {
     /// Offset in an example's output of channel `ch` at pooled `(y, x)`.
     fn output_offset(&self, c_out: usize, ch: usize, (y, x): (usize, usize)) -> usize {
         let (ph, pw) = self.pooled();
-        if self.output_channels_first {
-            (ch * ph + y) * pw + x
-        } else {
-            (y * pw + x) * c_out + ch
+        match self.output_order {
+            ChannelOrder::First => (ch * ph + y) * pw + x,
+            ChannelOrder::Last => (y * pw + x) * c_out + ch,
         }
     }
 
@@ -189,7 +195,7 @@ impl StageGeometry {
 }
 
 /// One forward call of a stage: `(x: rows × in_len, w: c_out × c_in × k × k, b: c_out)` →
-/// `rows × (pooled positions · c_out)`, channels-last. Keeps the routes of its outputs for
+/// `rows × (pooled positions · c_out)`, ordered as the geometry's output. Keeps the routes of its outputs for
 /// its backward pass, so each forward call uses a fresh op.
 #[derive(Debug)]
 pub(crate) struct ConvPoolRelu {
