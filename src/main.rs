@@ -18,6 +18,7 @@ use mtl_bench::catalog::method_order;
 use mtl_bench::commands::{self, SweepRequest, SweepSource};
 use mtl_bench::config::{params_from_pairs, Named};
 use mtl_bench::progress::ProgressMode;
+use mtl_bench::worker_pool;
 use mtl_bench::{interrupt, ErrorKind, Result, RunConfig, TrainConfig, DEFAULT_SWEEP};
 use mtl_datasets::hub::{commands as data_commands, HubOptions};
 
@@ -45,7 +46,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(cli) {
+    // The command runs on a rayon pool of its own (`worker_pool`): its parallel loops then
+    // start from a pool thread, not by handing work over from this one.
+    let threads = worker_pool::thread_setting();
+    match worker_pool::run_in_own_pool("mtlbench", threads, || run(cli)).and_then(|r| r) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let err = err.or_interrupted();

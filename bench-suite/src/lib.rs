@@ -35,6 +35,7 @@ pub mod study;
 pub mod sweep;
 pub mod trainer;
 pub mod trial_log;
+pub mod worker_pool;
 
 pub use cell::train_cell;
 pub use config::{RunConfig, TrainConfig};

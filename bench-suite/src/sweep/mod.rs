@@ -18,6 +18,7 @@ use crate::plan::SweepPlan;
 use crate::progress::{ProgressMode, SweepProgress};
 use crate::results_dir::{PlanStamp, ResultsDir, Sharing};
 use crate::trainer::RunEnv;
+use crate::worker_pool::{run_in_own_pool, thread_setting};
 use crate::{Error, Result};
 
 mod worker;
@@ -177,9 +178,17 @@ pub fn run_sweep(
         chosen: chosen.iter().copied().collect(),
         ids: cells.iter().map(RunConfig::cell_id).collect(),
     };
+    // Each worker trains on a rayon pool of its own, of the command's thread setting
+    // (`worker_pool`): workers sharing one pool would take turns on its threads.
+    let threads = thread_setting();
     let results: Vec<Result<()>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
-            .map(|_| scope.spawn(|| shared.work()))
+            .map(|w| {
+                let shared = &shared;
+                scope.spawn(move || {
+                    run_in_own_pool(&format!("sweep-worker{w}"), threads, || shared.work())?
+                })
+            })
             .collect();
         handles
             .into_iter()
