@@ -105,8 +105,9 @@ pub struct SweepArgs {
     /// file's `device`, else cpu].
     #[arg(long)]
     pub device: Option<String>,
-    /// Cells trained side by side [default: the file's `workers`, else 1]. Results do not
-    /// depend on it; combine with --threads to share the cores.
+    /// Cells trained side by side [default: the file's `workers`, else 1], each with
+    /// --threads threads of its own: give each its share of the cores. Results do not depend
+    /// on it.
     #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: Option<u16>,
     /// Run into a results folder made for a different configuration or device (refused
@@ -140,7 +141,7 @@ pub struct RunCellArgs {
     /// Cells per array task.
     #[arg(long, default_value_t = 1, requires = "task", value_parser = clap::value_parser!(u32).range(1..))]
     pub chunk: u32,
-    /// Cells trained side by side.
+    /// Cells trained side by side, each with --threads threads of its own.
     #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: Option<u16>,
     /// No progress output.
@@ -179,7 +180,8 @@ pub struct SlurmArgs {
 pub struct ResumeArgs {
     /// Results folder written by `mtlbench sweep`.
     pub results: PathBuf,
-    /// Cells trained side by side [default: the stored file's `workers`, else 1].
+    /// Cells trained side by side [default: the stored file's `workers`, else 1], each with
+    /// --threads threads of its own.
     #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: Option<u16>,
     /// No progress output.
@@ -222,7 +224,7 @@ pub struct StudyArgs {
     /// Device: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Cells trained side by side.
+    /// Cells trained side by side, each with --threads threads of its own.
     #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
     /// Run a part whose sweep file changed into its runs folder (refused otherwise): records
