@@ -176,19 +176,79 @@ impl StageGeometry {
         }
     }
 
-    /// Calls `f(output, window)` for each pooled output of channel `ch` of one example, in
-    /// row-major order: the output's offset in the example's output and the offsets of its
-    /// window (row-major) in the channel's `positions` convolution values.
-    fn for_each_window(&self, c_out: usize, ch: usize, mut f: impl FnMut(usize, [usize; 4])) {
+    /// Where channel `ch`'s pooled outputs sit in an example's output: the first one's offset
+    /// and the step between neighbours along a row (rows follow at `pw` steps).
+    fn pooled_channel(&self, c_out: usize, ch: usize) -> (usize, usize) {
+        let step = match self.output_order {
+            ChannelOrder::First => 1,
+            ChannelOrder::Last => c_out,
+        };
+        (self.output_offset(c_out, ch, (0, 0)), step)
+    }
+
+    /// Pools channel `ch` of one example: `conv` holds its `positions` convolution values
+    /// (row-major); each 2 × 2 window's first maximum plus `bias`, rectified, goes to `out`,
+    /// and the window entry it came from (row-major, 0..4; [`INACTIVE`] where the relu cut it)
+    /// to `routes`, both at the example's output offsets.
+    fn pool_forward(
+        &self,
+        (c_out, ch): (usize, usize),
+        conv: &[f32],
+        bias: f32,
+        out: &mut [f32],
+        routes: &mut [u8],
+    ) {
         let (ph, pw) = self.pooled();
         let (_, ow) = self.out_or_zero();
+        let (first, step) = self.pooled_channel(c_out, ch);
+        let pool = |(o, r): (&mut f32, &mut u8), (top, bottom): (&[f32], &[f32])| {
+            let (k, max) = first_max([top[0], top[1], bottom[0], bottom[1]]);
+            let pre = max + bias;
+            (*o, *r) = if pre >= 0.0 {
+                (pre, k)
+            } else {
+                (0.0, INACTIVE)
+            };
+        };
+        for y in 0..ph {
+            let top = conv[2 * y * ow..][..2 * pw].chunks_exact(2);
+            let bottom = conv[(2 * y + 1) * ow..][..2 * pw].chunks_exact(2);
+            let at = first + y * pw * step;
+            if step == 1 {
+                let outs = out[at..at + pw].iter_mut().zip(&mut routes[at..at + pw]);
+                outs.zip(top.zip(bottom)).for_each(|(o, w)| pool(o, w));
+            } else {
+                let outs = out[at..].iter_mut().step_by(step).take(pw);
+                let outs = outs.zip(routes[at..].iter_mut().step_by(step));
+                outs.zip(top.zip(bottom)).for_each(|(o, w)| pool(o, w));
+            }
+        }
+    }
+
+    /// The backward pass of [`Self::pool_forward`] for channel `ch` of one example: each
+    /// output's gradient in `grad` goes to its window's maximum in `dconv` (position-major,
+    /// `positions × c_out`) and is added to the bias gradient `db`, outputs in row-major order.
+    fn pool_backward(
+        &self,
+        (c_out, ch): (usize, usize),
+        grad: &[f32],
+        routes: &[u8],
+        dconv: &mut [f32],
+        db: &mut f32,
+    ) {
+        let (ph, pw) = self.pooled();
+        let (_, ow) = self.out_or_zero();
+        let (first, step) = self.pooled_channel(c_out, ch);
         for y in 0..ph {
             for x in 0..pw {
-                let a = 2 * y * ow + 2 * x;
-                f(
-                    self.output_offset(c_out, ch, (y, x)),
-                    [a, a + 1, a + ow, a + ow + 1],
-                );
+                let o = first + (y * pw + x) * step;
+                let route = routes[o];
+                if route == INACTIVE {
+                    continue;
+                }
+                let (dy, dx) = (usize::from(route) / 2, usize::from(route) % 2);
+                dconv[((2 * y + dy) * ow + 2 * x + dx) * c_out + ch] = grad[o];
+                *db += grad[o];
             }
         }
     }
@@ -300,15 +360,7 @@ impl CustomOp3 for ConvPoolRelu {
                         .zip(routes.chunks_exact_mut(out_len))
                         .zip(conv.chunks_exact(positions))
                     {
-                        g.for_each_window(c_out, ch, |o, window| {
-                            let (k, max) = first_max(conv, window);
-                            let pre = max + b[ch];
-                            (out[o], routes[o]) = if pre >= 0.0 {
-                                (pre, k as u8)
-                            } else {
-                                (0.0, INACTIVE)
-                            };
-                        });
+                        g.pool_forward((c_out, ch), conv, b[ch], out, routes);
                     }
                 }
             });
@@ -365,19 +417,14 @@ impl CustomOp3 for ConvPoolRelu {
                             // inner dimension (`m`) sums in another order in `gemm`.
                             s.conv.clear();
                             s.conv.resize(m * c_out, 0.0);
-                            for ch in 0..c_out {
+                            for (ch, db) in db.iter_mut().enumerate() {
                                 for (e, (gr, rt)) in gr
                                     .chunks_exact(out_len)
                                     .zip(rt.chunks_exact(out_len))
                                     .enumerate()
                                 {
                                     let dconv = &mut s.conv[e * positions * c_out..];
-                                    g.for_each_window(c_out, ch, |o, window| {
-                                        if rt[o] != INACTIVE {
-                                            dconv[window[rt[o] as usize] * c_out + ch] = gr[o];
-                                            db[ch] += gr[o];
-                                        }
-                                    });
+                                    g.pool_backward((c_out, ch), gr, rt, dconv, db);
                                 }
                             }
                             g.gather(x, &mut s.cols);
@@ -461,12 +508,13 @@ fn copy_run(dst: &mut [f32], src: &[f32]) {
     }
 }
 
-/// The first maximum of a window: its entry (0..4) and value.
-fn first_max(conv: &[f32], window: [usize; 4]) -> (usize, f32) {
-    let mut best = (0, conv[window[0]]);
-    for (k, &at) in window.iter().enumerate().skip(1) {
-        if conv[at] > best.1 {
-            best = (k, conv[at]);
+/// The first maximum of a 2 × 2 window (row-major): its entry (0..4) and value.
+#[inline(always)]
+fn first_max(window: [f32; 4]) -> (u8, f32) {
+    let mut best = (0, window[0]);
+    for (k, &v) in (1u8..).zip(&window[1..]) {
+        if v > best.1 {
+            best = (k, v);
         }
     }
     best

@@ -14,6 +14,7 @@
 //! (10000), `test` (10000), `max_molecules` (0 = all: else the first N molecules in file
 //! order, for quick runs).
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -111,7 +112,12 @@ pub fn build_from(
             config.val, config.test
         )));
     }
-    let x: Vec<f64> = molecules[..n].iter().flat_map(descriptor).collect();
+    // Molecule by molecule on rayon's pool: the eigenvalue solves were most of a load.
+    let x: Vec<f64> = molecules[..n]
+        .par_iter()
+        .map(descriptor)
+        .collect::<Vec<_>>()
+        .concat();
     let y: Vec<f64> = molecules[..n].iter().flat_map(|m| m.targets).collect();
     let parts = random_split(n, config.val, config.test, config.split_seed);
     let x_stats = Standardizer::fit(&rows(&x, FEATURES, &parts[0]), FEATURES);

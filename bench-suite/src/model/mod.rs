@@ -361,6 +361,43 @@ impl Model {
         Ok(())
     }
 
+    /// Flattens `tensors` (parameters in model order, e.g. a [`Model::snapshot`]) to plain
+    /// values, for checkpoints and stacked members.
+    pub fn flat_values(tensors: &[Tensor]) -> Result<Vec<Vec<f32>>> {
+        Ok(tensors
+            .iter()
+            .map(|t| t.flatten_all()?.to_vec1::<f32>())
+            .collect::<candle_core::Result<_>>()?)
+    }
+
+    /// The current parameters, model order, flattened.
+    pub fn flat_params(&self) -> Result<Vec<Vec<f32>>> {
+        let params: Vec<Tensor> = self
+            .params
+            .iter()
+            .map(|p| p.var.as_tensor().clone())
+            .collect();
+        Self::flat_values(&params)
+    }
+
+    /// Plain values (model order, as [`Model::flat_params`] gives them) shaped as the
+    /// parameters, on their device: what [`Model::restore`] takes.
+    pub fn shaped(&self, values: &[Vec<f32>]) -> Result<Vec<Tensor>> {
+        if values.len() != self.params.len() {
+            return Err(Error::Internal(format!(
+                "{} parameter blocks do not fit model `{}`, which has {}",
+                values.len(),
+                self.spec.name,
+                self.params.len()
+            )));
+        }
+        self.params
+            .iter()
+            .zip(values)
+            .map(|(p, v)| Ok(Tensor::from_slice(v, p.var.shape(), p.var.device())?))
+            .collect()
+    }
+
     /// The dtype of all parameters.
     pub fn dtype(&self) -> DType {
         DType::F32

@@ -76,7 +76,7 @@ pub(crate) fn train_stacked(
         train.optimizer == OptimizerKind::Sgd,
     );
     for (p, s) in sessions.iter().enumerate() {
-        stack.load_member(p, &flat_params(s)?, &s.optimizer_state()?)?;
+        stack.load_member(p, &s.model().flat_params()?, &s.optimizer_state()?)?;
     }
     let mut config = train.clone();
     // Members on one seed (grid, random) share each epoch's list of batches and one batch per
@@ -159,27 +159,7 @@ fn store(stack: &StackedMlp, sessions: &mut [&mut Session<'_>]) -> Result<()> {
 
 /// Member `p`'s parameters from the stack, shaped as its session's model holds them.
 fn member_tensors(stack: &StackedMlp, p: usize, s: &Session<'_>) -> Result<Vec<Tensor>> {
-    s.model()
-        .params()
-        .iter()
-        .zip(stack.member_params(p))
-        .map(|(param, values)| {
-            Ok(Tensor::from_vec(
-                values,
-                param.var.shape(),
-                param.var.device(),
-            )?)
-        })
-        .collect()
-}
-
-/// A session's parameters, model order, flattened.
-fn flat_params(s: &Session<'_>) -> Result<Vec<Vec<f32>>> {
-    s.model()
-        .params()
-        .iter()
-        .map(|p| Ok(p.var.as_tensor().flatten_all()?.to_vec1::<f32>()?))
-        .collect()
+    s.model().shaped(&stack.member_params(p))
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use candle_core::Tensor;
 use mtl_datasets::Split;
 use mtl_reports::record::{EpochLog, GradDiagnostics, RunStatus};
 
@@ -12,6 +11,7 @@ use super::epoch_batches::EpochBatches;
 use super::weights::WeightsTracker;
 use super::Session;
 use crate::method_params::MethodParams;
+use crate::model::Model;
 use crate::optim;
 use crate::step::BackwardCount;
 use crate::Result;
@@ -54,23 +54,10 @@ pub struct SessionState {
     initial_score: Option<f64>,
 }
 
-fn flat(tensors: &[Tensor]) -> Result<Vec<Vec<f32>>> {
-    Ok(tensors
-        .iter()
-        .map(|t| t.flatten_all()?.to_vec1::<f32>())
-        .collect::<candle_core::Result<_>>()?)
-}
-
 impl Session<'_> {
     /// The training state at this step boundary, for a checkpoint. Only a session that is
     /// still training (not diverged) has one worth keeping.
     pub fn state(&self) -> Result<SessionState> {
-        let params: Vec<Tensor> = self
-            .model
-            .params()
-            .iter()
-            .map(|p| p.var.as_tensor().clone())
-            .collect();
         Ok(SessionState {
             step: self.step,
             epoch: self.epoch,
@@ -88,8 +75,8 @@ impl Session<'_> {
             epochs: self.epochs.clone(),
             best_score: self.best.0.is_finite().then_some(self.best.0),
             best_epoch: self.best.1,
-            best_params: flat(&self.best.2)?,
-            params: flat(&params)?,
+            best_params: Model::flat_values(&self.best.2)?,
+            params: self.model.flat_params()?,
             optimizer: self.optimizer.save()?,
             method: self.method.state(),
             method_params: self
@@ -105,24 +92,11 @@ impl Session<'_> {
     /// Continues from `state`, taken by [`Session::state`] of a session built alike (same
     /// dataset, model, method, training settings and seed), as if it had never stopped.
     pub fn resume_from(&mut self, state: SessionState) -> Result<()> {
-        let shaped = |values: &[Vec<f32>]| -> Result<Vec<Tensor>> {
-            if values.len() != self.model.params().len() {
-                return Err(crate::Error::Internal(
-                    "a checkpoint's parameters do not fit the model".into(),
-                ));
-            }
-            self.model
-                .params()
-                .iter()
-                .zip(values)
-                .map(|(p, v)| Ok(Tensor::from_slice(v, p.var.shape(), &self.device)?))
-                .collect()
-        };
-        self.model.restore(&shaped(&state.params)?)?;
+        self.model.restore(&self.model.shaped(&state.params)?)?;
         self.best = (
             state.best_score.unwrap_or(f64::INFINITY),
             state.best_epoch,
-            shaped(&state.best_params)?,
+            self.model.shaped(&state.best_params)?,
         );
         self.optimizer.load(state.optimizer)?;
         self.step = state.step;
