@@ -70,7 +70,19 @@ fn main() {
     );
     println!("cargo:rustc-env=MTLBENCH_CANDLE={candle}");
     println!("cargo:rustc-env=MTLBENCH_DEPENDENCIES={}", deps.join(","));
-    for path in ["../.git/HEAD", "../.git/index", "../Cargo.lock"] {
+    // A commit moves the branch's ref, not HEAD (which names the branch) and not always the
+    // index: without the ref, a build right after a commit kept the commit before it.
+    let mut watched: Vec<String> = ["../.git/HEAD", "../.git/index", "../Cargo.lock"]
+        .map(String::from)
+        .to_vec();
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        watched.push(format!("../.git/{branch}"));
+    }
+    // Only a file that exists: cargo reruns the script on every build for a missing one.
+    if std::path::Path::new("../.git/packed-refs").exists() {
+        watched.push("../.git/packed-refs".into());
+    }
+    for path in watched {
         println!("cargo:rerun-if-changed={path}");
     }
 }
