@@ -214,6 +214,8 @@ impl StageGeometry {
             let top = conv[2 * y * ow..][..2 * pw].chunks_exact(2);
             let bottom = conv[(2 * y + 1) * ow..][..2 * pw].chunks_exact(2);
             let at = first + y * pw * step;
+            // Channels-first outputs (the first stage, the larger one) are plain slices; the
+            // strided walk serves channels-last. Both pool the same windows in the same order.
             if step == 1 {
                 let outs = out[at..at + pw].iter_mut().zip(&mut routes[at..at + pw]);
                 outs.zip(top.zip(bottom)).for_each(|(o, w)| pool(o, w));
