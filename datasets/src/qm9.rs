@@ -95,16 +95,48 @@ fn invalid(message: String) -> Error {
     }
 }
 
-/// Builds the benchmark from parsed molecules.
-pub fn build_from(
-    molecules: &[Molecule],
-    config: &Qm9Config,
-    files: Vec<DataFile>,
-    revision: &str,
-) -> Result<Loaded> {
+/// The descriptors of `molecules`, row after row ([`FEATURES`] values each), computed molecule
+/// by molecule on rayon's pool (the eigenvalue solves are most of a load).
+pub fn descriptors(molecules: &[Molecule]) -> Vec<f64> {
+    molecules
+        .par_iter()
+        .map(descriptor)
+        .collect::<Vec<_>>()
+        .concat()
+}
+
+/// Name of the stored descriptors in the cache (see [`crate::hub::derived`]).
+pub const DESCRIPTORS_NAME: &str = "qm9-coulomb-v1-descriptors";
+
+/// The descriptors of every molecule of `snapshot`: read from the cache when they were stored
+/// by an earlier load (about a second instead of ten core-seconds of eigenvalue solves), else
+/// computed and stored. Stored rows are used only when 17 of them, spread over the file,
+/// recomputed here, agree bit for bit.
+pub fn cached_descriptors(snapshot: &crate::hub::Snapshot, molecules: &[Molecule]) -> Vec<f64> {
+    crate::hub::derived::load_or_compute(
+        snapshot,
+        DESCRIPTORS_NAME,
+        molecules.len() * FEATURES,
+        || descriptors(molecules),
+        |stored| {
+            molecules.is_empty()
+                || (0..=16).map(|k| k * (molecules.len() - 1) / 16).all(|i| {
+                    let fresh = descriptor(&molecules[i]);
+                    let row = &stored[i * FEATURES..(i + 1) * FEATURES];
+                    fresh
+                        .iter()
+                        .zip(row)
+                        .all(|(a, b)| a.to_bits() == b.to_bits())
+                })
+        },
+    )
+}
+
+/// How many molecules `config` uses out of `available`, or why it cannot be built.
+fn molecules_used(available: usize, config: &Qm9Config) -> Result<usize> {
     let n = match config.max_molecules {
-        0 => molecules.len(),
-        m => m.min(molecules.len()),
+        0 => available,
+        m => m.min(available),
     };
     if config.val == 0 || config.test == 0 || config.val + config.test >= n {
         return Err(invalid(format!(
@@ -112,13 +144,36 @@ pub fn build_from(
             config.val, config.test
         )));
     }
-    // Molecule by molecule on rayon's pool: the eigenvalue solves were most of a load.
-    let x: Vec<f64> = molecules[..n]
-        .par_iter()
-        .map(descriptor)
-        .collect::<Vec<_>>()
-        .concat();
-    let y: Vec<f64> = molecules[..n].iter().flat_map(|m| m.targets).collect();
+    Ok(n)
+}
+
+/// Builds the benchmark from parsed molecules.
+pub fn build_from(
+    molecules: &[Molecule],
+    config: &Qm9Config,
+    files: Vec<DataFile>,
+    revision: &str,
+) -> Result<Loaded> {
+    let n = molecules_used(molecules.len(), config)?;
+    build_with(
+        &molecules[..n],
+        descriptors(&molecules[..n]),
+        config,
+        files,
+        revision,
+    )
+}
+
+/// Builds the benchmark from the molecules it uses and their descriptors `x`.
+fn build_with(
+    molecules: &[Molecule],
+    x: Vec<f64>,
+    config: &Qm9Config,
+    files: Vec<DataFile>,
+    revision: &str,
+) -> Result<Loaded> {
+    let n = molecules.len();
+    let y: Vec<f64> = molecules.iter().flat_map(|m| m.targets).collect();
     let parts = random_split(n, config.val, config.test, config.split_seed);
     let x_stats = Standardizer::fit(&rows(&x, FEATURES, &parts[0]), FEATURES);
     let y_stats = Standardizer::fit(&rows(&y, TARGETS.len(), &parts[0]), TARGETS.len());
@@ -169,8 +224,16 @@ pub fn from_params(params: &Value) -> Result<Box<dyn Dataset>> {
     }
     let snap = source::snapshot("qm9pack")?;
     let molecules = qm9_csv::read_dir(&snap.dir)?;
-    Ok(Box::new(build_from(
-        &molecules,
+    let n = molecules_used(molecules.len(), &config)?;
+    // Quick runs on the first molecules compute theirs; full runs keep all of them.
+    let x = if n == molecules.len() {
+        cached_descriptors(&snap, &molecules)
+    } else {
+        descriptors(&molecules[..n])
+    };
+    Ok(Box::new(build_with(
+        &molecules[..n],
+        x,
         &config,
         snap.files.clone(),
         &source::revision(&snap),
@@ -252,6 +315,41 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("`val` (6)"), "{err}");
+    }
+
+    #[test]
+    fn descriptors_are_kept_in_the_cache_and_checked_against_fresh_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let snap = crate::hub::Snapshot {
+            repo: "mtlbench/qm9pack".into(),
+            revision: "a".repeat(40),
+            dir: tmp
+                .path()
+                .join("datasets--mtlbench--qm9pack/snapshots")
+                .join("a".repeat(40)),
+            files: Vec::new(),
+        };
+        let mols = molecules();
+        let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let fresh = bits(&descriptors(&mols));
+        assert_eq!(bits(&cached_descriptors(&snap, &mols)), fresh);
+        let file = crate::hub::derived::path(&snap, DESCRIPTORS_NAME);
+        let stored = std::fs::read(&file).unwrap();
+        assert_eq!(bits(&cached_descriptors(&snap, &mols)), fresh);
+        assert_eq!(std::fs::read(&file).unwrap(), stored);
+
+        // Intact values that this code would not compute (an older descriptor, say): replaced.
+        let len = mols.len() * FEATURES;
+        crate::hub::derived::load_or_compute(
+            &snap,
+            DESCRIPTORS_NAME,
+            len,
+            || vec![1.0; len],
+            |_| false,
+        );
+        assert_ne!(std::fs::read(&file).unwrap(), stored);
+        assert_eq!(bits(&cached_descriptors(&snap, &mols)), fresh);
+        assert_eq!(std::fs::read(&file).unwrap(), stored);
     }
 
     #[test]

@@ -5,9 +5,10 @@
 //! <cache>/datasets--<owner>--<name>/refs/<branch>              (a 40-hex commit, no newline)
 //! <cache>/datasets--<owner>--<name>/snapshots/<commit>/<path>  -> ../../blobs/<digest> (relative)
 //! <cache>/datasets--<owner>--<name>/mtlbench-locks/<name>.toml (mtlbench's first-fetch pins)
+//! <cache>/datasets--<owner>--<name>/mtlbench-derived/<commit>/<name>.f64 (see super::derived)
 //! ```
-//! hf-hub and Python `huggingface_hub` read and write the first three; the lock folder is
-//! mtlbench's own and both ignore it.
+//! hf-hub and Python `huggingface_hub` read and write the first three; the last two folders
+//! are mtlbench's own and both ignore them.
 
 use std::fs::File;
 use std::io::{Read, Write};

@@ -24,6 +24,7 @@
 
 pub mod cache;
 pub mod commands;
+pub mod derived;
 mod error;
 pub mod fetch;
 pub mod import;
