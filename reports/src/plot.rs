@@ -7,7 +7,9 @@
 //! - A [`ModelSizeView`]: each method configuration's Δm% (mean and 95 % interval over seeds)
 //!   against the models of a block in increasing width, with the single-task level Δm = 0.
 
+use plotters::element::{Drawable, PointCollection};
 use plotters::prelude::*;
+use plotters_backend::{BackendCoord, DrawingErrorKind};
 
 use crate::model_size::ModelSizeView;
 use crate::pareto::ParetoView;
@@ -34,6 +36,88 @@ pub(crate) const COLOURS: [RGBColor; 10] = [
 /// The `i`-th plot colour (cycled).
 pub fn colour(i: usize) -> RGBColor {
     COLOURS[i % COLOURS.len()]
+}
+
+/// Legend entries a plot keeps inside its plotting area; with more, the legend is a column to
+/// the right of the plot, so it hides no runs.
+const LEGEND_INSIDE_MAX: usize = 12;
+/// Width of that column, pixels.
+const LEGEND_COLUMN: u32 = 250;
+
+/// A series' marker: circles for the first pass through [`COLOURS`], then squares, then
+/// triangles, so up to 30 series stay distinguishable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Circle,
+    Square,
+    Triangle,
+}
+
+impl Shape {
+    /// The marker of series `i`.
+    fn of(i: usize) -> Self {
+        match (i / COLOURS.len()) % 3 {
+            0 => Shape::Circle,
+            1 => Shape::Square,
+            _ => Shape::Triangle,
+        }
+    }
+
+    /// The marker at `at`, `style` (filled or hollow), about 8 pixels across.
+    fn at<C>(self, at: C, style: ShapeStyle) -> Marker<C> {
+        Marker {
+            shape: self,
+            at,
+            style,
+        }
+    }
+}
+
+/// A point drawn as a [`Shape`]: one element type for every shape, so a series or a legend
+/// entry can take any of them.
+struct Marker<C> {
+    shape: Shape,
+    at: C,
+    style: ShapeStyle,
+}
+
+impl<'a, C: 'a> PointCollection<'a, C> for &'a Marker<C> {
+    type Point = &'a C;
+    type IntoIter = std::iter::Once<&'a C>;
+
+    fn point_iter(self) -> Self::IntoIter {
+        std::iter::once(&self.at)
+    }
+}
+
+impl<C, DB: DrawingBackend> Drawable<DB> for Marker<C> {
+    fn draw<I: Iterator<Item = BackendCoord>>(
+        &self,
+        mut points: I,
+        backend: &mut DB,
+        ps: (u32, u32),
+    ) -> std::result::Result<(), DrawingErrorKind<DB::ErrorType>> {
+        let Some((x, y)) = points.next() else {
+            return Ok(());
+        };
+        let here = std::iter::once((x, y));
+        match self.shape {
+            Shape::Circle => Circle::new((x, y), 4, self.style).draw(here, backend, ps),
+            Shape::Square => backend.draw_rect(
+                (x - 4, y - 4),
+                (x + 4, y + 4),
+                &self.style,
+                self.style.filled,
+            ),
+            Shape::Triangle if self.style.filled => {
+                TriangleMarker::new((x, y), 5, self.style).draw(here, backend, ps)
+            }
+            Shape::Triangle => {
+                let corners = [(x, y - 5), (x + 5, y + 3), (x - 5, y + 3), (x, y - 5)];
+                backend.draw_path(corners, &self.style)
+            }
+        }
+    }
 }
 
 /// Legend entry of the front line.
@@ -130,9 +214,32 @@ fn draw(view: &ParetoView, out: &mut String) -> std::result::Result<(), String> 
     };
     let (x_range, y_range) = (range(&xs), range(&ys));
     let corner = legend_corner(&xs, &ys, &x_range, &y_range);
-    let root = SVGBackend::with_string(out, SIZE).into_drawing_area();
+    let mut legend: Vec<(&str, Mark)> = Vec::new();
+    if !view.front.is_empty() {
+        legend.push((FRONT_LABEL, Mark::Line));
+    }
+    for (i, s) in view.series.iter().enumerate() {
+        legend.push((s.label.as_str(), Mark::Series(i, s.scalarization)));
+    }
+    if view.ideal.is_some() {
+        legend.push((IDEAL_LABEL, Mark::Ideal));
+    }
+    let column = legend.len() > LEGEND_INSIDE_MAX;
+    let size = if column {
+        let rows = 48 + 18 * legend.len() as u32;
+        (SIZE.0 + LEGEND_COLUMN, SIZE.1.max(rows))
+    } else {
+        SIZE
+    };
+    let root = SVGBackend::with_string(out, size).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(&e))?;
-    let mut chart = chart_on(&root, caption, x_range, y_range)?;
+    let (area, side) = if column {
+        let (area, side) = root.split_horizontally(SIZE.0);
+        (area, Some(side))
+    } else {
+        (root.clone(), None)
+    };
+    let mut chart = chart_on(&area, caption, x_range, y_range)?;
     chart
         .configure_mesh()
         .x_desc(format!("{} test loss", view.tasks[0]))
@@ -150,18 +257,12 @@ fn draw(view: &ParetoView, out: &mut String) -> std::result::Result<(), String> 
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
     }
     for (i, s) in view.series.iter().enumerate() {
-        let colour = COLOURS[i % COLOURS.len()];
-        // Scalarization runs are hollow, other methods filled.
-        let style = if s.scalarization {
-            colour.stroke_width(2)
-        } else {
-            colour.filled()
-        };
+        let (shape, style) = (Shape::of(i), series_style(i, s.scalarization));
         chart
-            .draw_series(s.points.iter().map(|p| Circle::new((p[0], p[1]), 4, style)))
+            .draw_series(s.points.iter().map(|p| shape.at((p[0], p[1]), style)))
             .map_err(|e| fail(&e))?
             .label(s.label.as_str())
-            .legend(move |(x, y)| Circle::new((x + 8, y), 4, style));
+            .legend(move |(x, y)| shape.at((x + 8, y), style));
     }
     if let Some(ideal) = &view.ideal {
         chart
@@ -174,7 +275,54 @@ fn draw(view: &ParetoView, out: &mut String) -> std::result::Result<(), String> 
             .label(IDEAL_LABEL)
             .legend(|(x, y)| Cross::new((x + 8, y), 5, BLACK.stroke_width(2)));
     }
-    finish(&mut chart, &root, corner)
+    match side {
+        Some(side) => {
+            legend_column(&side, &legend).map_err(|e| fail(&e))?;
+            root.present().map_err(|e| fail(&e))
+        }
+        None => finish(&mut chart, &root, corner),
+    }
+}
+
+/// What a legend entry of the loss plot shows.
+#[derive(Debug, Clone, Copy)]
+enum Mark {
+    /// The front's line.
+    Line,
+    /// Series `i`'s marker; hollow for a scalarization.
+    Series(usize, bool),
+    /// The single-task cross.
+    Ideal,
+}
+
+/// The marker style of series `i`: scalarization runs hollow, other methods filled.
+fn series_style(i: usize, scalarization: bool) -> ShapeStyle {
+    let colour = colour(i);
+    if scalarization {
+        colour.stroke_width(2)
+    } else {
+        colour.filled()
+    }
+}
+
+/// The legend as a column of entries in `area`, top to bottom.
+fn legend_column(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    entries: &[(&str, Mark)],
+) -> std::result::Result<(), DrawingAreaErrorKind<std::io::Error>> {
+    let font = ("sans-serif", 13).into_font();
+    for (row, (label, mark)) in entries.iter().enumerate() {
+        let y = 40 + 18 * row as i32;
+        match *mark {
+            Mark::Line => area.draw(&PathElement::new(vec![(6, y), (22, y)], BLACK))?,
+            Mark::Series(i, hollow) => {
+                area.draw(&Shape::of(i).at((14, y), series_style(i, hollow)))?
+            }
+            Mark::Ideal => area.draw(&Cross::new((14, y), 5, BLACK.stroke_width(2)))?,
+        }
+        area.draw(&Text::new(label.to_string(), (30, y - 7), font.clone()))?;
+    }
+    Ok(())
 }
 
 /// The coordinates of every plot here: f64 on both axes.
@@ -318,6 +466,91 @@ fn draw_model_size(view: &ModelSizeView, out: &mut String) -> std::result::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hypervolume::Hypervolume;
+    use crate::pareto::Series;
+
+    /// A two-task view with `n` method series of two runs each.
+    fn view(n: usize) -> ParetoView {
+        let series = (0..n)
+            .map(|i| {
+                let x = 0.3 + 0.01 * i as f64;
+                Series {
+                    label: format!("method-{i}"),
+                    scalarization: i == 0,
+                    points: vec![vec![x, 0.5 - x], vec![x + 0.005, 0.49 - x]],
+                    mean: vec![x + 0.0025, 0.495 - x],
+                }
+            })
+            .collect();
+        ParetoView {
+            dataset: "d".into(),
+            model: "m".into(),
+            tasks: vec!["left".into(), "right".into()],
+            lower: vec![0.2, 0.1],
+            reference: vec![0.7, 0.5],
+            series,
+            front: vec![("method-0".into(), vec![0.3025, 0.195])],
+            front_hv: Hypervolume {
+                value: 0.1,
+                exact: true,
+            },
+            ideal: Some(vec![0.25, 0.15]),
+        }
+    }
+
+    #[test]
+    fn many_series_get_a_legend_column_and_distinct_markers() {
+        let parse = |svg: &str| {
+            let doc = roxmltree::Document::parse(svg).unwrap();
+            let root = doc.root_element();
+            let texts: Vec<String> = doc
+                .descendants()
+                .filter(|n| n.has_tag_name("text"))
+                .filter_map(|n| n.text().map(|t| t.trim().to_owned()))
+                .collect();
+            let count = |tag: &str| doc.descendants().filter(|n| n.has_tag_name(tag)).count();
+            (
+                root.attribute("width").unwrap().to_owned(),
+                texts,
+                count("circle"),
+                count("rect"),
+                count("polygon"),
+            )
+        };
+        // Few series: the legend stays inside the plot, circles only.
+        let (width, texts, circles, _, polygons) = parse(&pareto_svg(&view(5)).unwrap().unwrap());
+        assert_eq!(width, SIZE.0.to_string());
+        assert!(texts.iter().any(|t| t == "method-4"));
+        assert_eq!(
+            (circles, polygons),
+            (5 * 3, 0),
+            "2 runs and a legend mark each"
+        );
+
+        // 25 series (27 entries with the front and the ideal): a column beside the plot.
+        let (width, texts, circles, _, polygons) = parse(&pareto_svg(&view(25)).unwrap().unwrap());
+        assert_eq!(width, (SIZE.0 + LEGEND_COLUMN).to_string());
+        for label in (0..25)
+            .map(|i| format!("method-{i}"))
+            .chain([FRONT_LABEL.into(), IDEAL_LABEL.into()])
+        {
+            assert!(texts.contains(&label), "{label} missing from the legend");
+        }
+        assert_eq!(circles, 10 * 3, "the first ten series are circles");
+        assert_eq!(polygons, 5 * 3, "series 20–24 are triangles");
+        assert_eq!(
+            [0, 9, 10, 19, 20, 29, 30].map(Shape::of),
+            [
+                Shape::Circle,
+                Shape::Circle,
+                Shape::Square,
+                Shape::Square,
+                Shape::Triangle,
+                Shape::Triangle,
+                Shape::Circle
+            ]
+        );
+    }
 
     #[test]
     fn the_legend_goes_to_the_emptiest_corner_upper_right_on_a_tie() {
