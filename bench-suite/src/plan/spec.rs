@@ -75,7 +75,7 @@ pub(super) struct MethodEntry {
     index: usize,
     /// `key = value` of each grid axis, empty without a grid.
     grid_point: String,
-    named: Named,
+    pub(super) named: Named,
 }
 
 /// A sweep file checked as far as it can be without its data: syntax, unknown fields, seeds,
