@@ -254,7 +254,7 @@ fn draw(view: &ParetoView, out: &mut String) -> std::result::Result<(), String> 
             ))
             .map_err(|e| fail(&e))?
             .label(FRONT_LABEL)
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
+            .legend(|at| legend_line(at, BLACK));
     }
     for (i, s) in view.series.iter().enumerate() {
         let (shape, style) = (Shape::of(i), series_style(i, s.scalarization));
@@ -273,7 +273,7 @@ fn draw(view: &ParetoView, out: &mut String) -> std::result::Result<(), String> 
             )))
             .map_err(|e| fail(&e))?
             .label(IDEAL_LABEL)
-            .legend(|(x, y)| Cross::new((x + 8, y), 5, BLACK.stroke_width(2)));
+            .legend(ideal_glyph);
     }
     match side {
         Some(side) => {
@@ -282,6 +282,16 @@ fn draw(view: &ParetoView, out: &mut String) -> std::result::Result<(), String> 
         }
         None => finish(&mut chart, &root, corner),
     }
+}
+
+/// A legend entry's line, 16 pixels from `(x, y)` to the right (the front, a model-size series).
+fn legend_line((x, y): BackendCoord, style: impl Into<ShapeStyle>) -> PathElement<BackendCoord> {
+    PathElement::new(vec![(x, y), (x + 16, y)], style)
+}
+
+/// The single-task cross of a legend entry starting at `(x, y)`.
+fn ideal_glyph((x, y): BackendCoord) -> Cross<BackendCoord, i32> {
+    Cross::new((x + 8, y), 5, BLACK.stroke_width(2))
 }
 
 /// What a legend entry of the loss plot shows.
@@ -314,11 +324,11 @@ fn legend_column(
     for (row, (label, mark)) in entries.iter().enumerate() {
         let y = 40 + 18 * row as i32;
         match *mark {
-            Mark::Line => area.draw(&PathElement::new(vec![(6, y), (22, y)], BLACK))?,
+            Mark::Line => area.draw(&legend_line((6, y), BLACK))?,
             Mark::Series(i, hollow) => {
                 area.draw(&Shape::of(i).at((14, y), series_style(i, hollow)))?
             }
-            Mark::Ideal => area.draw(&Cross::new((14, y), 5, BLACK.stroke_width(2)))?,
+            Mark::Ideal => area.draw(&ideal_glyph((6, y)))?,
         }
         area.draw(&Text::new(label.to_string(), (30, y - 7), font.clone()))?;
     }
@@ -442,7 +452,7 @@ fn draw_model_size(view: &ModelSizeView, out: &mut String) -> std::result::Resul
         ))
         .map_err(|e| fail(&e))?
         .label(STL_LEVEL_LABEL)
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
+        .legend(|at| legend_line(at, BLACK));
     for (i, (s, pts)) in view.series.iter().zip(&points).enumerate() {
         let c = colour(i);
         chart
@@ -452,7 +462,7 @@ fn draw_model_size(view: &ModelSizeView, out: &mut String) -> std::result::Resul
             ))
             .map_err(|e| fail(&e))?
             .label(s.label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2)));
+            .legend(move |at| legend_line(at, c.stroke_width(2)));
         chart
             .draw_series(
                 pts.iter()

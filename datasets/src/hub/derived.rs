@@ -99,7 +99,6 @@ fn read(file: &Path, expected: &Header) -> Result<Option<Vec<f64>>, String> {
     let header: Header =
         serde_json::from_slice(&rest[..end]).map_err(|e| format!("has a bad header ({e})"))?;
     let payload = &rest[end + 1..];
-    let digest = hex(&Sha256::digest(payload));
     if header.name != expected.name
         || header.repo != expected.repo
         || header.revision != expected.revision
@@ -117,6 +116,7 @@ fn read(file: &Path, expected: &Header) -> Result<Option<Vec<f64>>, String> {
             expected.revision
         ));
     }
+    let digest = hex(&Sha256::digest(payload));
     if payload.len() != 8 * header.count || digest != header.sha256 {
         return Err(format!(
             "is damaged: {} payload bytes with sha256 {digest}, expected {} with {}",
