@@ -602,7 +602,7 @@ mod tests {
     use mtl_datasets::{SyntheticLinear, SyntheticLinearConfig};
     use mtl_methods::autoscale::AutoScaleConfig;
     use mtl_methods::search::WeightSearch;
-    use mtl_methods::tuned::{Strategy, TunedConfig};
+    use mtl_methods::tuned::{PbtStart, Strategy, TunedConfig};
 
     use crate::trial_log::TrialLog;
     use std::time::Duration;
@@ -1000,6 +1000,52 @@ mod tests {
         assert!((a.weights.iter().sum::<f64>() - 1.0).abs() < 1e-9);
         assert_eq!(a, pbt(0), "same seed, same search");
         assert_ne!(a.history, pbt(1).history);
+    }
+
+    #[test]
+    fn pbt_from_uniform_without_perturbation_keeps_every_member_uniform_and_the_same_inits() {
+        let ds = dataset(vec![1.0, 3.0]);
+        let run = |start, perturb| {
+            let mut search = TunedConfig {
+                strategy: Strategy::Pbt,
+                population: 4,
+                ready: 8,
+                perturb,
+                start,
+                ..Default::default()
+            };
+            search.run(&mut backend(&ds, "mlp-xs", 3), 0).unwrap()
+        };
+        let control = run(PbtStart::Uniform, 0.0);
+        let rounds = control.history["rounds"].as_array().unwrap();
+        let mut exploits = 0;
+        for round in rounds {
+            for w in round["weights"].as_array().unwrap() {
+                assert_eq!(w, &serde_json::json!([0.5, 0.5]));
+            }
+            exploits += round["exploit"].as_array().unwrap().len();
+        }
+        assert_eq!(exploits, 2, "the population still exploits");
+        assert_eq!(control.weights, vec![0.5, 0.5]);
+        // Member 0 starts uniform in both, from the same initialisation: before any exploit
+        // its first score is the search proper's.
+        let search = run(PbtStart::Dirichlet, 0.2);
+        assert_eq!(
+            rounds[0]["scores"][0],
+            search.history["rounds"][0]["scores"][0]
+        );
+        assert_ne!(
+            rounds[0]["scores"][1],
+            search.history["rounds"][0]["scores"][1]
+        );
+        // The default is not written, so configurations from before `start` keep their ids.
+        let config = serde_json::to_value(TunedConfig::default()).unwrap();
+        assert!(config.get("start").is_none(), "{config}");
+        let uniform = TunedConfig {
+            start: PbtStart::Uniform,
+            ..Default::default()
+        };
+        assert_eq!(serde_json::to_value(uniform).unwrap()["start"], "uniform");
     }
 
     #[test]

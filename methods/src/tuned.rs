@@ -22,7 +22,10 @@
 //!   checkpoint, with its weight schedule recorded; PBT then runs once per seed (seeded by it)
 //!   and the whole population is that run's budget. `pbt_result = "retrain"` instead retrains
 //!   the final weights of the member with the best validation objective at the end, from
-//!   scratch, on every seed.
+//!   scratch, on every seed. `start = "uniform"` starts every member from uniform weights;
+//!   with `perturb = 0` they stay there, and PBT keeps only its population, exploit and member
+//!   selection: the control that separates what the searched weights add from what picking
+//!   the best of a population of trainings adds, at the same budget.
 //!
 //! The validation objective is the harness's selection objective (`[train] selection`), scored
 //! against a common reference model so members compare. Budget: trainings × schedule steps
@@ -31,7 +34,7 @@
 //!
 //! Hyper-parameters: `strategy` (grid), `step` h (0.1; 1/h an integer), `trials` (16),
 //! `population` (8), `ready` (50 steps), `truncation` (0.25), `perturb` (0.2), `search_seed` (0),
-//! `pbt_result` (member).
+//! `pbt_result` (member), `start` (dirichlet).
 
 use rand::seq::IndexedRandom;
 use rand_distr::{Distribution, StandardNormal};
@@ -66,6 +69,25 @@ pub enum PbtResult {
     Retrain,
 }
 
+/// Where PBT's members start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PbtStart {
+    /// Member 0 uniform, the others flat-Dirichlet draws (the search proper).
+    #[default]
+    Dirichlet,
+    /// Every member uniform. With `perturb = 0` the weights never move: PBT's population,
+    /// exploit and member selection without any weight search, the control that tells what
+    /// the searched weights add at the same budget.
+    Uniform,
+}
+
+impl PbtStart {
+    fn is_dirichlet(&self) -> bool {
+        *self == PbtStart::Dirichlet
+    }
+}
+
 /// Hyper-parameters of `tuned`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -88,6 +110,10 @@ pub struct TunedConfig {
     pub search_seed: u64,
     /// What PBT returns.
     pub pbt_result: PbtResult,
+    /// PBT's initial weights (not written when the default, so that configurations written
+    /// before it existed keep their cell ids).
+    #[serde(skip_serializing_if = "PbtStart::is_dirichlet")]
+    pub start: PbtStart,
 }
 
 impl Default for TunedConfig {
@@ -102,6 +128,7 @@ impl Default for TunedConfig {
             perturb: 0.2,
             search_seed: 0,
             pbt_result: PbtResult::Member,
+            start: PbtStart::Dirichlet,
         }
     }
 }
@@ -160,6 +187,11 @@ impl MethodConfig for TunedConfig {
                 name: "pbt_result",
                 kind: "member | retrain",
                 help: "PBT's result: the winning member itself, or its final weights retrained",
+            },
+            ParamDoc {
+                name: "start",
+                kind: "dirichlet | uniform",
+                help: "PBT's initial weights: member 0 uniform and Dirichlet draws, or all uniform (with perturb = 0: the no-search control)",
             },
         ]
     }
@@ -375,7 +407,7 @@ fn pbt(
     let mut rng = search_rng(seed);
     let mut weights: Vec<Weights> = (0..p)
         .map(|i| {
-            if i == 0 {
+            if i == 0 || config.start == PbtStart::Uniform {
                 Weights::uniform(k)
             } else {
                 dirichlet(k, &mut rng)

@@ -277,26 +277,34 @@ const VARIANT_KEYS: [&str; 2] = ["strategy", "exploration"];
 /// so that a setting only another variant reads (PBT's `population` on a random search's row)
 /// does not name the row. Distinct configurations keep distinct labels: two that differ either
 /// differ in a variant key, or share their variant and differ in a key both rows show.
-fn compact_config(config: &Value, variants: &[&Value]) -> String {
+pub(crate) fn compact_config(config: &Value, variants: &[&Value]) -> String {
     let same_variant: Vec<&Value> = variants
         .iter()
         .copied()
         .filter(|other| VARIANT_KEYS.iter().all(|k| other.get(k) == config.get(k)))
         .collect();
     match config {
-        Value::Object(map) => map
-            .iter()
-            .filter(|(k, v)| {
-                let pool = if VARIANT_KEYS.contains(&k.as_str()) {
-                    variants
-                } else {
-                    &same_variant
-                };
-                pool.iter().any(|other| other.get(k.as_str()) != Some(v))
-            })
-            .map(|(k, v)| format!("{k}={}", v.to_string().trim_matches('"')))
-            .collect::<Vec<_>>()
-            .join(","),
+        Value::Object(map) => {
+            let mut shown: Vec<(&String, &Value)> = map
+                .iter()
+                .filter(|(k, v)| {
+                    let pool = if VARIANT_KEYS.contains(&k.as_str()) {
+                        variants
+                    } else {
+                        &same_variant
+                    };
+                    pool.iter().any(|other| other.get(k.as_str()) != Some(v))
+                })
+                .collect();
+            // The variant first (`strategy=pbt,perturb=0.2`), so that rows of one variant
+            // sort together; the rest in key order.
+            shown.sort_by_key(|(k, _)| !VARIANT_KEYS.contains(&k.as_str()));
+            shown
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.to_string().trim_matches('"')))
+                .collect::<Vec<_>>()
+                .join(",")
+        }
         other => other.to_string(),
     }
 }
@@ -330,6 +338,20 @@ mod tests {
                 "strategy=random,trials=8",
                 "strategy=random,trials=16",
                 "strategy=pbt"
+            ]
+        );
+        // Two PBT rows: the variant first, then what tells them apart.
+        let control = json!({ "strategy": "pbt", "perturb": 0.0, "start": "uniform" });
+        assert_eq!(
+            labels(&[
+                json!({ "strategy": "grid", "perturb": 0.2 }),
+                json!({ "strategy": "pbt", "perturb": 0.2 }),
+                control
+            ]),
+            [
+                "strategy=grid",
+                "strategy=pbt,perturb=0.2",
+                "strategy=pbt,perturb=0.0,start=uniform"
             ]
         );
         // Methods without variants: every key that differs.

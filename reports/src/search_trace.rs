@@ -21,10 +21,22 @@ struct Found<'a> {
 /// Searches in `records`, one entry per distinct search id, by (model, label); a search
 /// whose result is the run itself (PBT keeping its member) ran once per seed, one entry each.
 fn searches(records: &[RunRecord]) -> Vec<Found<'_>> {
+    // The configurations behind each variant label, to tell apart two of one variant.
+    let mut configs: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.search.is_some()) {
+        let seen = configs.entry(method_label(r)).or_default();
+        if !seen.contains(&&r.method.config) {
+            seen.push(&r.method.config);
+        }
+    }
     let mut by_id: BTreeMap<(&str, String, &str, Option<u64>), Found<'_>> = BTreeMap::new();
     for r in records {
         let Some(s) = &r.search else { continue };
-        let label = method_label(r);
+        let mut label = method_label(r);
+        if let Some(variants) = configs.get(&label).filter(|v| v.len() > 1) {
+            let differing = crate::analysis::compact_config(&r.method.config, variants);
+            label = format!("{label} {differing}");
+        }
         let own_seed = s.budget.includes_run.then_some(r.seed);
         by_id
             .entry((
@@ -378,5 +390,31 @@ mod tests {
                 ("2".to_owned(), "0.300/0.700".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn two_configurations_of_one_variant_are_told_apart_by_what_differs() {
+        let mut control = searched(0, "def", vec![0.5, 0.5], true);
+        control.method.config =
+            serde_json::json!({ "strategy": "pbt", "perturb": 0.0, "start": "uniform" });
+        let mut search = searched(0, "abc", vec![0.3, 0.7], true);
+        search.method.config = serde_json::json!({ "strategy": "pbt", "perturb": 0.2 });
+        let labels: Vec<String> = chosen_weights_sheet(&[search.clone(), control])
+            .unwrap()
+            .markdown_table()
+            .lines()
+            .skip(2)
+            .map(|l| l.split('|').nth(1).unwrap().trim().to_owned())
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "tuned pbt perturb=0.0,start=uniform",
+                "tuned pbt perturb=0.2"
+            ]
+        );
+        // Alone, a variant keeps its short label.
+        let alone = chosen_weights_sheet(&[search]).unwrap().markdown_table();
+        assert!(alone.contains("| tuned pbt |"), "{alone}");
     }
 }
