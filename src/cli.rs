@@ -231,6 +231,11 @@ pub struct StudyArgs {
     /// of cells both configurations share are reused; the tables show the current cells only.
     #[arg(long)]
     pub allow_config_change: bool,
+    /// Train nothing: write the tables and plots from the records already there (a look at
+    /// a part under way, even while another process trains it); cells without a record are
+    /// left out and counted.
+    #[arg(long, conflicts_with = "allow_config_change")]
+    pub recorded_only: bool,
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,

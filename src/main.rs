@@ -291,8 +291,17 @@ fn study(args: StudyArgs) -> Result<()> {
         method_order: method_order(),
         parts: args.parts,
         allow_config_change: args.allow_config_change,
+        recorded_only: args.recorded_only,
     };
     let outcome = mtl_bench::study::run_study(&name, &options)?;
+    for part in outcome.parts.iter().filter(|p| p.missing > 0) {
+        eprintln!(
+            "note: part {}: {} of {} cells have no record yet and are left out of the tables",
+            part.part.name,
+            part.missing,
+            part.missing + part.records.len()
+        );
+    }
     let runs: usize = outcome.parts.iter().map(|p| p.records.len()).sum();
     for path in &outcome.written {
         println!("wrote {}", path.display());

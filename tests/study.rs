@@ -182,6 +182,67 @@ fn a_changed_sweep_file_is_refused_unless_allowed_and_then_only_its_cells_are_ta
     assert!(!tables.contains("| mgda"), "{tables}");
 }
 
+#[test]
+fn recorded_only_tables_what_is_there_trains_nothing_and_counts_the_rest() {
+    let w = Workdir::new();
+    std::fs::create_dir_all(w.join("studies/mini")).unwrap();
+    w.write(
+        "studies/mini/study.toml",
+        "title = \"Mini\"\nout = \"mini-out\"\n[[parts]]\nname = \"only\"\n\
+         title = \"Only\"\nsweep = \"only.toml\"\nquick = \"only.toml\"\n",
+    );
+    let sweep = |methods: &str| {
+        format!(
+            "seeds = [0, 1]\nmodels = [\"linear-w1\"]\n[dataset]\nname = \"synthetic-linear\"\n\
+             tasks = 2\ndim = 4\ntrain = 64\nval = 32\ntest = 32\n[train]\nepochs = 1\n\
+             batch_size = 32\n[[methods]]\nname = \"uniform\"\n{methods}"
+        )
+    };
+    w.write("studies/mini/only.toml", &sweep(""));
+    let args = |extra: &[&'static str]| {
+        let mut a = vec!["--threads", "1", "study", "mini", "--studies", "studies"];
+        a.extend_from_slice(extra);
+        a
+    };
+    // Nothing recorded yet: a clear refusal, nothing created.
+    let empty = w.run(&args(&["--recorded-only"])).expect_code(2);
+    assert!(
+        empty.stderr().contains("without --recorded-only"),
+        "{}",
+        empty.stderr()
+    );
+    assert!(!w.join("mini-out").exists());
+    w.run(&args(&["--quiet"])).expect_code(0);
+    let runs = w.join("results/studies/mini/runs/only");
+    let before = records(&runs);
+    // A method joins the part and one seed's uniform record is gone: the look at the part
+    // under way needs no --allow-config-change, trains nothing and says what it left out.
+    w.write(
+        "studies/mini/only.toml",
+        &sweep("[[methods]]\nname = \"mgda\"\n"),
+    );
+    let (gone, _) = before
+        .iter()
+        .find(|(_, b)| {
+            let text = String::from_utf8_lossy(b);
+            text.contains("\"name\": \"uniform\"") && text.contains("\"seed\": 1")
+        })
+        .expect("uniform's seed-1 record");
+    std::fs::remove_file(runs.join(gone)).unwrap();
+    let look = w.run(&args(&["--recorded-only"])).expect_code(0);
+    assert!(
+        look.stderr()
+            .contains("part only: 3 of 8 cells have no record yet"),
+        "{}",
+        look.stderr()
+    );
+    let after = records(&runs);
+    assert_eq!(after.len(), before.len() - 1, "nothing was trained");
+    let tables = std::fs::read_to_string(w.join("mini-out/tables.md")).unwrap();
+    assert!(tables.contains("| uniform | linear-w1 | 1 "), "{tables}");
+    assert!(!tables.contains("| mgda"), "{tables}");
+}
+
 /// The record files of a runs folder by name.
 fn records(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir)

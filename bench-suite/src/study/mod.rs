@@ -46,6 +46,9 @@ pub struct StudyOptions {
     /// Run a part whose sweep file changed into its runs folder: the cells both
     /// configurations share are reused, and the tables hold the current plan's records only.
     pub allow_config_change: bool,
+    /// Train nothing: table the records already in each part's folder (read without its
+    /// lock, so another process may be training the part meanwhile).
+    pub recorded_only: bool,
 }
 
 /// The records of one part.
@@ -55,6 +58,8 @@ pub struct PartOutcome {
     pub part: PartSpec,
     /// Its records, plan order.
     pub records: Vec<RunRecord>,
+    /// Cells of its plan without a record (only with [`StudyOptions::recorded_only`]).
+    pub missing: usize,
 }
 
 /// What a study run did.
@@ -117,6 +122,27 @@ pub fn run_study(name: &str, options: &StudyOptions) -> Result<StudyOutcome> {
     let env = RunEnv::on(&options.device, options.workers)?;
     let mut parts = Vec::new();
     for (part, (plan, datasets), text, origin) in opened {
+        let folder = runs.join(&part.name);
+        if options.recorded_only {
+            let cells = plan.cells();
+            let (records, missing) = crate::results_dir::recorded(&folder, &cells)?;
+            if records.is_empty() {
+                return Err(Error::Config {
+                    path: folder.display().to_string(),
+                    message: format!(
+                        "part {} has no records there yet; run the study without \
+                         --recorded-only to train it",
+                        part.name
+                    ),
+                });
+            }
+            parts.push(PartOutcome {
+                part: part.clone(),
+                records,
+                missing,
+            });
+            continue;
+        }
         let refs: Vec<&dyn mtl_datasets::Dataset> = datasets.iter().map(|d| d.as_ref()).collect();
         let sweep = SweepOptions {
             workers: options.workers,
@@ -124,10 +150,11 @@ pub fn run_study(name: &str, options: &StudyOptions) -> Result<StudyOutcome> {
             allow_config_change: options.allow_config_change,
             ..SweepOptions::new(origin, text)
         };
-        let outcome = run_sweep(&plan, &refs, &runs.join(&part.name), &env, &sweep)?;
+        let outcome = run_sweep(&plan, &refs, &folder, &env, &sweep)?;
         parts.push(PartOutcome {
             part: part.clone(),
             records: outcome.records,
+            missing: 0,
         });
     }
     let readme = std::fs::read_to_string(out.join("README.md")).ok();
