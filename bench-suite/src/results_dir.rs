@@ -49,24 +49,6 @@ impl PlanStamp {
     }
 }
 
-/// The valid records of `cells` in `dir`, plan order, and how many cells have none, read
-/// without the folder's lock and writing nothing. A record that cannot be read or belongs to
-/// another cell counts as missing (a sweep into the folder would quarantine it).
-pub fn recorded(dir: &Path, cells: &[RunConfig]) -> Result<(Vec<RunRecord>, usize)> {
-    if !dir.is_dir() {
-        return Err(Error::Config {
-            path: dir.display().to_string(),
-            message: "no results folder there; run the study without --recorded-only first".into(),
-        });
-    }
-    let records: Vec<RunRecord> = cells
-        .iter()
-        .filter_map(|c| ResultsDir::valid_record(dir, &c.cell_id()))
-        .collect();
-    let missing = cells.len() - records.len();
-    Ok((records, missing))
-}
-
 /// How a process shares a results folder with others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sharing {

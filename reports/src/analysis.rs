@@ -244,13 +244,7 @@ pub fn stl_task(r: &RunRecord) -> Option<usize> {
 /// Row labels: the method name, plus the hyper-parameters that differ between its
 /// configurations where one name appears with several.
 fn method_labels(records: &[&RunRecord]) -> Vec<String> {
-    let mut configs: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
-    for r in records {
-        let seen = configs.entry(&r.method.name).or_default();
-        if !seen.contains(&&r.method.config) {
-            seen.push(&r.method.config);
-        }
-    }
+    let configs = distinct_configs(records.iter().copied(), |r| r.method.name.as_str());
     records
         .iter()
         .map(|r| {
@@ -267,6 +261,21 @@ fn method_labels(records: &[&RunRecord]) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// The distinct method configurations of `records` under each `key`, first-seen order.
+pub(crate) fn distinct_configs<'a, K: Ord>(
+    records: impl IntoIterator<Item = &'a RunRecord>,
+    key: impl Fn(&'a RunRecord) -> K,
+) -> BTreeMap<K, Vec<&'a Value>> {
+    let mut configs: BTreeMap<K, Vec<&Value>> = BTreeMap::new();
+    for r in records {
+        let seen = configs.entry(key(r)).or_default();
+        if !seen.contains(&&r.method.config) {
+            seen.push(&r.method.config);
+        }
+    }
+    configs
 }
 
 /// Settings that choose a variant of a method: a search strategy, an exploration mode.

@@ -22,13 +22,10 @@ struct Found<'a> {
 /// whose result is the run itself (PBT keeping its member) ran once per seed, one entry each.
 fn searches(records: &[RunRecord]) -> Vec<Found<'_>> {
     // The configurations behind each variant label, to tell apart two of one variant.
-    let mut configs: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
-    for r in records.iter().filter(|r| r.search.is_some()) {
-        let seen = configs.entry(method_label(r)).or_default();
-        if !seen.contains(&&r.method.config) {
-            seen.push(&r.method.config);
-        }
-    }
+    let configs = crate::analysis::distinct_configs(
+        records.iter().filter(|r| r.search.is_some()),
+        method_label,
+    );
     let mut by_id: BTreeMap<(&str, String, &str, Option<u64>), Found<'_>> = BTreeMap::new();
     for r in records {
         let Some(s) = &r.search else { continue };

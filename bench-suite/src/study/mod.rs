@@ -15,6 +15,7 @@ use mtl_reports::report::Plot;
 use mtl_reports::{candidate_ranks, search_trace, Report, RunRecord};
 
 use crate::progress::ProgressMode;
+use crate::results_dir::ResultsDir;
 use crate::sweep::{run_sweep, SweepOptions};
 use crate::trainer::RunEnv;
 use crate::{Error, Result, SweepSpec};
@@ -124,8 +125,12 @@ pub fn run_study(name: &str, options: &StudyOptions) -> Result<StudyOutcome> {
     for (part, (plan, datasets), text, origin) in opened {
         let folder = runs.join(&part.name);
         if options.recorded_only {
+            // Read without the folder's lock; an unreadable record counts as missing.
             let cells = plan.cells();
-            let (records, missing) = crate::results_dir::recorded(&folder, &cells)?;
+            let records: Vec<RunRecord> = cells
+                .iter()
+                .filter_map(|c| ResultsDir::valid_record(&folder, &c.cell_id()))
+                .collect();
             if records.is_empty() {
                 return Err(Error::Config {
                     path: folder.display().to_string(),
@@ -138,8 +143,8 @@ pub fn run_study(name: &str, options: &StudyOptions) -> Result<StudyOutcome> {
             }
             parts.push(PartOutcome {
                 part: part.clone(),
+                missing: cells.len() - records.len(),
                 records,
-                missing,
             });
             continue;
         }
