@@ -17,9 +17,12 @@
 //!   are offset by 1e-8 before the logarithm, as LibMTL's implementation by the authors does.
 //! - The averages are D numbers per task: they are the method's state for an exact resume, and
 //!   the record shows only their norms and the step count.
+//! - LibMTL's implementation can also decay the rate with the step count t = 1, 2, …, as
+//!   β_t = β / t^σ (its `DB_beta_sigma`, default 0): `decay` is that σ. With σ > 0 the average
+//!   forgets ever faster and the rule tends to β = 0, this step's gradients alone.
 //!
-//! Hyper-parameters: `beta` in [0, 1), default 0.9. Cost per step: K backward passes through
-//! the encoder plus O(K·D).
+//! Hyper-parameters: `beta` in [0, 1), default 0.9 (LibMTL's); `decay` σ ≥ 0, default 0. Cost
+//! per step: K backward passes through the encoder plus O(K·D).
 
 use serde::{Deserialize, Serialize};
 
@@ -39,21 +42,40 @@ const OFFSET: f64 = 1e-8;
 pub struct DbMtlConfig {
     /// Running-average rate β ∈ [0, 1); default 0.9.
     pub beta: f64,
+    /// Decay exponent σ ≥ 0 of the rate, β_t = β / t^σ at step t; default 0 (a constant rate;
+    /// left out of the serialised configuration, so that earlier records keep their cell ids).
+    #[serde(skip_serializing_if = "is_constant_rate")]
+    pub decay: f64,
+}
+
+/// True for the default `decay`, 0: the rate stays β.
+fn is_constant_rate(decay: &f64) -> bool {
+    *decay == 0.0
 }
 
 impl Default for DbMtlConfig {
     fn default() -> Self {
-        Self { beta: 0.9 }
+        Self {
+            beta: 0.9,
+            decay: 0.0,
+        }
     }
 }
 
 impl MethodConfig for DbMtlConfig {
     fn params() -> &'static [ParamDoc] {
-        &[ParamDoc {
-            name: "beta",
-            kind: "float in [0, 1)",
-            help: "running-average rate of the log-loss gradients (0: this step's alone)",
-        }]
+        &[
+            ParamDoc {
+                name: "beta",
+                kind: "float in [0, 1)",
+                help: "running-average rate of the log-loss gradients (0: this step's alone)",
+            },
+            ParamDoc {
+                name: "decay",
+                kind: "float ≥ 0",
+                help: "decay exponent σ of the rate, β / t^σ at step t (LibMTL's DB_beta_sigma; default 0: constant)",
+            },
+        ]
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
@@ -61,6 +83,12 @@ impl MethodConfig for DbMtlConfig {
             return Err(format!(
                 "field `beta` must be in [0, 1), got {}; the default is 0.9",
                 self.beta
+            ));
+        }
+        if !(self.decay.is_finite() && self.decay >= 0.0) {
+            return Err(format!(
+                "field `decay` must be a finite number ≥ 0, got {}; the default is 0 (a constant rate)",
+                self.decay
             ));
         }
         Ok(())
@@ -90,6 +118,7 @@ impl MethodConfig for DbMtlConfig {
         vec![
             ("defaults".to_owned(), serde_json::json!({})),
             ("beta 0".to_owned(), serde_json::json!({"beta": 0.0})),
+            ("decaying rate".to_owned(), serde_json::json!({"decay": 0.5})),
         ]
     }
 
@@ -150,7 +179,8 @@ impl Method for DbMtl {
             method: "db-mtl".into(),
         })?;
         let d = rows.first().map_or(0, Vec::len);
-        let beta = self.config.beta;
+        // Step t = steps + 1 of the rate β / t^σ (σ = 0: β itself, to the bit).
+        let beta = self.config.beta / ((self.state.steps + 1) as f64).powf(self.config.decay);
         for ((avg, row), loss) in self.state.averages.iter_mut().zip(rows).zip(losses) {
             if avg.len() != d {
                 *avg = vec![0.0; d];
@@ -208,7 +238,12 @@ mod tests {
     /// the direction is ½(2·(½, 0) + 1·(0, 1)) = (½, ½).
     #[test]
     fn averages_are_scaled_to_the_largest() {
-        let mut m = DbMtlConfig { beta: 0.5 }.build(2).unwrap();
+        let mut m = DbMtlConfig {
+            beta: 0.5,
+            ..DbMtlConfig::default()
+        }
+        .build(2)
+        .unwrap();
         let rows = vec![vec![2.0f32, 0.0], vec![0.0, 1.0]];
         let gram = Gram::from_rows(&rows);
         let mut input = StepInput::new(0, &[2.0, 0.5], Some(&gram));
@@ -221,5 +256,50 @@ mod tests {
             "{d:?}"
         );
         assert_eq!(m.record_state()["steps"], 1);
+    }
+
+    /// By hand, K = 1, β = 0.5, loss 1, rows g = 4 then 8. With σ = 1 the rates are 0.5 then
+    /// 0.25: the average is 0.5·4 = 2 after step 1 and 0.25·2 + 0.75·8 = 6.5 after step 2.
+    /// With σ = 0 the second is 0.5·2 + 0.5·8 = 5.
+    #[test]
+    fn the_rate_decays_with_the_step_count() {
+        let run = |decay: f64| {
+            let mut m = DbMtlConfig { beta: 0.5, decay }.build(1).unwrap();
+            let mut last = 0.0;
+            for g in [4.0f32, 8.0] {
+                let rows = vec![vec![g]];
+                let gram = Gram::from_rows(&rows);
+                let mut input = StepInput::new(0, &[1.0], Some(&gram));
+                input.rows = Some(&rows);
+                let Update::Direction(d) = m.step(&input).unwrap() else {
+                    panic!("a direction")
+                };
+                last = d[0];
+            }
+            last
+        };
+        assert!((run(1.0) - 6.5).abs() < 1e-5, "{}", run(1.0));
+        assert!((run(0.0) - 5.0).abs() < 1e-5, "{}", run(0.0));
+    }
+
+    #[test]
+    fn the_default_decay_is_left_out_of_the_configuration() {
+        let default = serde_json::to_value(DbMtlConfig::default()).unwrap();
+        assert_eq!(default, serde_json::json!({"beta": 0.9}));
+        let decaying = DbMtlConfig {
+            decay: 0.5,
+            ..DbMtlConfig::default()
+        };
+        assert_eq!(
+            serde_json::to_value(decaying).unwrap()["decay"],
+            serde_json::json!(0.5)
+        );
+        assert!(DbMtlConfig {
+            decay: -1.0,
+            ..DbMtlConfig::default()
+        }
+        .validate()
+        .unwrap_err()
+        .contains("`decay`"));
     }
 }
