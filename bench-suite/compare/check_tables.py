@@ -7,10 +7,16 @@ and recomputes, with plain Python and scipy's Student t, every row of every "Com
 "Per-task test metrics" table of the study's `tables.md` (the seed count n, Δm% and each task's
 test metric, mean ± half width), of every "Paired comparisons of Δm%" table (the difference
 over shared seeds ± half width, and the verdict: a claim only when the interval excludes 0)
-and of every "Data draw and training seed" table (the mean over
+of every "Δm% by model size" table (each cell against the
+configuration's Δm% at that model), of every "Data draw and training seed" table (the mean over
 data draws ± its interval, and the draw and seed standard deviations of a one-way
-random-effects analysis of variance, seeds nested in draws). A row matches when each number
-equals the recomputed one to the digits the table prints. It exits 1 and lists the rows that
+random-effects analysis of variance, seeds nested in draws) and of every "Pareto view" table
+(each configuration's mean test-loss vector, the hypervolume of each run's loss vector as a
+fraction of the box [lo, r], mean ± interval, and its position against the front of the
+fixed-weight scalarizations; from the notes, each model's reference point r, the front's size
+and its hypervolume, computed here by inclusion–exclusion over the boxes, not by mtlbench's
+slicing). A row matches when each number equals the recomputed one to the digits the table
+prints. It exits 1 and lists the rows that
 do not, 0 when all match.
 
     python3 -m venv venv && venv/bin/pip install scipy
@@ -203,6 +209,105 @@ def check_draws(part, label, rows, records):
     return failures
 
 
+SCALARIZATION = ("uniform", "fixed", "tuned")
+REFERENCE_MARGIN = 0.1
+
+
+def dominates(a, b):
+    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+
+def union_volume(points, reference):
+    """Volume of the union of the boxes [p, r] (minimisation) by inclusion–exclusion."""
+    inside = [p for p in points if all(x < r for x, r in zip(p, reference))]
+    total = 0.0
+    for mask in range(1, 1 << len(inside)):
+        chosen = [p for i, p in enumerate(inside) if mask >> i & 1]
+        corner = [max(xs) for xs in zip(*chosen)]
+        volume = math.prod(r - c for r, c in zip(reference, corner))
+        total += volume if len(chosen) % 2 else -volume
+    return total
+
+
+def pareto_view(records, label, model):
+    """The recomputed Pareto view of one dataset and model: per configuration its method,
+    loss points, mean, run hypervolumes and position; the reference point; the front."""
+    series = []
+    for (dataset, m, name, _), runs in groups_of(records).items():
+        if dataset != label or m != model or name == "stl":
+            continue
+        points = [
+            [t["loss"] for t in r["test"]]
+            for r in runs
+            if completed(r) and all(math.isfinite(t["loss"]) for t in r["test"])
+        ]
+        if points:
+            mean = [sum(xs) / len(points) for xs in zip(*points)]
+            series.append({"method": name, "points": points, "mean": mean})
+    if not series:
+        return None
+    every = [p for s in series for p in s["points"]]
+    lower = [min(xs) for xs in zip(*every)]
+    reference = []
+    for k, hi in enumerate(max(xs) for xs in zip(*every)):
+        span = hi - lower[k]
+        reference.append(hi + REFERENCE_MARGIN * (span if span > 0 else max(abs(hi), 1e-12)))
+    box = math.prod(r - lo for r, lo in zip(reference, lower))
+    candidates = [s for s in series if s["method"] in SCALARIZATION]
+    front = [s for s in candidates if not any(dominates(o["mean"], s["mean"]) for o in candidates)]
+    for s in series:
+        s["hv"] = summary([union_volume([p], reference) / box for p in s["points"]])
+        if any(dominates(f["mean"], s["mean"]) for f in front):
+            s["position"] = "dominated"
+        elif any(f is s for f in front):
+            s["position"] = "on front"
+        else:
+            s["position"] = "not dominated" if front else "no front"
+    front_hv = union_volume([f["mean"] for f in front], reference) / box if len(front) <= 16 else None
+    return {"series": series, "reference": reference, "front": len(front),
+            "candidates": len(candidates), "front_hv": front_hv}
+
+
+def check_pareto(part, label, rows, notes, records):
+    """Rows of a Pareto view table and its per-model notes; returns (checked, failures)."""
+    failures, checked, views = [], 0, {}
+    for row in rows:
+        model, method = row[0], row[1].split()[0]
+        if model not in views:
+            views[model] = pareto_view(records, label, model)
+        view = views[model]
+        checked += 1
+        ok = view is not None and any(
+            row[2] == str(len(s["points"]))
+            and all(close(cell, x) for cell, x in zip(row[3:-2], s["mean"]))
+            and estimate_matches(row[-2], s["hv"])
+            and row[-1] == s["position"]
+            for s in view["series"]
+            if s["method"] == method
+        )
+        if not ok:
+            failures.append(f"{part} / Pareto view on {label}: row {row}")
+    text = " ".join(notes.split())
+    for m in re.finditer(
+        r"(\S+): reference point r = \(([^)]*)\); scalarization front: (\d+) of (\d+) "
+        r"fixed-weight configurations non-dominated \((.*?)\), hypervolume (≈ )?([-+0-9.e]+)\.",
+        text,
+    ):
+        model, shown_r, size, of, _, approx, shown_hv = m.groups()
+        view = views.get(model) or pareto_view(records, label, model)
+        checked += 1
+        ok = (
+            view is not None
+            and all(close(c, x) for c, x in zip(shown_r.split(","), view["reference"]))
+            and len(shown_r.split(",")) == len(view["reference"])
+            and (int(size), int(of)) == (view["front"], view["candidates"])
+            and (approx or view["front_hv"] is None or close(shown_hv, view["front_hv"]))
+        )
+        if not ok:
+            failures.append(f"{part} / Pareto view on {label}: notes of {model}")
+    return checked, failures
+
+
 def paired_matches(row, a, b):
     """Whether a Paired comparisons row shows the difference of groups a and b."""
     seeds = sorted(set(a["dm_by_seed"]) & set(b["dm_by_seed"]))
@@ -222,7 +327,8 @@ def paired_matches(row, a, b):
 
 
 def tables(markdown):
-    """(part title, table kind, dataset label, rows as lists of cells) of tables.md."""
+    """(part title, table kind, dataset label, rows as lists of cells, the notes below the
+    table up to the next heading) of tables.md."""
     part, out = None, []
     lines = markdown.splitlines()
     i = 0
@@ -231,7 +337,8 @@ def tables(markdown):
         if line.startswith("## "):
             part = line[3:].strip()
         m = re.match(
-            r"### (Comparison|Per-task test metrics|Paired comparisons of Δm%) on (\S+)"
+            r"### (Comparison|Per-task test metrics|Paired comparisons of Δm%|Pareto view"
+            r"|Δm% by model size) on (\S+)"
             r"|### (Data draw)[^,]*, (.+)",
             line,
         )
@@ -243,8 +350,16 @@ def tables(markdown):
             while i < len(lines) and lines[i].startswith("|"):
                 rows.append([c.strip() for c in lines[i].strip().strip("|").split("|")])
                 i += 1
+            notes = []
+            while i < len(lines) and not lines[i].startswith("#"):
+                notes.append(lines[i])
+                i += 1
             kind, label = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-            out.append((part, kind, label, rows[2:]))
+            if kind == "Δm% by model size":
+                # The header names the model of each column ("lenet-xs (w=13)"): carried as
+                # the notes, which this table does not need.
+                notes = [" ".join(c.split()[0] for c in rows[0][1:])]
+            out.append((part, kind, label, rows[2:], "\n".join(notes)))
             continue
         i += 1
     return out
@@ -255,7 +370,7 @@ def check(study_dir, runs_dir, tables_md):
     titles = {p["title"]: p["name"] for p in study["parts"]}
     failures, checked = [], 0
     cache = {}
-    for part_title, kind, label, rows in tables(Path(tables_md).read_text()):
+    for part_title, kind, label, rows, notes in tables(Path(tables_md).read_text()):
         part = titles.get(part_title)
         if part is None:
             continue
@@ -264,6 +379,31 @@ def check(study_dir, runs_dir, tables_md):
             groups = groups_of(records)
             cache[part] = {k: group_stats(v, records) for k, v in groups.items()}
         stats = cache[part]
+        if kind == "Δm% by model size":
+            models = notes.split()
+            for row in rows:
+                method = row[0].split()[0]
+                checked += 1
+                ok = any(
+                    all(
+                        cell == "–"
+                        or any(
+                            s["dm"] is not None and estimate_matches(cell, s["dm"])
+                            for (d, m, g, config), s in stats.items()
+                            if d == label and m == model and g == method and config == c
+                        )
+                        for cell, model in zip(row[1:], models)
+                    )
+                    for c in {config for (d, _, g, config) in stats if d == label and g == method}
+                )
+                if not ok:
+                    failures.append(f"{part} / Δm% by model size on {label}: row {row}")
+            continue
+        if kind == "Pareto view":
+            n, bad = check_pareto(part, label, rows, notes, load_records(Path(runs_dir) / part))
+            checked += n
+            failures += bad
+            continue
         if kind == "Data draw":
             checked += len(rows)
             failures += check_draws(part, label, rows, load_records(Path(runs_dir) / part))
