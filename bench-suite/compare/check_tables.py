@@ -6,18 +6,19 @@ mtlbench computes Δm%, means and 95 % t-intervals in Rust (`reports/src/analysi
 and recomputes, with plain Python and scipy's Student t, every row of every "Comparison" and
 "Per-task test metrics" table of the study's `tables.md` (the seed count n, Δm% and each task's
 test metric, mean ± half width), of every "Paired comparisons of Δm%" table (the difference
-over shared seeds ± half width, and the verdict: a claim only when the interval excludes 0)
-of every "Δm% by model size" table (each cell against the
-configuration's Δm% at that model), of every "Data draw and training seed" table (the mean over
-data draws ± its interval, and the draw and seed standard deviations of a one-way
-random-effects analysis of variance, seeds nested in draws) and of every "Pareto view" table
-(each configuration's mean test-loss vector, the hypervolume of each run's loss vector as a
-fraction of the box [lo, r], mean ± interval, and its position against the front of the
-fixed-weight scalarizations; from the notes, each model's reference point r, the front's size
-and its hypervolume, computed here by inclusion–exclusion over the boxes, not by mtlbench's
-slicing). A row matches when each number equals the recomputed one to the digits the table
-prints. It exits 1 and lists the rows that
-do not, 0 when all match.
+over shared seeds ± half width, and the verdict: a claim only when the interval excludes 0),
+of every "Δm% by model size" table (each cell against the configuration's Δm% at that model),
+of every "Candidate ranks across model sizes" table (each candidate's rank in each size's
+search, ties at their mean rank, and Spearman's correlation between consecutive sizes), of
+every "Data draw and training seed" table (the mean over data draws ± its interval, and the
+draw and seed standard deviations of a one-way random-effects analysis of variance, seeds
+nested in draws) and of every "Pareto view" table (each configuration's mean test-loss vector,
+the hypervolume of each run's loss vector as a fraction of the box [lo, r], mean ± interval,
+and its position against the front of the fixed-weight scalarizations; from the notes, each
+model's reference point r, the front's size and its hypervolume, computed here by
+inclusion–exclusion over the boxes, not by mtlbench's slicing). A row matches when each
+number equals the recomputed one to the digits the table prints. It exits 1 and lists the
+rows that do not, 0 when all match.
 
     python3 -m venv venv && venv/bin/pip install scipy
     venv/bin/python bench-suite/compare/check_tables.py reports/studies/sener-koltun \\
@@ -263,7 +264,9 @@ def pareto_view(records, label, model):
             s["position"] = "on front"
         else:
             s["position"] = "not dominated" if front else "no front"
-    front_hv = union_volume([f["mean"] for f in front], reference) / box if len(front) <= 16 else None
+    front_hv = None
+    if len(front) <= 16:
+        front_hv = union_volume([f["mean"] for f in front], reference) / box
     return {"series": series, "reference": reference, "front": len(front),
             "candidates": len(candidates), "front_hv": front_hv}
 
@@ -308,6 +311,61 @@ def check_pareto(part, label, rows, notes, records):
     return checked, failures
 
 
+def mean_ranks(scores):
+    """Rank of each score (lower is better, 1 = best; ties share the mean rank; a non-finite
+    score ranks last)."""
+    key = [x if math.isfinite(x) else math.inf for x in scores]
+    return [sum(y < x for y in key) + (sum(y == x for y in key) + 1) / 2 for x in key]
+
+
+def pearson(xs, ys):
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    sxx = sum((x - mx) ** 2 for x in xs)
+    syy = sum((y - my) ** 2 for y in ys)
+    return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else None
+
+
+def check_ranks(part, kind, label, header, rows, notes, records):
+    """A "Candidate ranks across model sizes" table: each candidate's rank by validation score
+    in each model's search (read from the search history the runs' records carry), and the
+    Spearman correlations between consecutive sizes in the notes."""
+    strategy = kind.split()[1]
+    models = [c.split(", ")[1] for c in header[1:]]
+    ranks = {}
+    for model in models:
+        search = next(
+            (r["search"] for r in records.values()
+             if r["dataset"]["id"] == label and r["model"]["name"] == model
+             and r["method"]["name"] == "tuned"
+             and r["method"]["config"].get("strategy") == strategy and r.get("search")),
+            None,
+        )
+        if search is not None:
+            trials = search["history"]["trials"]
+            by_rank = mean_ranks([t["score"] for t in trials])
+            ranks[model] = {
+                "/".join(f"{w:.3f}" for w in t["weights"]): rank
+                for t, rank in zip(trials, by_rank)
+            }
+    failures, checked = [], 0
+    for row in rows:
+        checked += 1
+        if not all(
+            cell == "–" if model not in ranks else close(cell, ranks[model].get(row[0], math.nan))
+            for cell, model in zip(row[1:], models)
+        ):
+            failures.append(f"{part} / candidate ranks, {kind} on {label}: row {row}")
+    spearman = r"(\S+) → (\S+): ([-+][0-9]+\.[0-9]+)"
+    for a, b, shown in re.findall(spearman, " ".join(notes.split())):
+        checked += 1
+        keys = sorted(set(ranks.get(a, {})) & set(ranks.get(b, {})))
+        rho = pearson([ranks[a][k] for k in keys], [ranks[b][k] for k in keys]) if keys else None
+        if rho is None or not close(shown, rho):
+            failures.append(f"{part} / candidate ranks, {kind} on {label}: Spearman {a} → {b}")
+    return checked, failures
+
+
 def paired_matches(row, a, b):
     """Whether a Paired comparisons row shows the difference of groups a and b."""
     seeds = sorted(set(a["dm_by_seed"]) & set(b["dm_by_seed"]))
@@ -327,8 +385,8 @@ def paired_matches(row, a, b):
 
 
 def tables(markdown):
-    """(part title, table kind, dataset label, rows as lists of cells, the notes below the
-    table up to the next heading) of tables.md."""
+    """(part title, table kind, dataset label, header cells, rows as lists of cells, the
+    notes below the table up to the next heading) of tables.md."""
     part, out = None, []
     lines = markdown.splitlines()
     i = 0
@@ -339,7 +397,8 @@ def tables(markdown):
         m = re.match(
             r"### (Comparison|Per-task test metrics|Paired comparisons of Δm%|Pareto view"
             r"|Δm% by model size) on (\S+)"
-            r"|### (Data draw)[^,]*, (.+)",
+            r"|### (Data draw)[^,]*, (.+)"
+            r"|### Candidate ranks across model sizes, (tuned \S+) on (\S+)",
             line,
         )
         if m:
@@ -354,12 +413,8 @@ def tables(markdown):
             while i < len(lines) and not lines[i].startswith("#"):
                 notes.append(lines[i])
                 i += 1
-            kind, label = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-            if kind == "Δm% by model size":
-                # The header names the model of each column ("lenet-xs (w=13)"): carried as
-                # the notes, which this table does not need.
-                notes = [" ".join(c.split()[0] for c in rows[0][1:])]
-            out.append((part, kind, label, rows[2:], "\n".join(notes)))
+            kind, label = next((m.group(i), m.group(i + 1)) for i in (1, 3, 5) if m.group(i))
+            out.append((part, kind, label, rows[0], rows[2:], "\n".join(notes)))
             continue
         i += 1
     return out
@@ -370,7 +425,7 @@ def check(study_dir, runs_dir, tables_md):
     titles = {p["title"]: p["name"] for p in study["parts"]}
     failures, checked = [], 0
     cache = {}
-    for part_title, kind, label, rows, notes in tables(Path(tables_md).read_text()):
+    for part_title, kind, label, header, rows, notes in tables(Path(tables_md).read_text()):
         part = titles.get(part_title)
         if part is None:
             continue
@@ -379,8 +434,15 @@ def check(study_dir, runs_dir, tables_md):
             groups = groups_of(records)
             cache[part] = {k: group_stats(v, records) for k, v in groups.items()}
         stats = cache[part]
+        if kind.startswith("tuned "):
+            records = load_records(Path(runs_dir) / part)
+            n, bad = check_ranks(part, kind, label, header, rows, notes, records)
+            checked += n
+            failures += bad
+            continue
         if kind == "Δm% by model size":
-            models = notes.split()
+            # The header names the model of each column: "lenet-xs (w=13)".
+            models = [c.split()[0] for c in header[1:]]
             for row in rows:
                 method = row[0].split()[0]
                 checked += 1
