@@ -5,7 +5,10 @@ mtlbench computes Δm%, means and 95 % t-intervals in Rust (`reports/src/analysi
 `reports/src/stats.rs`, statrs for the t quantile). This script reads the same JSON records
 and recomputes, with plain Python and scipy's Student t, every row of every "Comparison" and
 "Per-task test metrics" table of the study's `tables.md` (the seed count n, Δm% and each task's
-test metric, mean ± half width), of every "Paired comparisons of Δm%" table (the difference
+test metric, mean ± half width; the rank of the mean Δm% among the methods of the same
+dataset and model, the mean selected epoch with the runs that did not improve, the diverged
+runs), of every "Mean rank over datasets and models" table, of every "Paired
+comparisons of Δm%" table (the difference
 over shared seeds ± half width, and the verdict: a claim only when the interval excludes 0),
 of every "Δm% by model size" table (each cell against the configuration's Δm% at that model),
 of every "Candidate ranks across model sizes" table (each candidate's rank in each size's
@@ -135,8 +138,12 @@ def group_stats(runs, records):
         ]
         per_task.append(summary(values) if values else None)
     seeds = len({r["seed"] for r in runs})
+    epochs = [r["selected_epoch"] for r in done]
     return {
         "seeds": seeds,
+        "epoch": sum(epochs) / len(epochs) if epochs else None,
+        "not_improved": sum(1 for r in done if not r["selection"]["improved"]),
+        "diverged": len(runs) - len(done),
         "dm": summary(dm) if dm else None,
         "dm_by_seed": dm_by_seed,
         "tasks": per_task,
@@ -311,6 +318,24 @@ def check_pareto(part, label, rows, notes, records):
     return checked, failures
 
 
+def add_ranks(stats):
+    """Each group's rank by mean Δm% among the multi-task groups of its dataset and model
+    (1 = best, ties at their mean rank), as `stats[key]["rank"]` (None without a Δm%)."""
+    columns = defaultdict(list)
+    for key, st in stats.items():
+        st["rank"] = None
+        if key[2] != "stl" and st["dm"] is not None:
+            columns[key[:2]].append(key)
+    for keys in columns.values():
+        for key, rank in zip(keys, mean_ranks([stats[k]["dm"][1] for k in keys])):
+            stats[key]["rank"] = rank
+
+
+def rank_text(rank):
+    """A rank as the Comparison table prints it: 15, or 2.5 when tied."""
+    return "–" if rank is None else (str(int(rank)) if rank == int(rank) else str(rank))
+
+
 def mean_ranks(scores):
     """Rank of each score (lower is better, 1 = best; ties share the mean rank; a non-finite
     score ranks last)."""
@@ -398,7 +423,8 @@ def tables(markdown):
             r"### (Comparison|Per-task test metrics|Paired comparisons of Δm%|Pareto view"
             r"|Δm% by model size) on (\S+)"
             r"|### (Data draw)[^,]*, (.+)"
-            r"|### Candidate ranks across model sizes, (tuned \S+) on (\S+)",
+            r"|### Candidate ranks across model sizes, (tuned \S+) on (\S+)"
+            r"|### (Mean rank) over (datasets and models)",
             line,
         )
         if m:
@@ -413,7 +439,7 @@ def tables(markdown):
             while i < len(lines) and not lines[i].startswith("#"):
                 notes.append(lines[i])
                 i += 1
-            kind, label = next((m.group(i), m.group(i + 1)) for i in (1, 3, 5) if m.group(i))
+            kind, label = next((m.group(i), m.group(i + 1)) for i in (1, 3, 5, 7) if m.group(i))
             out.append((part, kind, label, rows[0], rows[2:], "\n".join(notes)))
             continue
         i += 1
@@ -433,7 +459,22 @@ def check(study_dir, runs_dir, tables_md):
             records = load_records(Path(runs_dir) / part)
             groups = groups_of(records)
             cache[part] = {k: group_stats(v, records) for k, v in groups.items()}
+            add_ranks(cache[part])
         stats = cache[part]
+        if kind == "Mean rank":
+            for row in rows:
+                checked += 1
+                method = row[0].split()[0]
+                per_config = defaultdict(list)
+                for (_, _, name, config), st in stats.items():
+                    if name == method and st["rank"] is not None:
+                        per_config[config].append(st["rank"])
+                if not any(
+                    row[2] == str(len(r)) and close(row[1], sum(r) / len(r))
+                    for r in per_config.values()
+                ):
+                    failures.append(f"{part} / mean rank: row {row}")
+            continue
         if kind.startswith("tuned "):
             records = load_records(Path(runs_dir) / part)
             n, bad = check_ranks(part, kind, label, header, rows, notes, records)
@@ -501,9 +542,22 @@ def check(study_dir, runs_dir, tables_md):
                 ):
                     return False
                 if kind == "Comparison":
+                    epoch, _, not_improved = row[5].partition(" (")
+                    shown_ni = f"{s['not_improved']} n.i.)" if s["not_improved"] else ""
+                    if not (
+                        s["epoch"] is not None
+                        and close(epoch, s["epoch"])
+                        and not_improved == shown_ni
+                        and row[8] == str(s["diverged"])
+                    ):
+                        return False
                     if method == "stl":
-                        return row[3] == "0 (ref)"
-                    return s["dm"] is not None and estimate_matches(row[3], s["dm"])
+                        return row[3] == "0 (ref)" and row[4] == "–"
+                    return (
+                        s["dm"] is not None
+                        and estimate_matches(row[3], s["dm"])
+                        and row[4] == rank_text(s["rank"])
+                    )
                 return all(
                     t is not None and estimate_matches(cell, t)
                     for cell, t in zip(row[3:], s["tasks"])
@@ -511,7 +565,9 @@ def check(study_dir, runs_dir, tables_md):
 
             checked += 1
             if not any(matches(s) for s in candidates):
-                failures.append(f"{part} / {kind} on {label}: row {row[:4]} (candidates {len(candidates)})")
+                failures.append(
+                    f"{part} / {kind} on {label}: row {row[:4]} (candidates {len(candidates)})"
+                )
     return checked, failures
 
 
