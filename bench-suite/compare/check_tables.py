@@ -6,8 +6,9 @@ mtlbench computes Δm%, means and 95 % t-intervals in Rust (`reports/src/analysi
 and recomputes, with plain Python and scipy's Student t, every row of every "Comparison" and
 "Per-task test metrics" table of the study's `tables.md` (the seed count n, Δm% and each task's
 test metric, mean ± half width; the rank of the mean Δm% among the methods of the same
-dataset and model, the mean selected epoch with the runs that did not improve, the diverged
-runs), of every "Mean rank over datasets and models" table, of every "Paired
+dataset and model, the mean selected epoch with the runs that did not improve, the encoder
+backward passes per step, the budget in uniform trainings with the weight search charged,
+the diverged runs), of every "Mean rank over datasets and models" table, of every "Paired
 comparisons of Δm%" table (the difference
 over shared seeds ± half width, and the verdict: a claim only when the interval excludes 0),
 of every "Δm% by model size" table (each cell against the configuration's Δm% at that model),
@@ -117,6 +118,18 @@ def groups_of(records):
     return groups
 
 
+def budget(r):
+    """Encoder backward passes spent for one run, its weight search included (once when the
+    search's budget already holds the run), in units of one uniform training of the schedule."""
+    run = r["cost"]["steps"] * r["cost"]["encoder_backward_per_step"]
+    search = r.get("search")
+    if search is None:
+        return run / max(r["cost"]["steps"], 1)
+    spent = search["budget"]["encoder_backward"]
+    total = spent if search["budget"]["includes_run"] else spent + run
+    return total / max(search["budget"]["schedule_steps"], 1)
+
+
 def group_stats(runs, records):
     """Seeds with a Δm%, the Δm% summary, and per-task metric summaries."""
     is_stl = runs[0]["method"]["name"] == "stl"
@@ -139,7 +152,12 @@ def group_stats(runs, records):
         per_task.append(summary(values) if values else None)
     seeds = len({r["seed"] for r in runs})
     epochs = [r["selected_epoch"] for r in done]
+    backward = [r["cost"]["encoder_backward_per_step"] for r in done]
     return {
+        "backward": sum(backward) / len(backward) if backward else None,
+        "budget": (
+            None if is_stl or not done else sum(budget(r) for r in done) / len(done)
+        ),
         "seeds": seeds,
         "epoch": sum(epochs) / len(epochs) if epochs else None,
         "not_improved": sum(1 for r in done if not r["selection"]["improved"]),
@@ -549,10 +567,15 @@ def check(study_dir, runs_dir, tables_md):
                         and close(epoch, s["epoch"])
                         and not_improved == shown_ni
                         and row[8] == str(s["diverged"])
+                        and s["backward"] is not None
+                        and close(row[6], s["backward"])
                     ):
                         return False
                     if method == "stl":
-                        return row[3] == "0 (ref)" and row[4] == "–"
+                        k = len(s["tasks"])
+                        return row[3] == "0 (ref)" and row[4] == "–" and row[7] == f"{k}.0×"
+                    if s["budget"] is None or not close(row[7].rstrip("×"), s["budget"]):
+                        return False
                     return (
                         s["dm"] is not None
                         and estimate_matches(row[3], s["dm"])
