@@ -61,16 +61,24 @@ def main(dirs):
             if config.get("pbt_result", "member") != "member" or not record.get("search"):
                 continue
             info = lineage(record)
-            rows.append((record["model"]["name"], record["seed"], info))
+            # PBT's no-search control (every member at uniform weights, never perturbed) is
+            # told apart from the search by its configuration.
+            control = config.get("start") == "uniform" and config.get("perturb") == 0
+            kind = "control" if control else "search"
+            rows.append((record["model"]["name"], kind, record["seed"], info))
     if not rows:
         sys.exit("no PBT runs that kept their member in " + ", ".join(dirs))
-    print("| model | seed | winner | root | root's rank, round 1 | exploits | λ₁ along the lineage | max abs(λ − 1/K) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for model, seed, i in sorted(rows, key=lambda r: (r[0], r[1])):
+    print(
+        "| model | PBT | seed | winner | root | root's rank, round 1 | exploits "
+        "| λ₁ along the lineage | max abs(λ − 1/K) |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for model, kind, seed, i in sorted(rows, key=lambda r: (r[0], r[1], r[2])):
         lo, hi = i["lambda0_range"]
         print(
-            f"| {model} | {seed} | {i['winner']} | {i['root']} | {i['root_rank']} of {i['population']} "
-            f"| {i['exploits']} | {lo:.3f}–{hi:.3f} | {i['off_uniform']:.3f} |"
+            f"| {model} | {kind} | {seed} | {i['winner']} | {i['root']} "
+            f"| {i['root_rank']} of {i['population']} | {i['exploits']} | {lo:.3f}–{hi:.3f} "
+            f"| {i['off_uniform']:.3f} |"
         )
 
 
