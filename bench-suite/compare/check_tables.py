@@ -255,11 +255,12 @@ def union_volume(points, reference):
     return total
 
 
-def pareto_view(records, label, model):
-    """The recomputed Pareto view of one dataset and model: per configuration its method,
-    loss points, mean, run hypervolumes and position; the reference point; the front."""
+def pareto_view(groups, label, model):
+    """The recomputed Pareto view of one dataset and model (`groups` as `groups_of` gives
+    them): per configuration its method, loss points, mean, run hypervolumes and position;
+    the reference point; the front."""
     series = []
-    for (dataset, m, name, _), runs in groups_of(records).items():
+    for (dataset, m, name, _), runs in groups.items():
         if dataset != label or m != model or name == "stl":
             continue
         points = [
@@ -296,13 +297,13 @@ def pareto_view(records, label, model):
             "candidates": len(candidates), "front_hv": front_hv}
 
 
-def check_pareto(part, label, rows, notes, records):
+def check_pareto(part, label, rows, notes, groups):
     """Rows of a Pareto view table and its per-model notes; returns (checked, failures)."""
     failures, checked, views = [], 0, {}
     for row in rows:
         model, method = row[0], row[1].split()[0]
         if model not in views:
-            views[model] = pareto_view(records, label, model)
+            views[model] = pareto_view(groups, label, model)
         view = views[model]
         checked += 1
         ok = view is not None and any(
@@ -322,7 +323,7 @@ def check_pareto(part, label, rows, notes, records):
         text,
     ):
         model, shown_r, size, of, _, approx, shown_hv = m.groups()
-        view = views.get(model) or pareto_view(records, label, model)
+        view = views.get(model) or pareto_view(groups, label, model)
         checked += 1
         ok = (
             view is not None
@@ -334,6 +335,49 @@ def check_pareto(part, label, rows, notes, records):
         if not ok:
             failures.append(f"{part} / Pareto view on {label}: notes of {model}")
     return checked, failures
+
+
+def check_mean_ranks(part, rows, stats):
+    """Failures among the rows of a "Mean rank over datasets and models" table: a row shows
+    some configuration of its method, its mean rank over the columns it was ranked in."""
+    failures = []
+    for row in rows:
+        method = row[0].split()[0]
+        per_config = defaultdict(list)
+        for (_, _, name, config), st in stats.items():
+            if name == method and st["rank"] is not None:
+                per_config[config].append(st["rank"])
+        if not any(
+            row[2] == str(len(r)) and close(row[1], sum(r) / len(r)) for r in per_config.values()
+        ):
+            failures.append(f"{part} / mean rank: row {row}")
+    return failures
+
+
+def check_model_sizes(part, label, header, rows, stats):
+    """Failures among the rows of a "Δm% by model size" table: a row is one configuration of
+    its method, each cell its Δm% at the column's model ("–" where it has none)."""
+    # The header names the model of each column: "lenet-xs (w=13)".
+    models = [c.split()[0] for c in header[1:]]
+    failures = []
+    for row in rows:
+        method = row[0].split()[0]
+
+        def shows(config):
+            return all(
+                cell == "–"
+                or any(
+                    s["dm"] is not None and estimate_matches(cell, s["dm"])
+                    for (d, m, g, c), s in stats.items()
+                    if (d, m, g, c) == (label, model, method, config)
+                )
+                for cell, model in zip(row[1:], models)
+            )
+
+        configs = {c for (d, _, g, c) in stats if d == label and g == method}
+        if not any(shows(c) for c in configs):
+            failures.append(f"{part} / Δm% by model size on {label}: row {row}")
+    return failures
 
 
 def add_ranks(stats):
@@ -474,60 +518,34 @@ def check(study_dir, runs_dir, tables_md):
         if part is None:
             continue
         if part not in cache:
+            # One read of the part's records serves every table of the part.
             records = load_records(Path(runs_dir) / part)
             groups = groups_of(records)
-            cache[part] = {k: group_stats(v, records) for k, v in groups.items()}
-            add_ranks(cache[part])
-        stats = cache[part]
+            stats = {k: group_stats(v, records) for k, v in groups.items()}
+            add_ranks(stats)
+            cache[part] = records, groups, stats
+        records, groups, stats = cache[part]
         if kind == "Mean rank":
-            for row in rows:
-                checked += 1
-                method = row[0].split()[0]
-                per_config = defaultdict(list)
-                for (_, _, name, config), st in stats.items():
-                    if name == method and st["rank"] is not None:
-                        per_config[config].append(st["rank"])
-                if not any(
-                    row[2] == str(len(r)) and close(row[1], sum(r) / len(r))
-                    for r in per_config.values()
-                ):
-                    failures.append(f"{part} / mean rank: row {row}")
+            checked += len(rows)
+            failures += check_mean_ranks(part, rows, stats)
             continue
         if kind.startswith("tuned "):
-            records = load_records(Path(runs_dir) / part)
             n, bad = check_ranks(part, kind, label, header, rows, notes, records)
             checked += n
             failures += bad
             continue
         if kind == "Δm% by model size":
-            # The header names the model of each column: "lenet-xs (w=13)".
-            models = [c.split()[0] for c in header[1:]]
-            for row in rows:
-                method = row[0].split()[0]
-                checked += 1
-                ok = any(
-                    all(
-                        cell == "–"
-                        or any(
-                            s["dm"] is not None and estimate_matches(cell, s["dm"])
-                            for (d, m, g, config), s in stats.items()
-                            if d == label and m == model and g == method and config == c
-                        )
-                        for cell, model in zip(row[1:], models)
-                    )
-                    for c in {config for (d, _, g, config) in stats if d == label and g == method}
-                )
-                if not ok:
-                    failures.append(f"{part} / Δm% by model size on {label}: row {row}")
+            checked += len(rows)
+            failures += check_model_sizes(part, label, header, rows, stats)
             continue
         if kind == "Pareto view":
-            n, bad = check_pareto(part, label, rows, notes, load_records(Path(runs_dir) / part))
+            n, bad = check_pareto(part, label, rows, notes, groups)
             checked += n
             failures += bad
             continue
         if kind == "Data draw":
             checked += len(rows)
-            failures += check_draws(part, label, rows, load_records(Path(runs_dir) / part))
+            failures += check_draws(part, label, rows, records)
             continue
         if kind.startswith("Paired"):
             for row in rows:
