@@ -236,6 +236,17 @@ mod tests {
     /// By hand, β = 0.5, K = 2, rows g₁ = (2, 0), g₂ = (0, 1), losses (2, 0.5): ∇log L =
     /// (1, 0) and (0, 2); the averages after one step are (½, 0) and (0, 1), norms ½ and 1, so
     /// the direction is ½(2·(½, 0) + 1·(0, 1)) = (½, ½).
+    /// One step on these gradient rows and losses: the direction it answers.
+    fn direction(m: &mut dyn Method, rows: Vec<Vec<f32>>, losses: &[f64]) -> Vec<f32> {
+        let gram = Gram::from_rows(&rows);
+        let mut input = StepInput::new(0, losses, Some(&gram));
+        input.rows = Some(&rows);
+        let Update::Direction(d) = m.step(&input).unwrap() else {
+            panic!("a direction")
+        };
+        d
+    }
+
     #[test]
     fn averages_are_scaled_to_the_largest() {
         let mut m = DbMtlConfig {
@@ -244,13 +255,11 @@ mod tests {
         }
         .build(2)
         .unwrap();
-        let rows = vec![vec![2.0f32, 0.0], vec![0.0, 1.0]];
-        let gram = Gram::from_rows(&rows);
-        let mut input = StepInput::new(0, &[2.0, 0.5], Some(&gram));
-        input.rows = Some(&rows);
-        let Update::Direction(d) = m.step(&input).unwrap() else {
-            panic!("a direction")
-        };
+        let d = direction(
+            m.as_mut(),
+            vec![vec![2.0f32, 0.0], vec![0.0, 1.0]],
+            &[2.0, 0.5],
+        );
         assert!(
             (d[0] - 0.5).abs() < 1e-6 && (d[1] - 0.5).abs() < 1e-6,
             "{d:?}"
@@ -263,23 +272,14 @@ mod tests {
     /// With σ = 0 the second is 0.5·2 + 0.5·8 = 5.
     #[test]
     fn the_rate_decays_with_the_step_count() {
-        let run = |decay: f64| {
+        let second_step = |decay: f64| {
             let mut m = DbMtlConfig { beta: 0.5, decay }.build(1).unwrap();
-            let mut last = 0.0;
-            for g in [4.0f32, 8.0] {
-                let rows = vec![vec![g]];
-                let gram = Gram::from_rows(&rows);
-                let mut input = StepInput::new(0, &[1.0], Some(&gram));
-                input.rows = Some(&rows);
-                let Update::Direction(d) = m.step(&input).unwrap() else {
-                    panic!("a direction")
-                };
-                last = d[0];
-            }
-            last
+            direction(m.as_mut(), vec![vec![4.0]], &[1.0]);
+            direction(m.as_mut(), vec![vec![8.0]], &[1.0])[0]
         };
-        assert!((run(1.0) - 6.5).abs() < 1e-5, "{}", run(1.0));
-        assert!((run(0.0) - 5.0).abs() < 1e-5, "{}", run(0.0));
+        let (decaying, constant) = (second_step(1.0), second_step(0.0));
+        assert!((decaying - 6.5).abs() < 1e-5, "{decaying}");
+        assert!((constant - 5.0).abs() < 1e-5, "{constant}");
     }
 
     #[test]
