@@ -20,7 +20,12 @@ nested in draws) and of every "Pareto view" table (each configuration's mean tes
 the hypervolume of each run's loss vector as a fraction of the box [lo, r], mean ± interval,
 and its position against the front of the fixed-weight scalarizations; from the notes, each
 model's reference point r, the front's size and its hypervolume, computed here by
-inclusion–exclusion over the boxes, not by mtlbench's slicing). A row matches when each
+inclusion–exclusion over the boxes, not by mtlbench's slicing), of every "Weights chosen by the
+searches" table (the choice recomputed from the search's history: the trials' argmin for grid
+and random search, PBT's weight schedule replayed from its rounds' exploits and checked against
+the weights the kept run trained with, AutoScale's windows by its rule; trainings and encoder
+backward passes) and of every "AutoScale exploration windows" table (each window's weights,
+trained with and set for the next, from the window's gradient norms). A row matches when each
 number equals the recomputed one to the digits the table prints. It exits 1 and lists the
 rows that do not, 0 when all match.
 
@@ -453,6 +458,151 @@ def check_ranks(part, kind, label, header, rows, notes, records):
     return checked, failures
 
 
+def weights_match(cell, weights):
+    """Whether a "0.250/0.750" cell shows these weights."""
+    shown = cell.split("/")
+    return len(shown) == len(weights) and all(close(a, b) for a, b in zip(shown, weights))
+
+
+def normalised(xs):
+    total = sum(xs)
+    return [x / total for x in xs]
+
+
+def window_weights(search, k):
+    """AutoScale's exploration recomputed from its per-window metrics: [(trained with, next
+    λ)] by the recorded rule (λ_k ∝ 1/m_k or 1/√m_k of the window's mean metric, the gradient
+    norm or the loss), then the aggregate over windows (mean, normalised geometric mean or
+    last) and the encoder backward passes (one per step, K while measuring)."""
+    rule = search["rule"]
+    metric = "loss" if "mean l_k" in rule else "grad_norm"
+    power = 0.5 if "√" in rule else 1.0
+    trained, out = [1.0 / k] * k, []
+    for w in search["history"]["windows"]:
+        m = w["metrics"][metric]
+        nxt = normalised([x ** -power for x in m]) if all(x > 0 for x in m) else [1.0 / k] * k
+        out.append((trained, nxt))
+        trained = nxt
+    chosen = [nxt for _, nxt in out]
+    if "by geometric" in rule:
+        final = normalised([math.exp(sum(math.log(c[i]) for c in chosen) / len(chosen))
+                            for i in range(k)])
+    elif "by last" in rule:
+        final = chosen[-1]
+    else:
+        final = [sum(c[i] for c in chosen) / len(chosen) for i in range(k)]
+    measured = search["history"]["measured_steps"]
+    backward = search["budget"]["steps"] + measured * (k - 1)
+    return out, final, backward
+
+
+def pbt_schedule(history):
+    """The kept member's weight schedule replayed from the rounds: back from the winner
+    through each exploit's `copied_from`, one entry per exploit of the lineage."""
+    member, schedule = history["winner"], []
+    for rnd in reversed(history["rounds"]):
+        event = next((e for e in rnd["exploit"] if e["member"] == member), None)
+        if event is not None:
+            schedule.append({"from_step": rnd["step"], "weights": event["new_weights"]})
+            member = event["copied_from"]
+    schedule.append({"from_step": 0, "weights": history["rounds"][0]["weights"][member]})
+    return schedule[::-1]
+
+
+def recomputed_choice(r):
+    """(λ, validation score, trainings, encoder backward passes) of a run's weight search,
+    recomputed from its history rather than read from the search's result: the trials' argmin
+    (first on ties) for grid and random search; PBT's replayed lineage (whose step-weighted
+    mean must equal the weights the run trained with) with the kept run's own selection score;
+    AutoScale's windows by its rule. None when the history does not bear the result out."""
+    s, k = r["search"], len(r["dataset"]["tasks"])
+    history, steps = s["history"], s["budget"]["schedule_steps"]
+    if "trials" in history:
+        trials = history["trials"]
+        scores = [t["score"] if t["score"] is not None else math.inf for t in trials]
+        best = min(range(len(trials)), key=lambda i: (scores[i], i))
+        return trials[best]["weights"], scores[best], len(trials), len(trials) * steps
+    if "rounds" in history:
+        schedule = pbt_schedule(history)
+        if schedule != history["schedule"]:
+            return None
+        total = r["cost"]["steps"]
+        ends = [e["from_step"] for e in schedule[1:]] + [total]
+        mean = [sum((end - e["from_step"]) * e["weights"][i] for e, end in zip(schedule, ends))
+                / total for i in range(k)]
+        if any(abs(a - b) > 1e-9 for a, b in zip(mean, r["weights"]["mean"])):
+            return None
+        population = r["method"]["config"]["population"]
+        return schedule[-1]["weights"], r["selection"]["score"], population, population * steps
+    if "windows" in history:
+        _, final, backward = window_weights(s, k)
+        return final, s["score"], 1, backward
+    return None
+
+
+def searched_runs(records, model, method):
+    """One run per distinct search (per seed where the search is the run itself) of a method
+    at a model, with the seeds that share it."""
+    found = {}
+    for r in records.values():
+        if r.get("search") and r["model"]["name"] == model and r["method"]["name"] == method:
+            own = r["seed"] if r["search"]["budget"]["includes_run"] else None
+            found.setdefault((r["search"]["id"], own), (r, []))[1].append(r["seed"])
+    return found.values()
+
+
+def check_chosen_weights(part, rows, records):
+    """A "Weights chosen by the searches" table: each row's λ, validation score, trainings and
+    backward passes against the choice recomputed from the search history."""
+    failures = []
+    for row in rows:
+        method, model, seeds = row[0].split()[0], row[1], row[2]
+
+        def matches(r, shared):
+            choice = recomputed_choice(r)
+            if choice is None or seeds != ",".join(str(x) for x in sorted(shared)):
+                return False
+            weights, score, trainings, backward = choice
+            return (
+                weights_match(row[3], weights)
+                and close(row[4], score)
+                and row[5] == str(trainings)
+                and close(row[6], backward / max(r["search"]["budget"]["schedule_steps"], 1))
+            )
+
+        if not any(matches(r, shared) for r, shared in searched_runs(records, model, method)):
+            failures.append(f"{part} / weights chosen: row {row[:3]}")
+    return failures
+
+
+def check_windows(part, model, rows, records):
+    """An "AutoScale exploration windows" table: the weights each window trained with and set
+    for the next, recomputed by the rule from the window's gradient norms. The norms, the
+    weighted GMS (a mean over the measured steps), cond(G) and the conflict rate need the
+    per-step gradients, which records do not keep: those are compared with the record only."""
+    failures = []
+    for row in rows:
+        def matches(r):
+            windows = r["search"]["history"].get("windows")
+            index = int(row[0]) if row[0].isdigit() else -1
+            if not windows or not 0 <= index < len(windows):
+                return False
+            trained, nxt = window_weights(r["search"], len(r["dataset"]["tasks"]))[0][index]
+            m = windows[index]["metrics"]
+            return (
+                weights_match(row[1], trained)
+                and weights_match(row[2], m["grad_norm"])
+                and close(row[3], m["weighted_gms"])
+                and close(row[4], m["condition_number"])
+                and close(row[5], m["conflict_rate"])
+                and weights_match(row[6], nxt)
+            )
+
+        if not any(matches(r) for r, _ in searched_runs(records, model, "autoscale")):
+            failures.append(f"{part} / autoscale windows, {model}: row {row[:1]}")
+    return failures
+
+
 def paired_matches(row, a, b):
     """Whether a Paired comparisons row shows the difference of groups a and b."""
     seeds = sorted(set(a["dm_by_seed"]) & set(b["dm_by_seed"]))
@@ -486,7 +636,9 @@ def tables(markdown):
             r"|Δm% by model size) on (\S+)"
             r"|### (Data draw)[^,]*, (.+)"
             r"|### Candidate ranks across model sizes, (tuned \S+) on (\S+)"
-            r"|### (Mean rank) over (datasets and models)",
+            r"|### (Mean rank) over (datasets and models)"
+            r"|### (Weights chosen) by (the searches)"
+            r"|### AutoScale (exploration windows), (\S+)",
             line,
         )
         if m:
@@ -501,7 +653,7 @@ def tables(markdown):
             while i < len(lines) and not lines[i].startswith("#"):
                 notes.append(lines[i])
                 i += 1
-            kind, label = next((m.group(i), m.group(i + 1)) for i in (1, 3, 5, 7) if m.group(i))
+            kind, label = next((m.group(i), m.group(i + 1)) for i in (1, 3, 5, 7, 9, 11) if m.group(i))
             out.append((part, kind, label, rows[0], rows[2:], "\n".join(notes)))
             continue
         i += 1
@@ -542,6 +694,14 @@ def check(study_dir, runs_dir, tables_md):
             n, bad = check_pareto(part, label, rows, notes, groups)
             checked += n
             failures += bad
+            continue
+        if kind == "Weights chosen":
+            checked += len(rows)
+            failures += check_chosen_weights(part, rows, records)
+            continue
+        if kind == "exploration windows":
+            checked += len(rows)
+            failures += check_windows(part, label, rows, records)
             continue
         if kind == "Data draw":
             checked += len(rows)
