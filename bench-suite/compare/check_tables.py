@@ -540,23 +540,27 @@ def recomputed_choice(r):
     return None
 
 
-def searched_runs(records, model, method):
+def searched_runs(records, model, method, data=None):
     """One run per distinct search (per seed where the search is the run itself) of a method
-    at a model, with the seeds that share it."""
+    at a model (and dataset, where given), with the seeds that share it."""
     found = {}
     for r in records.values():
-        if r.get("search") and r["model"]["name"] == model and r["method"]["name"] == method:
+        if (r.get("search") and r["model"]["name"] == model and r["method"]["name"] == method
+                and data in (None, r["dataset"]["id"])):
             own = r["seed"] if r["search"]["budget"]["includes_run"] else None
             found.setdefault((r["search"]["id"], own), (r, []))[1].append(r["seed"])
     return found.values()
 
 
-def check_chosen_weights(part, rows, records):
+def check_chosen_weights(part, header, rows, records):
     """A "Weights chosen by the searches" table: each row's λ, validation score, trainings and
-    backward passes against the choice recomputed from the search history."""
+    backward passes against the choice recomputed from the search history (on the row's
+    dataset where the table has a data column)."""
     failures = []
-    for row in rows:
-        method, model, seeds = row[0].split()[0], row[1], row[2]
+    for cells in rows:
+        row = dict(zip(header, cells))
+        method, model, seeds = row["method"].split()[0], row["model"], row["seeds"]
+        data = row.get("data")
 
         def matches(r, shared):
             choice = recomputed_choice(r)
@@ -564,14 +568,16 @@ def check_chosen_weights(part, rows, records):
                 return False
             weights, score, trainings, backward = choice
             return (
-                weights_match(row[3], weights)
-                and close(row[4], score)
-                and row[5] == str(trainings)
-                and close(row[6], backward / max(r["search"]["budget"]["schedule_steps"], 1))
+                weights_match(row["λ"], weights)
+                and close(row["val score↓"], score)
+                and row["trainings"] == str(trainings)
+                and close(row["bwd (trainings)"],
+                          backward / max(r["search"]["budget"]["schedule_steps"], 1))
             )
 
-        if not any(matches(r, shared) for r, shared in searched_runs(records, model, method)):
-            failures.append(f"{part} / weights chosen: row {row[:3]}")
+        found = searched_runs(records, model, method, data)
+        if not any(matches(r, shared) for r, shared in found):
+            failures.append(f"{part} / weights chosen: row {cells[:4]}")
     return failures
 
 
@@ -697,7 +703,7 @@ def check(study_dir, runs_dir, tables_md):
             continue
         if kind == "Weights chosen":
             checked += len(rows)
-            failures += check_chosen_weights(part, rows, records)
+            failures += check_chosen_weights(part, header, rows, records)
             continue
         if kind == "exploration windows":
             checked += len(rows)

@@ -2,7 +2,7 @@
 //! searched method beside each other with their validation score and cost, and AutoScale's
 //! per-window metric trace (Yang et al., 2025) as a table and a plot.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use plotters::prelude::*;
 use serde_json::Value;
@@ -14,11 +14,12 @@ use crate::{Error, Result, RunRecord};
 struct Found<'a> {
     label: String,
     model: &'a str,
+    data: &'a str,
     seeds: Vec<u64>,
     record: &'a RunRecord,
 }
 
-/// Searches in `records`, one entry per distinct search id, by (model, label); a search
+/// Searches in `records`, one entry per distinct search id, by (model, dataset, label); a search
 /// whose result is the run itself (PBT keeping its member) ran once per seed, one entry each.
 fn searches(records: &[RunRecord]) -> Vec<Found<'_>> {
     // The configurations behind each variant label, to tell apart two of one variant.
@@ -26,7 +27,8 @@ fn searches(records: &[RunRecord]) -> Vec<Found<'_>> {
         records.iter().filter(|r| r.search.is_some()),
         method_label,
     );
-    let mut by_id: BTreeMap<(&str, String, &str, Option<u64>), Found<'_>> = BTreeMap::new();
+    type Key<'a> = (&'a str, &'a str, String, &'a str, Option<u64>);
+    let mut by_id: BTreeMap<Key<'_>, Found<'_>> = BTreeMap::new();
     for r in records {
         let Some(s) = &r.search else { continue };
         let mut label = method_label(r);
@@ -38,6 +40,7 @@ fn searches(records: &[RunRecord]) -> Vec<Found<'_>> {
         by_id
             .entry((
                 r.model.name.as_str(),
+                r.dataset.id.as_str(),
                 label.clone(),
                 s.id.as_str(),
                 own_seed,
@@ -45,6 +48,7 @@ fn searches(records: &[RunRecord]) -> Vec<Found<'_>> {
             .or_insert_with(|| Found {
                 label,
                 model: &r.model.name,
+                data: &r.dataset.id,
                 seeds: Vec::new(),
                 record: r,
             })
@@ -75,13 +79,15 @@ pub(crate) fn weights_text(w: &[f64]) -> String {
         .join("/")
 }
 
-/// The chosen weights of every search: method, model, seeds, λ, validation score, trainings
-/// and encoder backward passes in units of one training.
+/// The chosen weights of every search: method, model (and dataset, where the records span
+/// several, such as data draws), seeds, λ, validation score, trainings and encoder backward
+/// passes in units of one training.
 pub fn chosen_weights_sheet(records: &[RunRecord]) -> Option<Sheet> {
     let found = searches(records);
     if found.is_empty() {
         return None;
     }
+    let several_datasets = found.iter().map(|f| f.data).collect::<BTreeSet<_>>().len() > 1;
     let rows = found
         .iter()
         .map(|f| {
@@ -92,9 +98,11 @@ pub fn chosen_weights_sheet(records: &[RunRecord]) -> Option<Sheet> {
                 .map(u64::to_string)
                 .collect::<Vec<_>>()
                 .join(",");
-            vec![
-                Cell::text(&f.label),
-                Cell::text(f.model),
+            let mut row = vec![Cell::text(&f.label), Cell::text(f.model)];
+            if several_datasets {
+                row.push(Cell::text(f.data));
+            }
+            row.extend([
                 Cell::text(seeds),
                 Cell::text(weights_text(&s.weights)),
                 s.score
@@ -104,24 +112,20 @@ pub fn chosen_weights_sheet(records: &[RunRecord]) -> Option<Sheet> {
                     "{:.2}",
                     s.budget.encoder_backward as f64 / s.budget.schedule_steps.max(1) as f64
                 )),
-            ]
+            ]);
+            row
         })
         .collect();
+    let data_column = several_datasets.then_some("data");
     Some(Sheet {
         kind: "search",
         title: "Weights chosen by the searches".into(),
-        columns: [
-            "method",
-            "model",
-            "seeds",
-            "λ",
-            "val score↓",
-            "trainings",
-            "bwd (trainings)",
-        ]
-        .iter()
-        .map(|c| c.to_string())
-        .collect(),
+        columns: ["method", "model"]
+            .into_iter()
+            .chain(data_column)
+            .chain(["seeds", "λ", "val score↓", "trainings", "bwd (trainings)"])
+            .map(str::to_owned)
+            .collect(),
         rows,
         notes: vec![
             "λ = the weights each search chose (PBT with its member kept: the weights its winning \
@@ -413,5 +417,39 @@ mod tests {
         // Alone, a variant keeps its short label.
         let alone = chosen_weights_sheet(&[search]).unwrap().markdown_table();
         assert!(alone.contains("| tuned pbt |"), "{alone}");
+    }
+
+    #[test]
+    fn searches_on_several_datasets_are_told_apart_by_a_data_column() {
+        let mut draws: Vec<RunRecord> = (0..2)
+            .map(|d| {
+                searched(
+                    0,
+                    &format!("id{d}"),
+                    vec![0.1 + 0.3 * d as f64, 0.9 - 0.3 * d as f64],
+                    false,
+                )
+            })
+            .collect();
+        draws[0].dataset.id = "pairs/draw1".into();
+        draws[1].dataset.id = "pairs/draw0".into();
+        let table = chosen_weights_sheet(&draws).unwrap().markdown_table();
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[0].contains("| model ") && lines[0].contains("| data "),
+            "{table}"
+        );
+        // One row per draw, in the datasets' order, each with the weights its search chose.
+        assert!(
+            lines[2].contains("| pairs/draw0 |") && lines[2].contains("0.400/0.600"),
+            "{table}"
+        );
+        assert!(
+            lines[3].contains("| pairs/draw1 |") && lines[3].contains("0.100/0.900"),
+            "{table}"
+        );
+        // One dataset: no data column (its id is in the section heading).
+        let one = chosen_weights_sheet(&draws[..1]).unwrap().markdown_table();
+        assert!(!one.lines().next().unwrap().contains("| data "), "{one}");
     }
 }
