@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::Path;
 
 use crate::claim::{claim_path, read_holder, Holder};
+use crate::config::Named;
 use crate::plan::SweepSpec;
 use crate::results_dir::{ResultsDir, STATE_DIR};
 use crate::{checkpoint, Result, RunConfig};
@@ -146,6 +147,7 @@ impl fmt::Display for FolderStatus {
             self.cells.len(),
             self.origin
         )?;
+        let datasets: Vec<&Named> = self.cells.iter().map(|(run, _)| &run.dataset).collect();
         for (run, state) in &self.cells {
             let what = match state {
                 CellState::Done(_) => continue,
@@ -168,7 +170,7 @@ impl fmt::Display for FolderStatus {
                 run.method.name,
                 run.model,
                 run.seed,
-                run.dataset.name
+                dataset_label(&run.dataset, &datasets)
             )?;
         }
         for (id, trials) in &self.searches {
@@ -185,5 +187,60 @@ impl fmt::Display for FolderStatus {
             )?;
         }
         Ok(())
+    }
+}
+
+/// The dataset's name, with the parameters that tell it from the plan's other datasets of that
+/// name (`multi-fashion (pair_seed=1)` where a study draws the pairs three ways).
+fn dataset_label(dataset: &Named, plan: &[&Named]) -> String {
+    let serde_json::Value::Object(params) = &dataset.params else {
+        return dataset.name.clone();
+    };
+    let differing: Vec<String> = params
+        .iter()
+        .filter(|(key, value)| {
+            plan.iter()
+                .filter(|other| other.name == dataset.name)
+                .any(|other| other.params.get(key.as_str()) != Some(*value))
+        })
+        .map(|(key, value)| format!("{key}={}", value.to_string().trim_matches('"')))
+        .collect();
+    if differing.is_empty() {
+        dataset.name.clone()
+    } else {
+        format!("{} ({})", dataset.name, differing.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(name: &str, params: serde_json::Value) -> Named {
+        Named {
+            name: name.into(),
+            params,
+        }
+    }
+
+    #[test]
+    fn a_dataset_is_named_with_what_tells_it_from_its_namesakes() {
+        let draws: Vec<Named> = (0..3)
+            .map(|d| {
+                named(
+                    "multi-fashion",
+                    serde_json::json!({ "pair_seed": d, "source": "cache" }),
+                )
+            })
+            .collect();
+        let qm9 = named("qm9-11", serde_json::json!({ "source": "cache" }));
+        let plan: Vec<&Named> = draws.iter().chain([&qm9]).collect();
+        assert_eq!(
+            dataset_label(&draws[1], &plan),
+            "multi-fashion (pair_seed=1)"
+        );
+        assert_eq!(dataset_label(&qm9, &plan), "qm9-11");
+        // Alone under its name, a dataset keeps the bare name.
+        assert_eq!(dataset_label(&draws[0], &plan[..1]), "multi-fashion");
     }
 }
