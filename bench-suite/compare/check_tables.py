@@ -581,11 +581,14 @@ def check_chosen_weights(part, header, rows, records):
     return failures
 
 
-def check_windows(part, model, rows, records):
-    """An "AutoScale exploration windows" table: the weights each window trained with and set
-    for the next, recomputed by the rule from the window's gradient norms. The norms, the
-    weighted GMS (a mean over the measured steps), cond(G) and the conflict rate need the
+def check_windows(part, name, rows, records):
+    """An "AutoScale exploration windows" table (named by its model, then the variant and the
+    dataset where several explorations share the model): the weights each window trained with
+    and set for the next, recomputed by the rule from the window's gradient norms. The norms,
+    the weighted GMS (a mean over the measured steps), cond(G) and the conflict rate need the
     per-step gradients, which records do not keep: those are compared with the record only."""
+    model, *rest = name.split(", ")
+    data = next((piece for piece in rest if "/" in piece), None)
     failures = []
     for row in rows:
         def matches(r):
@@ -604,8 +607,8 @@ def check_windows(part, model, rows, records):
                 and weights_match(row[6], nxt)
             )
 
-        if not any(matches(r) for r, _ in searched_runs(records, model, "autoscale")):
-            failures.append(f"{part} / autoscale windows, {model}: row {row[:1]}")
+        if not any(matches(r) for r, _ in searched_runs(records, model, "autoscale", data)):
+            failures.append(f"{part} / autoscale windows, {name}: row {row[:1]}")
     return failures
 
 
@@ -644,7 +647,7 @@ def tables(markdown):
             r"|### Candidate ranks across model sizes, (tuned \S+) on (\S+)"
             r"|### (Mean rank) over (datasets and models)"
             r"|### (Weights chosen) by (the searches)"
-            r"|### AutoScale (exploration windows), (\S+)",
+            r"|### AutoScale (exploration windows), (.+)",
             line,
         )
         if m:

@@ -141,26 +141,41 @@ pub fn chosen_weights_sheet(records: &[RunRecord]) -> Option<Sheet> {
 
 /// One AutoScale exploration's windows.
 struct Trace<'a> {
-    model: &'a str,
+    /// The model, then the variant and the dataset where other explorations at that model
+    /// differ in them: `lenet-m` or `lenet-m, multi-fashion/pair1`.
+    name: String,
     windows: Vec<&'a Value>,
 }
 
 fn traces(records: &[RunRecord]) -> Vec<Trace<'_>> {
-    searches(records)
+    let found: Vec<(Found<'_>, &Vec<Value>)> = searches(records)
         .into_iter()
         .filter(|f| f.record.method.name == "autoscale")
         .filter_map(|f| {
-            let windows = f
-                .record
-                .search
-                .as_ref()?
-                .history
-                .get("windows")?
-                .as_array()?;
-            Some(Trace {
-                model: f.model,
-                windows: windows.iter().collect(),
-            })
+            let windows = f.record.search.as_ref()?.history.get("windows")?;
+            Some((f, windows.as_array()?))
+        })
+        .collect();
+    let name = |f: &Found<'_>| {
+        let namesakes: Vec<&Found<'_>> = found
+            .iter()
+            .map(|(g, _)| g)
+            .filter(|g| g.model == f.model)
+            .collect();
+        let mut name = f.model.to_owned();
+        if namesakes.iter().any(|g| g.label != f.label) {
+            name = format!("{name}, {}", f.label);
+        }
+        if namesakes.iter().any(|g| g.data != f.data) {
+            name = format!("{name}, {}", f.data);
+        }
+        name
+    };
+    found
+        .iter()
+        .map(|(f, windows)| Trace {
+            name: name(f),
+            windows: windows.iter().collect(),
         })
         .collect()
 }
@@ -200,7 +215,7 @@ pub fn window_sheets(records: &[RunRecord]) -> Vec<Sheet> {
                 .collect();
             Sheet {
                 kind: "autoscale-windows",
-                title: format!("AutoScale exploration windows, {}", t.model),
+                title: format!("AutoScale exploration windows, {}", t.name),
                 columns: [
                     "window",
                     "trained with λ",
@@ -227,19 +242,33 @@ pub fn window_sheets(records: &[RunRecord]) -> Vec<Sheet> {
         .collect()
 }
 
+/// One AutoScale exploration's plot.
+pub struct WindowPlot {
+    /// The model, and what tells this exploration from others at that model.
+    pub name: String,
+    /// `name` as a file-name stem.
+    pub slug: String,
+    /// The SVG text.
+    pub svg: String,
+}
+
 /// A line plot per AutoScale exploration: each task's weight and the weighted GMS over the
-/// windows. Returns (model, SVG text).
-pub fn window_plots(records: &[RunRecord]) -> Result<Vec<(String, String)>> {
+/// windows.
+pub fn window_plots(records: &[RunRecord]) -> Result<Vec<WindowPlot>> {
     traces(records)
         .into_iter()
         .map(|t| {
             let mut svg = String::new();
             draw_trace(&t, &mut svg).map_err(|message| Error::Plot {
-                what: format!("autoscale windows / {}", t.model),
+                what: format!("autoscale windows / {}", t.name),
                 message,
             })?;
             svg.push('\n');
-            Ok((t.model.to_owned(), svg))
+            Ok(WindowPlot {
+                slug: crate::report::slugify(&t.name),
+                name: t.name,
+                svg,
+            })
         })
         .collect()
 }
@@ -269,7 +298,7 @@ fn draw_trace(t: &Trace<'_>, out: &mut String) -> std::result::Result<(), String
         .caption(
             format!(
                 "AutoScale windows, {}: λ_k set per window and weighted GMS",
-                t.model
+                t.name
             ),
             ("sans-serif", 16),
         )
@@ -451,5 +480,44 @@ mod tests {
         // One dataset: no data column (its id is in the section heading).
         let one = chosen_weights_sheet(&draws[..1]).unwrap().markdown_table();
         assert!(!one.lines().next().unwrap().contains("| data "), "{one}");
+    }
+
+    #[test]
+    fn explorations_at_one_model_on_two_datasets_get_their_own_tables_and_plot_files() {
+        let explored = |data: &str, id: &str| {
+            let mut r = searched(0, id, vec![0.4, 0.6], false);
+            r.dataset.id = data.into();
+            r.method.name = "autoscale".into();
+            r.method.config = serde_json::json!({ "exploration": "full" });
+            let search = r.search.as_mut().unwrap();
+            search.history = serde_json::json!({ "windows": [{
+                "window": 0,
+                "trained_with": [0.5, 0.5],
+                "weights": [0.4, 0.6],
+                "metrics": { "grad_norm": [1.5, 1.0], "weighted_gms": 0.9 },
+            }] });
+            r
+        };
+        let two = [explored("pairs/draw0", "a"), explored("pairs/draw1", "b")];
+        let titles: Vec<String> = window_sheets(&two).into_iter().map(|t| t.title).collect();
+        let model = &two[0].model.name;
+        assert_eq!(
+            titles,
+            [
+                format!("AutoScale exploration windows, {model}, pairs/draw0"),
+                format!("AutoScale exploration windows, {model}, pairs/draw1"),
+            ]
+        );
+        let slugs: Vec<String> = window_plots(&two)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.slug)
+            .collect();
+        assert_eq!(slugs.len(), 2);
+        assert_ne!(slugs[0], slugs[1]);
+        // Alone at its model, an exploration is named by the model only.
+        let one = window_plots(&two[..1]).unwrap();
+        assert_eq!(one[0].name, two[0].model.name);
+        assert!(one[0].svg.contains("<svg"));
     }
 }

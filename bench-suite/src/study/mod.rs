@@ -289,11 +289,11 @@ fn analysis_blocks(p: &PartOutcome, quick: bool) -> Result<Vec<Block>> {
                     .chain(search_trace::window_sheets(&p.records))
                     .map(Block::Table),
             );
-            for (model, svg) in search_trace::window_plots(&p.records)? {
+            for plot in search_trace::window_plots(&p.records)? {
                 blocks.push(Block::Plot(Plot {
-                    file_name: format!("autoscale-windows-{model}.svg"),
-                    title: format!("AutoScale windows, {model}"),
-                    svg,
+                    file_name: format!("autoscale-windows-{}.svg", plot.slug),
+                    title: format!("AutoScale windows, {}", plot.name),
+                    svg: plot.svg,
                 }));
             }
         }
