@@ -427,10 +427,8 @@ def check_ranks(part, kind, label, header, rows, notes, records):
     ranks = {}
     for model in models:
         search = next(
-            (r["search"] for r in records.values()
-             if r["dataset"]["id"] == label and r["model"]["name"] == model
-             and r["method"]["name"] == "tuned"
-             and r["method"]["config"].get("strategy") == strategy and r.get("search")),
+            (r["search"] for r, _ in searched_runs(records, model, "tuned", label)
+             if r["method"]["config"].get("strategy") == strategy),
             None,
         )
         if search is not None:
@@ -589,14 +587,21 @@ def check_windows(part, name, rows, records):
     per-step gradients, which records do not keep: those are compared with the record only."""
     model, *rest = name.split(", ")
     data = next((piece for piece in rest if "/" in piece), None)
+    # Each candidate exploration's windows with their recomputed weights, once for all rows.
+    explorations = [
+        (r["search"]["history"]["windows"],
+         window_weights(r["search"], len(r["dataset"]["tasks"]))[0])
+        for r, _ in searched_runs(records, model, "autoscale", data)
+        if r["search"]["history"].get("windows")
+    ]
     failures = []
     for row in rows:
-        def matches(r):
-            windows = r["search"]["history"].get("windows")
-            index = int(row[0]) if row[0].isdigit() else -1
-            if not windows or not 0 <= index < len(windows):
+        index = int(row[0]) if row[0].isdigit() else -1
+
+        def matches(windows, weights):
+            if not 0 <= index < len(windows):
                 return False
-            trained, nxt = window_weights(r["search"], len(r["dataset"]["tasks"]))[0][index]
+            trained, nxt = weights[index]
             m = windows[index]["metrics"]
             return (
                 weights_match(row[1], trained)
@@ -607,7 +612,7 @@ def check_windows(part, name, rows, records):
                 and weights_match(row[6], nxt)
             )
 
-        if not any(matches(r) for r, _ in searched_runs(records, model, "autoscale", data)):
+        if not any(matches(windows, weights) for windows, weights in explorations):
             failures.append(f"{part} / autoscale windows, {name}: row {row[:1]}")
     return failures
 

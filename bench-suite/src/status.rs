@@ -147,7 +147,13 @@ impl fmt::Display for FolderStatus {
             self.cells.len(),
             self.origin
         )?;
-        let datasets: Vec<&Named> = self.cells.iter().map(|(run, _)| &run.dataset).collect();
+        // The plan's distinct datasets, once: each line's label compares against them.
+        let mut datasets: Vec<&Named> = Vec::new();
+        for (run, _) in &self.cells {
+            if !datasets.contains(&&run.dataset) {
+                datasets.push(&run.dataset);
+            }
+        }
         for (run, state) in &self.cells {
             let what = match state {
                 CellState::Done(_) => continue,
