@@ -287,9 +287,32 @@ fn run_cell_refuses_a_folder_without_a_plan_and_cells_it_does_not_have() {
         .run(&["run-cell", "arr", "--task", "5", "--chunk", "3"])
         .expect_code(2)
         .stderr();
-    assert!(err.contains("task 5 with --chunk 3 has no cells"), "{err}");
+    assert!(
+        err.contains("task 5 with --chunk 3 has no cells: the plan has")
+            && err.contains(" cells, so tasks 0.."),
+        "{err}"
+    );
     // Nothing was trained or claimed.
     assert!(records_without_timing(&w.join("arr")).is_empty());
+}
+
+#[test]
+fn submit_without_sbatch_is_refused_before_anything_is_written() {
+    let w = Workdir::new();
+    w.write("s.toml", &sweep_file(1, 64));
+    std::fs::create_dir(w.join("no-slurm")).unwrap();
+    let err = w
+        .run_env(
+            &["slurm", "s.toml", "--out", "arr", "--submit"],
+            &[("PATH", w.join("no-slurm").to_str().unwrap())],
+        )
+        .expect_code(2)
+        .stderr();
+    assert!(
+        err.contains("cannot run sbatch") && err.contains("--submit"),
+        "{err}"
+    );
+    assert!(!w.join("arr").exists(), "{:?}", w.listing());
 }
 
 // ---- a real single-node Slurm ----

@@ -73,6 +73,59 @@ fn bad_run_flags_exit_2_with_a_clear_message() {
 }
 
 #[test]
+fn a_sweep_file_that_is_not_there_or_not_a_file_is_a_bad_command_line() {
+    let w = Workdir::new();
+    std::fs::create_dir(w.join("folder")).unwrap();
+    for command in ["check", "sweep"] {
+        for file in ["missing.toml", "folder"] {
+            let run = w.run(&[command, file]).expect_code(2);
+            assert!(
+                run.stderr().contains(file) && run.stderr().contains("reading sweep file"),
+                "{command} {file}: {}",
+                run.stderr()
+            );
+        }
+    }
+    assert_eq!(w.listing(), vec!["folder".to_string()]);
+}
+
+#[test]
+fn check_gives_its_verdict_only_after_every_check_has_passed() {
+    let w = Workdir::new();
+    // Valid as text, refused once the dataset is known: a LeNet on feature vectors.
+    w.write(
+        "lenet.toml",
+        "seeds = [0]\nmodels = [\"lenet-m\"]\n[dataset]\nname = \"synthetic-linear\"\n\
+         [[methods]]\nname = \"uniform\"\n",
+    );
+    let run = w.run(&["check", "lenet.toml"]).expect_code(2);
+    assert!(!run.stdout().contains("valid"), "{}", run.stdout());
+    // A valid file names its own results folder.
+    w.write(
+        "ok.toml",
+        "seeds = [0]\nmodels = [\"mlp-s\"]\n[dataset]\nname = \"synthetic-linear\"\n\
+         [[methods]]\nname = \"uniform\"\n[train]\nepochs = 0\n",
+    );
+    let run = w.run(&["check", "ok.toml"]).expect_code(2);
+    assert!(
+        run.stderr().contains("ok.toml: train.epochs: must be in"),
+        "{}",
+        run.stderr()
+    );
+    w.write(
+        "ok.toml",
+        &std::fs::read_to_string(w.join("ok.toml"))
+            .unwrap()
+            .replace("epochs = 0", "epochs = 1"),
+    );
+    let out = w.run(&["check", "ok.toml"]).expect_code(0).stdout();
+    let last = out.lines().last().unwrap_or_default();
+    assert_eq!(last, "ok.toml: the configuration is valid", "{out}");
+    assert!(out.contains("results in results/ok-"), "{out}");
+    assert!(!out.contains("<plan id>"), "{out}");
+}
+
+#[test]
 fn report_on_an_empty_folder_says_what_to_run() {
     let w = Workdir::new();
     std::fs::create_dir(w.join("empty")).unwrap();

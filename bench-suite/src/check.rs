@@ -9,25 +9,18 @@ use mtl_datasets::Dataset;
 use crate::plan::SweepSpec;
 use crate::{Error, Result};
 
-/// Checks the sweep file `text` (from `origin`) and writes what it found to `out`. A
+/// Checks the sweep file `text` (from `origin`; `name` names its default results folder)
+/// and writes what it found to `out`, ending with the verdict once every check has passed. A
 /// configuration mistake is an [`Error::Config`]; datasets whose data cannot be loaded are
 /// listed with their own errors, then reported as [`Error::DataMissing`].
-pub fn check(text: &str, origin: &str, out: &mut dyn Write) -> Result<()> {
+pub fn check(text: &str, origin: &str, name: &str, out: &mut dyn Write) -> Result<()> {
     let spec = SweepSpec::parse(text, origin)?;
     let io = |e| Error::io("writing the check report", "stdout")(e);
-    writeln!(out, "{origin}: the configuration is valid").map_err(io)?;
+    writeln!(out, "{origin}:").map_err(io)?;
     let settings = &spec.settings;
-    writeln!(
-        out,
-        "  device {}, {} run(s) at a time, results in {}",
-        settings.device.as_deref().unwrap_or("cpu"),
-        settings.workers.unwrap_or(1),
-        settings.out.as_ref().map_or_else(
-            || "results/<name>-<plan id> (--out to choose)".to_owned(),
-            |o| o.display().to_string()
-        )
-    )
-    .map_err(io)?;
+    let device = settings.device.clone().unwrap_or_else(|| "cpu".into());
+    let workers = settings.workers.unwrap_or(1);
+    let chosen_out = settings.out.clone();
     for line in spec.describe_methods() {
         writeln!(out, "  {line}").map_err(io)?;
     }
@@ -90,5 +83,15 @@ pub fn check(text: &str, origin: &str, out: &mut dyn Write) -> Result<()> {
         plan.id()
     )
     .map_err(io)?;
+    let results = chosen_out.map_or_else(
+        || format!("results/{name}-{} (--out to choose)", plan.id()),
+        |o| o.display().to_string(),
+    );
+    writeln!(
+        out,
+        "  device {device}, {workers} run(s) at a time, results in {results}"
+    )
+    .map_err(io)?;
+    writeln!(out, "{origin}: the configuration is valid").map_err(io)?;
     Ok(())
 }

@@ -100,7 +100,7 @@ impl SweepSource {
         Ok(match self {
             SweepSource::Default => text(DEFAULT_SWEEP.into(), "default sweep".into(), "default"),
             SweepSource::File(path) => text(
-                std::fs::read_to_string(path).map_err(Error::io("reading sweep file", path))?,
+                std::fs::read_to_string(path).map_err(Error::input("reading sweep file", path))?,
                 path.display().to_string(),
                 &path
                     .file_stem()
@@ -330,7 +330,8 @@ pub fn run_cells(
                 return Err(Error::Config {
                     path: "--task".into(),
                     message: format!(
-                        "task {task} with --chunk {chunk} has no cells: the plan has {} cells,                          so tasks 0..{}",
+                        "task {task} with --chunk {chunk} has no cells: the plan has {} cells, \
+                         so tasks 0..{}",
                         cells.len(),
                         crate::slurm::task_count(*chunk, cells.len())
                     ),
@@ -384,6 +385,10 @@ pub fn slurm(request: &SlurmRequest) -> Result<SlurmDone> {
             path: "--sbatch-arg".into(),
             message,
         })?;
+    }
+    if request.submit {
+        // Before anything is written: a refused --submit creates nothing.
+        crate::slurm::check_sbatch()?;
     }
     let prepared = Prepared::new(&request.sweep)?;
     let settings = &prepared.settings.slurm;
@@ -443,7 +448,7 @@ pub fn slurm(request: &SlurmRequest) -> Result<SlurmDone> {
 /// Validates a sweep's configuration without training and writes what it found to `out`.
 pub fn check(source: &SweepSource, out: &mut dyn Write) -> Result<()> {
     let source = source.read()?;
-    crate::check::check(&source.text, &source.origin, out)
+    crate::check::check(&source.text, &source.origin, &source.name, out)
 }
 
 /// The report of the records in `results`, methods in registry order.

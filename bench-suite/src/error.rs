@@ -116,6 +116,31 @@ impl Error {
         }
     }
 
+    /// Reading a file or folder the user named (a sweep file, the studies folder): one that
+    /// is not there, is a folder where a file is wanted (or the reverse) or is not UTF-8 text
+    /// is the command line's mistake (exit code 2); any other I/O error stays a failure while
+    /// working.
+    pub fn input(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| match source.kind() {
+            std::io::ErrorKind::NotFound
+            | std::io::ErrorKind::IsADirectory
+            | std::io::ErrorKind::NotADirectory
+            | std::io::ErrorKind::InvalidData => Self::Config {
+                path: path.display().to_string(),
+                message: format!("{action}: {source}"),
+            },
+            _ => Self::Io {
+                action,
+                path,
+                source,
+            },
+        }
+    }
+
     /// An I/O error with the action and path that failed.
     pub fn io(
         action: &'static str,
@@ -133,6 +158,17 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_named_input_that_is_not_there_is_the_command_lines_mistake() {
+        let missing = std::fs::read_to_string("no/such/sweep.toml").unwrap_err();
+        let err = Error::input("reading sweep file", "no/such/sweep.toml")(missing);
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains("no/such/sweep.toml"), "{err}");
+        let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let err = Error::input("reading sweep file", "s.toml")(full);
+        assert_eq!(err.kind(), ErrorKind::Failure);
+    }
 
     #[test]
     fn kinds_look_through_wrapped_errors() {

@@ -240,6 +240,21 @@ impl ArrayJob<'_> {
     }
 }
 
+/// Whether `sbatch` can be run here: a configuration error (`--submit` on a machine without
+/// Slurm) when it cannot.
+pub fn check_sbatch() -> Result<()> {
+    match Command::new("sbatch").arg("--version").output() {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Error::Config {
+            path: "--submit".into(),
+            message: format!(
+                "cannot run sbatch ({e}); run this on a Slurm login node, or leave out \
+                 --submit to write the job script and submit it there yourself"
+            ),
+        }),
+    }
+}
+
 /// Submits `script` with `sbatch --parsable`; returns the job id.
 pub fn submit(script: &Path) -> Result<String> {
     let out = Command::new("sbatch")

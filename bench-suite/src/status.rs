@@ -83,11 +83,11 @@ fn last_events(dir: &Path) -> BTreeMap<String, (String, String)> {
     last
 }
 
-/// Reads the state of every cell of the sweep stored in `dir` (its datasets are opened to
-/// list the cells, as the sweep did).
+/// Reads the state of every cell of the sweep stored in `dir` (its plan is rebuilt from the
+/// stored sweep file without the data: a login node without the datasets can ask).
 pub fn folder_status(dir: &Path) -> Result<FolderStatus> {
     let (stamp, config) = ResultsDir::stored(dir)?;
-    let (plan, _) = SweepSpec::parse(&config, &stamp.origin)?.open()?;
+    let plan = SweepSpec::parse(&config, &stamp.origin)?.plan_without_data()?;
     let events = last_events(dir);
     let mut cells = Vec::new();
     for run in plan.cells() {

@@ -64,7 +64,7 @@ pub const PARAMS: &[(&str, &str)] = &[
 ];
 
 /// The domains in batch-group order: name, task name, where its images come from.
-const DOMAINS: [(&str, &str, &ItemSources); 2] = [
+pub(crate) const DOMAINS: [(&str, &str, &ItemSources); 2] = [
     ("mnist", "digit", &DIGITS_10K),
     ("fashion", "item", &FASHION),
 ];

@@ -41,10 +41,16 @@ impl MethodConfig for FixedConfig {
         }
         let sum: f64 = self.weights.iter().sum();
         if (sum - 1.0).abs() > SIMPLEX_TOL {
-            let scaled: Vec<f64> = self.weights.iter().map(|w| w / sum).collect();
+            let scaled: Vec<String> = self
+                .weights
+                .iter()
+                .map(|w| format!("{:.4}", w / sum))
+                .collect();
             return Err(format!(
-                "field `weights` must sum to 1, got {:?} (sum {sum}); did you mean {scaled:?}?",
-                self.weights
+                "field `weights` must sum to 1, got {:?} (sum {sum}); divided by their sum they \
+                 would be [{}] (to 4 digits)",
+                self.weights,
+                scaled.join(", ")
             ));
         }
         Ok(())

@@ -88,6 +88,20 @@ impl Page {
         self
     }
 
+    /// The intro with each link to a plot file of the page (a README's `![..](x.svg)`)
+    /// pointing at that plot on the page instead, so the page needs no file beside it.
+    fn intro_linking_plots(&self, anchors: &[(String, Vec<String>)]) -> String {
+        let mut intro = self.intro.clone();
+        for (section, (_, ids)) in self.sections.iter().zip(anchors) {
+            for (block, id) in section.blocks.iter().zip(ids) {
+                if let Block::Plot(plot) = block {
+                    intro = intro.replace(&format!("]({})", plot.file_name), &format!("](#{id})"));
+                }
+            }
+        }
+        intro
+    }
+
     /// The page as HTML. Fails only on a plot that is not an SVG document.
     pub fn render(&self) -> Result<String> {
         let mut ids = Ids::default();
@@ -127,7 +141,7 @@ impl Page {
         out.push_str(&format!(
             "<header>\n<h1>{}</h1>\n{}</header>\n",
             escape(&self.title),
-            to_html(&self.intro)
+            to_html(&self.intro_linking_plots(&anchors))
         ));
         out.push_str(&self.contents(&anchors));
         out.push_str("<main>\n");
@@ -350,6 +364,21 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn a_readme_link_to_a_plot_of_the_page_points_at_the_plot() {
+        let svg = "<svg xmlns=\"http://www.w3.org/2000/svg\"><g/></svg>";
+        let html = page(vec![Block::Plot(plot(svg))])
+            .with_readme("# S\n\nSee ![losses](p.svg) and [the table](tables.md).\n")
+            .render()
+            .unwrap();
+        assert!(html.contains("<a href=\"#p\">losses</a>"), "{html}");
+        assert!(
+            html.contains("<a href=\"tables.md\">the table</a>"),
+            "{html}"
+        );
+        assert!(!html.contains("href=\"p.svg\""), "{html}");
     }
 
     #[test]

@@ -150,9 +150,10 @@ impl SweepSpec {
                 "needs at least one [[methods]] entry".into(),
             ));
         }
-        file.train
-            .validate("train")
-            .map_err(|e| at(String::new(), inner_message(e)))?;
+        file.train.validate("train").map_err(|e| match e {
+            Error::Config { path, message } => at(path, message),
+            other => other,
+        })?;
         if file.train.selection == crate::selection::Objective::Dm && !file.stl {
             return Err(at(
                 "train.selection".into(),
@@ -324,17 +325,21 @@ impl SweepSpec {
     pub fn open_dataset(&self, i: usize) -> Result<Box<dyn Dataset>> {
         let named = &self.datasets[i];
         let spec = mtl_datasets::find(&named.name)?;
-        // Loading errors (missing or corrupt data) are not configuration errors; the arm for
-        // them is unreachable only while every registered dataset is generated.
-        #[allow(unreachable_patterns)]
-        spec.build(&named.params).map_err(|e| match e {
+        spec.build(&named.params)
+            .map_err(|e| self.dataset_error(i, e))
+    }
+
+    /// A parameter mistake of dataset `i` as a configuration error naming the entry; any
+    /// other dataset error (missing or corrupt data) as itself.
+    fn dataset_error(&self, i: usize, e: mtl_datasets::Error) -> Error {
+        match e {
             mtl_datasets::Error::InvalidConfig { .. }
             | mtl_datasets::Error::UnknownDataset { .. } => Error::Config {
                 path: format!("{}: {}", self.origin, self.dataset_field(i)),
                 message: e.to_string(),
             },
             other => Error::Dataset(other),
-        })
+        }
     }
 
     /// Checks every method against every dataset's task count and returns the plan.
@@ -347,9 +352,33 @@ impl SweepSpec {
                 datasets.len()
             )));
         }
+        let shapes = datasets
+            .iter()
+            .map(|ds| (ds.tasks().len(), Some(ds.input_shape())))
+            .collect();
+        self.plan_for(shapes)
+    }
+
+    /// The plan without opening the datasets (their task counts from the registry; the
+    /// models' input shapes are not checked): enough to name every cell, for reading the
+    /// records of a sweep on a machine without its data.
+    pub fn plan_without_data(self) -> Result<SweepPlan> {
+        let shapes = (0..self.datasets.len())
+            .map(|i| {
+                let named = &self.datasets[i];
+                let count = mtl_datasets::find(&named.name)?.task_count(&named.params);
+                count
+                    .map(|k| (k, None))
+                    .map_err(|e| self.dataset_error(i, e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.plan_for(shapes)
+    }
+
+    /// The plan for datasets of these task counts and input shapes (`None`: not checked).
+    fn plan_for(self, shapes: Vec<(usize, Option<Vec<usize>>)>) -> Result<SweepPlan> {
         let mut plan_datasets = Vec::new();
-        for (i, (named, ds)) in self.datasets.iter().zip(datasets).enumerate() {
-            let num_tasks = ds.tasks().len();
+        for (i, (named, (num_tasks, input_shape))) in self.datasets.iter().zip(shapes).enumerate() {
             for m in &self.methods {
                 let spec = mtl_methods::find(&m.named.name)?;
                 spec.check(&m.named.params, num_tasks)
@@ -365,12 +394,13 @@ impl SweepSpec {
             }
             let models = self.dataset_models[i].clone();
             for m in &models {
-                ModelSpec::parse(m)?
-                    .check_input(&ds.input_shape())
-                    .map_err(|e| Error::Config {
+                let model = ModelSpec::parse(m)?;
+                if let Some(shape) = &input_shape {
+                    model.check_input(shape).map_err(|e| Error::Config {
                         path: format!("{}: {}", self.origin, self.dataset_field(i)),
                         message: inner_message(e),
                     })?;
+                }
             }
             plan_datasets.push(PlanDataset {
                 named: named.clone(),

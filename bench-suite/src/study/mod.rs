@@ -110,15 +110,21 @@ pub fn run_study(name: &str, options: &StudyOptions) -> Result<StudyOutcome> {
             study.out.clone()
         }
     });
-    // Every sweep file is validated and every dataset opened before anything trains.
+    // Every sweep file is validated and every dataset opened before anything trains; only
+    // reading the records needs no data.
     let mut opened = Vec::new();
     for part in &study.parts {
         let file = study.sweep_file(part, options.quick);
         let text =
-            std::fs::read_to_string(&file).map_err(Error::io("reading sweep file", &file))?;
+            std::fs::read_to_string(&file).map_err(Error::input("reading sweep file", &file))?;
         let origin = file.display().to_string();
         let spec = SweepSpec::parse(&text, &origin)?;
-        opened.push((part, spec.open()?, text, origin));
+        let opened_spec = if options.recorded_only {
+            (spec.plan_without_data()?, Vec::new())
+        } else {
+            spec.open()?
+        };
+        opened.push((part, opened_spec, text, origin));
     }
     let env = RunEnv::on(&options.device, options.workers)?;
     let mut parts = Vec::new();

@@ -133,7 +133,8 @@ impl StudySpec {
 
 /// Names of the studies under `studies` (folders holding a `study.toml`), sorted.
 pub fn list(studies: &Path) -> Result<Vec<String>> {
-    let entries = std::fs::read_dir(studies).map_err(Error::io("listing studies in", studies))?;
+    let entries =
+        std::fs::read_dir(studies).map_err(Error::input("listing studies in", studies))?;
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok())
         .filter(|e| e.path().join(STUDY_FILE).is_file())

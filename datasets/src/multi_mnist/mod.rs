@@ -231,6 +231,9 @@ pub fn build_from(
     })
 }
 
+/// The tasks, one per item on the canvas: each item's class (10 classes).
+pub const TASKS: [&str; 2] = ["left", "right"];
+
 /// Loads the sources and builds the benchmark.
 pub fn build(items: Items, config: &MultiImageConfig) -> Result<Loaded> {
     let source = config.source.unwrap_or(items.default_source());
@@ -265,10 +268,10 @@ pub fn build(items: Items, config: &MultiImageConfig) -> Result<Loaded> {
     Ok(Loaded {
         id,
         revision: format!("{revision}/{GENERATOR_VERSION}"),
-        tasks: vec![
-            Task::classification("left", 10),
-            Task::classification("right", 10),
-        ],
+        tasks: TASKS
+            .iter()
+            .map(|name| Task::classification(*name, 10))
+            .collect(),
         input_shape: vec![1, side, side],
         data,
         files,
