@@ -28,8 +28,9 @@ uniform training (stl: its K trainings).";
 /// Legend of the timing table.
 pub const TIMING_LEGEND: &str = "Wall-clock cost, which depends on the machine (kept apart \
 from the tables above, which regenerate byte-identically): step× = median step time \
-relative to uniform on the same model; run s = mean wall time of one run (for PBT's kept \
-member: its whole population), search s = mean wall time of the weight search its weights \
+relative to uniform on the same model; epoch s = mean wall time of one epoch (a run's \
+wall time over the epochs it trained, evaluation included); run s = mean wall time of one \
+run (for PBT's kept member: its whole population, and epoch s the population's), search s = mean wall time of the weight search its weights \
 came from (a search shared by the seeds is charged to each), total× = (run s + search s) \
 relative to uniform's run s.";
 
@@ -138,6 +139,13 @@ pub fn timing_sheet(b: &BlockAnalysis<'_>) -> Sheet {
         _ => Cell::Missing,
     };
     let seconds = |x: Option<f64>| x.map_or(Cell::Missing, |x| Cell::text(format!("{x:.1}")));
+    // Epochs of small models take milliseconds: three decimals below a second.
+    let short_seconds = |x: Option<f64>| {
+        x.map_or(Cell::Missing, |x| match x < 1.0 {
+            true => Cell::text(format!("{x:.3}")),
+            false => Cell::text(format!("{x:.1}")),
+        })
+    };
     let rows = b
         .groups
         .iter()
@@ -146,12 +154,14 @@ pub fn timing_sheet(b: &BlockAnalysis<'_>) -> Sheet {
             let mean = |g: &Group<'_>, f: fn(&RunRecord) -> f64| g.summary(f).map(|s| s.mean);
             let step = |r: &RunRecord| r.timing.step_ms_median;
             let run = |r: &RunRecord| r.timing.total_s;
+            let epoch = |r: &RunRecord| r.timing.total_s / r.epochs.len().max(1) as f64;
             let total = |r: &RunRecord| r.timing.total_s + r.timing.search_s;
             let uniform_run = uniform.and_then(|u| mean(u, run));
             vec![
                 Cell::text(&g.label),
                 Cell::text(&g.model.name),
                 ratio(mean(g, step), uniform.and_then(|u| mean(u, step))),
+                short_seconds(mean(g, epoch)),
                 seconds(mean(g, run)),
                 seconds(mean(g, |r| r.timing.search_s)),
                 ratio(mean(g, total), uniform_run),
@@ -161,7 +171,9 @@ pub fn timing_sheet(b: &BlockAnalysis<'_>) -> Sheet {
     Sheet {
         kind: "timing",
         title: format!("Wall-clock cost on {}", b.block.label),
-        columns: ["method", "model", "step×", "run s", "search s", "total×"]
+        columns: [
+            "method", "model", "step×", "epoch s", "run s", "search s", "total×",
+        ]
             .iter()
             .map(|c| c.to_string())
             .collect(),
