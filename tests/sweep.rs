@@ -267,13 +267,6 @@ fn malformed_sweep_files_are_rejected_with_the_field_and_create_nothing() {
 }
 
 #[test]
-fn missing_sweep_file_is_an_error_naming_it() {
-    let w = Workdir::new();
-    let run = w.run(&["sweep", "nowhere.toml"]).expect_code(1);
-    assert!(run.stderr().contains("nowhere.toml"), "{}", run.stderr());
-}
-
-#[test]
 fn a_diverging_run_is_recorded_as_such_and_the_sweep_goes_on() {
     let w = Workdir::new();
     // Plain SGD with a huge learning rate overflows within a few steps.
