@@ -123,6 +123,17 @@ fn check_gives_its_verdict_only_after_every_check_has_passed() {
     assert_eq!(last, "ok.toml: the configuration is valid", "{out}");
     assert!(out.contains("results in results/ok-"), "{out}");
     assert!(!out.contains("<plan id>"), "{out}");
+    // A device this build cannot open is refused by check as by sweep, blaming the file.
+    if !cfg!(feature = "cuda") {
+        let text = std::fs::read_to_string(w.join("ok.toml")).unwrap();
+        w.write("gpu.toml", &format!("device = \"cuda\"\n{text}"));
+        let run = w.run(&["check", "gpu.toml"]).expect_code(2);
+        assert!(
+            run.stderr().contains("gpu.toml: device") && run.stderr().contains("--features cuda"),
+            "{}",
+            run.stderr()
+        );
+    }
 }
 
 #[test]
