@@ -63,11 +63,41 @@ pub fn import(m: &Manifest, source: &Path, root: &Path) -> Result<ImportOutcome,
     };
     let pins = import_pins(m)?;
     let cache = RepoCache::new(root, &m.repo);
+    let fresh = !cache.folder().exists();
+    let imported = import_pinned(m, source, obtain, &cache, &pins);
+    if imported.is_err() && fresh {
+        // A failed first import leaves no folders behind (files it wrote are removed as it
+        // fails; a folder that still holds one is kept).
+        prune_empty_dirs(cache.folder());
+    }
+    imported
+}
+
+/// Removes `dir` and the folders under it that hold no file, never a file.
+fn prune_empty_dirs(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                prune_empty_dirs(&entry.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+/// [`import`] into `cache` once the manifest's pins are known.
+fn import_pinned(
+    m: &Manifest,
+    source: &Path,
+    obtain: &str,
+    cache: &RepoCache,
+    pins: &Pins,
+) -> Result<ImportOutcome, HubError> {
     let ctx = Ctx {
         m,
         source,
         obtain,
-        cache: &cache,
+        cache,
         revision: &pins.revision,
     };
     // Which files need bytes from the package.
@@ -108,7 +138,7 @@ pub fn import(m: &Manifest, source: &Path, root: &Path) -> Result<ImportOutcome,
         }
     }
     cache.write_ref(&m.branch, &pins.revision)?;
-    let snapshot = open_imported(m, &cache)?;
+    let snapshot = open_imported(m, cache)?;
     Ok(ImportOutcome { snapshot, actions })
 }
 
