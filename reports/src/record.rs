@@ -400,10 +400,29 @@ impl RunRecord {
         if !self.stl_cells.is_empty() {
             lists.push(("stl_cells".into(), self.stl_cells.len()));
         }
-        match lists.into_iter().find(|(_, len)| *len != k) {
-            Some((field, len)) => Err(format!("field `{field}` has {len} entries for {k} tasks")),
-            None => Ok(()),
+        if let Some((field, len)) = lists.into_iter().find(|(_, len)| *len != k) {
+            return Err(format!("field `{field}` has {len} entries for {k} tasks"));
         }
+        if let Some((i, e)) = self
+            .epochs
+            .iter()
+            .enumerate()
+            .find(|(i, e)| e.epoch != i + 1)
+        {
+            return Err(format!(
+                "field `epochs[{i}].epoch` is {}, expected {} (epochs are logged 1, 2, … in order)",
+                e.epoch,
+                i + 1
+            ));
+        }
+        if self.selected_epoch > self.epochs.len() {
+            return Err(format!(
+                "field `selected_epoch` is {} but only {} epochs are logged",
+                self.selected_epoch,
+                self.epochs.len()
+            ));
+        }
+        Ok(())
     }
 
     /// Whether the run completed.

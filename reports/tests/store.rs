@@ -35,6 +35,10 @@ fn bad_record_files_are_reported_with_their_path_and_reason() {
     short.test.pop();
     let k = short.dataset.tasks.len();
     let shape = format!("field `test` has {} entries for {k} tasks", k - 1);
+    let mut late = fixture();
+    late.selected_epoch = 9999;
+    let mut renumbered = fixture();
+    renumbered.epochs[0].epoch = 7;
     let cases = [
         ("empty.json", String::new(), "not a valid run record"),
         ("truncated.json", good[..good.len() / 2].to_owned(), "EOF"),
@@ -57,6 +61,16 @@ fn bad_record_files_are_reported_with_their_path_and_reason() {
             "shape.json",
             serde_json::to_string(&short).unwrap(),
             shape.as_str(),
+        ),
+        (
+            "late.json",
+            serde_json::to_string(&late).unwrap(),
+            "`selected_epoch` is 9999",
+        ),
+        (
+            "renumbered.json",
+            serde_json::to_string(&renumbered).unwrap(),
+            "`epochs[0].epoch` is 7",
         ),
     ];
     for (name, text, needle) in cases {
