@@ -127,12 +127,16 @@ fn check_gives_its_verdict_only_after_every_check_has_passed() {
     if !cfg!(feature = "cuda") {
         let text = std::fs::read_to_string(w.join("ok.toml")).unwrap();
         w.write("gpu.toml", &format!("device = \"cuda\"\n{text}"));
-        let run = w.run(&["check", "gpu.toml"]).expect_code(2);
-        assert!(
-            run.stderr().contains("gpu.toml: device") && run.stderr().contains("--features cuda"),
-            "{}",
-            run.stderr()
-        );
+        for command in ["check", "sweep"] {
+            let run = w.run(&[command, "gpu.toml"]).expect_code(2);
+            assert!(
+                run.stderr().contains("gpu.toml: device")
+                    && run.stderr().contains("--features cuda"),
+                "{command}: {}",
+                run.stderr()
+            );
+        }
+        assert!(!w.join("results").exists(), "{:?}", w.listing());
     }
 }
 

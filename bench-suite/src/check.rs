@@ -20,13 +20,7 @@ pub fn check(text: &str, origin: &str, name: &str, out: &mut dyn Write) -> Resul
     let settings = &spec.settings;
     let device = settings.device.clone().unwrap_or_else(|| "cpu".into());
     // The device the sweep would open: one this build or machine lacks fails here too.
-    crate::stamp::parse_device(&device).map_err(|e| match e {
-        Error::Config { message, .. } => Error::Config {
-            path: format!("{origin}: device"),
-            message,
-        },
-        other => other,
-    })?;
+    crate::stamp::parse_device(&device).map_err(|e| e.at(format!("{origin}: device")))?;
     let workers = settings.workers.unwrap_or(1);
     let chosen_out = settings.out.clone();
     for line in spec.describe_methods() {

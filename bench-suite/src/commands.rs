@@ -175,12 +175,16 @@ impl Prepared {
         let source = request.source.read()?;
         let spec = SweepSpec::parse(&source.text, &source.origin)?;
         let settings = spec.settings.clone();
-        let device = (source.device.clone())
-            .or(request.device.clone())
-            .or(settings.device.clone())
-            .unwrap_or_else(|| "cpu".into());
+        // The device, and where it was set (for an error about it).
+        let (device, set_in) = match (&source.device, &request.device, &settings.device) {
+            (Some(d), _, _) | (None, None, Some(d)) => {
+                (d.clone(), format!("{}: device", source.origin))
+            }
+            (None, Some(d), _) => (d.clone(), "--device".to_owned()),
+            (None, None, None) => ("cpu".to_owned(), "--device".to_owned()),
+        };
         let workers = request.workers.or(settings.workers).unwrap_or(1);
-        let env = RunEnv::on(&device, workers)?;
+        let env = RunEnv::on(&device, workers).map_err(|e| e.at(set_in))?;
         let (plan, datasets) = spec.open()?;
         let dir = (source.out.clone())
             .or(request.out.clone())

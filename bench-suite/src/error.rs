@@ -141,6 +141,18 @@ impl Error {
         }
     }
 
+    /// This error, a configuration error now naming `path` as its source (a value checked
+    /// where it is used, reported where the user set it); any other error unchanged.
+    pub fn at(self, path: impl Into<String>) -> Self {
+        match self {
+            Self::Config { message, .. } => Self::Config {
+                path: path.into(),
+                message,
+            },
+            other => other,
+        }
+    }
+
     /// An I/O error with the action and path that failed.
     pub fn io(
         action: &'static str,
