@@ -117,6 +117,7 @@ impl<'a> Analysis<'a> {
         if records.is_empty() {
             return Err(Error::NoRecords {
                 path: Default::default(),
+                parts: Vec::new(),
             });
         }
         let part = partition(records);

@@ -25,9 +25,10 @@ pub enum Error {
         found: u64,
         expected: u32,
     },
-    /// The folder holds no records.
-    #[error("no run records (*.json) in {path}. Run `mtlbench sweep --out {path}` first")]
-    NoRecords { path: PathBuf },
+    /// The folder holds no records (`parts`: its subfolders that do, as a study's runs
+    /// folder has one per part).
+    #[error("{}", no_records(path, parts))]
+    NoRecords { path: PathBuf, parts: Vec<String> },
     /// A linear-front problem or its resolution is malformed.
     #[error("linear front analysis: {message}")]
     InvalidProblem { message: String },
@@ -56,5 +57,20 @@ impl Error {
             path,
             source,
         }
+    }
+}
+
+/// What to do about a folder without records: report one of its parts, or fill it.
+fn no_records(path: &std::path::Path, parts: &[String]) -> String {
+    let path = path.display();
+    if parts.is_empty() {
+        format!("no run records (*.json) in {path}. Run `mtlbench sweep --out {path}` first")
+    } else {
+        format!(
+            "no run records (*.json) in {path} itself; its folders {} hold records: report one \
+             of them, e.g. `mtlbench report {path}/{}`",
+            parts.join(", "),
+            parts[0]
+        )
     }
 }

@@ -198,6 +198,25 @@ pub fn read_record(path: &Path) -> Result<RunRecord> {
     Ok(record)
 }
 
+/// The folders directly under `dir` that hold a `*.json` file, sorted by name.
+fn folders_with_records(dir: &Path) -> Vec<String> {
+    let holds_json = |d: &Path| {
+        fs::read_dir(d).is_ok_and(|mut entries| {
+            entries.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json")))
+        })
+    };
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_dir() && holds_json(&e.path()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    names
+}
+
 /// Loads every `*.json` record in `dir` (not recursive, hidden files skipped), sorted by file
 /// name so the order never depends on the file system.
 pub fn load_records(dir: &Path) -> Result<Vec<RunRecord>> {
@@ -213,6 +232,7 @@ pub fn load_records(dir: &Path) -> Result<Vec<RunRecord>> {
     if paths.is_empty() {
         return Err(Error::NoRecords {
             path: dir.to_owned(),
+            parts: folders_with_records(dir),
         });
     }
     paths.sort();

@@ -174,9 +174,9 @@ pub fn timing_sheet(b: &BlockAnalysis<'_>) -> Sheet {
         columns: [
             "method", "model", "step×", "epoch s", "run s", "search s", "total×",
         ]
-            .iter()
-            .map(|c| c.to_string())
-            .collect(),
+        .iter()
+        .map(|c| c.to_string())
+        .collect(),
         rows,
         notes: vec![TIMING_LEGEND.into()],
     }
