@@ -146,6 +146,16 @@ fn report_on_an_empty_folder_says_what_to_run() {
     std::fs::create_dir(w.join("empty")).unwrap();
     let run = w.run(&["report", "empty"]).expect_code(2);
     assert!(run.stderr().contains("mtlbench sweep"), "{}", run.stderr());
+    // A file where a results folder is wanted.
+    w.write("notes.md", "x");
+    let run = w.run(&["status", "notes.md"]).expect_code(2);
+    assert!(
+        run.stderr()
+            .contains("is a file, not a sweep results folder")
+            && !run.stderr().contains("--out notes.md"),
+        "{}",
+        run.stderr()
+    );
     // A study's runs folder holds one folder per part: the message names them.
     let study = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/runs/autoscale");
     let run = w.run(&["report", study.to_str().unwrap()]).expect_code(2);

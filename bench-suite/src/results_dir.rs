@@ -182,6 +182,14 @@ impl ResultsDir {
     /// The plan stamp and sweep file a results folder was made with (read without the lock),
     /// for `mtlbench resume`.
     pub fn stored(dir: &Path) -> Result<(PlanStamp, String)> {
+        if dir.exists() && !dir.is_dir() {
+            return Err(Error::Config {
+                path: dir.display().to_string(),
+                message: "is a file, not a sweep results folder; give the folder `mtlbench \
+                          sweep` wrote (its --out)"
+                    .into(),
+            });
+        }
         let state = dir.join(STATE_DIR);
         let not_a_sweep = |what: &str| {
             Error::Config {
