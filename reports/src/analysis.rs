@@ -244,7 +244,7 @@ pub fn stl_task(r: &RunRecord) -> Option<usize> {
 
 /// Row labels: the method name, plus the hyper-parameters that differ between its
 /// configurations where one name appears with several.
-fn method_labels(records: &[&RunRecord]) -> Vec<String> {
+pub(crate) fn method_labels(records: &[&RunRecord]) -> Vec<String> {
     let configs = distinct_configs(records.iter().copied(), |r| r.method.name.as_str());
     records
         .iter()

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
-use crate::analysis::{stl_task, Analysis, BlockAnalysis, Group};
+use crate::analysis::{method_labels, stl_task, Analysis, BlockAnalysis, Group};
 use crate::sheet::{metric, wrap, Cell, NumberStyle, Sheet, WRAP};
 use crate::stats::summarize;
 use crate::{Result, RunRecord};
@@ -244,23 +244,27 @@ pub fn per_task_sheet(b: &BlockAnalysis<'_>) -> Sheet {
     }
 }
 
-/// Mean rank of each method label over every dataset × model column it was ranked in;
-/// `None` with a single column.
+/// Mean rank of each method configuration over every dataset × model column it was ranked
+/// in; `None` with a single column. Rows are labelled over the whole analysis, not per
+/// dataset: a configuration that is the only one of its method on one dataset (labelled by
+/// its bare name there) is still one row with its counterpart on another.
 pub fn rank_sheet(analysis: &Analysis<'_>) -> Option<Sheet> {
+    let ranked: Vec<(&Group<'_>, f64)> = analysis
+        .blocks
+        .iter()
+        .flat_map(|b| b.groups.iter().zip(&b.rank))
+        .filter_map(|(g, r)| Some((g, (*r)?)))
+        .collect();
+    let labels = method_labels(&ranked.iter().map(|(g, _)| g.runs[0]).collect::<Vec<_>>());
     let mut ranks: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let mut order: Vec<&str> = Vec::new();
-    let mut columns = 0;
-    for b in &analysis.blocks {
-        columns += b.models().len();
-        for (g, r) in b.groups.iter().zip(&b.rank) {
-            if let Some(r) = r {
-                if !order.contains(&g.label.as_str()) {
-                    order.push(&g.label);
-                }
-                ranks.entry(&g.label).or_default().push(*r);
-            }
+    for (label, (_, r)) in labels.iter().zip(&ranked) {
+        if !order.contains(&label.as_str()) {
+            order.push(label);
         }
+        ranks.entry(label).or_default().push(*r);
     }
+    let columns: usize = analysis.blocks.iter().map(|b| b.models().len()).sum();
     if columns < 2 {
         return None;
     }

@@ -133,6 +133,40 @@ fn other_data_revisions_and_file_hashes_are_reported_apart_and_said_why() {
 }
 
 #[test]
+fn the_mean_rank_table_keeps_one_row_per_configuration_across_datasets() {
+    // k = 2 gains a second MGDA-UB configuration (normalisation `none`); on k = 3 the
+    // `loss+` one stays the only one, which that dataset's own tables call plain `mgda-ub`.
+    let mut records = fixtures();
+    let k2_mgda: Vec<_> = records
+        .iter()
+        .filter(|r| r.dataset.id.contains("/k2-") && r.method.name == "mgda-ub")
+        .cloned()
+        .collect();
+    for mut r in k2_mgda {
+        r.cell_id.push_str("-none");
+        r.method.config["normalization"] = "none".into();
+        records.push(r);
+    }
+    let ranks = report(&records).ranks.unwrap().markdown_table();
+    let row = |label: &str| {
+        ranks
+            .lines()
+            .find(|l| l.starts_with(&format!("| {label} ")))
+            .unwrap_or_else(|| panic!("no row {label}:\n{ranks}"))
+            .to_string()
+    };
+    assert!(
+        row("mgda-ub normalization=loss+").ends_with("| 4       |"),
+        "{ranks}"
+    );
+    assert!(
+        row("mgda-ub normalization=none").ends_with("| 2       |"),
+        "{ranks}"
+    );
+    assert!(!ranks.contains("| mgda-ub  "), "{ranks}");
+}
+
+#[test]
 fn records_of_another_schema_version_never_share_a_column() {
     let records = mixed_schema_fixtures();
     let rep = report(&records);
