@@ -81,8 +81,9 @@ fn every_study_regenerates_its_quick_tables_identically() {
 
 /// The committed studies whose records are committed beside them, with the parts their
 /// committed tables cover (empty: all). S2's `multifashion-sk` joins when its runs are
-/// complete; S1's records are not committed (its runs retrain in minutes).
-const COMMITTED: [(&str, &[&str]); 3] = [
+/// complete.
+const COMMITTED: [(&str, &[&str]); 4] = [
+    ("hu2023", &[]),
     ("autoscale", &[]),
     ("royer-scale", &[]),
     (
