@@ -184,7 +184,7 @@ fn crash_between_temp_write_and_rename_leaves_no_record_and_resume_completes() {
 }
 
 #[test]
-fn empty_truncated_and_foreign_records_are_reported_quarantined_and_rerun() {
+fn empty_truncated_foreign_and_edited_records_are_reported_quarantined_and_rerun() {
     let w = Workdir::new();
     w.write("micro.toml", MICRO);
     w.run(&["sweep", "micro.toml", "--out", "res", "-q"])
@@ -196,11 +196,19 @@ fn empty_truncated_and_foreign_records_are_reported_quarantined_and_rerun() {
     let whole = std::fs::read(dir.join(&names[1])).unwrap();
     std::fs::write(dir.join(&names[1]), &whole[..whole.len() / 2]).unwrap();
     std::fs::copy(dir.join(&names[3]), dir.join(&names[2])).unwrap();
+    // A record whose seed was edited by hand keeps its cell id but describes another run.
+    let mut edited: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(&names[4])).unwrap()).unwrap();
+    edited["seed"] = (edited["seed"].as_u64().unwrap() + 7).into();
+    std::fs::write(dir.join(&names[4]), edited.to_string()).unwrap();
     let run = w
         .run(&["sweep", "micro.toml", "--out", "res"])
         .expect_code(0);
     let err = run.stderr();
-    for name in &names[..3] {
+    for name in &names[..5] {
+        if name == &names[3] {
+            continue;
+        }
         assert!(
             err.contains(&format!("invalid record res/{name}")),
             "{name} reported:\n{err}"
@@ -209,13 +217,17 @@ fn empty_truncated_and_foreign_records_are_reported_quarantined_and_rerun() {
     assert!(err.contains("EOF while parsing"), "{err}");
     assert!(err.contains("holds the record of cell"), "{err}");
     assert!(
+        err.contains("its seed is") && err.contains("edited"),
+        "{err}"
+    );
+    assert!(
         run.stdout()
-            .contains("(3 trained, 5 already recorded, 3 invalid records quarantined)"),
+            .contains("(4 trained, 4 already recorded, 4 invalid records quarantined)"),
         "{}",
         run.stdout()
     );
     let quarantine = dir.join("quarantine");
-    for name in &names[..3] {
+    for name in [&names[0], &names[1], &names[2], &names[4]] {
         assert!(quarantine.join(name).exists(), "{name} quarantined");
         let reason =
             std::fs::read_to_string(quarantine.join(format!("{name}.reason.txt"))).unwrap();

@@ -249,9 +249,9 @@ impl Prepared {
             &self.dir.join(STATE_DIR).join("cells.tsv"),
             tsv.as_bytes(),
         )?;
-        let done = ids
+        let done = cells
             .iter()
-            .map(|id| ResultsDir::valid_record(&self.dir, id).is_some())
+            .map(|c| ResultsDir::valid_record(&self.dir, c).is_some())
             .collect();
         Ok(PlanWritten {
             dir: self.dir.clone(),

@@ -1,6 +1,7 @@
 //! A results folder as a sweep uses it: the lock, the plan it was made for, the journal of
 //! run events, and the scan that sorts the plan's cells into valid records (reused) and
-//! cells to train (missing, or invalid records, which are moved to `quarantine/`).
+//! cells to train (missing, or invalid records, which are moved to `quarantine/`): a valid
+//! record reads, holds its cell's id and describes its cell's run.
 //!
 //! Layout: `<cell id>.json` records, `searches/` (shared weight searches), `quarantine/`
 //! (invalid records, each with a `.reason.txt`), and `sweep-state/` holding `lock`,
@@ -209,22 +210,30 @@ impl ResultsDir {
         Ok((stamp, config))
     }
 
-    /// The record file of cell `id` in `dir` if it is a valid record of that cell; otherwise
-    /// why not (it cannot be read, or it belongs to another cell).
-    pub fn check_record(dir: &Path, id: &str) -> std::result::Result<RunRecord, String> {
-        match read_record(&dir.join(record_file_name(id))) {
-            Ok(record) if record.cell_id == id => Ok(record),
-            Ok(record) => Err(format!(
+    /// The record file of `cell` in `dir` if it is a valid record of that cell; otherwise
+    /// why not (it cannot be read, it belongs to another cell, or it describes another run
+    /// than the cell: an edited seed, method setting or training setting).
+    pub fn check_record(dir: &Path, cell: &RunConfig) -> std::result::Result<RunRecord, String> {
+        let id = cell.cell_id();
+        let record = read_record(&dir.join(record_file_name(&id))).map_err(|e| e.to_string())?;
+        if record.cell_id != id {
+            return Err(format!(
                 "the file holds the record of cell {}, not of cell {id}",
                 record.cell_id
+            ));
+        }
+        match differing_field(&record, cell) {
+            Some((field, recorded, planned)) => Err(format!(
+                "its {field} is {recorded}, but cell {id} has {planned}: the record was edited or \
+                 describes another run"
             )),
-            Err(e) => Err(e.to_string()),
+            None => Ok(record),
         }
     }
 
-    /// The valid record of cell `id` in `dir`, if there is one (read without the lock).
-    pub fn valid_record(dir: &Path, id: &str) -> Option<RunRecord> {
-        Self::check_record(dir, id).ok()
+    /// The valid record of `cell` in `dir`, if there is one (read without the lock).
+    pub fn valid_record(dir: &Path, cell: &RunConfig) -> Option<RunRecord> {
+        Self::check_record(dir, cell).ok()
     }
 
     /// Moves cell `id`'s invalid record file to `quarantine/` beside the reason `problem`
@@ -286,7 +295,7 @@ impl ResultsDir {
                 scan.to_train.push(i);
                 continue;
             }
-            let problem = match Self::check_record(&self.dir, &id) {
+            let problem = match Self::check_record(&self.dir, &cells[i]) {
                 Ok(record) => {
                     if !done.contains(&id) {
                         self.log("recovered", &id, "record present, journal line missing")?;
@@ -322,6 +331,37 @@ impl ResultsDir {
             })
             .collect()
     }
+}
+
+/// The first field in which `record` differs from what `cell` defines, as (field, recorded,
+/// planned). The training settings are compared key by key as the cell serialises them, so
+/// a record written before a setting existed is not refused for lacking it.
+fn differing_field(record: &RunRecord, cell: &RunConfig) -> Option<(String, String, String)> {
+    fn differs<T: PartialEq + std::fmt::Display>(
+        field: &str,
+        recorded: &T,
+        planned: &T,
+    ) -> Option<(String, String, String)> {
+        (recorded != planned).then(|| (field.to_owned(), recorded.to_string(), planned.to_string()))
+    }
+    let train = serde_json::to_value(&cell.train).unwrap_or_default();
+    let mut train_fields = train.as_object().into_iter().flatten();
+    differs("seed", &record.seed, &cell.seed)
+        .or_else(|| differs("model", &record.model.name, &cell.model))
+        .or_else(|| differs("method", &record.method.name, &cell.method.name))
+        .or_else(|| differs("method config", &record.method.config, &cell.method.params))
+        .or_else(|| {
+            differs(
+                "dataset config",
+                &record.dataset.config,
+                &cell.dataset.params,
+            )
+        })
+        .or_else(|| {
+            train_fields.find_map(|(key, planned)| {
+                differs(&format!("train.{key}"), record.train.get(key)?, planned)
+            })
+        })
 }
 
 #[cfg(test)]

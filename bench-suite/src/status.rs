@@ -92,7 +92,7 @@ pub fn folder_status(dir: &Path) -> Result<FolderStatus> {
     let mut cells = Vec::new();
     for run in plan.cells() {
         let id = run.cell_id();
-        let state = match ResultsDir::valid_record(dir, &id) {
+        let state = match ResultsDir::valid_record(dir, &run) {
             Some(r) => CellState::Done(r.status.summary()),
             None => match read_holder(&claim_path(dir, &id))? {
                 Some(holder) => CellState::Claimed(holder),

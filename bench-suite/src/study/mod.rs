@@ -135,7 +135,7 @@ pub fn run_study(name: &str, options: &StudyOptions) -> Result<StudyOutcome> {
             let cells = plan.cells();
             let records: Vec<RunRecord> = cells
                 .iter()
-                .filter_map(|c| ResultsDir::valid_record(&folder, &c.cell_id()))
+                .filter_map(|c| ResultsDir::valid_record(&folder, c))
                 .collect();
             if records.is_empty() {
                 return Err(Error::Config {

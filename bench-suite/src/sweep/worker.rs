@@ -125,7 +125,7 @@ impl Shared<'_> {
             return Ok(Some(r.clone()));
         }
         // Missing, or invalid: whoever claims the cell quarantines it and trains again.
-        let Some(record) = ResultsDir::valid_record(self.folder.path(), &self.ids[index]) else {
+        let Some(record) = ResultsDir::valid_record(self.folder.path(), &self.cells[index]) else {
             return Ok(None);
         };
         elsewhere.insert(index, record.clone());
@@ -320,7 +320,7 @@ impl Shared<'_> {
         let id = &self.ids[index];
         // An invalid record (the valid ones were found above) is ours to replace.
         if self.folder.path().join(record_file_name(id)).exists() {
-            if let Err(problem) = ResultsDir::check_record(self.folder.path(), id) {
+            if let Err(problem) = ResultsDir::check_record(self.folder.path(), cell) {
                 let note = self.folder.set_aside(id, &problem)?;
                 self.progress.note(&format!("warning: {note}"));
             }
