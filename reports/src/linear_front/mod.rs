@@ -50,6 +50,7 @@
 
 mod candidates;
 mod cells;
+mod dots;
 mod minmax;
 mod plot;
 mod problem;

@@ -9,6 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::cells::project;
+use super::dots::compact_dots;
 use super::FrontAnalysis;
 use crate::plot::COLOURS;
 use crate::{Error, Result};
@@ -65,7 +66,7 @@ pub fn front_svg(analysis: &FrontAnalysis, title: &str, runs: &[RunPoint]) -> Re
         }
     })?;
     svg.push('\n');
-    Ok(svg)
+    Ok(compact_dots(&svg))
 }
 
 type Outcome = std::result::Result<(), String>;

@@ -379,12 +379,17 @@ fn sheet_and_plot_show_the_analysis() {
     ] {
         assert!(texts.iter().any(|t| t.contains(want)), "{want}");
     }
-    let circles = doc
+    // Dots: open circles, and filled ones written as zero-length path segments.
+    let dots: usize = doc
         .descendants()
-        .filter(|n| n.has_tag_name("circle"))
-        .count();
+        .map(|n| match n.tag_name().name() {
+            "circle" => 1,
+            "path" => n.attribute("d").map_or(0, |d| d.matches('M').count()),
+            _ => 0,
+        })
+        .sum();
     // Four panels, each with every front point.
-    assert!(circles >= 4 * a.front.len(), "{circles}");
+    assert!(dots >= 4 * a.front.len(), "{dots}");
     let bad = RunPoint {
         label: "x".into(),
         losses: vec![1.0],
