@@ -15,8 +15,8 @@
         --method uniform --method mgda-ub --rounds 3
 
 All modes first build and run the exporter (`cargo build --workspace --example twin_export`)
-into WORK/export. `step` then runs twin.py's step test three ways (f32 with torch.optim.Adam,
-f32 with mtlbench's Adam formula, f64) and tabulates the differences. `protocol` trains every
+into WORK/export. `step` then runs twin.py's step test in f32 and f64, each with
+torch.optim.Adam and with mtlbench's Adam, and tabulates the differences. `protocol` trains every
 (method, seed) with `target/PROFILE/mtlbench run` (records in WORK/runs, reused when present)
 and with the twin (WORK/twin.json, resumed when present), and tabulates per-task test metrics
 and Δm% (mean ± 95 % t-interval over seeds) of both, with the paired differences.
@@ -133,7 +133,7 @@ def step(a):
         base[seed] = twin_step(a, export, seed, os.path.join(a.work, f"step-{seed}.json"),
                                ["--envelope"])
         alt[seed] = twin_step(a, export, seed, os.path.join(a.work, f"step-{seed}-adam.json"),
-                              ["--adam", "mtlbench"])
+                              ["--adam", "mtlbench", "--envelope"])
     ablations = [k for k in ABLATIONS if k != "channels-first" or meta["model"]["arch"] == "lenet"]
     ablated = {k: twin_step(a, export, seeds[0], os.path.join(a.work, f"step-{k}.json"),
                             ["--ablate", k]) for k in ablations}
@@ -174,33 +174,49 @@ def step(a):
         "",
         f"## {a.steps} steps (each side on its own trajectory)",
         "",
+        f"θ after {a.steps} steps, max abs / rel, for the twin in f32 and in f64 with "
+        "`torch.optim.Adam` and with mtlbench's Adam (twin.py `--adam mtlbench`: mtlbench's f32 "
+        "scalars, 1 − βᵗ included; in f32 its update bit for bit). *Replay*: the steps in which "
+        "mtlbench's exported gradients, put through the twin's copy of its Adam, give its "
+        "exported parameters bit for bit (MGDA-UB's exported gradient is the one-backward route, "
+        "equal to the trainer's only up to rounding). Losses, λ, Gram and the first step are "
+        "the torch twin's.",
+        "",
         "| method | seed | losses, max rel | λ, max abs | Gram, max rel | θ after 1 step, max abs "
-        "| θ after 50: twin−mtlbench, max abs / rel | same, mtlbench's Adam formula "
-        "| twin f32−f64, max abs / rel |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| torch Adam: twin−mtlbench | twin f32−f64 | mtlbench−f64 "
+        "| mtlbench's Adam: twin−mtlbench | twin f32−f64 | mtlbench−f64 | replay |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for method in a.method:
         for seed in seeds:
             m, m2 = base[seed][method], alt[seed][method]
-            env = m["envelope"]
+            gaps = []
+            for r in (m, m2):
+                env = r["envelope"]
+                gaps += [(r["param_max_abs"], r["param_rel_l2"]),
+                         (env["param_max_abs"], env["param_rel_l2"]),
+                         (env["f64_vs_mtlbench"]["param_max_abs"],
+                          env["f64_vs_mtlbench"]["param_rel_l2"])]
             lines.append(
                 f"| {method} | {seed} | {e(m['loss_rel_max'])} | {e(m['lambda_abs_max'])} | "
                 f"{e(m['gram_rel_max'])} | {e(m['param_abs_by_step'][0])} | "
-                f"{e(m['param_max_abs'])} / {e(m['param_rel_l2'])} | "
-                f"{e(m2['param_max_abs'])} / {e(m2['param_rel_l2'])} | "
-                f"{e(env['param_max_abs'])} / {e(env['param_rel_l2'])} |")
+                + " | ".join(f"{e(x)} / {e(y)}" for x, y in gaps)
+                + f" | {m['replay_exact_steps']}/{m['steps']} |")
     lines += [
         "",
-        "Largest parameter difference twin−mtlbench after steps 1, 10, 20, 30, 40, 50:",
+        "Largest parameter difference twin−mtlbench after steps 1, 10, 20, 30, 40, 50, with "
+        "torch Adam (twin f32−f64 in brackets), then with mtlbench's Adam:",
         "",
     ]
     for method in a.method:
         for seed in seeds:
             by = base[seed][method]["param_abs_by_step"]
             own = base[seed][method]["envelope"]["param_abs_by_step"]
+            same = alt[seed][method]["param_abs_by_step"]
             picks = [i for i in (0, 9, 19, 29, 39, 49) if i < len(by)]
             lines.append(f"- {method}, seed {seed}: " + ", ".join(e(by[i]) for i in picks)
-                         + " (twin f32−f64: " + ", ".join(e(own[i]) for i in picks) + ")")
+                         + " (twin f32−f64: " + ", ".join(e(own[i]) for i in picks)
+                         + "); mtlbench's Adam: " + ", ".join(e(same[i]) for i in picks))
     lines += [
         "",
         f"## Deliberate mismatches (seed {seeds[0]}): what the test catches",

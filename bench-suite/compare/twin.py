@@ -15,7 +15,8 @@ Everything the twin computes is its own PyTorch code: the model (torch.nn.functi
 losses, autograd, the MGDA-UB gradient w.r.t. the representation, the loss+ normalisation
 and the min-norm solve (closed form for K = 2; Frank-Wolfe, as the reference code, for
 K >= 3, where mtlbench solves exactly), and Adam
-(torch.optim.Adam by default; `--adam mtlbench` evaluates mtlbench's f32 formula instead).
+(torch.optim.Adam by default; `--adam mtlbench` evaluates mtlbench's update instead, bit for bit
+in f32).
 Not part of CI; needs torch, safetensors and numpy in a scratch venv (README.md here).
 """
 import argparse
@@ -96,6 +97,12 @@ class Net:
         self.arch = export.meta["model"]["arch"]
         self.p = dict(zip(export.param_names, params))
         self.list = params
+        self.relu_inputs = None  # a list to record every relu input in (drift.py)
+
+    def relu(self, h):
+        if self.relu_inputs is not None:
+            self.relu_inputs.append(h.detach())
+        return F.relu(h)
 
     def encoder_params(self):
         return self.list[:self.ex.encoder_len]
@@ -109,16 +116,16 @@ class Net:
         if self.arch == "linear":
             return F.linear(x.reshape(n, -1), p["encoder.w"])
         if self.arch == "mlp":
-            h = F.relu(F.linear(x.reshape(n, -1), p["encoder.w1"], p["encoder.b1"]))
-            return F.relu(F.linear(h, p["encoder.w2"], p["encoder.b2"]))
+            h = self.relu(F.linear(x.reshape(n, -1), p["encoder.w1"], p["encoder.b1"]))
+            return self.relu(F.linear(h, p["encoder.w2"], p["encoder.b2"]))
         # lenet: conv, max-pool 2 (floor), relu, twice; fc reads the maps channels-last.
         h = x.reshape(n, *self.ex.input_shape)
-        h = F.relu(F.max_pool2d(F.conv2d(h, p["encoder.conv1.w"], p["encoder.conv1.b"]), 2))
-        h = F.relu(F.max_pool2d(F.conv2d(h, p["encoder.conv2.w"], p["encoder.conv2.b"]), 2))
+        h = self.relu(F.max_pool2d(F.conv2d(h, p["encoder.conv1.w"], p["encoder.conv1.b"]), 2))
+        h = self.relu(F.max_pool2d(F.conv2d(h, p["encoder.conv2.w"], p["encoder.conv2.b"]), 2))
         if self.ex.ablate != "channels-first":
             h = h.permute(0, 2, 3, 1)
         h = h.reshape(n, -1)
-        return F.relu(F.linear(h, p["encoder.fc.w"], p["encoder.fc.b"]))
+        return self.relu(F.linear(h, p["encoder.fc.w"], p["encoder.fc.b"]))
 
     def head(self, k, z):
         p = self.p
@@ -126,7 +133,7 @@ class Net:
             return F.linear(z, p[f"head{k}.w"])
         if self.arch == "mlp":
             return F.linear(z, p[f"head{k}.w"], p[f"head{k}.b"])
-        h = F.relu(F.linear(z, p[f"head{k}.w1"], p[f"head{k}.b1"]))
+        h = self.relu(F.linear(z, p[f"head{k}.w1"], p[f"head{k}.b1"]))
         return F.linear(h, p[f"head{k}.w2"], p[f"head{k}.b2"])
 
 
@@ -309,29 +316,45 @@ def train_step(net, export, method, x, ys):
 # --------------------------------------------------------------------------- Adam
 
 
+def powi(base, n):
+    """base ** n as Rust's `f32::powi` computes it (compiler-builtins' `__powisf2`): square and
+    multiply, rounding to base's type after each product. numpy's `**` is the correctly
+    rounded power; for 0.999 ** t in f32 the two differ by an ulp or two at some t >= 3."""
+    r = type(base)(1.0)
+    while True:
+        if n & 1:
+            r = r * base
+        n >>= 1
+        if n == 0:
+            return r
+        base = base * base
+
+
 class MtlbenchAdam:
-    """mtlbench's fused Adam (bench-suite/src/optim.rs) evaluated op by op in the params'
-    dtype: bias corrections 1 - β^t in f32, step = lr / (1 - β₁ᵗ),
-    p -= step · m / (√v · (1 / √(1 - β₂ᵗ)) + ε)."""
+    """mtlbench's fused Adam (bench-suite/src/optim.rs) evaluated op by op. The scalars are
+    mtlbench's f32 values: lr, β, ε, the bias corrections 1 - βᵗ (βᵗ by `powi`, above),
+    step = lr / (1 - β₁ᵗ) and 1 / √(1 - β₂ᵗ); then, element by element in the params' dtype,
+    p -= step · m / (√v · (1 / √(1 - β₂ᵗ)) + ε), with a correctly rounded √ (torch's f32
+    sqrt is not, on every CPU). In f32 this is mtlbench's update bit for bit (the step test
+    replays mtlbench's exported gradients through it); in f64 it is exact arithmetic with
+    mtlbench's f32 scalars."""
 
     def __init__(self, params, train, bias_correction=True):
-        d = params[0].dtype
-        npd = np.float32 if d == torch.float32 else np.float64
-        self.params, self.t, self.npd, self.train = params, 0, npd, train
+        self.params, self.t, self.train = params, 0, train
         self.bias_correction = bias_correction
-        self.c = {k: npd(train[k]) for k in ("lr", "beta1", "beta2", "eps", "weight_decay")}
+        self.c = {k: np.float32(train[k]) for k in ("lr", "beta1", "beta2", "eps", "weight_decay")}
         self.m = [torch.zeros_like(p) for p in params]
         self.v = [torch.zeros_like(p) for p in params]
 
     def set_lr(self, lr):
-        self.c["lr"] = self.npd(lr)
+        self.c["lr"] = np.float32(lr)
 
     def step(self, grads):
         self.t += 1
-        c, one = self.c, self.npd(1.0)
+        c, one = self.c, np.float32(1.0)
         b1, b2 = c["beta1"], c["beta2"]
-        bias1 = one - b1 ** self.t if self.bias_correction else one
-        bias2 = one - b2 ** self.t if self.bias_correction else one
+        bias1 = one - powi(b1, self.t) if self.bias_correction else one
+        bias2 = one - powi(b2, self.t) if self.bias_correction else one
         step_size = float(c["lr"] / bias1)
         inv = float(one / np.sqrt(bias2))
         decoupled = self.train["optimizer"] == "adamw"
@@ -343,7 +366,8 @@ class MtlbenchAdam:
                     g = g + float(c["weight_decay"]) * p
                 m.mul_(float(b1)).add_(g * float(one - b1))
                 v.mul_(float(b2)).add_(g * float(one - b2) * g)
-                p.sub_(m * step_size / (v.sqrt() * inv + float(c["eps"])))
+                root = v.double().sqrt().to(v.dtype)
+                p.sub_(m * step_size / (root * inv + float(c["eps"])))
 
 
 class TorchAdam:
@@ -427,6 +451,11 @@ def step_test(args):
         init = ex.params(args.seed)
         net = Net(ex, leaves(init))
         opt = optimizer(args.adam, net.list, ex.meta["train"], args.ablate)
+        # mtlbench's own gradients through the twin's copy of its Adam, in f32: the exported
+        # trajectory again, bit for bit, if the gradients are those the trainer applied and
+        # the copy is exact.
+        replay = [p.float().clone() for p in init]
+        replay_opt = MtlbenchAdam(replay, ex.meta["train"])
         if shadow:
             net64 = Net(shadow, leaves(shadow.params(args.seed)))
             opt64 = optimizer(args.adam, net64.list, ex.meta["train"], args.ablate)
@@ -437,7 +466,7 @@ def step_test(args):
         per_epoch = math.ceil(len(orders[1]) / ex.batch_size)
         for t in range(steps):
             x, ys = next(batches)
-            for o in (opt, opt64) if shadow else (opt,):
+            for o in (opt, opt64, replay_opt) if shadow else (opt, replay_opt):
                 o.set_lr(epoch_lr(ex.meta["train"], t // per_epoch + 1))
             # Forced: the same batch from mtlbench's own parameters before this step, so the
             # difference is one step's rounding, not accumulated drift.
@@ -447,6 +476,7 @@ def step_test(args):
             g_ref = [ref_grads[f"step{t}.{n}"] for n in ex.param_names]
             losses, lam, gram, grads = train_step(net, ex, method, x, ys)
             opt.step(grads)
+            replay_opt.step(g_ref)
             r = ref[t]
             after = [traj[f"step{t + 1}.{n}"] for n in ex.param_names]
             row = {
@@ -459,6 +489,7 @@ def step_test(args):
                                  for i in range(len(gram)) for j in range(len(gram)))
                              if gram is not None and r["gram"] is not None else None),
                 "param_abs": param_gap(net.list, after)[0],
+                "replay_differing": sum(int((p != q).sum()) for p, q in zip(replay, after)),
                 "grad_rel_l2_forced": max(param_gap([a], [b])[1] for a, b in zip(f_grads, g_ref)),
                 "losses": losses, "ref_losses": r["losses"],
                 "lambda": lam, "ref_lambda": r["weights"],
@@ -497,6 +528,7 @@ def step_test(args):
             "param_max_abs": gap[0],
             "param_rel_l2": gap[1],
             "param_abs_by_step": [s["param_abs"] for s in per_step],
+            "replay_exact_steps": sum(s["replay_differing"] == 0 for s in per_step),
             "params": params,
             "per_step": per_step,
         }
@@ -529,7 +561,9 @@ def step_test(args):
               f"(forced {m['loss_rel_forced_max']:.2e}); λ abs {m['lambda_abs_max']:.2e} "
               f"(forced {m['lambda_abs_forced_max']:.2e}); gradients rel L2 (forced) "
               f"{m['grad_rel_l2_forced_max']:.2e}; params max abs "
-              f"{m['param_max_abs']:.2e}, rel L2 {m['param_rel_l2']:.2e}", flush=True)
+              f"{m['param_max_abs']:.2e}, rel L2 {m['param_rel_l2']:.2e}; mtlbench's gradients "
+              f"through its Adam give its trajectory bit for bit in {m['replay_exact_steps']} "
+              f"of {steps} steps", flush=True)
         if shadow:
             e = m["envelope"]
             ev = m["forced_gradient_events"]
@@ -701,7 +735,7 @@ def main():
         s.add_argument("--method", action="append", required=True,
                        help="uniform | mgda-ub[:normalization=..] | stl:task=K | fixed:weights=[..]")
         s.add_argument("--adam", choices=("torch", "mtlbench"), default="torch",
-                       help="torch.optim.Adam (default) or mtlbench's f32 formula")
+                       help="torch.optim.Adam (default) or mtlbench's update (f32 scalars)")
         s.add_argument("--dtype", choices=("float32", "float64"), default="float32")
         s.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
         s.add_argument("--out", help="JSON report")
