@@ -198,20 +198,27 @@ pub fn read_record(path: &Path) -> Result<RunRecord> {
     Ok(record)
 }
 
-/// The folders directly under `dir` that hold a `*.json` file, sorted by name.
+/// Whether `path` is a record file as [`load_records`] reads them: a `*.json` file whose name
+/// does not start with a dot.
+fn is_record_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    !name.starts_with('.') && name.ends_with(".json") && path.is_file()
+}
+
+/// The folders directly under `dir` (hidden ones skipped) that hold a record file, sorted by
+/// name.
 fn folders_with_records(dir: &Path) -> Vec<String> {
-    let holds_json = |d: &Path| {
-        fs::read_dir(d).is_ok_and(|mut entries| {
-            entries.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json")))
-        })
+    let holds_records = |d: &Path| {
+        fs::read_dir(d)
+            .is_ok_and(|mut entries| entries.any(|e| e.is_ok_and(|e| is_record_file(&e.path()))))
     };
     let mut names: Vec<String> = fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| e.path().is_dir() && holds_json(&e.path()))
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .filter(|e| e.path().is_dir() && holds_records(&e.path()))
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.'))
         .collect();
     names.sort();
     names
@@ -224,8 +231,7 @@ pub fn load_records(dir: &Path) -> Result<Vec<RunRecord>> {
     let mut paths = Vec::new();
     for entry in entries {
         let path = entry.map_err(Error::io("reading folder", dir))?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if !name.starts_with('.') && name.ends_with(".json") && path.is_file() {
+        if is_record_file(&path) {
             paths.push(path);
         }
     }

@@ -11,25 +11,26 @@ pub(super) fn compact_dots(svg: &str) -> String {
     let mut out = String::with_capacity(svg.len() / 4);
     let mut run: Option<Run> = None;
     for line in svg.split_inclusive('\n') {
-        match filled_circle(line) {
-            Some(dot) => {
-                let joins = run.as_ref().is_some_and(|r| r.style == dot.style);
-                if !joins {
-                    flush(&mut run, &mut out);
-                    run = Some(Run {
-                        style: dot.style,
-                        path: String::new(),
-                        eol: line.ends_with('\n'),
-                    });
-                }
-                if let Some(r) = run.as_mut() {
-                    r.path.push_str(&format!("M{} {}h0", dot.x, dot.y));
-                    r.eol = line.ends_with('\n');
-                }
+        let Some(dot) = filled_circle(line) else {
+            flush(&mut run, &mut out);
+            out.push_str(line);
+            continue;
+        };
+        let eol = line.ends_with('\n');
+        match run.as_mut() {
+            Some(r) if r.style == dot.style => {
+                r.push(&dot);
+                r.eol = eol;
             }
-            None => {
+            _ => {
                 flush(&mut run, &mut out);
-                out.push_str(line);
+                let mut started = Run {
+                    style: dot.style,
+                    path: String::new(),
+                    eol,
+                };
+                started.push(&dot);
+                run = Some(started);
             }
         }
     }
@@ -46,10 +47,19 @@ struct Dot<'a> {
     style: Style<'a>,
 }
 
+/// Consecutive dots of one style: their path data, and whether the last one's line ended
+/// with a newline (kept after the path).
 struct Run<'a> {
     style: Style<'a>,
     path: String,
     eol: bool,
+}
+
+impl Run<'_> {
+    /// Adds a dot as a zero-length segment.
+    fn push(&mut self, dot: &Dot<'_>) {
+        self.path.push_str(&format!("M{} {}h0", dot.x, dot.y));
+    }
 }
 
 fn flush(run: &mut Option<Run<'_>>, out: &mut String) {
