@@ -190,6 +190,10 @@ fn inline(text: &str) -> String {
                 rest = &after[end + 2..];
                 continue;
             }
+        } else if let Some(url) = autolink(rest) {
+            out.push_str(&format!("<a href=\"{0}\">{0}</a>", escape(url)));
+            rest = &rest[url.len() + 2..];
+            continue;
         } else if let Some((label, url, len)) = link(rest) {
             if safe_url(url) {
                 out.push_str(&format!(
@@ -223,6 +227,16 @@ fn link(s: &str) -> Option<(&str, &str, usize)> {
         url,
         skip + 1 + close + 2 + end + 1,
     ))
+}
+
+/// The URL of an autolink `<https://…>` (or `http:`, `mailto:`) at the start of `s`.
+fn autolink(s: &str) -> Option<&str> {
+    let body = s.strip_prefix('<')?;
+    let url = &body[..body.find('>')?];
+    let absolute = url.split_once(':').is_some_and(|(scheme, rest)| {
+        !rest.is_empty() && !scheme.contains(['/', '?', '#']) && safe_url(url)
+    });
+    (absolute && !url.contains(|c: char| c.is_whitespace() || c == '<')).then_some(url)
 }
 
 /// Relative links, fragments and http(s)/mailto URLs; not `javascript:` and other schemes.
@@ -288,6 +302,15 @@ mod tests {
         assert_eq!(
             to_html("![plot of <x>](p.svg)"),
             "<p><a href=\"p.svg\">plot of &lt;x&gt;</a></p>\n"
+        );
+        // Autolinks of safe schemes; other angle brackets stay text.
+        assert_eq!(
+            to_html(
+                "see <https://a.b/c?d=1&e> and <mailto:x@y.z>, not <javascript:x> or <b> or <a.md>"
+            ),
+            "<p>see <a href=\"https://a.b/c?d=1&amp;e\">https://a.b/c?d=1&amp;e</a> and \
+             <a href=\"mailto:x@y.z\">mailto:x@y.z</a>, not &lt;javascript:x&gt; or &lt;b&gt; \
+             or &lt;a.md&gt;</p>\n"
         );
         // Unclosed markers stay text.
         assert_eq!(to_html("a `b [c]( **d"), "<p>a `b [c]( **d</p>\n");
