@@ -233,23 +233,26 @@ fn link(s: &str) -> Option<(&str, &str, usize)> {
 fn autolink(s: &str) -> Option<&str> {
     let body = s.strip_prefix('<')?;
     let url = &body[..body.find('>')?];
-    let absolute = url.split_once(':').is_some_and(|(scheme, rest)| {
-        !rest.is_empty() && !scheme.contains(['/', '?', '#']) && safe_url(url)
-    });
-    (absolute && !url.contains(|c: char| c.is_whitespace() || c == '<')).then_some(url)
+    let absolute = scheme(url).is_some_and(|(_, rest)| !rest.is_empty());
+    (absolute && safe_url(url) && !url.contains(|c: char| c.is_whitespace() || c == '<'))
+        .then_some(url)
 }
 
 /// Relative links, fragments and http(s)/mailto URLs; not `javascript:` and other schemes.
 fn safe_url(url: &str) -> bool {
-    match url.split_once(':') {
-        Some((scheme, _)) if !scheme.contains(['/', '?', '#']) => {
-            matches!(
-                scheme.to_ascii_lowercase().as_str(),
-                "http" | "https" | "mailto"
-            )
-        }
-        _ => true,
-    }
+    scheme(url).is_none_or(|(scheme, _)| {
+        matches!(
+            scheme.to_ascii_lowercase().as_str(),
+            "http" | "https" | "mailto"
+        )
+    })
+}
+
+/// A URL's scheme and the rest after its colon; `None` for a relative link (no colon before
+/// the first `/`, `?` or `#`).
+fn scheme(url: &str) -> Option<(&str, &str)> {
+    url.split_once(':')
+        .filter(|(scheme, _)| !scheme.contains(['/', '?', '#']))
 }
 
 #[cfg(test)]
